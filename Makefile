@@ -1,0 +1,48 @@
+# NetLearn: two commands on a fresh machine.
+#   make run   set up (venv, pinned deps, messages, migrate, content) and serve on 127.0.0.1:$(PORT)
+#   make test  the same set-up, the browser the tests need, then the whole suite
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+HOST ?= 127.0.0.1
+STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
+
+.PHONY: run test setup deps browser messages bench-pages bench-lb bench-walk lint clean
+
+$(STAMP): requirements.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+deps: $(STAMP)
+
+messages: deps
+	$(BIN)/python scripts/compilemessages.py
+
+setup: deps messages
+	$(BIN)/python manage.py migrate --noinput -v 0
+	$(BIN)/python manage.py seed_content
+
+run: setup
+	$(BIN)/python -m uvicorn netlearn.asgi:application --host $(HOST) --port $(PORT) --lifespan on --loop uvloop --ws websockets
+
+browser:
+	scripts/ensure-chromium.sh
+
+test: setup browser
+	DJANGO_SETTINGS_MODULE=netlearn.settings.test $(BIN)/python -m pytest
+
+bench-pages: setup
+	$(BIN)/python bench/pages.py
+
+bench-lb: setup
+	$(BIN)/python bench/lb_vs_haproxy.py
+
+bench-walk: setup
+	$(BIN)/python bench/walk.py
+
+clean:
+	rm -rf $(VENV) var artifacts

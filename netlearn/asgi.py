@@ -1,0 +1,26 @@
+"""ASGI entry point: HTTP (Django), WebSockets (Channels) and lifespan (the embedded lab)."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "netlearn.settings.dev")
+
+from django.core.asgi import get_asgi_application  # noqa: E402
+
+# Django must be set up before consumers (and their models) are imported.
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+from netlearn.core.lifespan import LifespanApp  # noqa: E402
+from netlearn.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "lifespan": LifespanApp(),
+    }
+)

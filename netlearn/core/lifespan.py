@@ -1,0 +1,47 @@
+"""ASGI lifespan: start the embedded lab with the server and stop it cleanly with it.
+
+The lab runs on its own event loop in its own thread, so the site's work does not distort the
+lab's timings and a crash in the lab cannot take the site down.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+
+from netlearn.core import labstate
+
+log = logging.getLogger("netlearn.lifespan")
+
+
+class LifespanApp:
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:  # noqa: BLE001 - report, never hang the server
+                    log.exception("lab failed to start")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def startup(self) -> None:
+        if settings.NETLEARN_LAB_MODE != "embedded":
+            return
+        from netlearn.walks.bridge import start_embedded_lab
+
+        await start_embedded_lab()
+
+    async def shutdown(self) -> None:
+        lab = labstate.get_lab()
+        if lab is not None:
+            from netlearn.walks.bridge import stop_embedded_lab
+
+            await stop_embedded_lab()

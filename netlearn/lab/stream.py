@@ -1,0 +1,152 @@
+"""The one event stream: every component publishes, any number of subscribers listen.
+
+Theory of operation
+-------------------
+Publishing happens on the lab's own event loop thread. Subscribers are plain callables called
+synchronously, in order, for every event; they must be quick and must not block (the Django
+bridge hands events to another loop with ``call_soon_threadsafe``; a :class:`Recorder` appends
+to a bounded list). A subscriber that raises is logged and kept: one bad listener must not stop
+the lab.
+
+Correlation: a server sees only bytes and addresses, so it cannot know which walk a packet
+belongs to. The client side of a walk (and any component that opens a socket on behalf of
+another, like the resolver or a balancer) *binds* its socket's local endpoint to the walk's
+correlation id; when any component publishes an event without an id, the stream looks the
+event's source and destination endpoints up in the :class:`Correlator`. Ephemeral ports are
+unique while a socket lives, so this is exact, and it is the same trick real tracing systems
+use when they cannot touch the payload.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections import OrderedDict
+from typing import Any, Callable, Mapping
+
+from .events import Endpoint, Kind, LabEvent, make_event
+
+log = logging.getLogger(__name__)
+
+Subscriber = Callable[[LabEvent], None]
+
+
+class Correlator:
+    """Maps live socket endpoints to correlation ids. Bounded: oldest bindings fall out."""
+
+    def __init__(self, *, max_bindings: int = 10_000) -> None:
+        self._bindings: OrderedDict[Endpoint, str] = OrderedDict()
+        self._max = max_bindings
+        self._lock = threading.Lock()
+
+    def bind(self, endpoint: Endpoint | tuple[str, int], correlation_id: str) -> None:
+        with self._lock:
+            key = Endpoint(*endpoint)
+            self._bindings[key] = correlation_id
+            self._bindings.move_to_end(key)
+            while len(self._bindings) > self._max:
+                self._bindings.popitem(last=False)
+
+    def unbind(self, endpoint: Endpoint | tuple[str, int]) -> None:
+        with self._lock:
+            self._bindings.pop(Endpoint(*endpoint), None)
+
+    def lookup(self, *endpoints: Endpoint | None) -> str | None:
+        with self._lock:
+            for endpoint in endpoints:
+                if endpoint is not None and endpoint in self._bindings:
+                    return self._bindings[endpoint]
+        return None
+
+
+class EventStream:
+    """Fan-out of :class:`LabEvent` to subscribers, with correlation filled in."""
+
+    def __init__(self, *, correlator: Correlator | None = None) -> None:
+        self.correlator = correlator or Correlator()
+        self._subscribers: list[Subscriber] = []
+        self._lock = threading.Lock()
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Add a subscriber; returns a function that removes it."""
+        with self._lock:
+            self._subscribers = [*self._subscribers, subscriber]
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._subscribers = [s for s in self._subscribers if s is not subscriber]
+
+        return unsubscribe
+
+    def publish(self, event: LabEvent) -> LabEvent:
+        if event.correlation_id is None:
+            cid = self.correlator.lookup(event.src, event.dst)
+            if cid is not None:
+                event = dataclasses.replace(event, correlation_id=cid)
+        for subscriber in self._subscribers:  # a snapshot: the list is replaced, never mutated
+            try:
+                subscriber(event)
+            except Exception:  # noqa: BLE001 - one bad listener must not stop the lab
+                log.exception("event subscriber failed")
+        return event
+
+    def emit(
+        self,
+        *,
+        component: str,
+        layer: int,
+        kind: Kind,
+        summary: str,
+        src: Endpoint | tuple[str, int] | None = None,
+        dst: Endpoint | tuple[str, int] | None = None,
+        data: bytes = b"",
+        detail: Mapping[str, Any] | None = None,
+        correlation_id: str | None = None,
+        transport: str | None = None,
+    ) -> LabEvent:
+        """Build an event (see :func:`~netlearn.lab.events.make_event`) and publish it."""
+        return self.publish(
+            make_event(
+                component=component,
+                layer=layer,
+                kind=kind,
+                summary=summary,
+                src=src,
+                dst=dst,
+                data=data,
+                detail=detail,
+                correlation_id=correlation_id,
+                transport=transport,
+            )
+        )
+
+
+class Recorder:
+    """Gathers the events of one correlation id (or all), bounded. For walks and tests."""
+
+    def __init__(self, stream: EventStream, *, correlation_id: str | None = None, limit: int = 5000) -> None:
+        self.events: list[LabEvent] = []
+        self.dropped = 0
+        self._cid = correlation_id
+        self._limit = limit
+        self._unsubscribe = stream.subscribe(self._on_event)
+
+    def _on_event(self, event: LabEvent) -> None:
+        if self._cid is not None and event.correlation_id != self._cid:
+            return
+        if len(self.events) >= self._limit:
+            self.dropped += 1
+            return
+        self.events.append(event)
+
+    def close(self) -> None:
+        self._unsubscribe()
+
+    def __enter__(self) -> "Recorder":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def of_kind(self, kind: Kind, component: str | None = None) -> list[LabEvent]:
+        return [e for e in self.events if e.kind == kind and (component is None or e.component == component)]

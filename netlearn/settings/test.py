@@ -1,0 +1,16 @@
+"""Tests: a real SQLite file (live servers and threads share it), fast hashing, no DEBUG."""
+from .base import *  # noqa: F403
+from .base import DATABASES, DATA_DIR
+
+DEBUG = False
+SECRET_KEY = "test-only-not-secret"
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-netlearn.sqlite3")}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+NETLEARN_LAB_MODE = "off"  # tests start their own labs on ephemeral ports
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

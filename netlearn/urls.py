@@ -1,0 +1,22 @@
+from django.conf import settings
+from django.conf.urls.i18n import i18n_patterns  # noqa: F401  (kept for apps that want prefixed URLs)
+from django.contrib import admin
+from django.urls import include, path
+
+from netlearn.core import views as core_views
+
+urlpatterns = [
+    path("healthz", core_views.healthz, name="healthz"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+]
+
+# Apps add their URLs here as they are built (each app owns its urls.py).
+for _module in ("netlearn.lessons.urls", "netlearn.quizzes.urls", "netlearn.walks.urls"):
+    try:
+        __import__(_module)
+    except ModuleNotFoundError:
+        continue
+    urlpatterns.append(path("", include(_module)))
+
+handler404 = "netlearn.core.errors.not_found"

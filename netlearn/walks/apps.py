@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class WalksConfig(AppConfig):
+    name = "netlearn.walks"
+    label = "walks"

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The browser tests drive Debian's Chromium through Playwright (playwright install cannot
+# download here). Install it when missing and we are root; otherwise say what to install.
+set -euo pipefail
+CHROMIUM="${NETLEARN_CHROMIUM:-/usr/bin/chromium}"
+if [ -x "$CHROMIUM" ]; then exit 0; fi
+if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+  echo "Installing Debian's chromium for the browser tests (about 30 s)..."
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  exit 0
+fi
+echo "The browser tests need Chromium at $CHROMIUM." >&2
+echo "Install it with:  sudo apt-get install chromium   (or set NETLEARN_CHROMIUM to its path)" >&2
+exit 1
