@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:
-    for po_path in sorted(ROOT.glob("locale/*/LC_MESSAGES/*.po")):
+    po_files = [*ROOT.glob("locale/*/LC_MESSAGES/*.po"), *ROOT.glob("netlearn/**/locale/*/LC_MESSAGES/*.po")]
+    for po_path in sorted(po_files):
         mo_path = po_path.with_suffix(".mo")
         if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
             continue

@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "channels",
     "django_htmx",
     "netlearn.core",
+    "netlearn.accounts",
     "netlearn.lessons",
     "netlearn.quizzes",
     "netlearn.walks",

@@ -5,7 +5,10 @@ from .base import DATABASES, DATA_DIR
 DEBUG = False
 SECRET_KEY = "test-only-not-secret"
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-netlearn.sqlite3")}
+    # One file per pytest process, so several test runs on one machine never share a database.
+    import os
+
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-netlearn-{os.getpid()}.sqlite3")}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
