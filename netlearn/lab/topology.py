@@ -37,6 +37,9 @@ class LabConfig:
     #: ``www``/``api`` resolve here: an L7 (HTTP) balancer that routes by host and path.
     l7: Endpoint = Endpoint("127.0.2.2", 18081)
     backends: tuple[Endpoint, ...] = field(default_factory=_backends)
+    #: The learner's "computer": the walker binds its sockets here, so every server sees a
+    #: client address of its own (and the diagram can tell the client from the balancers).
+    client_host: str = "127.0.9.1"
     zone_file: Path = DEFAULT_ZONE_FILE
     #: Per-component cap on concurrent connections; time-outs in seconds.
     max_connections: int = 512

@@ -1,0 +1,227 @@
+"""Build the lab from a :class:`LabConfig`, run it on its own event loop thread, stop it cleanly.
+
+Theory of operation
+-------------------
+:class:`Lab` is the whole lab on *one* asyncio loop: DNS hierarchy, backends, balancers, and
+the walker that plays the learner's browser. It knows nothing about Django.
+
+:class:`LabThread` gives that loop a thread of its own (uvloop when available), so the site's
+work does not distort the lab's timings and an exception in the lab cannot take the site down.
+Other threads talk to it only through :meth:`LabThread.submit`, which schedules a coroutine on
+the lab's loop and returns a ``concurrent.futures.Future`` (``asyncio.wrap_future`` makes it
+awaitable from the site's loop). Events published on the lab loop reach subscribers
+synchronously; the Django bridge re-schedules them onto its own loop.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+import time
+import uuid
+from typing import Any, Awaitable, Callable, TypeVar
+
+from .events import Endpoint, Kind, LabEvent
+from .stream import EventStream, Recorder
+from .topology import LabConfig
+from .walker.directory import LabDirectory
+from .walker.url import LabTarget
+from .walker.walk import WalkOutcome, run_walk
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: How long after the walker finishes we keep listening for the servers' last events
+#: (a backend's close is reported just after the client's FIN reaches it).
+WALK_SETTLE_SECONDS = 0.03
+
+
+class WalkRecord:
+    """A finished walk: the outcome and every event that carried its correlation id, in order."""
+
+    def __init__(self, correlation_id: str, outcome: WalkOutcome, events: list[LabEvent], dropped: int) -> None:
+        self.correlation_id = correlation_id
+        self.outcome = outcome
+        self.events = sorted(events, key=lambda e: e.ts)
+        self.dropped = dropped
+
+
+class Lab:
+    """Every lab component on one event loop."""
+
+    def __init__(self, config: LabConfig | None = None, *, stream: EventStream | None = None,
+                 max_concurrent_walks: int = 32) -> None:
+        self.config = config or LabConfig()
+        self.stream = stream or EventStream()
+        self.dns: Any = None
+        self.web: Any = None
+        self.state = "stopped"
+        self.started_at: float | None = None
+        self._walk_slots = asyncio.Semaphore(max_concurrent_walks)
+
+    async def start(self) -> None:
+        from .dns import start_dns
+        from .web import start_web
+
+        self.state = "starting"
+        try:
+            self.dns = await start_dns(self.config, self.stream)
+            self.web = await start_web(self.config, self.stream)
+        except BaseException:
+            await self.stop()
+            self.state = "failed"
+            raise
+        self.state = "running"
+        self.started_at = time.time()
+        self.stream.emit(component="lab", layer=7, kind=Kind.CONTROL, summary="The lab is running",
+                         detail={"endpoints": self.endpoints()})
+
+    async def stop(self) -> None:
+        self.state = "stopping"
+        for part in (self.web, self.dns):
+            if part is not None:
+                try:
+                    await part.stop()
+                except Exception:  # noqa: BLE001 - stop everything we can
+                    log.exception("lab part failed to stop")
+        self.web = self.dns = None
+        self.state = "stopped"
+
+    # -- what is where ---------------------------------------------------------------------
+    def endpoints(self) -> dict[str, Any]:
+        """One key per role, each ``{"host", "port"}`` (a list for the backends): runlab prints it."""
+        if self.dns is None or self.web is None:
+            return {}
+
+        def ep(component: Any) -> dict[str, Any]:
+            address = component.address
+            return {"host": address.host, "port": address.port}
+
+        return {
+            "root": ep(self.dns.root), "tld": ep(self.dns.tld), "authoritative": ep(self.dns.authoritative),
+            "resolver": ep(self.dns.resolver), "l4": ep(self.web.l4), "l7": ep(self.web.l7),
+            "backends": [ep(b) for b in self.web.backends],
+        }
+
+    def directory(self) -> LabDirectory:
+        """The walker's allow-list: lab addresses with URL ports mapped to real listening ports."""
+        services: dict[tuple[str, int], LabTarget] = {}
+        web = self.web
+        for role, component in (("l4", web.l4), ("l7", web.l7)):
+            address: Endpoint = component.address
+            services[(address.host, 80)] = LabTarget(address.host, address.port, role)
+        for backend in web.backends:
+            address = backend.address
+            services[(address.host, 80)] = LabTarget(address.host, address.port, backend.name)
+        return LabDirectory(resolver=self.dns.resolver.address, client_host=self.config.client_host,
+                            services=services)
+
+    def describe(self) -> dict[str, Any]:
+        components: dict[str, Any] = {}
+        if self.dns is not None:
+            components.update(self.dns.describe())
+        if self.web is not None:
+            components.update(self.web.describe())
+        return {"state": self.state, "started_at": self.started_at, "components": components}
+
+    # -- walks -----------------------------------------------------------------------------
+    async def walk(self, url: str, *, correlation_id: str | None = None, **options: Any) -> WalkRecord:
+        cid = correlation_id or uuid.uuid4().hex
+        async with self._walk_slots:
+            with Recorder(self.stream, correlation_id=cid) as recorder:
+                outcome = await run_walk(url, stream=self.stream, directory=self.directory(), correlation_id=cid,
+                                         **options)
+                await asyncio.sleep(WALK_SETTLE_SECONDS)
+        return WalkRecord(cid, outcome, recorder.events, recorder.dropped)
+
+    @property
+    def walks_waiting(self) -> bool:
+        return self._walk_slots.locked()
+
+
+class LabThread:
+    """Runs a :class:`Lab` on its own loop in a daemon thread."""
+
+    def __init__(self, config: LabConfig | None = None, *, stream: EventStream | None = None) -> None:
+        self.lab = Lab(config, stream=stream)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._stopped: asyncio.Event | None = None
+        self.error: BaseException | None = None
+
+    @property
+    def stream(self) -> EventStream:
+        return self.lab.stream
+
+    def start(self, timeout: float = 20.0) -> "LabThread":
+        self._thread = threading.Thread(target=self._run, name="netlearn-lab", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError("the lab did not start in time")
+        if self.error is not None:
+            raise RuntimeError(f"the lab failed to start: {self.error!r}") from self.error
+        return self
+
+    def _run(self) -> None:
+        try:
+            import uvloop
+
+            loop = uvloop.new_event_loop()
+        except ImportError:  # pragma: no cover - uvloop is pinned, but the lab works without it
+            loop = asyncio.new_event_loop()
+        self.loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._main())
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    async def _main(self) -> None:
+        self._stopped = asyncio.Event()
+        try:
+            await self.lab.start()
+        except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
+            self.error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        await self._stopped.wait()
+        await self.lab.stop()
+
+    def submit(self, factory: Callable[[Lab], Awaitable[T]]) -> "concurrent.futures.Future[T]":
+        """Run ``factory(lab)`` on the lab's loop; thread-safe."""
+        if self.loop is None or not self.is_alive():
+            raise RuntimeError("the lab is not running")
+
+        async def call() -> T:
+            return await factory(self.lab)
+
+        return asyncio.run_coroutine_threadsafe(call(), self.loop)
+
+    def call(self, fn: Callable[[Lab], T], timeout: float = 10.0) -> T:
+        """Run a plain function on the lab's loop (control calls) and wait for its result."""
+
+        async def wrapper(lab: Lab) -> T:
+            return fn(lab)
+
+        return self.submit(wrapper).result(timeout)
+
+    def is_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def describe(self) -> dict[str, Any]:
+        if not self.is_alive():
+            return {"state": "stopped" if self.error is None else "failed"}
+        try:
+            return self.call(lambda lab: lab.describe(), timeout=2.0)
+        except Exception as exc:  # noqa: BLE001 - health must always answer
+            return {"state": "unresponsive", "error": repr(exc)}
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.loop is not None and self._stopped is not None and self.is_alive():
+            self.loop.call_soon_threadsafe(self._stopped.set)
+        if self._thread is not None:
+            self._thread.join(timeout)
