@@ -1,6 +1,8 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class WalksConfig(AppConfig):
     name = "netlearn.walks"
     label = "walks"
+    verbose_name = _("Walks")

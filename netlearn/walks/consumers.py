@@ -1,0 +1,71 @@
+"""The walk's WebSocket: join the walk's group, catch up, then forward each event as HTML.
+
+Thin on purpose: rendering lives in ``rendering``; the catch-up logic relies on the bridge's
+promise that a walk's events are either in the live buffer or already stored.
+"""
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.utils import translation
+
+from . import bridge, rendering
+from .models import Walk
+
+
+class WalkConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        self.walk_id = self.scope["url_route"]["kwargs"]["walk_id"]
+        self.cid = self.walk_id.hex
+        query = parse_qs(self.scope.get("query_string", b"").decode())
+        lang = (query.get("lang") or [settings.LANGUAGE_CODE])[0]
+        self.lang = lang if lang in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
+        walk = await self._walk()
+        if walk is None:
+            await self.close(code=4404)
+            return
+        self.group = f"walk.{self.cid}"
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        self.sent = 0
+        self.topology: dict[str, str] = {}
+        snapshot = bridge.live_snapshot(self.cid)
+        if snapshot is None:
+            await self._send_final()
+            return
+        self.topology = await rendering.live_topology()
+        for event in snapshot:
+            await self._send_event(event)
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def walk_event(self, message: dict[str, Any]) -> None:
+        await self._send_event(message["event"])
+
+    async def walk_finished(self, message: dict[str, Any]) -> None:
+        await self._send_final()
+
+    async def _send_event(self, event: dict[str, Any]) -> None:
+        if event.get("seq", 0) < self.sent:
+            return
+        self.sent = event.get("seq", 0) + 1
+        with translation.override(self.lang):
+            await self.send(text_data=rendering.live_step_html(event, self.topology))
+
+    async def _send_final(self) -> None:
+        walk = await self._walk()
+        if walk is None or not walk.is_finished:
+            return
+        with translation.override(self.lang):
+            html = await database_sync_to_async(rendering.final_html)(walk)
+        await self.send(text_data=html)
+
+    @database_sync_to_async
+    def _walk(self) -> Walk | None:
+        return Walk.objects.filter(id=self.walk_id).first()

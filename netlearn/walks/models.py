@@ -1,0 +1,60 @@
+"""A walk as data: the URL, who asked, how it ended, and every event it really caused."""
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+
+class WalkQuerySet(models.QuerySet):
+    def for_learner(self, *, user, session_key: str | None) -> "WalkQuerySet":
+        """A learner sees only their own walks (by account, or by session when anonymous)."""
+        if user is not None and user.is_authenticated:
+            return self.filter(user=user)
+        if session_key:
+            return self.filter(user__isnull=True, session_key=session_key)
+        return self.none()
+
+
+class Walk(models.Model):
+    class Status(models.TextChoices):
+        RUNNING = "running", _("running")
+        DONE = "done", _("done")
+        REFUSED = "refused", _("refused")
+        FAILED = "failed", _("failed")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="walks")
+    session_key = models.CharField(max_length=64, blank=True, db_index=True)
+    url = models.CharField(max_length=2048)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    code = models.CharField(max_length=64, blank=True, help_text="Refusal or failure code.")
+    detail = models.JSONField(default=dict, blank=True)
+    events = models.JSONField(default=list, blank=True)
+    backends = models.JSONField(default=list, blank=True)
+    duration_ms = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = WalkQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.url} ({self.status})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("walks:detail", args=[self.id])
+
+    @property
+    def group_name(self) -> str:
+        return f"walk.{self.id.hex}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status != self.Status.RUNNING

@@ -1,0 +1,238 @@
+"""Turn a walk's raw events into what the page shows: steps, links to animate, the layer
+inspector and the waterfall. Pure functions over the stored event dicts, so a live walk and a
+replayed one render identically.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+from netlearn.core.diagram import LINK_IDS as KNOWN_LINKS
+from netlearn.lab import packets
+
+CATEGORY_BY_KIND = {
+    "query": "dns", "referral": "dns", "answer": "dns", "cache": "dns",
+    "connect": "tcp", "accept": "tcp", "close": "tcp",
+    "request": "http", "response": "http", "forward": "lb", "choose": "lb", "health_check": "lb",
+    "handler": "server", "error": "error", "control": "lab", "step": "browser",
+}
+
+LAYER_NAMES = {7: "Application", 6: "Presentation", 5: "Session", 4: "Transport", 3: "Network", 2: "Data link",
+               1: "Physical"}
+
+
+@dataclass
+class StepView:
+    seq: int
+    event: dict[str, Any]
+    kind: str
+    layer: int
+    component: str
+    category: str
+    title: str
+    summary: str
+    t_ms: float
+    src_node: str | None
+    dst_node: str | None
+    link: str | None
+    direction: str  # "fwd" | "back" | ""
+    is_error: bool
+    has_bytes: bool
+    layers: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def dom_id(self) -> str:
+        return f"step-{self.seq}"
+
+
+def node_for(endpoint: list | None, topology: dict[str, str]) -> str | None:
+    if not endpoint:
+        return None
+    return topology.get(endpoint[0])
+
+
+def link_for(src: str | None, dst: str | None) -> tuple[str | None, str]:
+    if not src or not dst or src == dst:
+        return None, ""
+    if f"{src}-{dst}" in KNOWN_LINKS:
+        return f"{src}-{dst}", "fwd"
+    if f"{dst}-{src}" in KNOWN_LINKS:
+        return f"{dst}-{src}", "back"
+    return None, ""
+
+
+def build_steps(events: list[dict[str, Any]], topology: dict[str, str]) -> list[StepView]:
+    """Every event as a step, in time order; ``t_ms`` relative to the walk's first event."""
+    if not events:
+        return []
+    events = sorted(events, key=lambda e: e["ts"])
+    t0 = events[0]["ts"]
+    steps = []
+    for seq, event in enumerate(events):
+        steps.append(step_view(event, topology, seq=seq, t0=t0))
+    return steps
+
+
+def step_view(event: dict[str, Any], topology: dict[str, str], *, seq: int, t0: float) -> StepView:
+    src_node = node_for(event.get("src"), topology)
+    dst_node = node_for(event.get("dst"), topology)
+    link, direction = link_for(src_node, dst_node)
+    kind = event["kind"]
+    return StepView(
+        seq=event.get("seq", seq), event=event, kind=kind, layer=event["layer"], component=event["component"],
+        category=CATEGORY_BY_KIND.get(kind, "lab"), title=title_for(event), summary=event["summary"],
+        t_ms=round((event["ts"] - t0) * 1000, 3), src_node=src_node, dst_node=dst_node, link=link,
+        direction=direction, is_error=kind == "error" or event.get("detail", {}).get("step") in ERROR_STEPS,
+        has_bytes=bool(event.get("data_hex")),
+    )
+
+
+ERROR_STEPS = {"refused", "nxdomain", "dns_failed", "connection_failed", "server_error", "no_address"}
+
+
+def title_for(event: dict[str, Any]) -> str:
+    """A short localised title; the lab's own English sentence stays as the detail line."""
+    kind, component, detail = event["kind"], event["component"], event.get("detail", {})
+    role = _role(component)
+    step = detail.get("step")
+    if kind == "step":
+        return {
+            "url": _("Parse the URL"), "browser_cache": _("Check the browser and OS caches"),
+            "resolved": _("The name is resolved"), "port_map": _("Map the port to the lab's port"),
+            "parse_html": _("Parse the HTML, find sub-resources"), "render": _("Render the page"),
+            "refused": _("The lab does not go there"), "nxdomain": _("NXDOMAIN: no such name"),
+            "dns_failed": _("DNS failed"), "connection_failed": _("The connection failed"),
+            "server_error": _("The server side failed"), "reconnect": _("Open a new connection"),
+            "skip_subresource": _("Skip a resource from another origin"),
+            "dns_tcp_retry": _("Truncated answer: retry over TCP"), "no_address": _("No address in the answer"),
+        }.get(step, _("Browser step"))
+    if kind == "query":
+        if component == "client":
+            return _("Stub resolver → recursive resolver: %(q)s?") % {"q": _q(detail)}
+        if component == "resolver":
+            return _("Resolver → %(server)s server: %(q)s?") % {"server": _role(detail.get("server_role", "")),
+                                                               "q": _q(detail)}
+        return _("%(role)s server receives the query %(q)s") % {"role": role, "q": _q(detail)}
+    if kind == "referral":
+        return _("%(role)s: referral to the next zone") % {"role": role}
+    if kind == "answer":
+        return _("%(role)s: answer (%(rcode)s)") % {"role": role, "rcode": detail.get("rcode", "")}
+    if kind == "cache":
+        return _("Resolver cache: %(q)s") % {"q": _q(detail)}
+    return {
+        "connect": _("%(role)s opens a TCP connection") % {"role": role},
+        "accept": _("%(role)s accepts a TCP connection") % {"role": role},
+        "close": _("%(role)s: connection closed") % {"role": role},
+        "request": _("%(role)s: HTTP request") % {"role": role},
+        "response": _("%(role)s: HTTP response") % {"role": role},
+        "forward": _("%(role)s forwards the bytes") % {"role": role},
+        "choose": _("%(role)s chooses a backend") % {"role": role},
+        "health_check": _("%(role)s: health check") % {"role": role},
+        "handler": _("%(role)s pipeline: %(handler)s") % {"role": role, "handler": detail.get("handler", "")},
+        "error": _("%(role)s: error") % {"role": role},
+        "control": _("%(role)s: control") % {"role": role},
+    }.get(kind, kind)
+
+
+def _q(detail: dict[str, Any]) -> str:
+    return f"{detail.get('qname', '')} {detail.get('qtype', '')}".strip()
+
+
+def _role(component: str) -> str:
+    names = {
+        "client": _("Browser"), "resolver": _("Resolver"), "root": _("Root"), "tld": _("TLD"),
+        "authoritative": _("Authoritative"), "l4": _("L4 balancer"), "l7": _("L7 balancer"), "lab": _("Lab"),
+    }
+    if component.startswith("backend-"):
+        return _("Backend %(n)s") % {"n": component.split("-", 1)[1]}
+    return names.get(component, component)
+
+
+def inspector_layers(event: dict[str, Any]) -> list[dict[str, Any]]:
+    """The OSI stack 7 → 1 for one event: what each layer adds, from the real values."""
+    payload = bytes.fromhex(event.get("data_hex", ""))
+    src, dst, transport = event.get("src"), event.get("dst"), event.get("transport")
+    kind = event["kind"]
+    is_dns = event["component"] in ("root", "tld", "authoritative", "resolver") or kind in ("query", "answer",
+                                                                                             "referral")
+    layers: list[dict[str, Any]] = []
+    if payload:
+        fields = packets.dns_fields(payload) if is_dns else packets.http_fields(payload)
+        text = packets.decode_dns(payload) if is_dns else payload.decode("latin-1")
+        layers.append(_layer(7, "DNS" if is_dns else "HTTP/1.1", payload, fields, text=text,
+                             truncated=event.get("data_len", 0) > len(payload), total=event.get("data_len", 0)))
+    else:
+        layers.append({"layer": 7, "name": _(LAYER_NAMES[7]), "protocol": "—",
+                       "note": _("No application bytes in this step.")})
+    layers.append({"layer": 6, "name": _(LAYER_NAMES[6]), "protocol": "—",
+                   "note": _("Plain text: no TLS here. With HTTPS, TLS would encrypt the layer above.")})
+    layers.append({"layer": 5, "name": _(LAYER_NAMES[5]), "protocol": "—",
+                   "note": _("No separate session protocol: the TCP connection (or the DNS ID) ties messages together.")})
+    if src and dst and transport in ("udp", "tcp") and _ipv4(src[0]) and _ipv4(dst[0]):
+        header = (packets.udp_header((src[0], src[1]), (dst[0], dst[1]), payload) if transport == "udp"
+                  else packets.tcp_header((src[0], src[1]), (dst[0], dst[1]), payload))
+        layers.append(_header_layer(header))
+        ip = packets.ipv4_header(src[0], dst[0], 17 if transport == "udp" else 6, len(header.data) + len(payload))
+        layers.append(_header_layer(ip))
+        layers.append(_header_layer(packets.ethernet_header()))
+    else:
+        for n in (4, 3, 2):
+            layers.append({"layer": n, "name": _(LAYER_NAMES[n]), "protocol": "—",
+                           "note": _("This step did not cross the network.")})
+    layers.append({"layer": 1, "name": _(LAYER_NAMES[1]), "protocol": "loopback",
+                   "note": _("On loopback the bits never reach a wire: the kernel copies the frame in memory. "
+                             "On a LAN this is where they become electrical or optical signals.")})
+    return layers
+
+
+def _ipv4(host: str) -> bool:
+    return host.count(".") == 3
+
+
+def _layer(n: int, protocol: str, data: bytes, fields: list[packets.Field], **extra: Any) -> dict[str, Any]:
+    return {"layer": n, "name": _(LAYER_NAMES[n]), "protocol": protocol, "length": len(data),
+            "fields": [{"name": _(f.name), "value": f.value, "index": i} for i, f in enumerate(fields)],
+            "rows": packets.hexdump_rows(data, fields), "observed": True, **extra}
+
+
+def _header_layer(header: packets.Header) -> dict[str, Any]:
+    layer = _layer(header.layer, header.protocol, header.data, header.fields)
+    layer["observed"] = header.observed
+    layer["reconstructed"] = True
+    layer["note"] = _(header.note) if header.note else ""
+    return layer
+
+
+def waterfall(steps: list[StepView]) -> list[dict[str, Any]]:
+    """Bars like a browser's network panel, from the client's own events."""
+    bars: list[dict[str, Any]] = []
+    client = [s for s in steps if s.component == "client"]
+    queries = [s for s in client if s.kind == "query"]
+    answers = [s for s in client if s.kind == "answer"]
+    if queries and answers:
+        bars.append({"label": _("DNS lookup"), "start": queries[0].t_ms, "end": answers[-1].t_ms, "kind": "dns"})
+    for s in client:
+        if s.kind == "connect":
+            connect_ms = float(s.event.get("detail", {}).get("connect_ms", 0))
+            bars.append({"label": _("TCP connect"), "start": max(0.0, s.t_ms - connect_ms), "end": s.t_ms,
+                         "kind": "tcp"})
+    pending: dict[str, StepView] = {}
+    for s in client:
+        target = s.event.get("detail", {}).get("target")
+        if s.kind == "request":
+            pending[target] = s
+        elif s.kind == "response" and target in pending:
+            req = pending.pop(target)
+            ttfb = float(s.event.get("detail", {}).get("ttfb_ms", 0))
+            bars.append({"label": target, "start": req.t_ms, "wait_end": req.t_ms + ttfb, "end": s.t_ms,
+                         "kind": "http", "status": s.event["detail"].get("status")})
+    total = max([b["end"] for b in bars] + [steps[-1].t_ms if steps else 0, 0.001])
+    for bar in bars:
+        bar["left_pct"] = round(bar["start"] / total * 100, 2)
+        bar["width_pct"] = max(round((bar["end"] - bar["start"]) / total * 100, 2), 0.5)
+        if "wait_end" in bar:
+            bar["wait_pct"] = round((bar["wait_end"] - bar["start"]) / max(bar["end"] - bar["start"], 1e-6) * 100, 1)
+        bar["ms"] = round(bar["end"] - bar["start"], 2)
+    return bars

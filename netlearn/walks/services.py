@@ -1,0 +1,116 @@
+"""Writes for walks: start one (vetting the URL first), finish one (storing what happened)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db import transaction
+from django.utils import timezone
+
+from netlearn.core import labstate
+from netlearn.lab.walker.url import Refusal, parse_lab_url
+
+from . import bridge
+from .models import Walk
+
+log = logging.getLogger("netlearn.walks")
+
+#: A learner may have this many walks running at once; the whole site this many.
+MAX_RUNNING_PER_LEARNER = 2
+MAX_RUNNING_TOTAL = 24
+#: A walk that has not finished after this long is marked failed (the lab's own time-outs are shorter).
+WALK_DEADLINE_SECONDS = 30.0
+
+
+class WalkBusy(Exception):
+    """Too many walks in flight: the learner is asked to wait a moment."""
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(scope)
+        self.scope = scope  # "learner" | "site"
+
+
+class LabUnavailable(Exception):
+    """The lab is not running in this process (starting, restarting or switched off)."""
+
+
+def _owner(user: Any, session_key: str | None) -> dict[str, Any]:
+    if user is not None and user.is_authenticated:
+        return {"user": user, "session_key": ""}
+    return {"user": None, "session_key": session_key or ""}
+
+
+async def walk_start(*, url: str, user: Any = None, session_key: str | None = None) -> Walk:
+    """Create a walk. A URL the lab may not walk is stored as refused, and no socket is opened."""
+    url = (url or "").strip()
+    owner = _owner(user, session_key)
+    parsed = parse_lab_url(url)
+    if isinstance(parsed, Refusal):
+        return await Walk.objects.acreate(url=url[:2048], status=Walk.Status.REFUSED, code=parsed.code,
+                                          detail={"refusal": parsed.detail}, finished_at=timezone.now(), **owner)
+    lab = labstate.get_lab()
+    if lab is None or not lab.is_alive():
+        raise LabUnavailable()
+    running = Walk.objects.filter(status=Walk.Status.RUNNING)
+    if await running.filter(**owner).acount() >= MAX_RUNNING_PER_LEARNER:
+        raise WalkBusy("learner")
+    if await running.acount() >= MAX_RUNNING_TOTAL:
+        raise WalkBusy("site")
+    walk = await Walk.objects.acreate(url=url, **owner)
+    bridge.register_live(walk.id.hex)
+    bridge.spawn(_run(walk.id.hex, url, lab))
+    return walk
+
+
+async def _run(cid: str, url: str, lab: Any) -> None:
+    try:
+        async def walk_in_lab(l: Any) -> tuple[Any, dict[str, str]]:
+            return await l.walk(url, correlation_id=cid), topology_map(l)
+
+        future = lab.submit(walk_in_lab)
+        record, topology = await asyncio.wait_for(asyncio.wrap_future(future), WALK_DEADLINE_SECONDS)
+        await sync_to_async(walk_finish)(cid, record=record, topology=topology)
+    except Exception as exc:  # noqa: BLE001 - a lab failure is a failed walk, never a broken site
+        log.exception("walk %s failed inside the lab", cid)
+        await sync_to_async(walk_fail)(cid, code="lab_error", message=repr(exc))
+    finally:
+        bridge.unregister_live(cid)
+        from channels.layers import get_channel_layer
+
+        layer = get_channel_layer()
+        if layer is not None:
+            await layer.group_send(f"walk.{cid}", {"type": "walk.finished", "walk": cid})
+
+
+def topology_map(lab: Any) -> dict[str, str]:
+    """Lab address → diagram node id, stored with the walk so a replay draws the same picture."""
+    endpoints = lab.endpoints()
+    nodes = {lab.config.client_host: "client"}
+    for role in ("root", "tld", "authoritative", "resolver", "l4", "l7"):
+        nodes[endpoints[role]["host"]] = role
+    for index, backend in enumerate(endpoints["backends"], start=1):
+        nodes[backend["host"]] = f"backend-{index}"
+    return nodes
+
+
+def walk_finish(cid: str, *, record: Any, topology: dict[str, str]) -> None:
+    outcome = record.outcome
+    status = {"done": Walk.Status.DONE, "refused": Walk.Status.REFUSED}.get(outcome.status, Walk.Status.FAILED)
+    with transaction.atomic():
+        walk = Walk.objects.select_for_update().get(id=cid)
+        walk.status = status
+        walk.code = outcome.code
+        walk.detail = {**walk.detail, "outcome": outcome.detail, "topology": topology,
+                       "parsed": outcome.parsed.as_dict() if outcome.parsed else None, "dropped": record.dropped}
+        walk.events = [event.as_dict() for event in record.events]
+        walk.backends = outcome.backends
+        walk.duration_ms = round((outcome.finished - outcome.started) * 1000, 3)
+        walk.finished_at = timezone.now()
+        walk.save()
+
+
+def walk_fail(cid: str, *, code: str, message: str) -> None:
+    Walk.objects.filter(id=cid, status=Walk.Status.RUNNING).update(
+        status=Walk.Status.FAILED, code=code, detail={"error": message[:500]}, finished_at=timezone.now())

@@ -1,0 +1,98 @@
+"""Walk pages: the URL box and history, a walk (live or replayed), its JSON, a step's inspector."""
+from __future__ import annotations
+
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from . import rendering, selectors
+from .models import Walk
+from .services import LabUnavailable, WalkBusy, walk_start
+
+DEFAULT_URL = "http://shop.netlearn.test/"
+SUGGESTIONS = [
+    ("http://shop.netlearn.test/", "L4 balancer (VIP)"),
+    ("http://www.netlearn.test/api/hello", "L7 routing: /api/*"),
+    ("http://alias.netlearn.test/", "CNAME chain"),
+    ("http://nope.netlearn.test/", "NXDOMAIN"),
+    ("http://www.netlearn.test/slow", "a slow backend"),
+    ("http://가게.netlearn.test/", "IDNA / Punycode"),
+]
+
+
+async def _session_key(request: HttpRequest) -> str:
+    if not request.session.session_key:
+        await sync_to_async(request.session.save)()
+    return request.session.session_key or ""
+
+
+@require_http_methods(["GET", "POST"])
+async def walk_index(request: HttpRequest) -> HttpResponse:
+    user = await request.auser()
+    session_key = await _session_key(request)
+    error = None
+    url = DEFAULT_URL
+    if request.method == "POST":
+        url = request.POST.get("url", "")
+        try:
+            walk = await walk_start(url=url, user=user, session_key=session_key)
+        except WalkBusy as busy:
+            error = (_("You already have walks running: wait a second for them to finish.") if busy.scope == "learner"
+                     else _("The lab is busy with many walks right now: try again in a moment."))
+        except LabUnavailable:
+            error = _("The lab is starting or restarting. Lessons and quizzes work meanwhile; try again in a few "
+                      "seconds.")
+        else:
+            if request.htmx:
+                response = await _render_panel(request, walk)
+                response["HX-Push-Url"] = walk.get_absolute_url()
+                return response
+            return redirect(walk.get_absolute_url())
+    history = await sync_to_async(selectors.history)(user=user, session_key=session_key)
+    status = 429 if error and request.method == "POST" else 200
+    return TemplateResponse(request, "walks/index.html", {
+        "url": url, "suggestions": SUGGESTIONS, "history": history, "error": error}, status=status)
+
+
+async def _render_panel(request: HttpRequest, walk: Walk) -> HttpResponse:
+    context = await sync_to_async(_panel_context)(walk)
+    return TemplateResponse(request, "walks/_panel.html", context)
+
+
+def _panel_context(walk: Walk) -> dict[str, Any]:
+    return rendering.walk_context(walk) if walk.is_finished else {"walk": walk}
+
+
+async def walk_detail(request: HttpRequest, walk_id: Any) -> HttpResponse:
+    walk = await Walk.objects.filter(id=walk_id).afirst()
+    if walk is None:
+        raise Http404
+    user = await request.auser()
+    session_key = await _session_key(request)
+    context = await sync_to_async(_panel_context)(walk)
+    history = await sync_to_async(selectors.history)(user=user, session_key=session_key)
+    template = "walks/_panel.html" if request.htmx else "walks/detail.html"
+    return TemplateResponse(request, template, {**context, "url": walk.url, "suggestions": SUGGESTIONS,
+                                                "history": history})
+
+
+async def walk_json(request: HttpRequest, walk_id: Any) -> JsonResponse:
+    walk = await Walk.objects.filter(id=walk_id).afirst()
+    if walk is None:
+        raise Http404
+    return JsonResponse(await sync_to_async(selectors.walk_document)(walk), json_dumps_params={"ensure_ascii": False})
+
+
+async def walk_step(request: HttpRequest, walk_id: Any, seq: int) -> HttpResponse:
+    walk = await Walk.objects.filter(id=walk_id).afirst()
+    if walk is None or not walk.is_finished:
+        raise Http404
+    html = await sync_to_async(rendering.inspector_html)(walk, seq)
+    if html is None:
+        raise Http404
+    return HttpResponse(html)
