@@ -1,0 +1,104 @@
+"""Render a question card (to answer) or its feedback card: the one piece of UI shared by quiz
+pages, the review queue, mock interviews and the admin preview, so an instructor's preview is
+exactly what learners see.
+
+Every answer request is answered with a card: htmx swaps it in place of the old one; without
+JavaScript the same card is wrapped in a full page (``quizzes/question.html``).
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from .grading import Grade
+from .markdown import render_markdown
+from .models import Question, QuestionType, Quiz, ReviewState
+from .services import attempt_token
+
+
+@dataclass
+class CardOptions:
+    mode: str = "quiz"  # quiz | practice | review | mock | preview
+    quiz: Quiz | None = None
+    next_url: str = ""
+    action: str = ""  # where the answer is posted; default: the question's answer view
+    pass_action: str = ""  # mock interviews only
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def safe_next(request: HttpRequest, value: str | None) -> str:
+    if value and url_has_allowed_host_and_scheme(value, allowed_hosts={request.get_host()},
+                                                 require_https=request.is_secure()):
+        return value
+    return ""
+
+
+def _display_items(question: Question) -> list[Any]:
+    """Ordering items shuffled, never already in the right order (that would be a free point)."""
+    items = list(question.order_items.all())
+    if len(items) < 2:
+        return items
+    shuffled = items[:]
+    while shuffled == items:
+        random.shuffle(shuffled)
+    return shuffled
+
+
+def card_context(question: Question, opts: CardOptions, *, error: str = "", notes: str = "",
+                 revealed: bool = False) -> dict[str, Any]:
+    action = opts.action or reverse("quizzes:answer", args=[question.key])
+    return {
+        "question": question,
+        "prompt_html": render_markdown(question.prompt),
+        "token": attempt_token(question),
+        "opts": opts,
+        "action": action,
+        "reveal_action": reverse("quizzes:reveal", args=[question.key]),
+        "error": error,
+        "items": _display_items(question) if question.type == QuestionType.ORDERING else [],
+        "positions": range(1, question.order_items.count() + 1) if question.type == QuestionType.ORDERING else [],
+        "notes": notes,
+        "revealed": revealed,
+        "model_answer_html": render_markdown(question.model_answer) if revealed else "",
+    }
+
+
+def feedback_context(question: Question, grade: Grade, answer: dict[str, Any], opts: CardOptions, *,
+                     review: ReviewState | None = None, duplicate: bool = False) -> dict[str, Any]:
+    picked = set(answer.get("choices", []))
+    choices = [{"choice": c, "picked": c.pk in picked} for c in question.choices.all()]
+    items = {i.pk: i for i in question.order_items.all()}
+    given = [items[i] for i in answer.get("order", []) if i in items]
+    checked = set(answer.get("checked", []))
+    return {
+        "question": question,
+        "prompt_html": render_markdown(question.prompt),
+        "explanation_html": render_markdown(question.explanation),
+        "model_answer_html": render_markdown(question.model_answer) if question.type == QuestionType.INTERVIEW else "",
+        "grade": grade,
+        "percent": round(grade.score * 100),
+        "answer": answer,
+        "choices": choices,
+        "given_order": list(zip(given, grade.detail.get("in_place", []))),
+        "correct_order": list(question.order_items.all()),
+        "accepted": list(question.accepted.all()),
+        "checklist": [{"item": c, "checked": c.pk in checked} for c in question.checklist.all()],
+        "review": review,
+        "duplicate": duplicate,
+        "opts": opts,
+    }
+
+
+def card_response(request: HttpRequest, context: dict[str, Any], *, template: str, status: int = 200,
+                  title: str = "") -> HttpResponse:
+    """The card alone for htmx, or wrapped in a full page for a plain form post."""
+    if getattr(request, "htmx", False):
+        return render(request, template, context, status=200)
+    return render(request, "quizzes/question.html", {**context, "card_template": template, "title": title},
+                  status=status)

@@ -1,0 +1,235 @@
+"""Every write of the quizzes app: attempts, review schedules, mock interviews, merges.
+
+Each public function runs in one transaction, so an attempt and the review schedule it moves
+are saved together or not at all. Idempotency comes from the per-render token: the database's
+unique constraint, not a check-then-write, decides that a double submission is a duplicate,
+so two racing requests still record one attempt.
+"""
+from __future__ import annotations
+
+import random
+import secrets
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from django.core import signing
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .grading import AnswerError, Grade, grade, parse_answer
+from .learner import Learner
+from .models import Attempt, MockInterview, Question, QuestionType, Quiz, ReviewState
+from .scheduling import rating_for, review
+
+TOKEN_SALT = "netlearn.quizzes.attempt"
+TOKEN_MAX_AGE = 60 * 60 * 24 * 7
+
+
+class StaleQuestion(AnswerError):
+    """The form was rendered for an older version of the question."""
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    attempt: Attempt
+    grade: Grade
+    review: ReviewState
+    duplicate: bool = False
+
+
+def attempt_token(question: Question) -> str:
+    """A signed, single-use token for one rendering of a question's form."""
+    return signing.dumps({"q": question.pk, "v": question.version, "n": secrets.token_urlsafe(16)}, salt=TOKEN_SALT)
+
+
+def _check_token(question: Question, token: str) -> str:
+    try:
+        data = signing.loads(token or "", salt=TOKEN_SALT, max_age=TOKEN_MAX_AGE)
+    except signing.SignatureExpired:
+        raise StaleQuestion(_("This form is too old. Here is the question again."))
+    except signing.BadSignature:
+        raise AnswerError(_("This form was altered. Please reload the question and try again."))
+    if not isinstance(data, dict) or data.get("q") != question.pk or not isinstance(data.get("n"), str):
+        raise AnswerError(_("This form belongs to another question. Please reload the page."))
+    if data.get("v") != question.version:
+        raise StaleQuestion(_("This question was edited since you opened it. Here is the current version."))
+    return data["n"]
+
+
+def attempt_submit(*, learner: Learner, question: Question, token: str, data: Mapping[str, Any],
+                   quiz: Quiz | None = None, mode: str = "quiz", mock: MockInterview | None = None,
+                   duration_ms: int | None = None, passed: bool = False) -> AttemptResult:
+    """Grade a submission, record one attempt and reschedule the question for this learner.
+
+    Raises ``AnswerError`` (nothing written) for a tampered, stale or empty submission.
+    """
+    if not learner.is_known:
+        raise AnswerError(_("Your session has expired. Please reload the page."))
+    nonce = _check_token(question, token)
+    existing = _existing(nonce, learner)
+    if existing is not None:
+        return existing
+    answer = {"passed": True} if passed else parse_answer(question, data)
+    result = grade(question, answer) if not passed else Grade(False, 0.0, {})
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            attempt = Attempt.objects.create(
+                **learner.owner(), question=question, quiz=quiz, mock=mock, token=nonce, answer=answer,
+                correct=result.correct, score=result.score, passed=passed, question_version=question.version,
+                duration_ms=duration_ms, mode=mode,
+            )
+            if "choices" in answer:
+                attempt.picked_choices.set(answer["choices"])
+            state = _reschedule(learner, question, rating_for(result, passed=passed), now=now)
+    except IntegrityError:
+        # Lost a race with the same token (a double click reaching two workers).
+        existing = _existing(nonce, learner)
+        if existing is None:
+            raise
+        return existing
+    return AttemptResult(attempt, result, state)
+
+
+def _existing(nonce: str, learner: Learner) -> AttemptResult | None:
+    attempt = Attempt.objects.filter(token=nonce).select_related("question").first()
+    if attempt is None:
+        return None
+    if not Attempt.objects.filter(learner.q(), pk=attempt.pk).exists():
+        raise AnswerError(_("This form was already used. Please reload the question."))
+    state = ReviewState.objects.filter(learner.q(), question=attempt.question).first()
+    answer = attempt.answer
+    result = Grade(False, 0.0, {}) if attempt.passed else grade(attempt.question, answer)
+    return AttemptResult(attempt, result, state, duplicate=True)
+
+
+def _reschedule(learner: Learner, question: Question, rating: Any, *, now: Any) -> ReviewState:
+    state = ReviewState.objects.select_for_update().filter(learner.q(), question=question).first()
+    scheduled = review(state.card if state else None, rating, now=now)
+    if state is None:
+        state = ReviewState(**learner.owner(), question=question)
+    state.card = scheduled.card
+    state.due = scheduled.due
+    state.reps += 1
+    state.lapses += int(scheduled.lapsed)
+    state.last_rating = scheduled.rating
+    state.last_review = now
+    state.save()
+    return state
+
+
+def attempt_preview(*, question: Question, data: Mapping[str, Any]) -> Grade:
+    """Grade without recording anything: the admin's preview."""
+    return grade(question, parse_answer(question, data))
+
+
+@transaction.atomic
+def progress_merge(*, user_id: int, anon_id: str) -> int:
+    """Hand an anonymous learner's attempts, schedules and mock interviews to an account.
+
+    Where both already have a schedule for a question, the more recently reviewed one wins.
+    Returns the number of attempts moved.
+    """
+    if not anon_id:
+        return 0
+    anon = Learner(anon_id=anon_id)
+    moved = Attempt.objects.filter(anon.q()).update(user_id=user_id, anon_id="")
+    MockInterview.objects.filter(anon.q()).update(user_id=user_id, anon_id="")
+    for state in ReviewState.objects.select_for_update().filter(anon.q()):
+        mine = ReviewState.objects.filter(user_id=user_id, question_id=state.question_id).first()
+        if mine is None:
+            state.user_id, state.anon_id = user_id, ""
+            state.save(update_fields=["user", "anon_id"])
+        elif (state.last_review or state.due) > (mine.last_review or mine.due):
+            mine.delete()
+            state.user_id, state.anon_id = user_id, ""
+            state.save(update_fields=["user", "anon_id"])
+        else:
+            state.delete()
+    return moved
+
+
+# --- Mock interviews ---------------------------------------------------------------------
+
+def draw_questions(*, learner: Learner, count: int, topics: Iterable[str] = (),
+                   rng: random.Random | None = None) -> list[Question]:
+    """Random questions across topics, weighted toward the learner's weak topics."""
+    from .selectors import topic_mastery_map
+
+    rng = rng or random.Random()
+    pool = list(Question.objects.prefetch_related("topics"))
+    wanted = set(topics)
+    if wanted:
+        pool = [q for q in pool if wanted & {t.slug for t in q.topics.all()}]
+    mastery = topic_mastery_map(learner)
+    weights = []
+    for q in pool:
+        slugs = [t.slug for t in q.topics.all()] or [""]
+        weakest = min(mastery.get(s, 0.0) for s in slugs)
+        weights.append(1.0 + 3.0 * (1.0 - weakest))
+    chosen: list[Question] = []
+    while pool and len(chosen) < count:
+        i = rng.choices(range(len(pool)), weights=weights)[0]
+        chosen.append(pool.pop(i))
+        weights.pop(i)
+    return chosen
+
+
+@transaction.atomic
+def mock_start(*, learner: Learner, count: int = 8, seconds_per_question: int = 120,
+               topics: Iterable[str] = ()) -> MockInterview:
+    questions = draw_questions(learner=learner, count=count, topics=topics)
+    if not questions:
+        raise AnswerError(_("There are no questions to draw from yet."))
+    first, *rest = questions
+    return MockInterview.objects.create(**learner.owner(), seconds_per_question=seconds_per_question,
+                                        plan=[q.pk for q in rest], current=first)
+
+
+def mock_serve(*, mock: MockInterview) -> MockInterview:
+    """Start the current question's clock the first time it is shown (not on a reload)."""
+    if mock.current_id and mock.current_served_at is None:
+        MockInterview.objects.filter(pk=mock.pk, current_served_at__isnull=True).update(
+            current_served_at=timezone.now())
+        mock.refresh_from_db()
+    return mock
+
+
+def mock_answer(*, learner: Learner, mock: MockInterview, question: Question, token: str,
+                data: Mapping[str, Any], passed: bool = False) -> AttemptResult:
+    """Record the answer (or a pass) to the current question and move to the next one."""
+    with transaction.atomic():
+        locked = MockInterview.objects.select_for_update().get(pk=mock.pk)
+        nonce_attempt = _existing(_check_token(question, token), learner)
+        if nonce_attempt is not None:
+            return nonce_attempt
+        if locked.current_id != question.pk:
+            raise AnswerError(_("This question is no longer the current one in this interview."))
+        started = locked.current_served_at or timezone.now()
+        duration = int((timezone.now() - started).total_seconds() * 1000)
+        result = attempt_submit(learner=learner, question=question, token=token, data=data, mode="mock",
+                                mock=locked, duration_ms=duration, passed=passed)
+        asked = set(locked.attempts.values_list("question_id", flat=True)) | set(locked.plan)
+        follow = question.follow_up_id
+        plan = list(locked.plan)
+        if follow and not passed and follow not in asked:
+            plan.insert(0, follow)
+        locked.current_id = plan.pop(0) if plan else None
+        locked.plan = plan
+        locked.current_served_at = None
+        if locked.current_id is None:
+            locked.finished_at = timezone.now()
+        locked.save()
+    mock.refresh_from_db()
+    return result
+
+
+@transaction.atomic
+def mock_finish(*, mock: MockInterview) -> MockInterview:
+    """End early: the rest of the plan is dropped, the summary covers what was answered."""
+    MockInterview.objects.filter(pk=mock.pk, finished_at__isnull=True).update(
+        finished_at=timezone.now(), current=None, plan=[])
+    mock.refresh_from_db()
+    return mock
+

@@ -1,0 +1,146 @@
+"""Quiz pages, single questions, answering, and the review queue. Thin: rules live in services."""
+from __future__ import annotations
+
+import random
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from . import selectors
+from .cards import CardOptions, card_context, card_response, feedback_context, safe_next
+from .grading import AnswerError
+from .learner import learner_for
+from .models import Question, QuestionType, Quiz, Topic
+from .services import StaleQuestion, attempt_submit, draw_questions
+
+MODES = {"quiz", "practice", "review"}
+PRACTICE_SIZE = 10
+
+
+def _cards(questions: list[Question], opts: CardOptions) -> list[dict]:
+    return [card_context(q, opts) for q in questions]
+
+
+@require_GET
+def index(request: HttpRequest) -> HttpResponse:
+    learner = learner_for(request)
+    return render(request, "quizzes/index.html", {
+        "topics": selectors.topics_overview(),
+        "quizzes": selectors.all_quizzes(),
+        "due_count": selectors.due_reviews(learner).count(),
+        "question_count": Question.objects.count(),
+    })
+
+
+@require_GET
+def quiz_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    quiz = get_object_or_404(Quiz, slug=slug)
+    opts = CardOptions(mode="quiz", quiz=quiz, next_url=request.path)
+    return render(request, "quizzes/quiz.html", {
+        "quiz": quiz, "cards": _cards(selectors.quiz_questions(quiz), opts), "heading": quiz.title,
+    })
+
+
+@require_GET
+def topic_practice(request: HttpRequest, slug: str) -> HttpResponse:
+    topic = get_object_or_404(Topic, slug=slug)
+    questions = list(selectors.questions_for_display(topic.questions.order_by("difficulty", "key")))
+    if not questions:
+        raise Http404
+    opts = CardOptions(mode="practice", next_url=request.path)
+    return render(request, "quizzes/quiz.html", {"topic": topic, "cards": _cards(questions, opts),
+                                                  "heading": topic.name})
+
+
+@require_GET
+def practice(request: HttpRequest) -> HttpResponse:
+    """Practice everything: a fresh set drawn across all topics, weak topics more often."""
+    drawn = draw_questions(learner=learner_for(request), count=PRACTICE_SIZE, rng=random.Random())
+    questions = list(selectors.questions_for_display(Question.objects.filter(pk__in=[q.pk for q in drawn])))
+    random.shuffle(questions)
+    opts = CardOptions(mode="practice", next_url=request.path)
+    return render(request, "quizzes/quiz.html", {"practice": True, "cards": _cards(questions, opts),
+                                                  "heading": _("Practice everything")})
+
+
+@require_GET
+def question_detail(request: HttpRequest, key: str) -> HttpResponse:
+    question = _question(key)
+    opts = CardOptions(mode=_mode(request.GET.get("mode")), next_url=safe_next(request, request.GET.get("next")))
+    return render(request, "quizzes/question.html", {**card_context(question, opts),
+                                                      "card_template": "quizzes/_card.html",
+                                                      "title": _("Question")})
+
+
+def _question(key: str) -> Question:
+    try:
+        return selectors.question_for_display(key=key)
+    except Question.DoesNotExist:
+        raise Http404
+
+
+def _mode(value: str | None) -> str:
+    return value if value in MODES else "quiz"
+
+
+def _opts_from_post(request: HttpRequest) -> CardOptions:
+    quiz = Quiz.objects.filter(slug=request.POST.get("quiz", "")).first() if request.POST.get("quiz") else None
+    return CardOptions(mode=_mode(request.POST.get("mode")), quiz=quiz,
+                       next_url=safe_next(request, request.POST.get("next")))
+
+
+@require_POST
+def answer(request: HttpRequest, key: str) -> HttpResponse:
+    question = _question(key)
+    opts = _opts_from_post(request)
+    learner = learner_for(request, create=True)
+    try:
+        result = attempt_submit(learner=learner, question=question, token=request.POST.get("token", ""),
+                                data=request.POST, quiz=opts.quiz, mode=opts.mode)
+    except StaleQuestion as exc:
+        question = _question(key)
+        return card_response(request, card_context(question, opts, error=str(exc)),
+                             template="quizzes/_card.html", status=409)
+    except AnswerError as exc:
+        ctx = card_context(question, opts, error=str(exc), notes=request.POST.get("text", "")[:5000],
+                           revealed=question.type == QuestionType.INTERVIEW and "reveal" in request.POST)
+        return card_response(request, ctx, template="quizzes/_card.html", status=400)
+    ctx = feedback_context(question, result.grade, result.attempt.answer, opts, review=result.review,
+                           duplicate=result.duplicate)
+    return card_response(request, ctx, template="quizzes/_feedback.html", title=_("Your answer"))
+
+
+@require_POST
+def reveal(request: HttpRequest, key: str) -> HttpResponse:
+    """Interview questions: show the model answer and checklist so the learner grades themself.
+    Nothing is recorded until they submit the checklist."""
+    question = _question(key)
+    if question.type != QuestionType.INTERVIEW:
+        raise Http404
+    opts = _opts_from_post(request)
+    mock_id = request.POST.get("mock", "")
+    if mock_id.isdigit():
+        from .views_mock import mock_opts, owned_mock
+
+        opts = mock_opts(owned_mock(learner_for(request), int(mock_id)))
+    notes = request.POST.get("text", "")[:5000]
+    ctx = card_context(question, opts, notes=notes, revealed=True)
+    ctx["token"] = request.POST.get("token") or ctx["token"]  # keep the render's token: one attempt
+    return card_response(request, ctx, template="quizzes/_card.html")
+
+
+@require_GET
+def review_queue(request: HttpRequest) -> HttpResponse:
+    learner = learner_for(request)
+    due = selectors.due_reviews(learner)
+    count = due.count()
+    first = due.first()
+    card = None
+    if first is not None:
+        question = selectors.question_for_display(pk=first.question_id)
+        card = card_context(question, CardOptions(mode="review", next_url=request.path))
+    return render(request, "quizzes/review.html", {
+        "count": count, "card": card, "next_due": selectors.next_due(learner),
+    })
