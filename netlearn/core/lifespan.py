@@ -35,9 +35,10 @@ class LifespanApp:
     async def startup(self) -> None:
         if settings.NETLEARN_LAB_MODE != "embedded":
             return
+        from netlearn.lab.topology import LabConfig
         from netlearn.walks.bridge import start_embedded_lab
 
-        await start_embedded_lab()
+        await start_embedded_lab(LabConfig.ephemeral() if settings.NETLEARN_LAB_EPHEMERAL else LabConfig())
 
     async def shutdown(self) -> None:
         lab = labstate.get_lab()

@@ -1,0 +1,64 @@
+"""Template helpers shared by every app: the topology drawing, bilingual fields, Markdown."""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from django import template
+from django.template.loader import render_to_string
+from django.utils.safestring import SafeString, mark_safe
+
+from netlearn.core import diagram, i18n
+from netlearn.core.markdown import render_markdown
+
+register = template.Library()
+
+_svg_cache: dict[tuple[frozenset[str], frozenset[str], str, str], str] = {}
+
+
+def _ids(value: Any) -> frozenset[str]:
+    if not value:
+        return frozenset()
+    if isinstance(value, str):
+        return frozenset(value.split())
+    return frozenset(str(v) for v in value)
+
+
+@register.simple_tag
+def topology_svg(lit_nodes: Iterable[str] | str | None = None, lit_links: Iterable[str] | str | None = None,
+                 svg_id: str = "topology") -> SafeString:
+    """The lab drawing with ``lit_nodes``/``lit_links`` lit; memoised per (lit set, language)."""
+    lang = i18n.current_lang()
+    key = (_ids(lit_nodes), _ids(lit_links), lang, svg_id)
+    html = _svg_cache.get(key)
+    if html is None:
+        nodes, links = diagram.drawing(key[0], key[1], lang)
+        html = render_to_string("core/_topology_svg.html", {
+            "nodes": nodes, "links": links, "viewbox": " ".join(map(str, diagram.VIEWBOX)),
+            "node_w": diagram.NODE_W, "node_h": diagram.NODE_H, "svg_id": svg_id,
+        })
+        if len(_svg_cache) > 1024:
+            _svg_cache.clear()
+        _svg_cache[key] = html
+    return mark_safe(html)
+
+
+@register.filter
+def pick(obj: Any, name: str) -> str:
+    """``{{ lesson|pick:"title" }}``: the active language's text, English as fallback."""
+    return i18n.pick(obj, name)
+
+
+@register.filter
+def markdown(text: str) -> SafeString:
+    return render_markdown(text or "", lang=i18n.current_lang())
+
+
+@register.filter
+def spaced(values: Iterable[Any] | None) -> str:
+    return " ".join(str(v) for v in (values or []))
+
+
+@register.filter
+def pick_title(item: Any, lang: str) -> str:
+    """For cached outline items that carry both titles: ``{{ item|pick_title:lang }}``."""
+    return item.title(lang)

@@ -1,0 +1,85 @@
+"""Admin forms: checkboxes instead of raw JSON for layers and the diagram, and a Markdown
+textarea that previews itself through htmx with the lesson page's own renderer."""
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
+
+from netlearn.core.diagram import LINKS, NODES
+
+from .models import GlossaryTerm, Step
+from .validation import lab_action_problems
+
+LAYER_CHOICES = [
+    (7, _("7 Application")), (6, _("6 Presentation")), (5, _("5 Session")), (4, _("4 Transport")),
+    (3, _("3 Network")), (2, _("2 Data link")), (1, _("1 Physical")),
+]
+
+
+class MarkdownWidget(forms.Textarea):
+    """A textarea followed by its live preview; htmx posts the text as the author types."""
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        base = {
+            "rows": 12, "class": "md-source vLargeTextField",
+            "hx-post": "/lessons/_preview/", "hx-trigger": "input changed delay:400ms, load",
+            "hx-target": "next .md-preview", "hx-swap": "innerHTML",
+        }
+        super().__init__({**base, **(attrs or {})})
+
+    def render(self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None) -> SafeString:
+        textarea = super().render(name, value, attrs, renderer)
+        return format_html('<div class="md-editor">{}<div class="md-preview prose" aria-live="polite"></div></div>', textarea)
+
+
+class StepAdminForm(forms.ModelForm):
+    layers = forms.TypedMultipleChoiceField(choices=LAYER_CHOICES, coerce=int, required=False,
+                                            widget=forms.CheckboxSelectMultiple(attrs={"class": "layer-choices"}),
+                                            label=_("OSI layers"))
+    lit_nodes = forms.MultipleChoiceField(choices=[(n.id, n.id) for n in NODES], required=False,
+                                          widget=forms.CheckboxSelectMultiple(attrs={"class": "id-choices"}),
+                                          label=_("Lit nodes"))
+    lit_links = forms.MultipleChoiceField(choices=[(link.id, link.id) for link in LINKS], required=False,
+                                          widget=forms.CheckboxSelectMultiple(attrs={"class": "id-choices"}),
+                                          label=_("Lit links"))
+
+    class Meta:
+        model = Step
+        fields = ["number", "title_en", "title_ko", "body_en", "body_ko", "layers", "lab_action"]
+        widgets = {"body_en": MarkdownWidget(), "body_ko": MarkdownWidget()}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        diagram = self.instance.diagram or {}
+        self.fields["lit_nodes"].initial = diagram.get("nodes", [])
+        self.fields["lit_links"].initial = diagram.get("links", [])
+
+    def validate_unique(self) -> None:
+        """Numbers may collide while steps are being reordered; the lesson admin renumbers."""
+
+    def clean_lab_action(self) -> Any:
+        value = self.cleaned_data.get("lab_action")
+        problems = lab_action_problems(value, "lab_action")
+        if problems:
+            raise forms.ValidationError(problems)
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        self.instance.diagram = {"nodes": data.get("lit_nodes", []), "links": data.get("lit_links", [])}
+        return data
+
+
+class GlossaryTermAdminForm(forms.ModelForm):
+    layers = forms.TypedMultipleChoiceField(choices=LAYER_CHOICES, coerce=int, required=False,
+                                            widget=forms.CheckboxSelectMultiple(attrs={"class": "layer-choices"}),
+                                            label=_("OSI layers"))
+
+    class Meta:
+        model = GlossaryTerm
+        fields = ["term", "title_en", "title_ko", "body_en", "body_ko", "layers"]
+        widgets = {"body_en": MarkdownWidget(), "body_ko": MarkdownWidget()}

@@ -1,0 +1,92 @@
+"""Writes: steps of a lesson, their order, and learners' progress."""
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .models import Lesson, Step, StepView
+
+_RENUMBER_OFFSET = 100_000
+VISITOR_SESSION_KEY = "netlearn_visitor"
+
+
+def lesson_touch(*, lesson_id: int) -> None:
+    """Move ``updated_at``: the version the page caches are keyed on."""
+    Lesson.objects.filter(pk=lesson_id).update(updated_at=timezone.now())
+
+
+@transaction.atomic
+def lesson_steps_replace(*, lesson: Lesson, steps: list[dict[str, Any]]) -> None:
+    """Make the lesson's steps exactly ``steps`` (numbered from 1), reusing rows by number so
+    learners' progress on an unchanged position survives an import."""
+    existing = {s.number: s for s in lesson.steps.all()}
+    for number, fields in enumerate(steps, start=1):
+        step = existing.pop(number, None) or Step(lesson=lesson, number=number)
+        for name, value in fields.items():
+            setattr(step, name, value)
+        step.save()
+    if existing:
+        Step.objects.filter(pk__in=[s.pk for s in existing.values()]).delete()
+    lesson_touch(lesson_id=lesson.pk)
+
+
+@transaction.atomic
+def lesson_steps_renumber(*, lesson: Lesson, ordered_ids: list[int]) -> None:
+    """Number the steps 1..n in the given order.
+
+    The (lesson, number) constraint is checked row by row, so every step is first moved out of
+    the way (number + offset) and then given its final number.
+    """
+    Step.objects.filter(lesson=lesson).update(number=F("number") + _RENUMBER_OFFSET)
+    for number, step_id in enumerate(ordered_ids, start=1):
+        Step.objects.filter(pk=step_id, lesson=lesson).update(number=number)
+    lesson_touch(lesson_id=lesson.pk)
+
+
+def visitor_key_new() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def progress_mark_seen(*, step: Step, user: Any = None, visitor: str = "") -> bool:
+    """Record that a learner saw ``step``; True when it is the first time. Reads before writing,
+    because re-reading a step is the common case and a read takes no database write lock."""
+    owner = {"user": user} if user is not None and user.is_authenticated else {"visitor": visitor}
+    if not owner.get("user") and not visitor:
+        return False
+    if StepView.objects.filter(step=step, **owner).exists():
+        return False
+    try:
+        with transaction.atomic():
+            StepView.objects.create(step=step, **owner)
+    except IntegrityError:  # the same learner in two tabs
+        return False
+    return True
+
+
+def progress_claim_visitor(*, visitor: str, user: Any) -> int:
+    """Move an anonymous visitor's progress to the account that just logged in."""
+    if not visitor or user is None or not user.is_authenticated:
+        return 0
+    moved = 0
+    with transaction.atomic():
+        seen = set(StepView.objects.filter(user=user).values_list("step_id", flat=True))
+        for view in StepView.objects.filter(visitor=visitor):
+            if view.step_id in seen:
+                view.delete()
+                continue
+            view.user, view.visitor = user, ""
+            view.save(update_fields=["user", "visitor"])
+            moved += 1
+    return moved
+
+
+def progress_reset(*, user: Any = None, visitor: str = "") -> int:
+    if user is not None and user.is_authenticated:
+        return StepView.objects.filter(user=user).delete()[0]
+    if visitor:
+        return StepView.objects.filter(visitor=visitor).delete()[0]
+    return 0

@@ -1,0 +1,29 @@
+"""Keep page caches honest: any change to a step moves its lesson's ``updated_at``; progress made
+anonymously follows the learner into their account at log-in."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.signals import user_logged_in
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from .models import Step
+from .services import VISITOR_SESSION_KEY, lesson_touch, progress_claim_visitor
+
+
+@receiver(post_save, sender=Step)
+@receiver(post_delete, sender=Step)
+def _step_changed(sender: type, instance: Step, **kwargs: Any) -> None:
+    if kwargs.get("raw"):
+        return
+    lesson_touch(lesson_id=instance.lesson_id)
+
+
+@receiver(user_logged_in)
+def _claim_progress(sender: type, request: Any, user: Any, **kwargs: Any) -> None:
+    if request is None or not hasattr(request, "session"):
+        return
+    visitor = request.session.get(VISITOR_SESSION_KEY, "")
+    if visitor:
+        progress_claim_visitor(visitor=visitor, user=user)

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SAMPLE = Path(__file__).with_name("sample_content.json")
+
+
+@pytest.fixture
+def sample_document() -> dict[str, Any]:
+    return json.loads(SAMPLE.read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def content(db, sample_document):
+    """The sample course imported through the real importer."""
+    from netlearn.core.content import import_document
+
+    import_document(sample_document, mode="replace")
+    return sample_document
+
+
+@pytest.fixture
+def instructor(db, django_user_model):
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user("teacher", password="pw-teacher-123", is_staff=True)
+    user.groups.add(Group.objects.get(name="Instructors"))
+    return user
+
+
+@pytest.fixture
+def learner(db, django_user_model):
+    return django_user_model.objects.create_user("learner", password="pw-learner-123")
