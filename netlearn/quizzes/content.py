@@ -27,25 +27,28 @@ def _bi(obj: Any, name: str) -> dict[str, str]:
     return {lang: getattr(obj, f"{name}_{lang}") for lang in _BI}
 
 
-def _known_lesson_steps(document: dict[str, Any]) -> dict[str, int | None]:
-    """slug -> number of steps (``None``: exists in the DB, step count checked there lazily)."""
-    known: dict[str, int | None] = {}
+def _known_lesson_steps(document: dict[str, Any]) -> dict[str, set[int]]:
+    """slug -> step numbers, from the database (if the lessons app is there) and the document."""
+    known: dict[str, set[int]] = {}
     try:
+        Step = apps.get_model("lessons", "Step")
         Lesson = apps.get_model("lessons", "Lesson")
     except LookupError:
-        Lesson = None
-    if Lesson is not None:
-        try:
-            for lesson in Lesson.objects.all():
-                steps = getattr(lesson, "steps", None)
-                known[lesson.slug] = steps.count() if steps is not None else None
-        except Exception:  # the lessons tables may not be migrated yet
-            pass
+        Step = Lesson = None
+    if Step is not None:
+        for slug in Lesson.objects.values_list("slug", flat=True):
+            known.setdefault(slug, set())
+        for slug, number in Step.objects.values_list("lesson__slug", "number"):
+            known[slug].add(number)
     for lesson in document.get("lessons", []) or []:
         if isinstance(lesson, dict) and isinstance(lesson.get("slug"), str):
             steps = lesson.get("steps")
-            known[lesson["slug"]] = len(steps) if isinstance(steps, list) else None
+            known[lesson["slug"]] = set(range(1, len(steps) + 1)) if isinstance(steps, list) else set()
     return known
+
+
+FIELDS = {"key", "type", "topics", "layers", "difficulty", "prompt", "explanation", "choices", "order_items",
+          "accepted", "numeric", "model_answer", "checklist", "lessons", "walk_url", "follow_up"}
 
 
 class QuestionsSection:
@@ -60,6 +63,8 @@ class QuestionsSection:
         seen: set[str] = set()
         for i, item in enumerate(items):
             path = f"questions[{i}]"
+            for extra in sorted(set(item) - FIELDS):
+                problems.append(f"{path}.{extra}: unknown field")
             key = item.get("key")
             if not isinstance(key, str) or not key.strip():
                 problems.append(f"{path}.key: missing")
@@ -96,8 +101,8 @@ class QuestionsSection:
                     problems.append(f"{lp}.step: expected a step number from 1")
                 if link["lesson"] not in lessons:
                     problems.append(f"{lp}.lesson: no lesson {link['lesson']!r} in the database or this document")
-                elif isinstance(step, int) and lessons[link["lesson"]] is not None and step > lessons[link["lesson"]]:
-                    problems.append(f"{lp}.step: lesson {link['lesson']!r} has only {lessons[link['lesson']]} steps")
+                elif isinstance(step, int) and step not in lessons[link["lesson"]]:
+                    problems.append(f"{lp}.step: lesson {link['lesson']!r} has no step {step}")
             walk = item.get("walk_url")
             if walk is not None and (not isinstance(walk, str) or not walk.startswith(("http://", "https://"))):
                 problems.append(f"{path}.walk_url: expected an http(s) URL")
