@@ -49,9 +49,9 @@ class MirroredConnection:
 
 
 def header_value(headers: Any, name: bytes) -> bytes | None:
-    """First value of ``name`` (lower-case) in h11 headers, or None."""
+    """First value of ``name`` (lower-case) in h11 headers or raw items, or None."""
     for key, value in headers:
-        if key == name:
+        if key.lower() == name:
             return value
     return None
 
@@ -60,7 +60,7 @@ def cookies(headers: Any) -> dict[str, str]:
     """Parse every ``Cookie`` header into a dict; malformed pairs are skipped, never fatal."""
     found: dict[str, str] = {}
     for key, value in headers:
-        if key != b"cookie":
+        if key.lower() != b"cookie":
             continue
         for part in value.decode("latin-1").split(";"):
             name, sep, val = part.strip().partition("=")
