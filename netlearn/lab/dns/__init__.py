@@ -12,12 +12,14 @@ Layout: :mod:`.wire` (shared message policy), :mod:`.zone` (zone data), :mod:`.a
 (answers from a zone), :mod:`.cache` and :mod:`.resolution` (iterative resolution, sans-I/O),
 :mod:`.server` and :mod:`.resolver_server` (the asyncio shells).
 """
+
 from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from ..stream import EventStream
 from ..topology import LAB_ZONE, LabConfig
@@ -55,31 +57,69 @@ class DnsLab:
             await self.component(role).stop()
 
 
-async def start_dns(config: LabConfig, stream: EventStream, *, rng: random.Random | None = None,
-                    clock: Callable[[], float] = time.monotonic, upstream_timeout: float = 1.0) -> DnsLab:
+async def start_dns(
+    config: LabConfig,
+    stream: EventStream,
+    *,
+    rng: random.Random | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    upstream_timeout: float = 1.0,
+) -> DnsLab:
     """Start the four DNS roles on the config's addresses; stop the started ones if one fails."""
     hosts = [config.root.host, config.tld.host, config.authoritative.host]
     if len(set(hosts)) != len(hosts):
-        raise ValueError("root, TLD and authoritative need distinct addresses: referrals carry only "
-                         "addresses (glue), and the resolver tells the servers apart by them")
+        raise ValueError(
+            "root, TLD and authoritative need distinct addresses: referrals carry only "
+            "addresses (glue), and the resolver tells the servers apart by them"
+        )
     rng = rng or random.Random()
     common = {"max_connections": config.max_connections, "io_timeout": config.io_timeout}
-    root = DnsServer(config.root, stream, "root", rng=random.Random(rng.random()), **common,
-                     authority=Authority(root_zone(root_ip=config.root.host, tld_ip=config.tld.host), role="root"))
-    tld = DnsServer(config.tld, stream, "tld", rng=random.Random(rng.random()), **common,
-                    authority=Authority(tld_zone(root_ip=config.root.host, tld_ip=config.tld.host,
-                                                 authoritative_ip=config.authoritative.host), role="tld"))
+    root = DnsServer(
+        config.root,
+        stream,
+        "root",
+        rng=random.Random(rng.random()),
+        **common,
+        authority=Authority(root_zone(root_ip=config.root.host, tld_ip=config.tld.host), role="root"),
+    )
+    tld = DnsServer(
+        config.tld,
+        stream,
+        "tld",
+        rng=random.Random(rng.random()),
+        **common,
+        authority=Authority(
+            tld_zone(
+                root_ip=config.root.host, tld_ip=config.tld.host, authoritative_ip=config.authoritative.host
+            ),
+            role="tld",
+        ),
+    )
     zone = Zone.from_file(config.zone_file, LAB_ZONE)
-    authoritative = DnsServer(config.authoritative, stream, "authoritative", rng=random.Random(rng.random()),
-                              authority=Authority(zone, role="authoritative"), **common)
+    authoritative = DnsServer(
+        config.authoritative,
+        stream,
+        "authoritative",
+        rng=random.Random(rng.random()),
+        authority=Authority(zone, role="authoritative"),
+        **common,
+    )
     started: list[DnsServerBase] = []
     try:
         for server in (root, tld, authoritative):
             await server.start()
             started.append(server)
         upstreams = {s.address.host: Upstream(s.address, s.name) for s in (root, tld, authoritative)}
-        resolver = ResolverServer(config.resolver, stream, "resolver", upstreams=upstreams, clock=clock,
-                                  timeout=upstream_timeout, rng=random.Random(rng.random()), **common)
+        resolver = ResolverServer(
+            config.resolver,
+            stream,
+            "resolver",
+            upstreams=upstreams,
+            clock=clock,
+            timeout=upstream_timeout,
+            rng=random.Random(rng.random()),
+            **common,
+        )
         await resolver.start()
     except BaseException:
         for server in reversed(started):

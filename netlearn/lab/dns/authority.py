@@ -21,6 +21,7 @@ The SOA in negative answers carries TTL = min(SOA TTL, MINIMUM) (RFC 2308 3), wh
 resolver may remember the "no". Over UDP an answer bigger than the client's limit (512 bytes, or
 its EDNS size) goes out as header + question with TC=1, so the client retries over TCP.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -58,11 +59,16 @@ class Authority:
         checked = check_query(wire)
         if isinstance(checked, Rejection):
             kind = (checked.rcode or "drop").lower()
-            return Outcome(kind=kind, response=checked.response, reason=checked.reason,
-                           detail={"rcode": checked.rcode, "reason": checked.reason})
+            return Outcome(
+                kind=kind,
+                response=checked.response,
+                reason=checked.reason,
+                detail={"rcode": checked.rcode, "reason": checked.reason},
+            )
         kind, reply = self._lookup(checked)
-        packed, truncated = pack_for(reply, transport=transport,
-                                     limit=checked.udp_limit if transport == "udp" else 65535)
+        packed, truncated = pack_for(
+            reply, transport=transport, limit=checked.udp_limit if transport == "udp" else 65535
+        )
         detail = describe(reply)
         detail["truncated"] = truncated
         return Outcome(kind=kind, response=packed, query=checked, truncated=truncated, detail=detail)

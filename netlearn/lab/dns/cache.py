@@ -13,12 +13,13 @@ min(SOA TTL, MINIMUM)).
 Time comes from an injected ``clock`` (monotonic seconds) so tests can make a TTL expire without
 sleeping. The cache is bounded: when full, the least recently used entry goes.
 """
+
 from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from dnslib import QTYPE, RR, DNSLabel
 
@@ -43,7 +44,9 @@ class _Entry:
 
 
 class DnsCache:
-    def __init__(self, *, clock: Callable[[], float], max_entries: int = 10_000, max_ttl: int = 86_400) -> None:
+    def __init__(
+        self, *, clock: Callable[[], float], max_entries: int = 10_000, max_ttl: int = 86_400
+    ) -> None:
         self._clock = clock
         self._max_entries = max_entries
         self._max_ttl = max_ttl

@@ -3,6 +3,7 @@
 Kept apart from the protocol code so that wording can change without touching behaviour, and
 so that the servers and the resolver describe the same thing in the same words.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -33,7 +34,11 @@ def outcome_summary(role: str, kind: str, qname: DNSLabel | str, detail: dict[st
         return f"{role}: {qname} is not in my zone (REFUSED)"
     answers = detail.get("answers", [])
     if answers:
-        return f"{role}: {qname} → " + ", ".join(_short(rr) for rr in answers[:4]) + (" …" if len(answers) > 4 else "")
+        return (
+            f"{role}: {qname} → "
+            + ", ".join(_short(rr) for rr in answers[:4])
+            + (" …" if len(answers) > 4 else "")
+        )
     return f"{role}: {detail.get('rcode', '?')} for {qname}"
 
 

@@ -30,6 +30,7 @@ record for any other name is ignored (this is what stops the classic cache-poiso
 slipping an extra record into an answer). Every loop is bounded: referrals, CNAME hops and the
 total number of queries, so a hostile or broken zone cannot keep the resolver busy forever.
 """
+
 from __future__ import annotations
 
 import random
@@ -107,8 +108,12 @@ class Resolution:
             record = safe_parse(wire)
         except DnsMessageError:
             return len(wire) >= 2 and int.from_bytes(wire[:2], "big") == self._pending.query_id
-        return (record.header.id == self._pending.query_id and bool(record.header.qr)
-                and len(record.questions) == 1 and record.questions[0].qname == DNSLabel(self._pending.qname))
+        return (
+            record.header.id == self._pending.query_id
+            and bool(record.header.qr)
+            and len(record.questions) == 1
+            and record.questions[0].qname == DNSLabel(self._pending.qname)
+        )
 
     def feed(self, wire: bytes) -> SendQuery | Done:
         pending = self._require_pending()
@@ -118,8 +123,13 @@ class Resolution:
             return self._next_server(f"unparsable answer from {pending.server_ip}: {exc}")
         rcode = record.header.rcode
         if record.header.tc and pending.transport == "udp":
-            self.notes.append(Note("retry", f"{pending.server_ip} truncated its answer (TC=1): asking again over TCP",
-                                   {"server": pending.server_ip}))
+            self.notes.append(
+                Note(
+                    "retry",
+                    f"{pending.server_ip} truncated its answer (TC=1): asking again over TCP",
+                    {"server": pending.server_ip},
+                )
+            )
             return self._send(transport="tcp")
         if rcode == RCODE.NXDOMAIN:
             return self._negative(record, "nxdomain")
@@ -130,8 +140,13 @@ class Resolution:
     def timed_out(self) -> SendQuery | Done:
         pending = self._require_pending()
         if self._attempts < 2:
-            self.notes.append(Note("retry", f"no answer from {pending.server_ip}: trying once more",
-                                   {"server": pending.server_ip}))
+            self.notes.append(
+                Note(
+                    "retry",
+                    f"no answer from {pending.server_ip}: trying once more",
+                    {"server": pending.server_ip},
+                )
+            )
             return self._send(transport=pending.transport)
         return self._next_server(f"no answer from {pending.server_ip} after {self._attempts} tries")
 
@@ -193,10 +208,15 @@ class Resolution:
         """
         in_zone = [rr for rr in record.rr if is_within(rr.rname, self._zone)]
         for owner, rtype in {(rr.rname, rr.rtype) for rr in in_zone}:
-            self.cache.put_rrset(owner, rtype, [rr for rr in in_zone if (rr.rname, rr.rtype) == (owner, rtype)])
+            self.cache.put_rrset(
+                owner, rtype, [rr for rr in in_zone if (rr.rname, rr.rtype) == (owner, rtype)]
+            )
         while True:
-            wanted = [rr for rr in in_zone
-                      if rr.rname == self.qname and (rr.rtype == self.qtype or self.qtype == QTYPE.ANY)]
+            wanted = [
+                rr
+                for rr in in_zone
+                if rr.rname == self.qname and (rr.rtype == self.qtype or self.qtype == QTYPE.ANY)
+            ]
             if wanted:
                 self.chain += wanted
                 return self._done(RCODE.NOERROR)
@@ -220,7 +240,11 @@ class Resolution:
             return self._done(RCODE.SERVFAIL, reason=f"more than {MAX_REFERRALS} referrals")
         ns = [rr for rr in ns if rr.rname == child]
         targets = {DNSLabel(rr.rdata.label) for rr in ns}
-        glue = [rr for rr in record.ar if rr.rtype == QTYPE.A and rr.rname in targets and is_within(rr.rname, self._zone)]
+        glue = [
+            rr
+            for rr in record.ar
+            if rr.rtype == QTYPE.A and rr.rname in targets and is_within(rr.rname, self._zone)
+        ]
         if not glue:
             return self._done(RCODE.SERVFAIL, reason=f"referral to {child} without glue addresses")
         self.cache.put_rrset(child, QTYPE.NS, ns)
@@ -228,9 +252,18 @@ class Resolution:
             self.cache.put_rrset(target, QTYPE.A, [rr for rr in glue if rr.rname == target])
         self._zone, self._servers = child, [str(rr.rdata) for rr in glue]
         self._server_index, self._attempts = 0, 0
-        self.notes.append(Note("referral", f"referred to {child}: ask {', '.join(self._servers)}",
-                               {"zone": str(child), "servers": self._servers,
-                                "ns": [rr_text(rr) for rr in ns], "glue": [rr_text(rr) for rr in glue]}))
+        self.notes.append(
+            Note(
+                "referral",
+                f"referred to {child}: ask {', '.join(self._servers)}",
+                {
+                    "zone": str(child),
+                    "servers": self._servers,
+                    "ns": [rr_text(rr) for rr in ns],
+                    "glue": [rr_text(rr) for rr in glue],
+                },
+            )
+        )
         return self._send(transport="udp", fresh=True)
 
     def _negative(self, record: DNSRecord, kind: str) -> Done:
@@ -253,8 +286,11 @@ class Resolution:
         if target in self._seen_names:
             return f"CNAME loop at {target}"
         self._seen_names.add(target)
-        self.notes.append(Note("cname", f"{self.qname} is an alias of {target}", {"from": str(self.qname),
-                                                                                "to": str(target)}))
+        self.notes.append(
+            Note(
+                "cname", f"{self.qname} is an alias of {target}", {"from": str(self.qname), "to": str(target)}
+            )
+        )
         self.qname = target
         return None
 
@@ -266,9 +302,15 @@ class Resolution:
         self._asked_upstream = True
         query_id = self.rng.randrange(0, 65536)  # unpredictable ids: the first defence against spoofing
         message = DNSRecord(DNSHeader(id=query_id, rd=0), q=DNSQuestion(self.qname, self.qtype))
-        self._pending = SendQuery(server_ip=self._servers[self._server_index], zone=str(self._zone),
-                                  wire=message.pack(), query_id=query_id, qname=str(self.qname),
-                                  qtype=qtype_text(self.qtype), transport=transport)
+        self._pending = SendQuery(
+            server_ip=self._servers[self._server_index],
+            zone=str(self._zone),
+            wire=message.pack(),
+            query_id=query_id,
+            qname=str(self.qname),
+            qtype=qtype_text(self.qtype),
+            transport=transport,
+        )
         return self._pending
 
     def _next_server(self, reason: str) -> SendQuery | Done:
@@ -280,9 +322,13 @@ class Resolution:
 
     def _note_cache(self, name: DNSLabel, qtype: int, ttl: int, negative: str | None, why: str = "") -> None:
         what = f"{negative.upper()} " if negative else ""
-        self.notes.append(Note("cache", f"cache: {what}{name} {qtype_text(qtype)} ({ttl} s left){' — ' + why if why else ''}",
-                               {"qname": str(name), "qtype": qtype_text(qtype), "remaining_ttl": ttl,
-                                "negative": negative}))
+        self.notes.append(
+            Note(
+                "cache",
+                f"cache: {what}{name} {qtype_text(qtype)} ({ttl} s left){' — ' + why if why else ''}",
+                {"qname": str(name), "qtype": qtype_text(qtype), "remaining_ttl": ttl, "negative": negative},
+            )
+        )
 
     def _done(self, rcode: int, *, authority: list[RR] | None = None, reason: str = "") -> Done:
         self._pending = None
@@ -292,7 +338,9 @@ class Resolution:
             reply.add_answer(*self.chain)
             if authority:
                 reply.add_auth(*authority)
-        return Done(reply=reply, rcode=str(RCODE.get(rcode)), from_cache=not self._asked_upstream, reason=reason)
+        return Done(
+            reply=reply, rcode=str(RCODE.get(rcode)), from_cache=not self._asked_upstream, reason=reason
+        )
 
     def _require_pending(self) -> SendQuery:
         if self._pending is None:

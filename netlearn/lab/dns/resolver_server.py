@@ -11,6 +11,7 @@ Safety: ports are not in DNS, so the resolver is given the lab's DNS servers as 
 ``{glue address: Upstream(endpoint, role)}``. An address outside that map (a referral to the
 real Internet, say) is never dialled; the attempt is reported as an ERROR event.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -18,7 +19,8 @@ import random
 import socket
 import struct
 import time
-from typing import Any, Callable, Mapping, NamedTuple
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 from ..events import Endpoint, Kind
 from ..stream import EventStream
@@ -55,20 +57,37 @@ class _OneAnswer(asyncio.DatagramProtocol):
 
 
 class ResolverServer(DnsServerBase):
-    def __init__(self, endpoint: Endpoint, stream: EventStream, name: str = "resolver", *,
-                 upstreams: Mapping[str, Upstream], root_hints: list[str] | None = None,
-                 cache: DnsCache | None = None, clock: Callable[[], float] = time.monotonic,
-                 timeout: float = 1.0, rng: random.Random | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        stream: EventStream,
+        name: str = "resolver",
+        *,
+        upstreams: Mapping[str, Upstream],
+        root_hints: list[str] | None = None,
+        cache: DnsCache | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        timeout: float = 1.0,
+        rng: random.Random | None = None,
+        **options: Any,
+    ) -> None:
         super().__init__(endpoint, stream, name, rng=rng, **options)
         self.upstreams = dict(upstreams)
-        self.root_hints = root_hints if root_hints is not None else [
-            ip for ip, upstream in self.upstreams.items() if upstream.role == "root"]
+        self.root_hints = (
+            root_hints
+            if root_hints is not None
+            else [ip for ip, upstream in self.upstreams.items() if upstream.role == "root"]
+        )
         self.cache = cache or DnsCache(clock=clock)
         self.timeout = timeout
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "cache_entries": len(self.cache), "cache_hits": self.cache.hits,
-                "cache_misses": self.cache.misses}
+        return {
+            **super().describe(),
+            "cache_entries": len(self.cache),
+            "cache_hits": self.cache.hits,
+            "cache_misses": self.cache.misses,
+        }
 
     def flush_cache(self) -> None:
         """Forget everything (a lesson's "now watch it walk the whole tree again")."""
@@ -80,30 +99,63 @@ class ResolverServer(DnsServerBase):
         checked = check_query(wire)
         if isinstance(checked, Rejection):
             self.counters[(checked.rcode or "drop").lower()] += 1
-            self._error(f"{self.name}: {checked.reason}", peer, transport, wire,
-                        {"rcode": checked.rcode, "reason": checked.reason})
+            self._error(
+                f"{self.name}: {checked.reason}",
+                peer,
+                transport,
+                wire,
+                {"rcode": checked.rcode, "reason": checked.reason},
+            )
             return checked.response
         if self._should_drop():
             self.counters["dropped"] += 1
-            self._error(f"{self.name} dropped the query for {checked.qname} (failure injection)", peer, transport,
-                        wire, {**checked.detail(self.name), "reason": "drop_share", "drop_share": self._drop_share})
+            self._error(
+                f"{self.name} dropped the query for {checked.qname} (failure injection)",
+                peer,
+                transport,
+                wire,
+                {**checked.detail(self.name), "reason": "drop_share", "drop_share": self._drop_share},
+            )
             return None
         self.counters["queries"] += 1
         cid = self.stream.correlator.lookup(peer)
-        self.stream.emit(component=self.name, layer=7, kind=Kind.QUERY, src=peer, dst=self.address, data=wire,
-                         transport=transport, correlation_id=cid, detail=checked.detail(self.name),
-                         summary=query_summary(self.name, checked.qname, checked.qtype, transport))
+        self.stream.emit(
+            component=self.name,
+            layer=7,
+            kind=Kind.QUERY,
+            src=peer,
+            dst=self.address,
+            data=wire,
+            transport=transport,
+            correlation_id=cid,
+            detail=checked.detail(self.name),
+            summary=query_summary(self.name, checked.qname, checked.qtype, transport),
+        )
         done = await self._resolve(checked, cid)
         reply, truncated = pack_for(done.reply, transport=transport, limit=checked.udp_limit)
         self.counters["from_cache" if done.from_cache else "resolved"] += 1
-        detail = {**describe(done.reply), "truncated": truncated, "from_cache": done.from_cache,
-                  "reason": done.reason, "server_role": self.name,
-                  "elapsed_ms": round((time.perf_counter() - started) * 1000, 3)}
+        detail = {
+            **describe(done.reply),
+            "truncated": truncated,
+            "from_cache": done.from_cache,
+            "reason": done.reason,
+            "server_role": self.name,
+            "elapsed_ms": round((time.perf_counter() - started) * 1000, 3),
+        }
         kind = "answer" if done.rcode == "NOERROR" else done.rcode.lower()
-        self.stream.emit(component=self.name, layer=7, kind=Kind.ANSWER, src=self.address, dst=peer, data=reply,
-                         transport=transport, correlation_id=cid, detail=detail,
-                         summary=outcome_summary(self.name, kind, checked.qname, detail)
-                         + (" (from cache)" if done.from_cache else ""))
+        self.stream.emit(
+            component=self.name,
+            layer=7,
+            kind=Kind.ANSWER,
+            src=self.address,
+            dst=peer,
+            data=reply,
+            transport=transport,
+            correlation_id=cid,
+            detail=detail,
+            summary=outcome_summary(self.name, kind, checked.qname, detail)
+            + (" (from cache)" if done.from_cache else ""),
+        )
         return reply
 
     async def _resolve(self, query: Query, cid: str | None) -> Done:
@@ -119,32 +171,51 @@ class ResolverServer(DnsServerBase):
         upstream = self.upstreams.get(send.server_ip)
         if upstream is None:
             self.counters["refused_upstream"] += 1
-            self._error(f"{self.name} refuses to send a query to {send.server_ip}: not a lab DNS server "
-                        "(no lab packet ever leaves this machine)", None, send.transport, send.wire,
-                        {"reason": "not_a_lab_address", "address": send.server_ip, "qname": send.qname},
-                        correlation_id=cid)
+            self._error(
+                f"{self.name} refuses to send a query to {send.server_ip}: not a lab DNS server "
+                "(no lab packet ever leaves this machine)",
+                None,
+                send.transport,
+                send.wire,
+                {"reason": "not_a_lab_address", "address": send.server_ip, "qname": send.qname},
+                correlation_id=cid,
+            )
             return machine.unreachable(f"{send.server_ip} is not a lab DNS server")
         self.counters[f"upstream_{send.transport}"] += 1
         exchange = self._udp_exchange if send.transport == "udp" else self._tcp_exchange
         try:
             return machine.feed(await exchange(machine, send, upstream, cid))
         except TimeoutError:
-            self._error(f"no answer from {upstream.role} ({upstream.endpoint}) within {self.timeout} s",
-                        None, send.transport, send.wire,
-                        {"reason": "timeout", "server_role": upstream.role, "qname": send.qname},
-                        correlation_id=cid)
+            self._error(
+                f"no answer from {upstream.role} ({upstream.endpoint}) within {self.timeout} s",
+                None,
+                send.transport,
+                send.wire,
+                {"reason": "timeout", "server_role": upstream.role, "qname": send.qname},
+                correlation_id=cid,
+            )
             return machine.timed_out()
         except OSError as exc:
-            self._error(f"{upstream.role} ({upstream.endpoint}) unreachable: {exc}", None, send.transport,
-                        send.wire, {"reason": "unreachable", "server_role": upstream.role}, correlation_id=cid)
+            self._error(
+                f"{upstream.role} ({upstream.endpoint}) unreachable: {exc}",
+                None,
+                send.transport,
+                send.wire,
+                {"reason": "unreachable", "server_role": upstream.role},
+                correlation_id=cid,
+            )
             return machine.unreachable(f"{upstream.role} unreachable: {exc}")
 
-    async def _udp_exchange(self, machine: Resolution, send: SendQuery, upstream: Upstream,
-                            cid: str | None) -> bytes:
+    async def _udp_exchange(
+        self, machine: Resolution, send: SendQuery, upstream: Upstream, cid: str | None
+    ) -> bytes:
         loop = asyncio.get_running_loop()
         transport, protocol = await loop.create_datagram_endpoint(
-            lambda: _OneAnswer(machine.matches), local_addr=(self.address.host, 0),
-            remote_addr=tuple(upstream.endpoint), family=socket.AF_INET)
+            lambda: _OneAnswer(machine.matches),
+            local_addr=(self.address.host, 0),
+            remote_addr=tuple(upstream.endpoint),
+            family=socket.AF_INET,
+        )
         local = Endpoint.of(transport.get_extra_info("sockname"))
         try:
             with self._correlated(local, cid):
@@ -156,10 +227,12 @@ class ResolverServer(DnsServerBase):
         finally:
             transport.close()
 
-    async def _tcp_exchange(self, machine: Resolution, send: SendQuery, upstream: Upstream,
-                            cid: str | None) -> bytes:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(
-            *upstream.endpoint, local_addr=(self.address.host, 0)), self.timeout)
+    async def _tcp_exchange(
+        self, machine: Resolution, send: SendQuery, upstream: Upstream, cid: str | None
+    ) -> bytes:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(*upstream.endpoint, local_addr=(self.address.host, 0)), self.timeout
+        )
         local = Endpoint.of(writer.get_extra_info("sockname"))
         try:
             with self._correlated(local, cid):
@@ -175,40 +248,90 @@ class ResolverServer(DnsServerBase):
             writer.close()
 
     # -- event helpers ---------------------------------------------------------------------------
-    def _correlated(self, local: Endpoint, cid: str | None) -> "_Binding":
+    def _correlated(self, local: Endpoint, cid: str | None) -> _Binding:
         return _Binding(self.stream, local, cid)
 
     def _sent(self, send: SendQuery, local: Endpoint, upstream: Upstream) -> float:
-        self.stream.emit(component=self.name, layer=7, kind=Kind.QUERY, src=local, dst=upstream.endpoint,
-                         data=send.wire, transport=send.transport,
-                         summary=f"{self.name} asks {upstream.role} ({upstream.endpoint}) over "
-                                 f"{send.transport.upper()}: {send.qname} {send.qtype}?",
-                         detail={"qname": send.qname, "qtype": send.qtype, "id": send.query_id, "rd": False,
-                                 "server_role": upstream.role, "zone": send.zone})
+        self.stream.emit(
+            component=self.name,
+            layer=7,
+            kind=Kind.QUERY,
+            src=local,
+            dst=upstream.endpoint,
+            data=send.wire,
+            transport=send.transport,
+            summary=f"{self.name} asks {upstream.role} ({upstream.endpoint}) over "
+            f"{send.transport.upper()}: {send.qname} {send.qtype}?",
+            detail={
+                "qname": send.qname,
+                "qtype": send.qtype,
+                "id": send.query_id,
+                "rd": False,
+                "server_role": upstream.role,
+                "zone": send.zone,
+            },
+        )
         return time.perf_counter()
 
-    def _received(self, answer: bytes, send: SendQuery, local: Endpoint, upstream: Upstream, started: float) -> None:
-        detail = {**describe_wire(answer), "elapsed_ms": round((time.perf_counter() - started) * 1000, 3),
-                  "server_role": upstream.role}
-        referral = not detail["answers"] and detail["rcode"] == "NOERROR" and any(
-            " NS " in rr for rr in detail["authority"])
+    def _received(
+        self, answer: bytes, send: SendQuery, local: Endpoint, upstream: Upstream, started: float
+    ) -> None:
+        detail = {
+            **describe_wire(answer),
+            "elapsed_ms": round((time.perf_counter() - started) * 1000, 3),
+            "server_role": upstream.role,
+        }
+        referral = (
+            not detail["answers"]
+            and detail["rcode"] == "NOERROR"
+            and any(" NS " in rr for rr in detail["authority"])
+        )
         kind = "referral" if referral else ("nxdomain" if detail["rcode"] == "NXDOMAIN" else "answer")
-        self.stream.emit(component=self.name, layer=7, kind=Kind.REFERRAL if referral else Kind.ANSWER,
-                         src=upstream.endpoint, dst=local, data=answer, transport=send.transport, detail=detail,
-                         summary=f"{self.name} ← " + outcome_summary(upstream.role, kind, send.qname, detail)
-                                 + f" ({detail['elapsed_ms']:.2f} ms)")
+        self.stream.emit(
+            component=self.name,
+            layer=7,
+            kind=Kind.REFERRAL if referral else Kind.ANSWER,
+            src=upstream.endpoint,
+            dst=local,
+            data=answer,
+            transport=send.transport,
+            detail=detail,
+            summary=f"{self.name} ← "
+            + outcome_summary(upstream.role, kind, send.qname, detail)
+            + f" ({detail['elapsed_ms']:.2f} ms)",
+        )
 
     def _publish_notes(self, machine: Resolution, cid: str | None) -> None:
         for note in machine.notes:
             if note.kind == "cache":
-                self.stream.emit(component=self.name, layer=7, kind=Kind.CACHE, summary=note.summary,
-                                 dst=self.address, correlation_id=cid, detail=note.detail)
+                self.stream.emit(
+                    component=self.name,
+                    layer=7,
+                    kind=Kind.CACHE,
+                    summary=note.summary,
+                    dst=self.address,
+                    correlation_id=cid,
+                    detail=note.detail,
+                )
             elif note.kind == "error":
-                self._error(f"{self.name}: {note.summary}", None, None, b"", {"reason": "upstream", **note.detail},
-                            correlation_id=cid)
+                self._error(
+                    f"{self.name}: {note.summary}",
+                    None,
+                    None,
+                    b"",
+                    {"reason": "upstream", **note.detail},
+                    correlation_id=cid,
+                )
             else:
-                self.stream.emit(component=self.name, layer=7, kind=Kind.STEP, summary=f"{self.name}: {note.summary}",
-                                 dst=self.address, correlation_id=cid, detail={"step": f"dns_{note.kind}", **note.detail})
+                self.stream.emit(
+                    component=self.name,
+                    layer=7,
+                    kind=Kind.STEP,
+                    summary=f"{self.name}: {note.summary}",
+                    dst=self.address,
+                    correlation_id=cid,
+                    detail={"step": f"dns_{note.kind}", **note.detail},
+                )
         machine.notes.clear()
 
 

@@ -10,6 +10,7 @@ new datagrams are dropped and reported, exactly what an overloaded server does).
 Each UDP server is bound to its role's own address, never 0.0.0.0: a wildcard-bound server
 answers from 127.0.0.1 whatever address the client dialled, and a connected client drops that.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -28,7 +29,7 @@ _LEN = struct.Struct("!H")
 
 
 class _Udp(asyncio.DatagramProtocol):
-    def __init__(self, server: "DnsServerBase") -> None:
+    def __init__(self, server: DnsServerBase) -> None:
         self.server = server
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
@@ -38,8 +39,17 @@ class _Udp(asyncio.DatagramProtocol):
 class DnsServerBase:
     """Sockets, bounds, failure injection and lifecycle shared by every DNS role."""
 
-    def __init__(self, endpoint: Endpoint, stream: EventStream, name: str, *, rng: random.Random | None = None,
-                 max_connections: int = 512, max_inflight: int = 256, io_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        stream: EventStream,
+        name: str,
+        *,
+        rng: random.Random | None = None,
+        max_connections: int = 512,
+        max_inflight: int = 256,
+        io_timeout: float = 10.0,
+    ) -> None:
         self.endpoint = Endpoint(*endpoint)
         self.stream = stream
         self.name = name
@@ -65,11 +75,14 @@ class DnsServerBase:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         for _ in range(8):  # with port 0, UDP's free port may be taken for TCP: pick again
-            udp, _proto = await loop.create_datagram_endpoint(lambda: _Udp(self), local_addr=tuple(self.endpoint))
+            udp, _proto = await loop.create_datagram_endpoint(
+                lambda: _Udp(self), local_addr=tuple(self.endpoint)
+            )
             bound = Endpoint.of(udp.get_extra_info("sockname"))
             try:
-                self._tcp = await asyncio.start_server(self._serve_tcp, bound.host, bound.port, reuse_address=True,
-                                                       limit=70_000)
+                self._tcp = await asyncio.start_server(
+                    self._serve_tcp, bound.host, bound.port, reuse_address=True, limit=70_000
+                )
             except OSError:
                 udp.close()
                 if self.endpoint.port:
@@ -102,8 +115,14 @@ class DnsServerBase:
         self._control(f"{self.name} stopped", {"action": "stop"})
 
     def describe(self) -> dict[str, Any]:
-        return {"role": self.name, "state": self.state, "host": self.address.host, "port": self.address.port,
-                "drop_share": self._drop_share, "counters": dict(self.counters)}
+        return {
+            "role": self.name,
+            "state": self.state,
+            "host": self.address.host,
+            "port": self.address.port,
+            "drop_share": self._drop_share,
+            "counters": dict(self.counters),
+        }
 
     # -- failure injection -----------------------------------------------------------------------
     def set_drop_share(self, p: float) -> None:
@@ -111,7 +130,9 @@ class DnsServerBase:
         if not 0.0 <= p <= 1.0:
             raise ValueError("drop share must be between 0 and 1")
         self._drop_share = float(p)
-        self._control(f"{self.name} now drops {p:.0%} of incoming queries", {"action": "drop_share", "value": p})
+        self._control(
+            f"{self.name} now drops {p:.0%} of incoming queries", {"action": "drop_share", "value": p}
+        )
 
     def _should_drop(self) -> bool:
         return self._drop_share > 0 and self.rng.random() < self._drop_share
@@ -121,8 +142,13 @@ class DnsServerBase:
         self.counters["udp_received"] += 1
         if len(self._tasks) >= self.max_inflight:
             self.counters["overload_dropped"] += 1
-            self._error(f"{self.name} is overloaded ({self.max_inflight} queries in progress): datagram dropped",
-                        peer, "udp", data, {"reason": "overload"})
+            self._error(
+                f"{self.name} is overloaded ({self.max_inflight} queries in progress): datagram dropped",
+                peer,
+                "udp",
+                data,
+                {"reason": "overload"},
+            )
             return
         self._spawn(self._answer_datagram(data, peer))
 
@@ -136,8 +162,13 @@ class DnsServerBase:
         peer = Endpoint.of(writer.get_extra_info("peername"))
         if len(self._tcp_writers) >= self.max_connections or task is None:
             self.counters["tcp_refused"] += 1
-            self._error(f"{self.name}: too many TCP connections, closing {peer}", peer, "tcp", b"",
-                        {"reason": "connection limit"})
+            self._error(
+                f"{self.name}: too many TCP connections, closing {peer}",
+                peer,
+                "tcp",
+                b"",
+                {"reason": "connection limit"},
+            )
             writer.close()
             return
         self._tasks.add(task)
@@ -149,8 +180,13 @@ class DnsServerBase:
                     message = await asyncio.wait_for(reader.readexactly(length), self.io_timeout)
                 except asyncio.IncompleteReadError as exc:
                     if exc.partial:
-                        self._error(f"{peer} closed the TCP connection mid-message", peer, "tcp", exc.partial,
-                                    {"reason": "truncated stream"})
+                        self._error(
+                            f"{peer} closed the TCP connection mid-message",
+                            peer,
+                            "tcp",
+                            exc.partial,
+                            {"reason": "truncated stream"},
+                        )
                     break
                 except (TimeoutError, ConnectionError):
                     break
@@ -176,22 +212,46 @@ class DnsServerBase:
         task.add_done_callback(self._tasks.discard)
 
     def _control(self, summary: str, detail: dict[str, Any]) -> None:
-        self.stream.emit(component=self.name, layer=7, kind=Kind.CONTROL, summary=summary,
-                         dst=self.address, detail={"role": self.name, **detail})
+        self.stream.emit(
+            component=self.name,
+            layer=7,
+            kind=Kind.CONTROL,
+            summary=summary,
+            dst=self.address,
+            detail={"role": self.name, **detail},
+        )
 
-    def _error(self, summary: str, peer: Endpoint | None, transport: str | None, data: bytes,
-               detail: dict[str, Any], *, correlation_id: str | None = None) -> None:
+    def _error(
+        self,
+        summary: str,
+        peer: Endpoint | None,
+        transport: str | None,
+        data: bytes,
+        detail: dict[str, Any],
+        *,
+        correlation_id: str | None = None,
+    ) -> None:
         self.counters["errors"] += 1
-        self.stream.emit(component=self.name, layer=7, kind=Kind.ERROR, summary=summary, src=peer,
-                         dst=self.address, data=data, transport=transport, correlation_id=correlation_id,
-                         detail={"server_role": self.name, **detail})
+        self.stream.emit(
+            component=self.name,
+            layer=7,
+            kind=Kind.ERROR,
+            summary=summary,
+            src=peer,
+            dst=self.address,
+            data=data,
+            transport=transport,
+            correlation_id=correlation_id,
+            detail={"server_role": self.name, **detail},
+        )
 
 
 class DnsServer(DnsServerBase):
     """An authoritative server (root, TLD or the lab zone's): :class:`Authority` behind sockets."""
 
-    def __init__(self, endpoint: Endpoint, stream: EventStream, name: str, *, authority: Authority,
-                 **options: Any) -> None:
+    def __init__(
+        self, endpoint: Endpoint, stream: EventStream, name: str, *, authority: Authority, **options: Any
+    ) -> None:
         super().__init__(endpoint, stream, name, **options)
         self.authority = authority
 
@@ -200,25 +260,54 @@ class DnsServer(DnsServerBase):
         outcome = self.authority.respond(wire, transport=transport)
         if outcome.query is None:
             self.counters[outcome.kind] += 1
-            self._error(f"{self.name}: {outcome.reason}" + (f" → {outcome.kind.upper()}" if outcome.response else ""),
-                        peer, transport, wire, outcome.detail)
+            self._error(
+                f"{self.name}: {outcome.reason}" + (f" → {outcome.kind.upper()}" if outcome.response else ""),
+                peer,
+                transport,
+                wire,
+                outcome.detail,
+            )
             return outcome.response
         query = outcome.query
         if self._should_drop():
             self.counters["dropped"] += 1
-            self._error(f"{self.name} dropped the query for {query.qname} (failure injection)", peer, transport,
-                        wire, {**query.detail(self.name), "reason": "drop_share", "drop_share": self._drop_share})
+            self._error(
+                f"{self.name} dropped the query for {query.qname} (failure injection)",
+                peer,
+                transport,
+                wire,
+                {**query.detail(self.name), "reason": "drop_share", "drop_share": self._drop_share},
+            )
             return None
         self.counters["queries"] += 1
         self.counters[outcome.kind] += 1
-        self.stream.emit(component=self.name, layer=7, kind=Kind.QUERY, src=peer, dst=self.address, data=wire,
-                         transport=transport, summary=query_summary(self.name, query.qname, query.qtype, transport),
-                         detail=query.detail(self.name))
+        self.stream.emit(
+            component=self.name,
+            layer=7,
+            kind=Kind.QUERY,
+            src=peer,
+            dst=self.address,
+            data=wire,
+            transport=transport,
+            summary=query_summary(self.name, query.qname, query.qtype, transport),
+            detail=query.detail(self.name),
+        )
         elapsed_ms = (time.perf_counter() - started) * 1000
         kind = Kind.REFERRAL if outcome.kind == "referral" else Kind.ANSWER
-        self.stream.emit(component=self.name, layer=7, kind=kind, src=self.address, dst=peer,
-                         data=outcome.response or b"", transport=transport,
-                         summary=outcome_summary(self.name, outcome.kind, query.qname, outcome.detail),
-                         detail={**outcome.detail, "elapsed_ms": round(elapsed_ms, 3), "outcome": outcome.kind,
-                                 "server_role": self.name})
+        self.stream.emit(
+            component=self.name,
+            layer=7,
+            kind=kind,
+            src=self.address,
+            dst=peer,
+            data=outcome.response or b"",
+            transport=transport,
+            summary=outcome_summary(self.name, outcome.kind, query.qname, outcome.detail),
+            detail={
+                **outcome.detail,
+                "elapsed_ms": round(elapsed_ms, 3),
+                "outcome": outcome.kind,
+                "server_role": self.name,
+            },
+        )
         return outcome.response

@@ -6,6 +6,7 @@ response sent to us, gets none: answering those is how reflection loops start), 
 FORMERR/NOTIMP/REFUSED, how big a UDP answer may be (512 bytes, or what the client advertised in
 EDNS), and how a message is turned into the short texts the event stream shows a learner.
 """
+
 from __future__ import annotations
 
 import struct
@@ -54,8 +55,13 @@ class Query:
     edns: bool
 
     def detail(self, role: str) -> dict[str, Any]:
-        return {"qname": str(self.qname), "qtype": qtype_text(self.qtype), "id": self.id, "rd": self.rd,
-                "server_role": role}
+        return {
+            "qname": str(self.qname),
+            "qtype": qtype_text(self.qtype),
+            "id": self.id,
+            "rd": self.rd,
+            "server_role": role,
+        }
 
 
 @dataclass(frozen=True)
@@ -80,22 +86,34 @@ def check_query(wire: bytes) -> Query | Rejection:
     except DnsMessageError as exc:
         return Rejection(f"malformed message: {exc}", error_reply(wire, RCODE.FORMERR), "FORMERR")
     if opcode != OPCODE.QUERY:
-        return Rejection(f"opcode {OPCODE.get(opcode)} is not implemented", error_reply(wire, RCODE.NOTIMP),
-                         "NOTIMP")
+        return Rejection(
+            f"opcode {OPCODE.get(opcode)} is not implemented", error_reply(wire, RCODE.NOTIMP), "NOTIMP"
+        )
     if qdcount != 1 or len(record.questions) != 1:
-        return Rejection(f"{qdcount} questions (exactly one is allowed)", error_reply(wire, RCODE.FORMERR),
-                         "FORMERR")
+        return Rejection(
+            f"{qdcount} questions (exactly one is allowed)", error_reply(wire, RCODE.FORMERR), "FORMERR"
+        )
     question = record.questions[0]
     if question.qclass not in (1, 255):  # IN, ANY
-        return Rejection(f"class {CLASS.get(question.qclass)} is not served here",
-                         error_reply(wire, RCODE.REFUSED, question), "REFUSED")
+        return Rejection(
+            f"class {CLASS.get(question.qclass)} is not served here",
+            error_reply(wire, RCODE.REFUSED, question),
+            "REFUSED",
+        )
     udp_limit, edns = UDP_LIMIT, False
     for rr in record.ar:
         if rr.rtype == QTYPE.OPT:
             edns = True
             udp_limit = min(max(int(rr.rclass), UDP_LIMIT), EDNS_LIMIT)
-    return Query(record=record, qname=question.qname, qtype=question.qtype, id=record.header.id,
-                 rd=bool(record.header.rd), udp_limit=udp_limit, edns=edns)
+    return Query(
+        record=record,
+        qname=question.qname,
+        qtype=question.qtype,
+        id=record.header.id,
+        rd=bool(record.header.rd),
+        udp_limit=udp_limit,
+        edns=edns,
+    )
 
 
 def error_reply(query_wire: bytes, rcode: int, question: DNSQuestion | None = None) -> bytes:
@@ -112,8 +130,9 @@ def error_reply(query_wire: bytes, rcode: int, question: DNSQuestion | None = No
 
 
 def new_reply(query: Query, *, aa: bool, ra: bool) -> DNSRecord:
-    reply = DNSRecord(DNSHeader(id=query.id, qr=1, aa=int(aa), ra=int(ra), rd=int(query.rd)),
-                      q=query.record.questions[0])
+    reply = DNSRecord(
+        DNSHeader(id=query.id, qr=1, aa=int(aa), ra=int(ra), rd=int(query.rd)), q=query.record.questions[0]
+    )
     if query.edns:
         reply.add_ar(EDNS0(udp_len=EDNS_LIMIT))
     return reply
@@ -128,9 +147,18 @@ def pack_for(reply: DNSRecord, *, transport: str, limit: int) -> tuple[bytes, bo
     wire = reply.pack()
     if transport != "udp" or len(wire) <= limit:
         return wire, False
-    cut = DNSRecord(DNSHeader(id=reply.header.id, qr=1, aa=reply.header.aa, ra=reply.header.ra,
-                              rd=reply.header.rd, tc=1, rcode=reply.header.rcode),
-                    questions=list(reply.questions))
+    cut = DNSRecord(
+        DNSHeader(
+            id=reply.header.id,
+            qr=1,
+            aa=reply.header.aa,
+            ra=reply.header.ra,
+            rd=reply.header.rd,
+            tc=1,
+            rcode=reply.header.rcode,
+        ),
+        questions=list(reply.questions),
+    )
     for rr in reply.ar:
         if rr.rtype == QTYPE.OPT:
             cut.add_ar(rr)
@@ -164,5 +192,12 @@ def describe_wire(wire: bytes) -> dict[str, Any]:
     try:
         return describe(safe_parse(wire))
     except DnsMessageError as exc:
-        return {"rcode": "?", "answers": [], "authority": [], "additional": [], "truncated": False,
-                "aa": False, "error": str(exc)}
+        return {
+            "rcode": "?",
+            "answers": [],
+            "authority": [],
+            "additional": [],
+            "truncated": False,
+            "aa": False,
+            "error": str(exc),
+        }

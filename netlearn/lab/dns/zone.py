@@ -7,6 +7,7 @@ here from the lab's addresses, because all they hold is the delegation chain (NS
 *glue*, the addresses of name servers that live inside the zone they serve, without which a
 resolver could never reach them).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ def labels(name: DNSLabel | str) -> tuple[bytes, ...]:
 def is_within(name: DNSLabel | str, zone: DNSLabel | str) -> bool:
     """True if ``name`` equals ``zone`` or lies below it (every name lies within the root)."""
     inner, outer = labels(name), labels(zone)
-    return len(inner) >= len(outer) and (not outer or inner[-len(outer):] == outer)
+    return len(inner) >= len(outer) and (not outer or inner[-len(outer) :] == outer)
 
 
 def parent(name: DNSLabel) -> DNSLabel:
@@ -42,7 +43,7 @@ class Zone:
     records: dict[DNSLabel, dict[int, list[RR]]] = field(default_factory=dict)
 
     @classmethod
-    def from_records(cls, origin: str | DNSLabel, rrs: list[RR]) -> "Zone":
+    def from_records(cls, origin: str | DNSLabel, rrs: list[RR]) -> Zone:
         zone = cls(DNSLabel(origin))
         for rr in rrs:
             if not is_within(rr.rname, zone.origin):
@@ -53,11 +54,11 @@ class Zone:
         return zone
 
     @classmethod
-    def from_text(cls, text: str, origin: str) -> "Zone":
+    def from_text(cls, text: str, origin: str) -> Zone:
         return cls.from_records(origin, list(RR.fromZone(text)))
 
     @classmethod
-    def from_file(cls, path: Path, origin: str) -> "Zone":
+    def from_file(cls, path: Path, origin: str) -> Zone:
         return cls.from_text(path.read_text(encoding="utf-8"), origin)
 
     def rrset(self, name: DNSLabel, qtype: int) -> list[RR]:
@@ -97,29 +98,45 @@ class Zone:
 
 
 def _soa(origin: str, mname: str) -> RR:
-    return RR(origin, QTYPE.SOA, ttl=86400,
-              rdata=SOA(mname, f"hostmaster.{mname}", (2024060101, 1800, 900, 604800, 3600)))
+    return RR(
+        origin,
+        QTYPE.SOA,
+        ttl=86400,
+        rdata=SOA(mname, f"hostmaster.{mname}", (2024060101, 1800, 900, 604800, 3600)),
+    )
 
 
 def root_zone(*, root_ip: str, tld_ip: str) -> Zone:
     """``.``: knows itself and delegates ``test.`` to the TLD server (with glue)."""
-    return Zone.from_records(".", [
-        _soa(".", ROOT_NS),
-        RR(".", QTYPE.NS, ttl=518400, rdata=NS(ROOT_NS)),
-        RR("test.", QTYPE.NS, ttl=172800, rdata=NS(TLD_NS)),
-        RR(TLD_NS, QTYPE.A, ttl=172800, rdata=A(tld_ip)),
-        RR(ROOT_NS, QTYPE.A, ttl=518400, rdata=A(root_ip)),
-    ])
+    return Zone.from_records(
+        ".",
+        [
+            _soa(".", ROOT_NS),
+            RR(".", QTYPE.NS, ttl=518400, rdata=NS(ROOT_NS)),
+            RR("test.", QTYPE.NS, ttl=172800, rdata=NS(TLD_NS)),
+            RR(TLD_NS, QTYPE.A, ttl=172800, rdata=A(tld_ip)),
+            RR(ROOT_NS, QTYPE.A, ttl=518400, rdata=A(root_ip)),
+        ],
+    )
 
 
-def tld_zone(*, root_ip: str, tld_ip: str, authoritative_ip: str, child: str = "netlearn.test.",
-             child_ns: str = "ns1.netlearn.test.") -> Zone:
+def tld_zone(
+    *,
+    root_ip: str,
+    tld_ip: str,
+    authoritative_ip: str,
+    child: str = "netlearn.test.",
+    child_ns: str = "ns1.netlearn.test.",
+) -> Zone:
     """``test.``: delegates ``netlearn.test.`` to the authoritative server (with glue)."""
-    return Zone.from_records("test.", [
-        _soa("test.", TLD_NS),
-        RR("test.", QTYPE.NS, ttl=172800, rdata=NS(TLD_NS)),
-        RR(TLD_NS, QTYPE.A, ttl=172800, rdata=A(tld_ip)),
-        RR(ROOT_NS, QTYPE.A, ttl=518400, rdata=A(root_ip)),
-        RR(child, QTYPE.NS, ttl=86400, rdata=NS(child_ns)),
-        RR(child_ns, QTYPE.A, ttl=86400, rdata=A(authoritative_ip)),
-    ])
+    return Zone.from_records(
+        "test.",
+        [
+            _soa("test.", TLD_NS),
+            RR("test.", QTYPE.NS, ttl=172800, rdata=NS(TLD_NS)),
+            RR(TLD_NS, QTYPE.A, ttl=172800, rdata=A(tld_ip)),
+            RR(ROOT_NS, QTYPE.A, ttl=518400, rdata=A(root_ip)),
+            RR(child, QTYPE.NS, ttl=86400, rdata=NS(child_ns)),
+            RR(child_ns, QTYPE.A, ttl=86400, rdata=A(authoritative_ip)),
+        ],
+    )

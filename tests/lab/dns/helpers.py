@@ -1,4 +1,5 @@
 """Small real-socket clients and fakes for the DNS tests (no mocks of our own servers)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -45,12 +46,19 @@ class _Collect(asyncio.DatagramProtocol):
         self.queue.put_nowait(data)
 
 
-async def udp_ask(server: Endpoint, wire: bytes, *, stream: EventStream | None = None, cid: str | None = None,
-                  timeout: float = 3.0) -> bytes | None:
+async def udp_ask(
+    server: Endpoint,
+    wire: bytes,
+    *,
+    stream: EventStream | None = None,
+    cid: str | None = None,
+    timeout: float = 3.0,
+) -> bytes | None:
     """Send one datagram from a fresh socket on the client address; return the reply or None."""
     loop = asyncio.get_running_loop()
-    transport, proto = await loop.create_datagram_endpoint(_Collect, local_addr=(CLIENT_HOST, 0),
-                                                           remote_addr=tuple(server), family=socket.AF_INET)
+    transport, proto = await loop.create_datagram_endpoint(
+        _Collect, local_addr=(CLIENT_HOST, 0), remote_addr=tuple(server), family=socket.AF_INET
+    )
     local = Endpoint.of(transport.get_extra_info("sockname"))
     if stream is not None and cid is not None:
         stream.correlator.bind(local, cid)

@@ -1,4 +1,5 @@
 """The authority logic, bytes in and bytes out: the three roles, every kind of answer, bad input."""
+
 from __future__ import annotations
 
 import struct
@@ -30,9 +31,20 @@ def ask(authority: Authority, name: str, qtype: str = "A", transport: str = "udp
 
 def test_fixture_zone_holds_the_documented_names(lab_zone: Zone) -> None:
     names = {str(name) for name in lab_zone.records}
-    for expected in ("shop.netlearn.test.", "www.netlearn.test.", "api.netlearn.test.", "backend4.netlearn.test.",
-                     "registry.netlearn.test.", "ha.netlearn.test.", "v6.netlearn.test.", "alias2.netlearn.test.",
-                     "flash.netlearn.test.", "mail.netlearn.test.", "outside.netlearn.test.", "big.netlearn.test."):
+    for expected in (
+        "shop.netlearn.test.",
+        "www.netlearn.test.",
+        "api.netlearn.test.",
+        "backend4.netlearn.test.",
+        "registry.netlearn.test.",
+        "ha.netlearn.test.",
+        "v6.netlearn.test.",
+        "alias2.netlearn.test.",
+        "flash.netlearn.test.",
+        "mail.netlearn.test.",
+        "outside.netlearn.test.",
+        "big.netlearn.test.",
+    ):
         assert expected in names
     idna = "가게".encode("idna").decode() + ".netlearn.test."
     assert idna in names
@@ -50,7 +62,9 @@ def test_root_refers_to_the_tld_with_glue() -> None:
 
 
 def test_tld_refers_to_the_authoritative_with_glue() -> None:
-    tld = Authority(tld_zone(root_ip="127.0.1.1", tld_ip="127.0.1.2", authoritative_ip="127.0.1.3"), role="tld")
+    tld = Authority(
+        tld_zone(root_ip="127.0.1.1", tld_ip="127.0.1.2", authoritative_ip="127.0.1.3"), role="tld"
+    )
     outcome, reply = ask(tld, "www.netlearn.test")
     assert outcome.kind == "referral"
     assert str(reply.auth[0].rname) == "netlearn.test." and str(reply.auth[0].rdata) == "ns1.netlearn.test."

@@ -1,4 +1,5 @@
 """Property-based: random and mutated bytes never make the protocol objects raise."""
+
 from __future__ import annotations
 
 import random
@@ -17,8 +18,15 @@ from netlearn.lab.topology import DEFAULT_ZONE_FILE, LAB_ZONE
 from .helpers import FakeClock, question
 
 AUTH = Authority(Zone.from_file(DEFAULT_ZONE_FILE, LAB_ZONE), role="authoritative")
-SEEDS = [question(n, t) for n, t in (("shop.netlearn.test", "A"), ("big.netlearn.test", "TXT"),
-                                     ("alias.netlearn.test", "A"), ("nope.netlearn.test", "MX"))]
+SEEDS = [
+    question(n, t)
+    for n, t in (
+        ("shop.netlearn.test", "A"),
+        ("big.netlearn.test", "TXT"),
+        ("alias.netlearn.test", "A"),
+        ("nope.netlearn.test", "MX"),
+    )
+]
 REPLIES = [AUTH.respond(seed, transport="tcp").response for seed in SEEDS]
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -42,7 +50,16 @@ def mutated(draw: st.DrawFn, seeds: list[bytes]) -> bytes:
 
 def _check_outcome(wire: bytes, transport: str) -> None:
     outcome = AUTH.respond(wire, transport=transport)
-    assert outcome.kind in {"answer", "referral", "nodata", "nxdomain", "refused", "formerr", "notimp", "drop"}
+    assert outcome.kind in {
+        "answer",
+        "referral",
+        "nodata",
+        "nxdomain",
+        "refused",
+        "formerr",
+        "notimp",
+        "drop",
+    }
     if outcome.response is not None:
         reply = DNSRecord.parse(outcome.response)  # whatever we send is itself well-formed
         assert reply.header.qr == 1
@@ -65,7 +82,9 @@ def test_mutated_queries_never_raise(wire: bytes, transport: str) -> None:
 def _machine() -> tuple[Resolution, SendQuery]:
     query = check_query(question("alias.netlearn.test"))
     assert isinstance(query, Query)
-    machine = Resolution(query, cache=DnsCache(clock=FakeClock()), root_hints=["127.0.1.1"], rng=random.Random(1))
+    machine = Resolution(
+        query, cache=DnsCache(clock=FakeClock()), root_hints=["127.0.1.1"], rng=random.Random(1)
+    )
     action = machine.start()
     assert isinstance(action, SendQuery)
     return machine, action

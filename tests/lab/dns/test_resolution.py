@@ -3,6 +3,7 @@
 The "network" here is the real authority logic of the three roles, called directly: bytes in,
 bytes out. Hostile upstreams (loops, poisoning, endless referrals) are hand-made messages.
 """
+
 from __future__ import annotations
 
 import random
@@ -45,8 +46,12 @@ def resolve(cache: DnsCache, name: str, qtype: str = "A") -> tuple[Done, list[Se
     action = machine.start()
     while isinstance(action, SendQuery):
         sent.append(action)
-        assert machine.matches(SERVERS[action.server_ip].respond(action.wire, transport=action.transport).response)
-        action = machine.feed(SERVERS[action.server_ip].respond(action.wire, transport=action.transport).response)
+        assert machine.matches(
+            SERVERS[action.server_ip].respond(action.wire, transport=action.transport).response
+        )
+        action = machine.feed(
+            SERVERS[action.server_ip].respond(action.wire, transport=action.transport).response
+        )
     return action, sent, machine
 
 
@@ -145,15 +150,22 @@ def _start(cache: DnsCache, name: str = "shop.netlearn.test") -> tuple[Resolutio
 
 def test_cname_loop_is_detected(cache: DnsCache) -> None:
     machine, action = _start(cache, "a.netlearn.test")
-    wire = _reply_to(action, answers=[RR("a.netlearn.test.", QTYPE.CNAME, rdata=CNAME("b.netlearn.test.")),
-                                      RR("b.netlearn.test.", QTYPE.CNAME, rdata=CNAME("a.netlearn.test."))])
+    wire = _reply_to(
+        action,
+        answers=[
+            RR("a.netlearn.test.", QTYPE.CNAME, rdata=CNAME("b.netlearn.test.")),
+            RR("b.netlearn.test.", QTYPE.CNAME, rdata=CNAME("a.netlearn.test.")),
+        ],
+    )
     done = machine.feed(wire)
     assert isinstance(done, Done) and done.rcode == "SERVFAIL" and "loop" in done.reason
 
 
 def test_endless_cname_chain_is_cut_off(cache: DnsCache) -> None:
     machine, action = _start(cache, "c0.netlearn.test")
-    chain = [RR(f"c{i}.netlearn.test.", QTYPE.CNAME, rdata=CNAME(f"c{i + 1}.netlearn.test.")) for i in range(20)]
+    chain = [
+        RR(f"c{i}.netlearn.test.", QTYPE.CNAME, rdata=CNAME(f"c{i + 1}.netlearn.test.")) for i in range(20)
+    ]
     done = machine.feed(_reply_to(action, answers=chain))
     assert isinstance(done, Done) and done.rcode == "SERVFAIL" and str(MAX_CNAME_HOPS) in done.reason
 
@@ -164,8 +176,13 @@ def test_endless_referrals_are_cut_off(cache: DnsCache) -> None:
     for depth in range(MAX_REFERRALS + 1):
         zone = f"l{19 - depth}.{zone}"
         ns = f"ns.{zone}"
-        action = machine.feed(_reply_to(action, authority=[RR(zone, QTYPE.NS, rdata=NS(ns))],
-                                        additional=[RR(ns, QTYPE.A, rdata=A("127.0.1.9"))]))
+        action = machine.feed(
+            _reply_to(
+                action,
+                authority=[RR(zone, QTYPE.NS, rdata=NS(ns))],
+                additional=[RR(ns, QTYPE.A, rdata=A("127.0.1.9"))],
+            )
+        )
         if isinstance(action, Done):
             break
     assert isinstance(action, Done) and action.rcode == "SERVFAIL" and "referrals" in action.reason
@@ -173,8 +190,11 @@ def test_endless_referrals_are_cut_off(cache: DnsCache) -> None:
 
 def test_referral_that_does_not_go_down_is_ignored(cache: DnsCache) -> None:
     machine, action = _start(cache)
-    upward = _reply_to(action, authority=[RR(".", QTYPE.NS, rdata=NS("evil.example."))],
-                       additional=[RR("evil.example.", QTYPE.A, rdata=A("93.184.216.34"))])
+    upward = _reply_to(
+        action,
+        authority=[RR(".", QTYPE.NS, rdata=NS("evil.example."))],
+        additional=[RR("evil.example.", QTYPE.A, rdata=A("93.184.216.34"))],
+    )
     done = machine.feed(upward)
     assert isinstance(done, Done) and done.rcode == "SERVFAIL"
 
@@ -182,8 +202,13 @@ def test_referral_that_does_not_go_down_is_ignored(cache: DnsCache) -> None:
 def test_out_of_bailiwick_records_are_not_cached(cache: DnsCache) -> None:
     done, _, _ = resolve(cache, "shop.netlearn.test")
     machine, action = _start(cache, "www.netlearn.test")  # goes straight to the authoritative
-    poisoned = _reply_to(action, answers=[RR("www.netlearn.test.", QTYPE.A, rdata=A("127.0.2.2")),
-                                          RR("bank.example.", QTYPE.A, rdata=A("6.6.6.6"))])
+    poisoned = _reply_to(
+        action,
+        answers=[
+            RR("www.netlearn.test.", QTYPE.A, rdata=A("127.0.2.2")),
+            RR("bank.example.", QTYPE.A, rdata=A("6.6.6.6")),
+        ],
+    )
     assert isinstance(machine.feed(poisoned), Done)
     assert cache.get(DNSLabel("bank.example."), QTYPE.A) is None
 
@@ -206,7 +231,9 @@ def test_upstream_refused_moves_on_and_ends_in_servfail(cache: DnsCache) -> None
 def test_cache_is_bounded(clock: FakeClock) -> None:
     cache = DnsCache(clock=clock, max_entries=3)
     for i in range(10):
-        cache.put_rrset(DNSLabel(f"n{i}.test."), QTYPE.A, [RR(f"n{i}.test.", QTYPE.A, ttl=60, rdata=A("127.0.0.1"))])
+        cache.put_rrset(
+            DNSLabel(f"n{i}.test."), QTYPE.A, [RR(f"n{i}.test.", QTYPE.A, ttl=60, rdata=A("127.0.0.1"))]
+        )
     assert len(cache) == 3
     assert cache.get(DNSLabel("n9.test."), QTYPE.A) is not None
     assert cache.get(DNSLabel("n0.test."), QTYPE.A) is None

@@ -1,10 +1,11 @@
 """The DNS lab over real sockets on loopback: ephemeral ports on the lab's own addresses."""
+
 from __future__ import annotations
 
 import asyncio
 import socket
 import struct
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import pytest
 from dnslib import QTYPE, RCODE, DNSRecord
@@ -12,8 +13,7 @@ from dnslib import QTYPE, RCODE, DNSRecord
 from netlearn.lab.dns import DnsLab, DnsServer, ResolverServer, Upstream, start_dns
 from netlearn.lab.dns.authority import Authority
 from netlearn.lab.dns.zone import root_zone
-from netlearn.lab.events import Endpoint
-from netlearn.lab.events import Kind
+from netlearn.lab.events import Endpoint, Kind
 from netlearn.lab.stream import EventStream, Recorder
 from netlearn.lab.topology import LabConfig
 
@@ -41,16 +41,28 @@ async def lab(stream: EventStream, clock: FakeClock) -> AsyncIterator[DnsLab]:
 
 async def test_iterative_walk_is_correlated_and_in_order(lab: DnsLab, stream: EventStream) -> None:
     with Recorder(stream, correlation_id="walk-1") as rec:
-        reply = await udp_ask(lab.resolver.address, question("shop.netlearn.test"), stream=stream, cid="walk-1")
+        reply = await udp_ask(
+            lab.resolver.address, question("shop.netlearn.test"), stream=stream, cid="walk-1"
+        )
     assert reply is not None
     record = DNSRecord.parse(reply)
     assert [str(rr.rdata) for rr in record.rr] == ["127.0.2.1"] and record.header.ra == 1
     server_side = [(e.component, e.kind) for e in rec.events if e.component in UPSTREAM_ROLES]
-    assert server_side == [("root", Kind.QUERY), ("root", Kind.REFERRAL), ("tld", Kind.QUERY),
-                           ("tld", Kind.REFERRAL), ("authoritative", Kind.QUERY), ("authoritative", Kind.ANSWER)]
+    assert server_side == [
+        ("root", Kind.QUERY),
+        ("root", Kind.REFERRAL),
+        ("tld", Kind.QUERY),
+        ("tld", Kind.REFERRAL),
+        ("authoritative", Kind.QUERY),
+        ("authoritative", Kind.ANSWER),
+    ]
     resolver_side = [(e.kind, e.detail.get("server_role")) for e in rec.of_kind(Kind.QUERY, "resolver")]
-    assert resolver_side == [(Kind.QUERY, "resolver"), (Kind.QUERY, "root"), (Kind.QUERY, "tld"),
-                             (Kind.QUERY, "authoritative")]
+    assert resolver_side == [
+        (Kind.QUERY, "resolver"),
+        (Kind.QUERY, "root"),
+        (Kind.QUERY, "tld"),
+        (Kind.QUERY, "authoritative"),
+    ]
     assert rec.events[-1].component == "resolver" and rec.events[-1].kind == Kind.ANSWER
     assert all(e.correlation_id == "walk-1" for e in rec.events)
     root_query = rec.of_kind(Kind.QUERY, "root")[0]
@@ -67,7 +79,9 @@ async def test_second_query_comes_from_cache(lab: DnsLab, stream: EventStream) -
     with Recorder(stream, correlation_id="first") as first:
         await udp_ask(lab.resolver.address, question("www.netlearn.test"), stream=stream, cid="first")
     with Recorder(stream, correlation_id="second") as second:
-        reply = await udp_ask(lab.resolver.address, question("www.netlearn.test"), stream=stream, cid="second")
+        reply = await udp_ask(
+            lab.resolver.address, question("www.netlearn.test"), stream=stream, cid="second"
+        )
     assert [str(rr.rdata) for rr in DNSRecord.parse(reply).rr] == ["127.0.2.2"]
     assert len(second.events) < len(first.events)
     assert not [e for e in second.events if e.component in UPSTREAM_ROLES]
@@ -85,11 +99,17 @@ async def test_nxdomain_and_negative_cache(lab: DnsLab, stream: EventStream, clo
         again = DNSRecord.parse(await udp_ask(lab.resolver.address, question("nope.netlearn.test", "TXT")))
     assert again.header.rcode == RCODE.NXDOMAIN
     assert not rec.of_kind(Kind.QUERY, "authoritative")
-    assert rec.of_kind(Kind.CACHE)[0].detail == {"qname": "nope.netlearn.test.", "qtype": "TXT",
-                                                  "remaining_ttl": 30, "negative": "nxdomain"}
+    assert rec.of_kind(Kind.CACHE)[0].detail == {
+        "qname": "nope.netlearn.test.",
+        "qtype": "TXT",
+        "remaining_ttl": 30,
+        "negative": "nxdomain",
+    }
 
 
-async def test_cname_chain_then_partially_from_cache(lab: DnsLab, stream: EventStream, clock: FakeClock) -> None:
+async def test_cname_chain_then_partially_from_cache(
+    lab: DnsLab, stream: EventStream, clock: FakeClock
+) -> None:
     alias = DNSRecord.parse(await udp_ask(lab.resolver.address, question("alias.netlearn.test")))
     assert [QTYPE[rr.rtype] for rr in alias.rr] == ["CNAME", "CNAME", "A"]
     await udp_ask(lab.resolver.address, question("blink.netlearn.test"))
@@ -110,9 +130,15 @@ async def test_truncated_answer_then_tcp_fallback(lab: DnsLab, stream: EventStre
         assert udp.header.tc == 1  # the resolver's answer does not fit in 512 bytes either
         whole = DNSRecord.parse(await tcp_ask(lab.resolver.address, question("big.netlearn.test", "TXT")))
     assert len(whole.rr) == 6 and whole.header.tc == 0
-    auth = [(e.kind, e.transport, e.detail.get("truncated")) for e in rec.events if e.component == "authoritative"]
-    assert auth == [(Kind.QUERY, "udp", None), (Kind.ANSWER, "udp", True), (Kind.QUERY, "tcp", None),
-                    (Kind.ANSWER, "tcp", False)]
+    auth = [
+        (e.kind, e.transport, e.detail.get("truncated")) for e in rec.events if e.component == "authoritative"
+    ]
+    assert auth == [
+        (Kind.QUERY, "udp", None),
+        (Kind.ANSWER, "udp", True),
+        (Kind.QUERY, "tcp", None),
+        (Kind.ANSWER, "tcp", False),
+    ]
     assert rec.of_kind(Kind.CACHE)[0].detail["qname"] == "big.netlearn.test."
 
 
@@ -122,7 +148,11 @@ async def test_dropped_query_is_retried(lab: DnsLab, stream: EventStream) -> Non
         lab.set_drop_share("authoritative", 0.5)
         reply = DNSRecord.parse(await udp_ask(lab.resolver.address, question("api.netlearn.test")))
     assert [str(rr.rdata) for rr in reply.rr] == ["127.0.2.2"]
-    assert rec.of_kind(Kind.CONTROL)[0].detail == {"role": "authoritative", "action": "drop_share", "value": 0.5}
+    assert rec.of_kind(Kind.CONTROL)[0].detail == {
+        "role": "authoritative",
+        "action": "drop_share",
+        "value": 0.5,
+    }
     reasons = [e.detail["reason"] for e in rec.of_kind(Kind.ERROR)]
     assert reasons == ["drop_share", "timeout"]
     assert len(rec.of_kind(Kind.QUERY, "authoritative")) == 1
@@ -139,12 +169,16 @@ async def test_all_queries_dropped_gives_servfail(lab: DnsLab, stream: EventStre
     assert healed.header.rcode == RCODE.NOERROR
 
 
-async def test_malformed_packets_get_formerr_or_silence_and_service_continues(lab: DnsLab, stream: EventStream) -> None:
+async def test_malformed_packets_get_formerr_or_silence_and_service_continues(
+    lab: DnsLab, stream: EventStream
+) -> None:
     with Recorder(stream) as rec:
         garbage = struct.pack("!HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0) + b"\x3fabc"
         formerr = DNSRecord.parse(await udp_ask(lab.authoritative.address, garbage))
         silent = await udp_ask(lab.resolver.address, b"\x01\x02\x03", timeout=0.3)
-        reader, writer = await asyncio.open_connection(*lab.authoritative.address, local_addr=(CLIENT_HOST, 0))
+        reader, writer = await asyncio.open_connection(
+            *lab.authoritative.address, local_addr=(CLIENT_HOST, 0)
+        )
         writer.write(b"\x00\x40abc")  # promises 64 bytes, sends 3, hangs up
         writer.close()
         await writer.wait_closed()
@@ -174,11 +208,16 @@ async def test_resolver_refuses_upstreams_outside_the_lab(stream: EventStream) -
 
 async def test_a_referral_to_the_internet_is_never_followed(stream: EventStream) -> None:
     """A hostile root hands out glue for a real Internet address: the resolver must not dial it."""
-    root = DnsServer(Endpoint("127.0.1.1", 0), stream, "root",
-                     authority=Authority(root_zone(root_ip="127.0.1.1", tld_ip="93.184.216.34"), role="root"))
+    root = DnsServer(
+        Endpoint("127.0.1.1", 0),
+        stream,
+        "root",
+        authority=Authority(root_zone(root_ip="127.0.1.1", tld_ip="93.184.216.34"), role="root"),
+    )
     await root.start()
-    resolver = ResolverServer(Endpoint("127.0.1.4", 0), stream, upstreams={"127.0.1.1": Upstream(root.address, "root")},
-                              timeout=0.3)
+    resolver = ResolverServer(
+        Endpoint("127.0.1.4", 0), stream, upstreams={"127.0.1.1": Upstream(root.address, "root")}, timeout=0.3
+    )
     await resolver.start()
     try:
         with Recorder(stream) as rec:
