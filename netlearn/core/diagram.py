@@ -24,6 +24,7 @@ class Node:
     y: int
     label: object  # lazy translation
     kind: str  # client | dns | balancer | backend | registry | ha
+    number: int = 0  # fills "%(n)s" in the label, after translation
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ NODES: tuple[Node, ...] = (
     Node("authoritative", 880, 45, _("Authoritative"), "dns"),
     Node("l4", 420, 305, _("L4 LB · VIP"), "balancer"),
     Node("l7", 420, 400, _("L7 LB"), "balancer"),
-    *(Node(f"backend-{i}", 770, y, _("Backend %(n)s") % {"n": i}, "backend") for i, y in _BACKEND_Y.items()),
+    *(Node(f"backend-{i}", 770, y, _("Backend %(n)s"), "backend", i) for i, y in _BACKEND_Y.items()),
     Node("ha-active", 560, 530, _("HA active"), "ha"),
     Node("ha-standby", 800, 530, _("HA standby"), "ha"),
 )
@@ -118,7 +119,9 @@ class DrawnLink:
 def drawing(lit_nodes: frozenset[str], lit_links: frozenset[str], lang: str) -> tuple[tuple[DrawnNode, ...], tuple[DrawnLink, ...]]:
     """Everything the template needs; ``lang`` is part of the key because labels are translated."""
     nodes = tuple(
-        DrawnNode(n.id, n.x - NODE_W // 2, n.y - NODE_H // 2, n.x, n.y + 5, str(n.label), n.kind, n.id in lit_nodes) for n in NODES
+        DrawnNode(n.id, n.x - NODE_W // 2, n.y - NODE_H // 2, n.x, n.y + 5,
+                  str(n.label) % {"n": n.number} if n.number else str(n.label), n.kind, n.id in lit_nodes)
+        for n in NODES
     )
     links = tuple(DrawnLink(link.id, link.d, link.id in lit_links) for link in LINKS)
     return nodes, links
