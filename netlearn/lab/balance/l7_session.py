@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import h11
 
 from ..events import Endpoint, Kind
-from ..http.codec import MAX_BODY_BYTES, MirroredConnection, cookies, header_value, plain_response
+from ..http.codec import MAX_BODY_BYTES, MAX_HEAD_BYTES, MirroredConnection, cookies, header_value, plain_response
 from .algorithms import BackendState, Choice
 from .pool import BackendPool
 
@@ -131,6 +131,8 @@ class Session:
             elif isinstance(event, h11.ConnectionClosed):
                 return None
             elif isinstance(event, h11.Request):
+                if len(raw) > MAX_HEAD_BYTES:  # h11 only limits heads that arrive in pieces
+                    return ProxyError(431, f"request head over {MAX_HEAD_BYTES} bytes")
                 pending = (event, raw)
                 if deadline is None:
                     deadline = loop.time() + self.lb.head_timeout

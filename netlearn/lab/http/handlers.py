@@ -24,6 +24,7 @@ class HttpDecoder:
 
     def __init__(self, *, max_head: int = MAX_HEAD_BYTES, max_body: int = MAX_BODY_BYTES) -> None:
         self.conn = MirroredConnection(h11.SERVER, max_head=max_head)
+        self.max_head = max_head
         self.max_body = max_body
         self.peer_closed = False
         self._pending: HttpRequest | None = None
@@ -54,6 +55,9 @@ class HttpDecoder:
                 self.peer_closed = True
                 return None
             if isinstance(event, h11.Request):
+                if len(raw) > self.max_head:  # h11 only limits heads that arrive in pieces
+                    ctx.report("rejected", f"{len(raw)}-byte head → 431", status=431, bytes=len(raw))
+                    return ProtocolFailure(431, REASONS[431], f"request head over {self.max_head} bytes")
                 self._pending = HttpRequest(
                     method=event.method.decode("ascii", "replace"), target=event.target.decode("latin-1"),
                     http_version=event.http_version.decode("ascii"), headers=list(event.headers), head=raw)
