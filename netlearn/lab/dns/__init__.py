@@ -65,51 +65,35 @@ async def start_dns(
     clock: Callable[[], float] = time.monotonic,
     upstream_timeout: float = 1.0,
 ) -> DnsLab:
-    """Start the four DNS roles on the config's addresses; stop the started ones if one fails."""
-    hosts = [config.root.host, config.tld.host, config.authoritative.host]
-    if len(set(hosts)) != len(hosts):
-        raise ValueError(
-            "root, TLD and authoritative need distinct addresses: referrals carry only "
-            "addresses (glue), and the resolver tells the servers apart by them"
-        )
+    """Start the four DNS roles on the config's addresses; stop the started ones if one fails.
+
+    Referrals carry addresses only (glue), so the resolver tells the servers apart by address.
+    When the roles share one address (hosts without 127.0.0.0/8 routing), the glue names each
+    role's usual lab address instead and the resolver's upstream map translates it to the real
+    endpoint: the walk still reads "ask 127.0.1.2" and the packet goes to 127.0.0.1:<port>.
+    """
     rng = rng or random.Random()
-    common = {"max_connections": config.max_connections, "io_timeout": config.io_timeout}
-    root = DnsServer(
-        config.root,
-        stream,
-        "root",
-        rng=random.Random(rng.random()),
-        **common,
-        authority=Authority(root_zone(root_ip=config.root.host, tld_ip=config.tld.host), role="root"),
+    glue = _glue_addresses(config)
+    common: dict[str, Any] = {"max_connections": config.max_connections, "io_timeout": config.io_timeout}
+    root_auth = Authority(root_zone(root_ip=glue["root"], tld_ip=glue["tld"]), role="root")
+    tld_auth = Authority(
+        tld_zone(root_ip=glue["root"], tld_ip=glue["tld"], authoritative_ip=glue["authoritative"]), role="tld"
     )
-    tld = DnsServer(
-        config.tld,
-        stream,
-        "tld",
-        rng=random.Random(rng.random()),
-        **common,
-        authority=Authority(
-            tld_zone(
-                root_ip=config.root.host, tld_ip=config.tld.host, authoritative_ip=config.authoritative.host
-            ),
-            role="tld",
-        ),
-    )
-    zone = Zone.from_file(config.zone_file, LAB_ZONE)
-    authoritative = DnsServer(
-        config.authoritative,
-        stream,
-        "authoritative",
-        rng=random.Random(rng.random()),
-        authority=Authority(zone, role="authoritative"),
-        **common,
+    lab_auth = Authority(Zone.from_file(config.zone_file, LAB_ZONE), role="authoritative")
+    root, tld, authoritative = (
+        DnsServer(endpoint, stream, role, authority=authority, rng=random.Random(rng.random()), **common)
+        for endpoint, role, authority in (
+            (config.root, "root", root_auth),
+            (config.tld, "tld", tld_auth),
+            (config.authoritative, "authoritative", lab_auth),
+        )
     )
     started: list[DnsServerBase] = []
     try:
         for server in (root, tld, authoritative):
             await server.start()
             started.append(server)
-        upstreams = {s.address.host: Upstream(s.address, s.name) for s in (root, tld, authoritative)}
+        upstreams = {glue[s.name]: Upstream(s.address, s.name) for s in (root, tld, authoritative)}
         resolver = ResolverServer(
             config.resolver,
             stream,
@@ -126,3 +110,11 @@ async def start_dns(
             await server.stop()
         raise
     return DnsLab(root=root, tld=tld, authoritative=authoritative, resolver=resolver)
+
+
+def _glue_addresses(config: LabConfig) -> dict[str, str]:
+    hosts = {"root": config.root.host, "tld": config.tld.host, "authoritative": config.authoritative.host}
+    if len(set(hosts.values())) == len(hosts):
+        return hosts
+    usual = LabConfig()
+    return {"root": usual.root.host, "tld": usual.tld.host, "authoritative": usual.authoritative.host}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 import struct
 from collections.abc import AsyncIterator
@@ -248,3 +249,21 @@ async def test_stop_leaves_no_tasks_and_frees_the_ports(stream: EventStream) -> 
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 sock.bind(tuple(address))  # raises if anything still holds the port
                 assert sock.getsockname()[1] == address.port
+
+
+async def test_single_address_fallback_still_walks_the_hierarchy(stream: EventStream) -> None:
+    """Where only 127.0.0.1 exists, roles share it and the glue's lab addresses are translated."""
+    base = LabConfig.ephemeral()
+    config = dataclasses.replace(
+        base, **{role: Endpoint("127.0.0.1", 0) for role in ("root", "tld", "authoritative", "resolver")}
+    )
+    dns = await start_dns(config, stream, upstream_timeout=0.3)
+    try:
+        with Recorder(stream) as rec:
+            reply = DNSRecord.parse(await udp_ask(dns.resolver.address, question("shop.netlearn.test")))
+        assert [str(rr.rdata) for rr in reply.rr] == ["127.0.2.1"]
+        asked = [e.dst for e in rec.of_kind(Kind.QUERY, "resolver")][1:]
+        assert asked == [dns.root.address, dns.tld.address, dns.authoritative.address]
+        assert len({a.port for a in asked}) == 3 and {a.host for a in asked} == {"127.0.0.1"}
+    finally:
+        await dns.stop()
