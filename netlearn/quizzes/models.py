@@ -56,7 +56,7 @@ class Question(models.Model):
     model_answer_ko = models.TextField(blank=True)
     numeric_value = models.FloatField(null=True, blank=True)
     numeric_tolerance = models.FloatField(default=0, validators=[MinValueValidator(0)])
-    walk_url = models.URLField(blank=True)
+    walk_url = models.CharField(max_length=300, blank=True, help_text=_("A lab URL to walk, e.g. http://shop.netlearn.test/"))
     follow_up = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     #: Bumped whenever an edit could change how an answer is graded, so a form rendered before
     #: the edit is recognised as stale instead of being graded against different choices.
