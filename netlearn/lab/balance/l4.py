@@ -24,6 +24,7 @@ from typing import Any, Mapping, Sequence
 from ..events import Endpoint, Kind
 from ..stream import EventStream
 from .algorithms import BackendState
+from .dial import dial
 from .pool import BackendPool, HealthConfig
 
 #: Client bytes held while the backend connection opens; beyond this the client is paused.
@@ -177,9 +178,10 @@ class _ClientSide(asyncio.Protocol):
         lb = self.lb
         loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(lb.connect_timeout):
-                transport, _ = await loop.create_connection(lambda: _BackendSide(self), backend.endpoint.host,
-                                                            backend.endpoint.port)
+            sock, local = await dial(lb._bind.host, backend.endpoint, timeout=lb.connect_timeout, stream=lb.stream,
+                                     correlation_id=self.cid)
+            self.local_up = local
+            transport, _ = await loop.create_connection(lambda: _BackendSide(self), sock=sock)
         except (OSError, TimeoutError) as exc:
             lb.counters["connect_errors"] += 1
             error = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__)
@@ -195,9 +197,6 @@ class _ClientSide(asyncio.Protocol):
             return
         assert isinstance(transport, asyncio.Transport)
         self.upstream = transport
-        self.local_up = local = Endpoint.of(transport.get_extra_info("sockname"))
-        if self.cid is not None:
-            lb.stream.correlator.bind(local, self.cid)
         lb.stream.emit(component=lb.name, layer=4, kind=Kind.CONNECT, transport="tcp", src=local,
                        dst=backend.endpoint, correlation_id=self.cid,
                        summary=f"opened {local} → {backend.name} {backend.endpoint}",

@@ -11,6 +11,7 @@ import h11
 from ..events import Endpoint, Kind
 from ..http.codec import MAX_BODY_BYTES, MAX_HEAD_BYTES, MirroredConnection, cookies, header_value, plain_response
 from .algorithms import BackendState, Choice
+from .dial import dial
 from .pool import BackendPool
 
 if TYPE_CHECKING:
@@ -223,15 +224,13 @@ class Session:
 
     async def _open(self, backend: BackendState) -> _Upstream:
         try:
-            async with asyncio.timeout(self.lb.connect_timeout):
-                reader, writer = await asyncio.open_connection(backend.endpoint.host, backend.endpoint.port)
+            sock, local = await dial(self.lb.address.host, backend.endpoint, timeout=self.lb.connect_timeout,
+                                     stream=self.lb.stream, correlation_id=self.cid)
         except TimeoutError:
             raise ProxyError(504, f"{backend.name} did not accept a connection in time") from None
         except OSError as exc:
             raise ProxyError(502, f"{backend.name} refused the connection ({exc.strerror or exc})") from None
-        local = Endpoint.of(writer.get_extra_info("sockname"))
-        if self.cid is not None:
-            self.lb.stream.correlator.bind(local, self.cid)
+        reader, writer = await asyncio.open_connection(sock=sock)
         up = _Upstream(backend, reader, writer, MirroredConnection(h11.CLIENT), local)
         self.upstreams[backend.name] = up
         self.emit(Kind.CONNECT, f"opened {local} → {backend.name} {backend.endpoint}", src=local,
