@@ -104,7 +104,7 @@ class Authority:
             if not cnames:
                 return self._negative(reply, "nodata")
             reply.add_answer(*cnames)
-            current = DNSLabel(str(cnames[0].rdata))
+            current = cnames[0].rdata.label
             # Stop where our knowledge ends: the resolver chases targets in other zones.
             if current in seen or not is_within(current, zone.origin) or zone.cut_above(current):
                 break

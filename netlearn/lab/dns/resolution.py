@@ -94,6 +94,7 @@ class Resolution:
         self._server_index = 0
         self._attempts = 0
         self._pending: SendQuery | None = None
+        self._pending_qname = self.qname  # compared as labels: names may hold any bytes
         self._asked_upstream = False
 
     # -- inputs ----------------------------------------------------------------------------------
@@ -112,7 +113,7 @@ class Resolution:
             record.header.id == self._pending.query_id
             and bool(record.header.qr)
             and len(record.questions) == 1
-            and record.questions[0].qname == DNSLabel(self._pending.qname)
+            and record.questions[0].qname == self._pending_qname
         )
 
     def feed(self, wire: bytes) -> SendQuery | Done:
@@ -301,6 +302,7 @@ class Resolution:
         self.queries_sent += 1
         self._asked_upstream = True
         query_id = self.rng.randrange(0, 65536)  # unpredictable ids: the first defence against spoofing
+        self._pending_qname = self.qname
         message = DNSRecord(DNSHeader(id=query_id, rd=0), q=DNSQuestion(self.qname, self.qtype))
         self._pending = SendQuery(
             server_ip=self._servers[self._server_index],

@@ -92,7 +92,7 @@ class Zone:
     def glue_for(self, ns_records: list[RR]) -> list[RR]:
         glue: list[RR] = []
         for ns in ns_records:
-            target = DNSLabel(str(ns.rdata))
+            target = ns.rdata.label
             glue += self.rrset(target, QTYPE.A) + self.rrset(target, QTYPE.AAAA)
         return glue
 

@@ -88,3 +88,9 @@ def question(name: str, qtype: str = "A", *, rd: bool = True) -> bytes:
     record = DNSRecord.question(name, qtype)
     record.header.rd = int(rd)
     return record.pack()
+
+
+def raw_query(labels: list[bytes], qtype: int = 1) -> bytes:
+    """A query built by hand: names on the wire may hold any bytes (dig in a C locale sends UTF-8)."""
+    name = b"".join(bytes([len(label)]) + label for label in labels) + b"\x00"
+    return struct.pack("!HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0) + name + struct.pack("!HH", qtype, 1)

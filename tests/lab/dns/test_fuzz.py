@@ -12,10 +12,10 @@ from netlearn.lab.dns.authority import Authority
 from netlearn.lab.dns.cache import DnsCache
 from netlearn.lab.dns.resolution import Done, Resolution, SendQuery
 from netlearn.lab.dns.wire import Query, check_query
-from netlearn.lab.dns.zone import Zone
+from netlearn.lab.dns.zone import Zone, root_zone, tld_zone
 from netlearn.lab.topology import DEFAULT_ZONE_FILE, LAB_ZONE
 
-from .helpers import FakeClock, question
+from .helpers import FakeClock, question, raw_query
 
 AUTH = Authority(Zone.from_file(DEFAULT_ZONE_FILE, LAB_ZONE), role="authoritative")
 SEEDS = [
@@ -28,6 +28,13 @@ SEEDS = [
     )
 ]
 REPLIES = [AUTH.respond(seed, transport="tcp").response for seed in SEEDS]
+LAB = {
+    "127.0.1.1": Authority(root_zone(root_ip="127.0.1.1", tld_ip="127.0.1.2"), role="root"),
+    "127.0.1.2": Authority(
+        tld_zone(root_ip="127.0.1.1", tld_ip="127.0.1.2", authoritative_ip="127.0.1.3"), role="tld"
+    ),
+    "127.0.1.3": AUTH,
+}
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -79,6 +86,22 @@ def test_mutated_queries_never_raise(wire: bytes, transport: str) -> None:
     _check_outcome(wire, transport)
 
 
+def resolve_through_lab(wire: bytes) -> tuple[Done, list[SendQuery]]:
+    """Run a whole resolution against the three authorities' logic (no sockets)."""
+    query = check_query(wire)
+    assert isinstance(query, Query)
+    machine = Resolution(
+        query, cache=DnsCache(clock=FakeClock()), root_hints=["127.0.1.1"], rng=random.Random(2)
+    )
+    action, sent = machine.start(), []
+    while isinstance(action, SendQuery):
+        sent.append(action)
+        reply = LAB[action.server_ip].respond(action.wire, transport=action.transport).response
+        assert reply is not None and machine.matches(reply)
+        action = machine.feed(reply)
+    return action, sent
+
+
 def _machine() -> tuple[Resolution, SendQuery]:
     query = check_query(question("alias.netlearn.test"))
     assert isinstance(query, Query)
@@ -99,3 +122,21 @@ def test_resolution_fed_garbage_never_raises(wire: bytes) -> None:
     assert isinstance(action, (SendQuery, Done))
     if isinstance(action, Done):
         assert DNSRecord.parse(action.reply.pack()).header.qr == 1
+
+
+@FUZZ
+@given(st.lists(st.binary(min_size=1, max_size=12), max_size=4), st.sampled_from([1, 5, 16, 28, 255]))
+def test_any_label_bytes_resolve_without_raising(prefix: list[bytes], qtype: int) -> None:
+    wire = raw_query([*prefix, b"netlearn", b"test"], qtype)
+    checked = check_query(wire)
+    if not isinstance(checked, Query):  # dnslib refuses some bytes (e.g. invalid UTF-8): FORMERR
+        assert checked.rcode == "FORMERR" and DNSRecord.parse(checked.response).header.id == 0x4242
+        return
+    done, _ = resolve_through_lab(wire)
+    assert done.rcode in {"NOERROR", "NXDOMAIN"}
+    assert DNSRecord.parse(done.reply.pack()).header.id == 0x4242
+
+
+def test_raw_utf8_name_gets_nxdomain() -> None:
+    done, sent = resolve_through_lab(raw_query(["가게".encode(), b"netlearn", b"test"]))
+    assert done.rcode == "NXDOMAIN" and len(sent) == 3  # only the punycode form exists

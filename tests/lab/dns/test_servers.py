@@ -18,7 +18,7 @@ from netlearn.lab.events import Endpoint, Kind
 from netlearn.lab.stream import EventStream, Recorder
 from netlearn.lab.topology import LabConfig
 
-from .helpers import CLIENT_HOST, FakeClock, ScriptedRandom, question, tcp_ask, udp_ask
+from .helpers import CLIENT_HOST, FakeClock, ScriptedRandom, question, raw_query, tcp_ask, udp_ask
 
 UPSTREAM_ROLES = ("root", "tld", "authoritative")
 
@@ -267,3 +267,11 @@ async def test_single_address_fallback_still_walks_the_hierarchy(stream: EventSt
         assert len({a.port for a in asked}) == 3 and {a.host for a in asked} == {"127.0.0.1"}
     finally:
         await dns.stop()
+
+
+async def test_raw_utf8_name_is_answered_not_crashed_on(lab: DnsLab) -> None:
+    """dig in a C locale sends "가게" as raw UTF-8 bytes; only its punycode form is in the zone."""
+    reply = await udp_ask(lab.resolver.address, raw_query(["가게".encode(), b"netlearn", b"test"]))
+    assert reply is not None and DNSRecord.parse(reply).header.rcode == RCODE.NXDOMAIN
+    idna = DNSRecord.parse(await udp_ask(lab.resolver.address, question("가게.netlearn.test")))
+    assert str(idna.q.qname) == "xn--o39akk.netlearn.test." and str(idna.rr[-1].rdata) == "127.0.2.1"
