@@ -1,0 +1,221 @@
+#!/usr/bin/env python
+"""Our L4 balancer against HAProxy (nbthread 1, mode tcp), in front of the same backends.
+
+    python bench/lb_vs_haproxy.py [--duration 5] [--rounds 3] [--connections 50]
+
+What runs, each in its own process so that /proc/<pid>/stat gives each one's own CPU time:
+  * backends: four listening sockets served by one minimal uvloop Protocol (a fixed 200 answer
+    per request head, keep-alive) — deliberately *not* the lab's h11 backends, which would be the
+    bottleneck and hide the balancers' cost; identical for every target;
+  * HAProxy: ``nbthread 1``, ``mode tcp``, ``balance roundrobin``, health checks every second;
+  * our L4: ``netlearn.lab.balance.L4Balancer`` on uvloop, round robin, health checks every
+    second, events ON (a subscriber receives every event);
+  * a direct-to-one-backend baseline, so the balancers' own cost is visible.
+wrk runs against each target in turn (direct, haproxy, ours), ``--rounds`` times; the figures
+are the medians. Installs Debian's haproxy and wrk with apt-get if they are missing.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+RESPONSE = (b"HTTP/1.1 200 OK\r\nServer: bench\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n"
+            b"Connection: keep-alive\r\n\r\nhello, world\n")
+BACKEND_HOST, HAPROXY_HOST, OURS_HOST = "127.0.5.1", "127.0.5.2", "127.0.5.3"
+
+
+# -- child processes -----------------------------------------------------------------------
+def serve_backends(ports: list[int]) -> None:
+    import uvloop
+
+    class Fast(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport = transport
+            self.tail = b""
+
+        def data_received(self, data: bytes) -> None:
+            buf = self.tail + data if self.tail else data
+            n = buf.count(b"\r\n\r\n")
+            self.tail = buf[buf.rfind(b"\r\n\r\n") + 4:] if n else buf
+            if n:
+                self.transport.write(RESPONSE * n)  # type: ignore[attr-defined]
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for port in ports:
+            await loop.create_server(Fast, BACKEND_HOST, port, backlog=4096, reuse_address=True)
+        await asyncio.Event().wait()
+
+    uvloop.run(main())
+
+
+def serve_ours(port: int, ports: list[int]) -> None:
+    import uvloop
+
+    from netlearn.lab.balance import HealthConfig, L4Balancer
+    from netlearn.lab.events import Endpoint
+    from netlearn.lab.stream import EventStream
+
+    async def main() -> None:
+        stream = EventStream()
+        seen = [0]
+
+        def subscriber(event: object) -> None:  # events ON: every event reaches a listener
+            seen[0] += 1
+
+        stream.subscribe(subscriber)
+        lb = L4Balancer(Endpoint(OURS_HOST, port), stream, "l4",
+                        backends=[(f"backend-{i}", Endpoint(BACKEND_HOST, p)) for i, p in enumerate(ports, 1)],
+                        health=HealthConfig(interval=1.0, threshold=2, timeout=0.5), max_connections=4096,
+                        idle_timeout=60)
+        await lb.start()
+        await asyncio.Event().wait()
+
+    uvloop.run(main())
+
+
+# -- the driver ----------------------------------------------------------------------------
+def free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def ensure_tools() -> None:
+    missing = [tool for tool in ("haproxy", "wrk") if shutil.which(tool) is None]
+    if missing:
+        print(f"installing {' '.join(missing)} with apt-get ...", flush=True)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-q"], check=True, env=env, stdout=subprocess.DEVNULL)
+        subprocess.run(["apt-get", "install", "-y", "-q", *missing], check=True, env=env, stdout=subprocess.DEVNULL)
+
+
+def wait_listening(host: str, port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on {host}:{port}")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def run_wrk(url: str, *, duration: int, connections: int) -> dict[str, float]:
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", url],
+                         capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    p99_ms = float(p99.group(1)) * scale[p99.group(2)] if p99 else float("nan")
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
+    return {"rps": rps, "requests": total, "p99_ms": p99_ms, "errors": 1.0 if errors else 0.0}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON line too")
+    parser.add_argument("--serve-backends", nargs="+", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-ours", nargs="+", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_backends:
+        return serve_backends(args.serve_backends)
+    if args.serve_ours:
+        return serve_ours(args.serve_ours[0], args.serve_ours[1:])
+
+    ensure_tools()
+    ports = [free_port(BACKEND_HOST) for _ in range(4)]
+    hap_port, our_port = free_port(HAPROXY_HOST), free_port(OURS_HOST)
+    procs: list[subprocess.Popen[bytes]] = []
+    tmp = tempfile.TemporaryDirectory()
+    try:
+        procs.append(subprocess.Popen([sys.executable, __file__, "--serve-backends", *map(str, ports)]))
+        for p in ports:
+            wait_listening(BACKEND_HOST, p)
+        cfg = Path(tmp.name) / "haproxy.cfg"
+        servers = "\n".join(f"    server b{i} {BACKEND_HOST}:{p} check inter 1s" for i, p in enumerate(ports, 1))
+        cfg.write_text(f"""global
+    nbthread 1
+    maxconn 4096
+defaults
+    mode tcp
+    timeout connect 2s
+    timeout client 60s
+    timeout server 60s
+frontend fe
+    bind {HAPROXY_HOST}:{hap_port}
+    default_backend be
+backend be
+    balance roundrobin
+{servers}
+""")
+        haproxy = subprocess.Popen(["haproxy", "-f", str(cfg), "-db"], stdout=subprocess.DEVNULL)
+        procs.append(haproxy)
+        ours = subprocess.Popen([sys.executable, __file__, "--serve-ours", str(our_port), *map(str, ports)])
+        procs.append(ours)
+        wait_listening(HAPROXY_HOST, hap_port)
+        wait_listening(OURS_HOST, our_port)
+        time.sleep(1.5)  # both balancers see their backends healthy
+        targets = {"direct": (f"http://{BACKEND_HOST}:{ports[0]}/", procs[0].pid),
+                   "haproxy": (f"http://{HAPROXY_HOST}:{hap_port}/", haproxy.pid),
+                   "ours": (f"http://{OURS_HOST}:{our_port}/", ours.pid)}
+        results: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+        run_wrk(targets["ours"][0], duration=1, connections=args.connections)  # warm-up
+        for rnd in range(1, args.rounds + 1):
+            for name, (url, pid) in targets.items():
+                cpu0 = cpu_seconds(pid)
+                figures = run_wrk(url, duration=args.duration, connections=args.connections)
+                figures["cpu_s"] = cpu_seconds(pid) - cpu0
+                figures["req_per_cpu_s"] = figures["requests"] / figures["cpu_s"] if figures["cpu_s"] else float("nan")
+                results[name].append(figures)
+                print(f"round {rnd} {name:8s} {figures['rps']:10.0f} req/s  p99 {figures['p99_ms']:7.2f} ms  "
+                      f"{figures['req_per_cpu_s']:9.0f} req/CPU-s", flush=True)
+        med = {name: {k: statistics.median(r[k] for r in runs) for k in ("rps", "p99_ms", "req_per_cpu_s")}
+               for name, runs in results.items()}
+        print(f"\nmedians over {args.rounds} rounds, wrk -t1 -c{args.connections} -d{args.duration}s, "
+              f"{os.cpu_count()} CPUs; CPU = the proxy process (for 'direct': the backends process)")
+        print(f"{'target':10s}{'req/s':>12s}{'p99 ms':>10s}{'req/CPU-s':>12s}")
+        for name, m in med.items():
+            print(f"{name:10s}{m['rps']:12.0f}{m['p99_ms']:10.2f}{m['req_per_cpu_s']:12.0f}")
+        rps_ratio = med["ours"]["rps"] / med["haproxy"]["rps"]
+        cpu_ratio = med["ours"]["req_per_cpu_s"] / med["haproxy"]["req_per_cpu_s"]
+        print(f"\nours / haproxy: {rps_ratio:.1%} of req/s (goal 95%), {cpu_ratio:.1%} of req per CPU-second "
+              f"(goal 80%)")
+        if args.json:
+            print(json.dumps({"medians": med, "rps_ratio": rps_ratio, "cpu_ratio": cpu_ratio}))
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
