@@ -21,6 +21,8 @@ class Bar:
     correct: int
     wrong: int
     show_label: bool
+    label_x: float
+    label_anchor: str
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,10 @@ def answers_chart(days: Sequence) -> Chart:
             correct_y=round(base - ch, 2), correct_h=round(ch, 2),
             wrong_y=round(base - ch - wh, 2), wrong_h=round(wh, 2),
             label=d.day.strftime("%m-%d"), correct=d.correct, wrong=d.wrong,
-            show_label=(i % 7 == 0) or i == len(days) - 1,
+            # A label a week, counted back from today, so the newest day is always labelled.
+            show_label=(len(days) - 1 - i) % 7 == 0,
+            label_x=round(PAD_LEFT + i * slot + slot / 2, 2) if i < len(days) - 1 else WIDTH,
+            label_anchor="middle" if i < len(days) - 1 else "end",
         ))
     ticks = [(round(HEIGHT - PAD_BOTTOM - plot_h * v / top, 2), v) for v in (0, top // 2, top)]
     return Chart(WIDTH, HEIGHT, bars, ticks, HEIGHT - PAD_BOTTOM, PAD_LEFT,

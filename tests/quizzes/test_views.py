@@ -161,3 +161,13 @@ def test_pages_render(client, bank, url):
 def test_unknown_question_is_404(client, bank):
     assert client.get("/quizzes/q/no-such-question/").status_code == 404
     assert client.post("/quizzes/q/no-such-question/answer/", {}).status_code == 404
+
+
+def test_the_interface_is_translated_to_korean(client, bank):
+    client.cookies["django_language"] = "ko"
+    html = client.get("/quizzes/q/tcp-first-segment/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    assert "정답 확인" in html and "단일 선택" in html
+    q = bank["tcp-first-segment"]
+    response = client.post("/quizzes/q/tcp-first-segment/answer/", {"token": token_of(html), "choice": right(q)},
+                           HTTP_ACCEPT_LANGUAGE="ko", **HX)
+    assert "정답입니다!" in response.content.decode() and "클라이언트가 먼저" in response.content.decode()
