@@ -52,7 +52,19 @@ class _ServerThread(threading.Thread):
 
 @pytest.fixture
 def asgi_live_server(transactional_db) -> Iterator[str]:
-    """A real ASGI server (uvicorn) on loopback, sharing the test database file."""
+    """A real ASGI server (uvicorn) on loopback, sharing the test database file (no lab)."""
+    yield from _serve()
+
+
+@pytest.fixture
+def asgi_live_server_with_lab(transactional_db, settings) -> Iterator[str]:
+    """The same server with the embedded lab started by the ASGI lifespan, on ephemeral ports."""
+    settings.NETLEARN_LAB_MODE = "embedded"
+    settings.NETLEARN_LAB_EPHEMERAL = True
+    yield from _serve()
+
+
+def _serve() -> Iterator[str]:
     port = _free_port()
     thread = _ServerThread(port)
     thread.start()
@@ -98,3 +110,55 @@ def phone_page(browser):
     page = context.new_page()
     yield page
     context.close()
+
+
+class _ConnectWatch:
+    """Every ``socket.connect`` (and ``sendto``) destination in this process, via an audit hook.
+
+    Audit hooks see C-level calls too, so nothing (asyncio, uvloop's Python fallbacks, a library)
+    can connect without being recorded. Hooks cannot be removed, so one global hook feeds
+    whichever watch is active.
+    """
+
+    active: "list[_ConnectWatch]" = []
+    installed = False
+
+    def __init__(self) -> None:
+        self.destinations: list[tuple] = []
+
+    @classmethod
+    def hook(cls, event: str, args: tuple) -> None:
+        if event in ("socket.connect", "socket.sendto") and cls.active:
+            address = args[1] if event == "socket.connect" else args[-1]
+            for watch in cls.active:
+                watch.destinations.append(address)
+
+    def hosts(self) -> set[str]:
+        return {str(a[0]) for a in self.destinations if isinstance(a, tuple) and a}
+
+
+@pytest.fixture
+def connect_watch():
+    import sys
+
+    if not _ConnectWatch.installed:
+        sys.addaudithook(_ConnectWatch.hook)
+        _ConnectWatch.installed = True
+    watch = _ConnectWatch()
+    _ConnectWatch.active.append(watch)
+    yield watch
+    _ConnectWatch.active.remove(watch)
+
+
+@pytest.fixture
+async def lab():
+    """A whole lab (DNS, balancers, backends) on the lab's addresses with ephemeral ports."""
+    from netlearn.lab.runner import Lab
+    from netlearn.lab.topology import LabConfig
+
+    the_lab = Lab(LabConfig.ephemeral(health_interval=0.2, health_threshold=2))
+    await the_lab.start()
+    try:
+        yield the_lab
+    finally:
+        await the_lab.stop()

@@ -190,6 +190,11 @@ class LabThread:
         self._ready.set()
         await self._stopped.wait()
         await self.lab.stop()
+        # Walks and control calls still in flight end here, not as "Task was destroyed" noise.
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
 
     def submit(self, factory: Callable[[Lab], Awaitable[T]]) -> "concurrent.futures.Future[T]":
         """Run ``factory(lab)`` on the lab's loop; thread-safe."""

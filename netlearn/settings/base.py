@@ -141,6 +141,8 @@ CACHES = {
 
 # The lab: embedded (a thread with its own event loop, started with the ASGI app) by default.
 NETLEARN_LAB_MODE = os.environ.get("NETLEARN_LAB_MODE", "embedded")  # embedded | off
+#: Kernel-chosen ports for the embedded lab (tests, a second server beside ``make run``).
+NETLEARN_LAB_EPHEMERAL = os.environ.get("NETLEARN_LAB_EPHEMERAL", "0") == "1"
 
 LOGGING = {
     "version": 1,

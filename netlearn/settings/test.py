@@ -14,6 +14,7 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
-NETLEARN_LAB_MODE = "off"  # tests start their own labs on ephemeral ports
+NETLEARN_LAB_MODE = "off"  # tests that need the embedded lab switch it on (see tests/conftest.py)
+NETLEARN_LAB_EPHEMERAL = True
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True

@@ -71,10 +71,10 @@ async def _run(cid: str, url: str, lab: Any) -> None:
 
         future = lab.submit(walk_in_lab)
         record, topology = await asyncio.wait_for(asyncio.wrap_future(future), WALK_DEADLINE_SECONDS)
-        await sync_to_async(walk_finish)(cid, record=record, topology=topology)
+        await _in_thread(walk_finish, cid, record=record, topology=topology)
     except Exception as exc:  # noqa: BLE001 - a lab failure is a failed walk, never a broken site
         log.exception("walk %s failed inside the lab", cid)
-        await sync_to_async(walk_fail)(cid, code="lab_error", message=repr(exc))
+        await _in_thread(walk_fail, cid, code="lab_error", message=repr(exc))
     finally:
         bridge.unregister_live(cid)
         from channels.layers import get_channel_layer
@@ -82,6 +82,20 @@ async def _run(cid: str, url: str, lab: Any) -> None:
         layer = get_channel_layer()
         if layer is not None:
             await layer.group_send(f"walk.{cid}", {"type": "walk.finished", "walk": cid})
+
+
+async def _in_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run an ORM write from a background task. ``thread_sensitive=False``: the request that
+    spawned the task (and its executor) may be gone by the time the walk ends."""
+    from django.db import close_old_connections
+
+    def call() -> Any:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            close_old_connections()
+
+    return await sync_to_async(call, thread_sensitive=False)()
 
 
 def topology_map(lab: Any) -> dict[str, str]:

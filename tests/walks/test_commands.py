@@ -1,0 +1,41 @@
+"""manage.py walk and runlab, run as real processes."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "DJANGO_SETTINGS_MODULE": "netlearn.settings.test"}
+
+
+def test_walk_command_prints_a_real_walk_as_json() -> None:
+    out = subprocess.run([sys.executable, "manage.py", "walk", "http://shop.netlearn.test/", "--json"], cwd=ROOT,
+                         env=ENV, capture_output=True, text=True, timeout=60, check=True).stdout
+    document = json.loads(out)
+    assert document["status"] == "done"
+    kinds = [s["kind"] for s in document["steps"]]
+    assert "query" in kinds and "connect" in kinds and "response" in kinds
+    query = next(s for s in document["steps"] if s["kind"] == "query")
+    assert bytes.fromhex(query["bytes_hex"])[12:].find(b"\x04shop\x08netlearn\x04test\x00") == 0
+    assert all({"layer", "kind", "title", "src", "dst", "bytes_hex", "timestamps"} <= set(s) for s in document["steps"])
+
+
+def test_runlab_prints_endpoints_and_stops_on_sigterm() -> None:
+    proc = subprocess.Popen([sys.executable, "manage.py", "runlab", "--ephemeral"], cwd=ROOT, env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        endpoints = json.loads(line)
+        assert set(endpoints) == {"root", "tld", "authoritative", "resolver", "l4", "l7", "backends"}
+        assert len(endpoints["backends"]) == 4
+        assert all(e["host"].startswith("127.") for e in [*endpoints["backends"], endpoints["l4"]])
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()

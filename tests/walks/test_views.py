@@ -1,0 +1,71 @@
+"""Walk pages over real HTTP handling (Django test client), JSON document, inspector."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import AsyncClient
+
+from netlearn.walks.models import Walk
+
+from .test_services import _finished
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def test_index_prefills_the_lab_url_and_suggestions() -> None:
+    response = await AsyncClient().get("/walk/")
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert 'value="http://shop.netlearn.test/"' in body
+    assert "http://nope.netlearn.test/" in body
+
+
+async def test_a_refused_url_gets_a_friendly_explanation_and_no_connection(connect_watch) -> None:
+    client = AsyncClient()
+    response = await client.post("/walk/", {"url": "http://example.com/"})
+    assert response.status_code == 302
+    page = await client.get(response["Location"])
+    body = page.content.decode()
+    assert "outside the lab" in body
+    assert "On the real Internet" in body
+    assert connect_watch.destinations == []
+
+
+async def test_refusal_is_explained_in_korean() -> None:
+    client = AsyncClient(headers={"accept-language": "ko"})
+    response = await client.post("/walk/", {"url": "ftp://shop.netlearn.test/"})
+    page = await client.get(response["Location"], headers={"accept-language": "ko"})
+    assert page.status_code == 200
+    assert 'lang="ko"' in page.content.decode()
+
+
+async def test_finished_walk_page_json_and_inspector(embedded_lab) -> None:
+    client = AsyncClient()
+    response = await client.post("/walk/", {"url": "http://shop.netlearn.test/"})
+    walk = await _finished(response["Location"].rstrip("/").split("/")[-1])
+    page = await client.get(walk.get_absolute_url())
+    body = page.content.decode()
+    assert page.status_code == 200 and "walk-steps" in body and "Timing waterfall" in body
+    document = json.loads((await client.get(f"/walk/{walk.id}.json")).content)
+    assert document["status"] == "done"
+    first_query = next(s for s in document["steps"] if s["kind"] == "query")
+    assert first_query["layer"] == 7 and first_query["bytes_hex"]
+    inspector = await client.get(f"/walk/{walk.id}/step/{first_query['seq']}/")
+    text = inspector.content.decode()
+    assert inspector.status_code == 200
+    assert "UDP" in text and "IPv4" in text and "reconstructed" in text
+    assert "shop.netlearn.test" in text
+
+
+async def test_htmx_post_returns_the_panel_and_pushes_the_url(embedded_lab) -> None:
+    response = await AsyncClient().post("/walk/", {"url": "http://nope.netlearn.test/"}, headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert response["HX-Push-Url"].startswith("/walk/")
+    assert 'class="walk-panel"' in response.content.decode()
+
+
+async def test_unknown_walk_is_404() -> None:
+    response = await AsyncClient().get("/walk/00000000-0000-0000-0000-000000000000/")
+    assert response.status_code == 404
+    assert (await Walk.objects.acount()) == 0
