@@ -188,6 +188,7 @@ class HANode:
         if self._transport is not None:
             self._transport.close()
             self._transport = None
+            await asyncio.sleep(0)  # the transport closes its socket on the next loop iteration
         await self._release()
 
     def _record(self, reason: str, to: str) -> None:
