@@ -76,6 +76,7 @@ def test_the_shipped_question_files_load(db):
     if not any("question" in p.name or "quiz" in p.name for p in paths):
         pytest.skip("no question files shipped yet")
     document = load_files(paths)
-    assert validate_document(document) == []
+    problems = validate_document(document)
+    assert problems == [], "\n".join(problems)
     import_document(document, mode="add_missing")
     assert Question.objects.count() >= 1
