@@ -17,6 +17,7 @@ almost nothing. An idle sweep closes connections that moved no byte for ``idle_t
 from __future__ import annotations
 
 import asyncio
+import typing
 import random
 import time
 from typing import Any, Mapping, Sequence
@@ -119,6 +120,10 @@ class L4Balancer:
 class _ClientSide(asyncio.Protocol):
     """Faces the client; owns the connection's bookkeeping and its events."""
 
+    __slots__ = ("lb", "transport", "upstream", "backend", "peer", "local_up", "cid", "early", "early_len",
+                 "client_eof", "backend_eof", "bytes_in", "bytes_out", "seen_at_sweep", "idle_sweeps", "turn_start",
+                 "sample_rtt", "started", "done", "connect_task")
+
     def __init__(self, lb: L4Balancer) -> None:
         self.lb = lb
         self.transport: asyncio.Transport | None = None
@@ -143,7 +148,7 @@ class _ClientSide(asyncio.Protocol):
 
     # -- client events ---------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        transport = typing.cast("asyncio.Transport", transport)  # uvloop transports are not asyncio subclasses
         lb = self.lb
         self.transport = transport
         self.peer = peer = Endpoint.of(transport.get_extra_info("peername"))
@@ -195,7 +200,7 @@ class _ClientSide(asyncio.Protocol):
         if self.done:
             transport.abort()
             return
-        assert isinstance(transport, asyncio.Transport)
+        transport = typing.cast("asyncio.Transport", transport)  # uvloop transports are not asyncio subclasses
         self.upstream = transport
         lb.stream.emit(component=lb.name, layer=4, kind=Kind.CONNECT, transport="tcp", src=local,
                        dst=backend.endpoint, correlation_id=self.cid,
@@ -282,6 +287,8 @@ class _ClientSide(asyncio.Protocol):
 
 class _BackendSide(asyncio.Protocol):
     """Faces the backend: writes what it hears straight to the client."""
+
+    __slots__ = ("client", "down")
 
     def __init__(self, client: _ClientSide) -> None:
         self.client = client
