@@ -10,6 +10,7 @@ after ``idle_timeout``), and closing. Writing is paused while the peer is not re
 from __future__ import annotations
 
 import asyncio
+import typing
 import time
 from typing import Any, Callable
 
@@ -111,7 +112,7 @@ class _BackendProtocol(asyncio.Protocol):
         self._started = time.perf_counter()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        transport = typing.cast("asyncio.Transport", transport)  # uvloop transports are not asyncio subclasses
         self.transport = transport
         srv = self.server
         peer = Endpoint.of(transport.get_extra_info("peername"))
