@@ -128,8 +128,10 @@ def run_wrk(url: str, *, duration: int, connections: int) -> dict[str, float]:
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
     p99_ms = float(p99.group(1)) * scale[p99.group(2)] if p99 else float("nan")
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
-    return {"rps": rps, "requests": total, "p99_ms": p99_ms, "errors": 1.0 if errors else 0.0}
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sock_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, sock_errors.groups())) if sock_errors else 0)
+    return {"rps": rps, "requests": total, "p99_ms": p99_ms, "errors": errors}
 
 
 def main() -> None:
@@ -192,7 +194,7 @@ backend be
                 figures["req_per_cpu_s"] = figures["requests"] / figures["cpu_s"] if figures["cpu_s"] else float("nan")
                 results[name].append(figures)
                 print(f"round {rnd} {name:8s} {figures['rps']:10.0f} req/s  p99 {figures['p99_ms']:7.2f} ms  "
-                      f"{figures['req_per_cpu_s']:9.0f} req/CPU-s", flush=True)
+                      f"{figures['req_per_cpu_s']:9.0f} req/CPU-s  errors {figures['errors']:.0f}", flush=True)
         med = {name: {k: statistics.median(r[k] for r in runs) for k in ("rps", "p99_ms", "req_per_cpu_s")}
                for name, runs in results.items()}
         print(f"\nmedians over {args.rounds} rounds, wrk -t1 -c{args.connections} -d{args.duration}s, "
