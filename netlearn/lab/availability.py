@@ -11,269 +11,26 @@ option) and :func:`comparison_queue_status`.
 """
 from __future__ import annotations
 
-import asyncio
-import statistics
-import time
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any, Awaitable, Callable
 
 from .availability_config import AvailabilityConfig
-from .events import Kind
-from .ha import FTClient, HAPair, Replica
+from .events import Endpoint
+from .ha import HAPair
+from .ha.demo import run_ft_demo, run_ha_failover_demo
+from .iomodels import NioServer
 from .iomodels.compare import ComparisonRejected, ComparisonSpec, compare_models
 from .iomodels.demos import backlog_demo, graceful_shutdown_demo
 from .iomodels.queue import ComparisonQueue, QueueFull
-from .registry import Chooser, DiscoveryClient, RegistryServer, ServiceInstance
-from .registry.httpio import HttpError, http_json
+from .registry import RegistryServer, ServiceInstance
+from .registry.demo import Options, run_client_side_demo, step as _step
 from .stream import EventStream
-
-Options = Mapping[str, Any] | None
-COMPONENT = "availability"
 
 #: One comparison at a time for the whole process (the lab is one per process too).
 COMPARISON_QUEUE = ComparisonQueue()
 
 __all__ = ["COMPARISON_QUEUE", "DEMOS", "ComparisonRejected", "QueueFull", "comparison_queue_status",
            "run_backlog_demo", "run_client_side_demo", "run_ft_demo", "run_graceful_shutdown_demo",
-           "run_ha_failover_demo", "run_io_models_comparison"]
-
-
-def _ms(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds * 1000, 1)
-
-
-def _step(stream: EventStream, cid: str | None, summary: str, **detail: Any) -> None:
-    stream.emit(component=COMPONENT, layer=7, kind=Kind.STEP, summary=summary, detail=detail, correlation_id=cid)
-
-
-# -- client-side balancing ---------------------------------------------------------------------
-async def run_client_side_demo(stream: EventStream, config: AvailabilityConfig, correlation_id: str | None,
-                               options: Options = None) -> dict[str, Any]:
-    """Register 3 instances; two clients balance on their caches; kill one; time eviction and convergence.
-
-    Options: ``strategies`` (one per client; default round robin and zone preference), ``kill``
-    (index of the instance to kill, default 1), ``calls`` (per client before the kill, default 6).
-    """
-    opts = dict(options or {})
-    strategies = list(opts.get("strategies", ["round_robin", "zone_preference"]))[:4]
-    kill_index = int(opts.get("kill", 1)) % 3
-    calls = max(1, min(int(opts.get("calls", 6)), 50))
-    cid = correlation_id
-    registry = RegistryServer(stream=stream, host=config.registry.host, port=config.registry.port,
-                              heartbeat_interval=config.heartbeat_interval, missed=config.eviction_missed,
-                              sweep_interval=config.eviction_sweep, max_instances=config.max_instances,
-                              max_payload=config.max_payload, correlation_id=cid)
-    instances: list[ServiceInstance] = []
-    clients: list[DiscoveryClient] = []
-    try:
-        await registry.start()
-        t0 = time.monotonic()
-        for n, endpoint in enumerate(config.instances[:3]):
-            instance = ServiceInstance(stream=stream, service="shop", instance_id=f"shop-{n + 1}",
-                                       host=endpoint.host, port=endpoint.port, zone=config.instance_zones[n],
-                                       registry=registry.address, heartbeat_interval=config.heartbeat_interval,
-                                       correlation_id=cid)
-            await instance.start()
-            instances.append(instance)
-        registered_ms = _ms(time.monotonic() - t0)
-        for n, strategy in enumerate(strategies):
-            client = DiscoveryClient(stream=stream, name=f"client-{n + 1}", registry=registry.address,
-                                     service="shop", client_host=config.client_host,
-                                     chooser=Chooser(strategy, zone=config.instance_zones[0]),
-                                     refresh=config.client_refresh, correlation_id=cid)
-            await client.start()
-            clients.append(client)
-        before: dict[str, dict[str, int]] = {}
-        for client in clients:
-            picks: dict[str, int] = {}
-            for _ in range(calls):
-                result = await client.call()
-                if result.instance_id:
-                    picks[result.instance_id] = picks.get(result.instance_id, 0) + 1
-            before[client.name] = picks
-        victim = instances[kill_index]
-        _step(stream, cid, f"killing {victim.instance_id}: watch its heartbeats stop")
-        killed_at = time.monotonic()
-        await victim.kill()
-        during = {"calls": 0, "retried": 0, "failed": 0}
-        deadline = killed_at + config.eviction_after + config.eviction_sweep + config.client_refresh + 2.0
-        while time.monotonic() < deadline:
-            if all(victim.instance_id not in [c.instance_id for c in cl.cache] for cl in clients):
-                break
-            for client in clients:
-                result = await client.call()
-                during["calls"] += 1
-                during["retried"] += result.attempts > 1
-                during["failed"] += not result.ok
-            await asyncio.sleep(0.02)
-        eviction = next((e for e in registry.evictions if e["instance_id"] == victim.instance_id), None)
-        evicted_ms = _ms(eviction["at"] - killed_at) if eviction else None
-        converged = {}
-        for client in clients:
-            change = next((c for c in client.changes if c[0] >= killed_at and victim.instance_id not in c[2]), None)
-            converged[client.name] = _ms(change[0] - killed_at) if change else None
-        return {
-            "service": "shop", "instances": [i.instance_id for i in instances], "killed": victim.instance_id,
-            "registered_ms": registered_ms, "heartbeat_interval_ms": _ms(config.heartbeat_interval),
-            "lease_ms": _ms(config.eviction_after), "client_refresh_ms": _ms(config.client_refresh),
-            "distribution_before_kill": before, "evicted_after_ms": evicted_ms,
-            "silent_for_ms": eviction["silent_ms"] if eviction else None,
-            "caches_converged_after_ms": converged, "calls_while_converging": during,
-            "strategies": {c.name: c.chooser.strategy for c in clients},
-            "expected_bound_ms": _ms(config.eviction_after + config.eviction_sweep + config.client_refresh),
-        }
-    finally:
-        for client in clients:
-            await client.stop()
-        for instance in instances:
-            await instance.stop()
-        await registry.stop()
-
-
-# -- high availability ---------------------------------------------------------------------------
-async def run_ha_failover_demo(stream: EventStream, config: AvailabilityConfig, correlation_id: str | None,
-                               options: Options = None) -> dict[str, Any]:
-    """Probe the virtual address continuously; kill the active; measure the gap; optionally restore it.
-
-    Options: ``restore`` (bring the active back, default True), ``preempt`` (default from config),
-    ``probe_interval`` (default 0.02 s).
-    """
-    opts = dict(options or {})
-    restore = bool(opts.get("restore", True))
-    probe_interval = max(0.005, float(opts.get("probe_interval", 0.02)))
-    cid = correlation_id
-    pair = HAPair(stream=stream, config=config, correlation_id=cid, preempt=opts.get("preempt"))
-    probes: list[tuple[float, bool, str]] = []
-    stop = asyncio.Event()
-
-    async def probe() -> None:
-        while not stop.is_set():
-            at = time.monotonic()
-            try:
-                status, body = await http_json(pair.address, "GET", "/", local_host=config.client_host,
-                                               timeout=max(0.05, probe_interval * 4))
-                probes.append((at, status == 200, str(body.get("node"))))
-            except HttpError as exc:
-                probes.append((at, False, exc.code))
-            await asyncio.sleep(probe_interval)
-
-    async def wait_for_master(name: str, limit: float) -> bool:
-        deadline = time.monotonic() + limit
-        while time.monotonic() < deadline:
-            master = pair.master()
-            if master is not None and master.name == name and probes and probes[-1][2] == name:
-                return True
-            await asyncio.sleep(0.01)
-        return False
-
-    prober: asyncio.Task[None] | None = None
-    try:
-        await pair.start()
-        prober = asyncio.create_task(probe())
-        await asyncio.sleep(0.3)
-        _step(stream, cid, "killing the active load balancer")
-        killed_at = time.monotonic()
-        await pair.kill_active()
-        took_over = await wait_for_master("lb-standby", config.master_down_interval + 2.0)
-        assert pair.standby is not None
-        takeover = next((t for t in pair.standby.transitions if t["to"] == "master"), None)
-        failover = _gap(probes, killed_at, "lb-standby")
-        result: dict[str, Any] = {
-            "virtual": list(pair.address), "advert_interval_ms": _ms(config.advert_interval),
-            "advert_missed": config.advert_missed, "master_down_interval_ms": _ms(config.master_down_interval),
-            "took_over": took_over, "takeover_after_ms": _ms(takeover["at"] - killed_at) if takeover else None,
-            "failover_gap_ms": failover["gap_ms"], "failed_connections": failover["failed"],
-            "probe_interval_ms": _ms(probe_interval), "preempt": pair.preempt,
-        }
-        if restore:
-            await asyncio.sleep(0.2)
-            _step(stream, cid, "the active comes back")
-            restored_at = time.monotonic()
-            await pair.restore_active()
-            if pair.preempt:
-                back = await wait_for_master("lb-active", config.master_down_interval + 2.0)
-                preemption = _gap(probes, restored_at, "lb-active")
-                result["preemption"] = {"preempted": back, "after_ms": preemption["switch_ms"],
-                                        "gap_ms": preemption["gap_ms"],
-                                        "failed_connections": preemption["failed"]}
-            else:
-                await asyncio.sleep(config.master_down_interval + 0.2)
-                master = pair.master()
-                result["preemption"] = {"preempted": False, "master": master.name if master else None}
-        await asyncio.sleep(0.1)
-        result["probes"] = len(probes)
-        result["probes_failed"] = sum(1 for p in probes if not p[1])
-        return result
-    finally:
-        stop.set()
-        if prober is not None:
-            await asyncio.gather(prober, return_exceptions=True)
-        await pair.stop()
-
-
-def _gap(probes: list[tuple[float, bool, str]], since: float, new_node: str) -> dict[str, Any]:
-    """After ``since``: failed probes until ``new_node`` first answered, and the outage they span.
-
-    The gap runs from the first failed connection to the first success on the new node: the time
-    during which a client really could not connect (to within one probe interval).
-    """
-    after = [p for p in probes if p[0] >= since]
-    first = next((p for p in after if p[1] and p[2] == new_node), None)
-    window = [p for p in after if first is None or p[0] < first[0]]
-    failures = [p for p in window if not p[1]]
-    gap = None
-    if first is not None:
-        gap = _ms(first[0] - failures[0][0]) if failures else 0.0
-    return {"failed": len(failures), "switch_ms": _ms(first[0] - since) if first else None, "gap_ms": gap}
-
-
-# -- fault tolerance -------------------------------------------------------------------------------
-async def run_ft_demo(stream: EventStream, config: AvailabilityConfig, correlation_id: str | None,
-                      options: Options = None) -> dict[str, Any]:
-    """Requests to both replicas at once; kill one mid-stream; count what was lost and what it cost.
-
-    Options: ``requests`` (default 40), ``kill_after`` (default 15), ``concurrency`` (default 4).
-    """
-    opts = dict(options or {})
-    total = max(2, min(int(opts.get("requests", 40)), 1000))
-    kill_after = max(1, min(int(opts.get("kill_after", 15)), total - 1))
-    concurrency = max(1, min(int(opts.get("concurrency", 4)), 32))
-    cid = correlation_id
-    replicas = [Replica(stream=stream, name=f"replica-{n + 1}", host=e.host, port=e.port, correlation_id=cid)
-                for n, e in enumerate(config.replicas[:2])]
-    try:
-        for replica in replicas:
-            await replica.start()
-        client = FTClient(stream=stream, replicas=[r.address for r in replicas], client_host=config.client_host,
-                          correlation_id=cid)
-        results: list[Any] = []
-        counter = iter(range(total))
-        killed = asyncio.Event()
-
-        async def worker() -> None:
-            for n in counter:
-                if n == kill_after and not killed.is_set():
-                    killed.set()
-                    await replicas[0].kill()
-                result = await client.call(f"/work/{n}")
-                results.append((n >= kill_after, result))
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        answered = sum(1 for _, r in results if r.ok)
-        after = [r.elapsed_ms for late, r in results if late and r.ok]
-        before = [r.elapsed_ms for late, r in results if not late and r.ok]
-        return {
-            "requests": client.requests, "answered": answered, "lost": client.requests - answered,
-            "replica_requests": client.replica_requests,
-            "cost_factor": round(client.replica_requests / client.requests, 2),
-            "killed": replicas[0].name, "killed_after_requests": kill_after, "failover_gap_ms": 0.0,
-            "replica_errors_absorbed": sum(len(r.failures) for _, r in results),
-            "p50_ms_before_kill": round(statistics.median(before), 2) if before else None,
-            "p50_ms_after_kill": round(statistics.median(after), 2) if after else None,
-            "handled": {r.name: r.handled for r in replicas},
-        }
-    finally:
-        for replica in replicas:
-            await replica.stop()
+           "run_ha_failover_demo", "run_io_models_comparison", "StandingAvailabilityLab"]
 
 
 # -- server handling -------------------------------------------------------------------------------
@@ -346,3 +103,97 @@ DEMOS: dict[str, Demo] = {
     "client_side": run_client_side_demo, "ha_failover": run_ha_failover_demo, "ft": run_ft_demo,
     "io_models": run_io_models_comparison, "backlog": run_backlog_demo, "graceful_shutdown": run_graceful_shutdown_demo,
 }
+
+
+class StandingAvailabilityLab:
+    """The long-running part, for ``runlab`` and the lessons' live diagrams.
+
+    The demos above start and stop their own servers; this keeps a registry with its instances,
+    the HA pair and an NIO server running on the configured addresses, so a learner (or
+    ``runlab``) can poke them: :meth:`kill_instance`, :meth:`restart_instance`,
+    :meth:`kill_active`, :meth:`restore_active`. Everything reports on ``stream``.
+    """
+
+    def __init__(self, stream: EventStream, config: AvailabilityConfig | None = None) -> None:
+        self.stream = stream
+        self.config = config or AvailabilityConfig()
+        self.registry: RegistryServer | None = None
+        self.instances: dict[str, ServiceInstance] = {}
+        self.pair: HAPair | None = None
+        self.nio: NioServer | None = None
+        self.state = "stopped"
+
+    @property
+    def address(self) -> Endpoint:
+        return self.registry.address if self.registry else self.config.registry
+
+    async def start(self) -> None:
+        c = self.config
+        self.state = "starting"
+        try:
+            self.registry = RegistryServer(stream=self.stream, host=c.registry.host, port=c.registry.port,
+                                           heartbeat_interval=c.heartbeat_interval, missed=c.eviction_missed,
+                                           sweep_interval=c.eviction_sweep, max_instances=c.max_instances,
+                                           max_payload=c.max_payload)
+            await self.registry.start()
+            for n, endpoint in enumerate(c.instances):
+                await self.restart_instance(f"shop-{n + 1}", _endpoint=endpoint, _zone=c.instance_zones[n])
+            self.pair = HAPair(stream=self.stream, config=c)
+            await self.pair.start()
+            self.nio = NioServer(stream=self.stream, host=c.nio.host, port=c.nio.port, workers=c.nio_workers,
+                                 max_connections=c.max_connections, max_frame=c.max_frame)
+            await self.nio.start()
+        except BaseException:
+            await self.stop()
+            self.state = "failed"
+            raise
+        self.state = "running"
+
+    async def kill_instance(self, instance_id: str) -> None:
+        await self.instances[instance_id].kill()
+
+    async def restart_instance(self, instance_id: str, *, _endpoint: Endpoint | None = None,
+                               _zone: str | None = None) -> ServiceInstance:
+        """(Re)start an instance on its address; it registers again at once."""
+        old = self.instances.get(instance_id)
+        if old is not None and old.state == "running":
+            return old
+        assert self.registry is not None
+        endpoint = _endpoint or (old.address if old else None)
+        if endpoint is None:
+            raise KeyError(f"no instance {instance_id!r}")
+        instance = ServiceInstance(stream=self.stream, service="shop", instance_id=instance_id, host=endpoint.host,
+                                   port=endpoint.port, zone=_zone or (old.zone if old else "default"),
+                                   registry=self.registry.address, heartbeat_interval=self.config.heartbeat_interval)
+        await instance.start()
+        self.instances[instance_id] = instance
+        return instance
+
+    async def kill_active(self) -> None:
+        assert self.pair is not None
+        await self.pair.kill_active()
+
+    async def restore_active(self) -> None:
+        assert self.pair is not None
+        await self.pair.restore_active()
+
+    async def stop(self) -> None:
+        self.state = "stopping"
+        if self.nio is not None:
+            await self.nio.stop()
+        if self.pair is not None:
+            await self.pair.stop()
+        for instance in self.instances.values():
+            await instance.stop()
+        if self.registry is not None:
+            await self.registry.stop()
+        self.nio = self.pair = self.registry = None
+        self.instances = {}
+        self.state = "stopped"
+
+    def describe(self) -> dict[str, Any]:
+        return {"state": self.state,
+                "registry": self.registry.describe() if self.registry else None,
+                "instances": [i.describe() for i in self.instances.values()],
+                "ha": self.pair.describe() if self.pair else None,
+                "nio": self.nio.describe() if self.nio else None}

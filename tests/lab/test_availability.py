@@ -121,3 +121,26 @@ def test_the_lab_parts_never_import_django() -> None:
             "print(any(m == 'django' or m.startswith('django.') for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+async def test_the_standing_lab_can_be_poked_and_stops_cleanly(stream) -> None:
+    from netlearn.lab.availability import StandingAvailabilityLab
+    from netlearn.lab.registry.httpio import http_json
+
+    config = AvailabilityConfig.ephemeral(heartbeat_interval=0.05)
+    lab = StandingAvailabilityLab(stream, config)
+    await lab.start()
+    try:
+        info = lab.describe()
+        assert info["state"] == "running" and len(info["instances"]) == 4
+        assert info["ha"]["nodes"][0]["holds_virtual"] and info["nio"]["selector"] == "EpollSelector"
+        await lab.kill_instance("shop-2")
+        await asyncio.sleep(config.eviction_after + 0.15)
+        _, snapshot = await http_json(lab.address, "GET", "/registry/shop")
+        assert [i["instance_id"] for i in snapshot["instances"]] == ["shop-1", "shop-3", "shop-4"]
+        await lab.restart_instance("shop-2")
+        _, snapshot = await http_json(lab.address, "GET", "/registry/shop")
+        assert len(snapshot["instances"]) == 4
+    finally:
+        await lab.stop()
+    assert lab.describe()["state"] == "stopped"
