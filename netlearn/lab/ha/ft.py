@@ -73,6 +73,15 @@ class FTClient:
         self.requests = 0
         self.replica_requests = 0
 
+    @property
+    def address(self) -> Endpoint:
+        return Endpoint(self.client_host, 0)
+
+    def describe(self) -> dict[str, Any]:
+        return {"replicas": [list(r) for r in self.replicas], "requests": self.requests,
+                "replica_requests": self.replica_requests,
+                "cost_factor": round(self.replica_requests / self.requests, 2) if self.requests else None}
+
     async def call(self, path: str) -> FTResult:
         self.requests += 1
         started = time.perf_counter()

@@ -93,7 +93,10 @@ class HANode:
                 reason = ("no advertisement for the master-down interval" if priority is None
                           else f"heard priority {priority} > ours")
                 self._record(reason, self.machine.state.value)
-            await self._perform(actions)
+            try:
+                await self._perform(actions)
+            except Exception as exc:  # noqa: BLE001 - the driver must outlive one bad action
+                self._emit(Kind.ERROR, f"{self.name}: {actions} failed: {exc!r}")
 
     def _on_datagram(self, data: bytes, sender: Endpoint) -> None:
         try:

@@ -120,3 +120,28 @@ async def test_local_transport_serves_the_same_pipeline_without_sockets() -> Non
     await channel.close()
     await server.stop()
     assert server.address == "local:iomodels" and server.threads == 0
+
+
+@pytest.mark.parametrize("model", ["oio", "nio"])
+async def test_graceful_shutdown_answers_the_request_in_flight_and_leaves_no_thread(model: str) -> None:
+    import threading
+
+    before = {t.ident for t in threading.enumerate()}
+    cls = ThreadPerConnectionServer if model == "oio" else NioServer
+    server = cls(stream=EventStream(), host="127.0.6.4")
+    await server.start()
+    reader, writer = await asyncio.open_connection(server.address.host, server.address.port)
+    idle_reader, idle_writer = await asyncio.open_connection(server.address.host, server.address.port)
+    writer.write(b"SLOW 150 done\n")
+    await writer.drain()
+    while server.counters.requests < 1:
+        await asyncio.sleep(0.005)
+    report = await server.shutdown_gracefully(timeout=2)
+    assert await asyncio.wait_for(reader.readline(), 2) == b"OK done\n"
+    assert await asyncio.wait_for(idle_reader.read(), 2) == b""  # idle connections are simply closed
+    assert report["drained"] and report["in_flight_at_start"] == 1
+    for w in (writer, idle_writer):
+        w.close()
+    await server.stop()
+    leftover = [t for t in threading.enumerate() if t.ident not in before and t.name.startswith(("oio", "nio"))]
+    assert leftover == []
