@@ -52,6 +52,10 @@ class Kind(str, Enum):
     ERROR = "error"
     CONTROL = "control"
     STEP = "step"
+    #: Added with netlearn/lab/tls and netlearn/lab/modern (issue 8).
+    TLS_RECORD = "tls_record"  # layer 6: one TLS record really exchanged
+    FRAME = "frame"  # layer 7: one HTTP/2 or HTTP/3 frame
+    PACKET = "packet"  # layer 4: one UDP datagram of QUIC packets
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,18 @@ class WalkRecord:
         self.dropped = dropped
 
 
+class ActionRecord:
+    """A finished lab action: its measured result (or error) and every event it caused."""
+
+    def __init__(self, correlation_id: str, result: dict[str, Any], events: list[LabEvent], dropped: int,
+                 error: str = "") -> None:
+        self.correlation_id = correlation_id
+        self.result = result
+        self.events = sorted(events, key=lambda e: e.ts)
+        self.dropped = dropped
+        self.error = error
+
+
 class Lab:
     """Every lab component on one event loop."""
 
@@ -56,6 +68,7 @@ class Lab:
         self.stream = stream or EventStream()
         self.dns: Any = None
         self.web: Any = None
+        self.modern: Any = None  # port 443: TLS, HTTP/2, HTTP/3 (netlearn/lab/modern)
         self.state = "stopped"
         self.started_at: float | None = None
         self._walk_slots = asyncio.Semaphore(max_concurrent_walks)
@@ -68,6 +81,9 @@ class Lab:
         try:
             self.dns = await start_dns(self.config, self.stream)
             self.web = await start_web(self.config, self.stream)
+            from .modern import start_modern
+
+            self.modern = await start_modern(self.config, self.stream, self.web)
         except BaseException:
             await self.stop()
             self.state = "failed"
@@ -79,13 +95,13 @@ class Lab:
 
     async def stop(self) -> None:
         self.state = "stopping"
-        for part in (self.web, self.dns):
+        for part in (self.modern, self.web, self.dns):
             if part is not None:
                 try:
                     await part.stop()
                 except Exception:  # noqa: BLE001 - stop everything we can
                     log.exception("lab part failed to stop")
-        self.web = self.dns = None
+        self.modern = self.web = self.dns = None
         self.state = "stopped"
 
     # -- what is where ---------------------------------------------------------------------
@@ -102,6 +118,7 @@ class Lab:
             "root": ep(self.dns.root), "tld": ep(self.dns.tld), "authoritative": ep(self.dns.authoritative),
             "resolver": ep(self.dns.resolver), "l4": ep(self.web.l4), "l7": ep(self.web.l7),
             "backends": [ep(b) for b in self.web.backends],
+            **(self.modern.endpoints() if self.modern is not None else {}),
         }
 
     def directory(self) -> LabDirectory:
@@ -114,6 +131,13 @@ class Lab:
         for backend in web.backends:
             address = backend.address
             services[(address.host, 80)] = LabTarget(address.host, address.port, backend.name)
+        if self.modern is not None:  # URL port 443 → the TLS listeners
+            for role, component in (("l4", self.modern.l4), ("tls-front", self.modern.front)):
+                services[(component.address.host, 443)] = LabTarget(component.address.host, component.address.port,
+                                                                     role)
+            for server in self.modern.backends:
+                services[(server.address.host, 443)] = LabTarget(server.address.host, server.address.port,
+                                                                 server.name)
         return LabDirectory(resolver=self.dns.resolver.address, client_host=self.config.client_host,
                             services=services)
 
@@ -123,6 +147,8 @@ class Lab:
             components.update(self.dns.describe())
         if self.web is not None:
             components.update(self.web.describe())
+        if self.modern is not None:
+            components.update(self.modern.describe())
         return {"state": self.state, "started_at": self.started_at, "components": components}
 
     # -- walks -----------------------------------------------------------------------------
@@ -130,10 +156,35 @@ class Lab:
         cid = correlation_id or uuid.uuid4().hex
         async with self._walk_slots:
             with Recorder(self.stream, correlation_id=cid) as recorder:
+                if self.modern is not None:
+                    options.setdefault("secure", self.secure_services())
                 outcome = await run_walk(url, stream=self.stream, directory=self.directory(), correlation_id=cid,
                                          **options)
                 await asyncio.sleep(WALK_SETTLE_SECONDS)
         return WalkRecord(cid, outcome, recorder.events, recorder.dropped)
+
+    async def run_action(self, spec: dict[str, Any], *, correlation_id: str | None = None) -> ActionRecord:
+        """Run one of the lessons' fixed "try it" actions (see :mod:`.actions`)."""
+        from .actions import ActionError, run_action
+
+        cid = correlation_id or uuid.uuid4().hex
+        error = ""
+        result: dict[str, Any] = {}
+        async with self._walk_slots:
+            with Recorder(self.stream, correlation_id=cid, limit=3000) as recorder:
+                try:
+                    result = await run_action(self, spec, cid)
+                except ActionError as exc:
+                    error = str(exc)
+                await asyncio.sleep(WALK_SETTLE_SECONDS)
+        return ActionRecord(cid, result, recorder.events, recorder.dropped, error)
+
+    def secure_services(self) -> Any:
+        """The lab CA and the QUIC listeners (UDP 443), for https walks."""
+        from .walker.secure import SecureServices
+
+        quic = {(q.address.host, 443): LabTarget(q.address.host, q.address.port, q.name) for q in self.modern.quic}
+        return SecureServices(pki=self.modern.pki, quic=quic)
 
     @property
     def walks_waiting(self) -> bool:

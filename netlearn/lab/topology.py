@@ -26,6 +26,10 @@ def _backends() -> tuple[Endpoint, ...]:
     return tuple(Endpoint(f"127.0.3.{i}", 18000 + i) for i in range(1, 5))
 
 
+def _backends_tls() -> tuple[Endpoint, ...]:
+    return tuple(Endpoint(f"127.0.3.{i}", 18450 + i) for i in range(1, 5))
+
+
 @dataclass(frozen=True)
 class LabConfig:
     root: Endpoint = Endpoint("127.0.1.1", 15301)
@@ -37,6 +41,17 @@ class LabConfig:
     #: ``www``/``api`` resolve here: an L7 (HTTP) balancer that routes by host and path.
     l7: Endpoint = Endpoint("127.0.2.2", 18081)
     backends: tuple[Endpoint, ...] = field(default_factory=_backends)
+    #: Port 443 of the same hosts (netlearn/lab/modern): the L4 passes TLS through to the
+    #: backends' TLS listeners; ``tls-front`` terminates TLS in front of the L7; QUIC (HTTP/3)
+    #: listens on UDP beside each front door.
+    l4_tls: Endpoint = Endpoint("127.0.2.1", 18443)
+    l7_tls: Endpoint = Endpoint("127.0.2.2", 18444)
+    backends_tls: tuple[Endpoint, ...] = field(default_factory=_backends_tls)
+    quic_l4: Endpoint = Endpoint("127.0.2.1", 18443)
+    quic_l7: Endpoint = Endpoint("127.0.2.2", 18444)
+    #: Where the lab CA and server certificates live (made at first start). ``None``: the
+    #: site's data directory ($NETLEARN_DATA_DIR or ./var) + ``lab-ca``, as Django's DATA_DIR.
+    tls_dir: Path | None = None
     #: The learner's "computer": the walker binds its sockets here, so every server sees a
     #: client address of its own (and the diagram can tell the client from the balancers).
     client_host: str = "127.0.9.1"
@@ -64,4 +79,10 @@ class LabConfig:
             l4=Endpoint(self.l4.host, port),
             l7=Endpoint(self.l7.host, port),
             backends=tuple(Endpoint(b.host, port) for b in self.backends),
+            # A fixed port would collide with the plain listeners on the same hosts: keep the offsets.
+            l4_tls=Endpoint(self.l4_tls.host, port and port + 1),
+            l7_tls=Endpoint(self.l7_tls.host, port and port + 2),
+            backends_tls=tuple(Endpoint(b.host, port and port + 1) for b in self.backends_tls),
+            quic_l4=Endpoint(self.quic_l4.host, port and port + 1),
+            quic_l7=Endpoint(self.quic_l7.host, port and port + 2),
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 from ..events import Kind
@@ -17,6 +18,9 @@ from .dns_client import stub_query
 from .html import find_subresources
 from .http_client import BrowserConnection, FetchError
 from .url import ParsedUrl, Refusal, parse_lab_url
+
+if TYPE_CHECKING:
+    from .secure import SecureServices
 
 COMPONENT = "client"
 MAX_SUBRESOURCES = 8
@@ -39,7 +43,8 @@ def _step(stream: EventStream, cid: str, summary: str, *, layer: int = 7, step: 
 
 
 async def run_walk(url: str, *, stream: EventStream, directory: LabDirectory, correlation_id: str,
-                   fetch_subresources: bool = True, timeout: float = 5.0) -> WalkOutcome:
+                   fetch_subresources: bool = True, timeout: float = 5.0, protocol: str | None = None,
+                   secure: "SecureServices | None" = None, added_rtt: float = 0.0) -> WalkOutcome:
     cid = correlation_id
     started = time.perf_counter()
     parsed = parse_lab_url(url)
@@ -51,7 +56,7 @@ async def run_walk(url: str, *, stream: EventStream, directory: LabDirectory, co
     _step(stream, cid, f"Parse the URL: scheme {parsed.scheme}, host {parsed.host}, port {parsed.port}, "
           f"path {parsed.target}" + (f" (IDNA: {parsed.ascii_host})" if parsed.is_idna else ""),
           step="url", **parsed.as_dict())
-    if parsed.scheme != "http":
+    if parsed.scheme != "http" and secure is None:
         _step(stream, cid, "HTTPS walks need the lab's TLS servers, which are not running in this lab yet",
               step="refused", code="scheme_unavailable", scheme=parsed.scheme)
         outcome.status, outcome.code = "refused", "scheme_unavailable"
@@ -92,6 +97,13 @@ async def run_walk(url: str, *, stream: EventStream, directory: LabDirectory, co
         _step(stream, cid, f"In the lab, port {parsed.port} of {address} is served on port {target.port} "
               f"(ports below 1024 need root)", step="port_map", url_port=parsed.port, lab_port=target.port, layer=4)
 
+    if parsed.scheme == "https" and secure is not None:
+        from .secure import run_secure  # TLS, HTTP/2 and HTTP/3: netlearn/lab/walker/secure.py
+
+        await run_secure(stream=stream, cid=cid, parsed=parsed, address=address, target=target, directory=directory,
+                         secure=secure, outcome=outcome, protocol=protocol, fetch_subresources=fetch_subresources,
+                         timeout=timeout, added_rtt=added_rtt)
+        return _finish(outcome)
     host_header = parsed.ascii_host if not parsed.port_explicit else f"{parsed.ascii_host}:{parsed.port}"
     conn = BrowserConnection(stream=stream, correlation_id=cid, target=target, client_host=directory.client_host,
                              host_header=host_header, timeout=timeout)
