@@ -144,3 +144,18 @@ async def test_the_standing_lab_can_be_poked_and_stops_cleanly(stream) -> None:
     finally:
         await lab.stop()
     assert lab.describe()["state"] == "stopped"
+
+
+def test_the_demos_run_on_uvloop_like_the_lab_thread() -> None:
+    """The lab's own loop is uvloop (runner.LabThread): the demos must start and stop cleanly there too."""
+    import uvloop
+
+    async def both() -> tuple[dict, dict]:
+        stream, config = EventStream(), AvailabilityConfig.ephemeral()
+        return (await run_ha_failover_demo(stream, config, CID, {"restore": True}),
+                await run_graceful_shutdown_demo(stream, config, CID, {"in_flight": 3, "slow_ms": 100,
+                                                                      "hard_contrast": False}))
+
+    ha, graceful = uvloop.run(both())
+    assert ha["took_over"] and ha["preemption"]["preempted"]
+    assert graceful["graceful"]["lost"] == 0

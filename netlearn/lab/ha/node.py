@@ -24,6 +24,7 @@ from .advert import Advertisement, AdvertError, AdvertPolicy, parse
 from .machine import Action, State, VrrpMachine
 
 MAX_DATAGRAM = 64
+_STOP = -1  # the driver's stop sentinel (priorities are 0-255)
 
 
 class _AdvertProtocol(asyncio.DatagramProtocol):
@@ -57,6 +58,7 @@ class HANode:
         self._service: JsonHttpServer | None = None
         self._inbox: asyncio.Queue[int] = asyncio.Queue(maxsize=256)
         self._driver: asyncio.Task[None] | None = None
+        self._running = False
         self._bound: Endpoint | None = None
 
     @property
@@ -76,16 +78,21 @@ class HANode:
         actions = self.machine.start(time.monotonic(), as_master=as_master)
         self._record("start", "master" if as_master else "backup")
         await self._perform(actions)
+        self._running = True
         self._driver = asyncio.create_task(self._drive())
 
     async def _drive(self) -> None:
-        while True:
+        # Stopped by a flag and a sentinel, not by cancellation alone: on 3.11 ``wait_for`` can
+        # swallow a cancel that races its inner future, and the driver would then run forever.
+        while self._running:
             deadline = self.machine.next_deadline()
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
                 priority: int | None = await asyncio.wait_for(self._inbox.get(), timeout)
             except asyncio.TimeoutError:
                 priority = None
+            if not self._running or priority == _STOP:
+                return
             now = time.monotonic()
             before = self.machine.state
             actions = self.machine.on_timer(now) if priority is None else self.machine.on_advert(priority, now)
@@ -181,10 +188,16 @@ class HANode:
         self.state = "stopped"
 
     async def _cancel_driver(self) -> None:
+        self._running = False
         if self._driver is not None:
-            self._driver.cancel()
-            await asyncio.gather(self._driver, return_exceptions=True)
-            self._driver = None
+            driver, self._driver = self._driver, None
+            while not self._inbox.empty():
+                self._inbox.get_nowait()
+            self._inbox.put_nowait(_STOP)
+            done, _ = await asyncio.wait({driver}, timeout=1.0)
+            if not done:  # stuck in an action (a takeover retry): cancel it
+                driver.cancel()
+                await asyncio.gather(driver, return_exceptions=True)
 
     async def _halt(self) -> None:
         await self._cancel_driver()

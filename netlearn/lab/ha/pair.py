@@ -70,7 +70,9 @@ class HAPair:
         return self.active
 
     async def stop(self) -> None:
-        for node in (self.active, self.standby):
+        # The standby first: stopping the active first would make it resign and the standby
+        # take the address over for the last few milliseconds of its life.
+        for node in (self.standby, self.active):
             if node is not None:
                 await node.stop()
 
