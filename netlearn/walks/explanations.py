@@ -17,7 +17,7 @@ def explain(code: str, detail: dict | None = None) -> dict[str, str]:
                           _("Line breaks and other control characters cannot appear in a URL."), ""),
         "malformed": (_("That is not a URL we can parse"),
                       _("Check the brackets and the port: the URL parser rejected it."), ""),
-        "scheme": (_("The lab only walks http:// URLs"),
+        "scheme": (_("The lab only walks http:// and https:// URLs"),
                    _("“%(scheme)s:” is not a web request the lab can show, so nothing was sent.")
                    % {"scheme": d.get("scheme", "")},
                    _("A browser hands file:, ftp: or javascript: URLs to other machinery, not to DNS and TCP.")),
@@ -43,9 +43,15 @@ def explain(code: str, detail: dict | None = None) -> dict[str, str]:
                  % {"port": d.get("port", ""), "expected": d.get("expected", "")},
                  _("On the real Internet a closed port answers the SYN with RST: “connection refused”.")),
         "bad_port": (_("That port number is not valid"), _("Ports are whole numbers from 1 to 65535."), ""),
-        "scheme_unavailable": (_("HTTPS walks are not available yet"),
-                               _("This lab has no TLS servers running, so https:// cannot be walked here yet. "
+        "scheme_unavailable": (_("HTTPS is not running in this lab"),
+                               _("This lab was started without its TLS servers, so https:// cannot be walked here. "
                                  "Try the same URL with http://."), ""),
+        "cert_invalid": (_("The certificate does not match"),
+                         _("The server's certificate is not valid for the name you typed, so the browser stopped "
+                           "before sending any request. A CNAME does not change the name a certificate is "
+                           "checked against: only the name in the address bar counts."),
+                         _("A browser shows a full-page warning (NET::ERR_CERT_COMMON_NAME_INVALID).")),
+        "no_quic": (_("No HTTP/3 here"), _("This address has no QUIC listener in the lab."), ""),
         "address_outside_lab": (_("The name points outside the lab"),
                                 _("The lab's DNS answered %(address)s, which is not one of the lab's servers, so the "
                                   "walk stopped before connecting.") % {"address": d.get("address", "")},

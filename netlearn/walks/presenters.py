@@ -17,6 +17,7 @@ CATEGORY_BY_KIND = {
     "connect": "tcp", "accept": "tcp", "close": "tcp",
     "request": "http", "response": "http", "forward": "lb", "choose": "lb", "health_check": "lb",
     "handler": "server", "error": "error", "control": "lab", "step": "browser",
+    "tls_record": "tls", "frame": "http", "packet": "quic",
 }
 
 LAYER_NAMES = {7: "Application", 6: "Presentation", 5: "Session", 4: "Transport", 3: "Network", 2: "Data link",
@@ -89,7 +90,7 @@ def step_view(event: dict[str, Any], topology: dict[str, str], *, seq: int, t0: 
     )
 
 
-ERROR_STEPS = {"refused", "nxdomain", "dns_failed", "connection_failed", "server_error", "no_address"}
+ERROR_STEPS = {"refused", "nxdomain", "dns_failed", "connection_failed", "server_error", "no_address", "cert_failed"}
 
 
 def title_for(event: dict[str, Any]) -> str:
@@ -107,7 +108,24 @@ def title_for(event: dict[str, Any]) -> str:
             "server_error": _("The server side failed"), "reconnect": _("Open a new connection"),
             "skip_subresource": _("Skip a resource from another origin"),
             "dns_tcp_retry": _("Truncated answer: retry over TCP"), "no_address": _("No address in the answer"),
+            "tls_trust": _("Which certificates does the browser trust?"),
+            "tls_established": _("TLS 1.3 handshake complete"), "cert_failed": _("Certificate rejected"),
+            "alt_svc": _("Alt-Svc: the server offers HTTP/3"), "multiplexed": _("Requests multiplexed on one connection"),
+            "h3_attempt": _("Try HTTP/3 over QUIC"), "quic_established": _("QUIC connection ready"),
+            "round_trips": _("Count the round trips"),
         }.get(step, _("Browser step"))
+    if kind == "tls_record":
+        direction = _("browser → server") if detail.get("direction") == "client" else _("server → browser")
+        if detail.get("encrypted"):
+            return _("TLS record, encrypted (%(dir)s)") % {"dir": direction}
+        names = " + ".join(m.get("message", "") for m in detail.get("messages", [])) or detail.get("content_type", "")
+        return _("TLS %(what)s (%(dir)s)") % {"what": names, "dir": direction}
+    if kind == "frame":
+        return _("%(proto)s frame: %(frame)s") % {"proto": "HTTP/3" if detail.get("protocol") == "h3" else "HTTP/2",
+                                                   "frame": detail.get("frame", "")}
+    if kind == "packet":
+        types = " + ".join(p.get("type", "") for p in detail.get("packets", [])) or "QUIC"
+        return _("QUIC datagram: %(types)s") % {"types": types}
     if kind == "query":
         if component == "client":
             return _("Stub resolver → recursive resolver: %(q)s?") % {"q": _q(detail)}
@@ -144,6 +162,8 @@ def _role(component: str) -> str:
     names = {
         "client": _("Browser"), "resolver": _("Resolver"), "root": _("Root"), "tld": _("TLD"),
         "authoritative": _("Authoritative"), "l4": _("L4 balancer"), "l7": _("L7 balancer"), "lab": _("Lab"),
+        "tls-front": _("TLS front (in front of the L7)"), "quic-l4": _("HTTP/3 front (shop)"),
+        "quic-l7": _("HTTP/3 front (www)"),
     }
     if component.startswith("backend-"):
         return _("Backend %(n)s") % {"n": component.split("-", 1)[1]}
@@ -158,6 +178,8 @@ def inspector_layers(event: dict[str, Any]) -> list[dict[str, Any]]:
     is_dns = event["component"] in ("root", "tld", "authoritative", "resolver") or kind in ("query", "answer",
                                                                                              "referral")
     layers: list[dict[str, Any]] = []
+    if kind in ("tls_record", "frame", "packet") and payload:
+        return _modern_layers(event, payload)
     if payload:
         fields = packets.dns_fields(payload) if is_dns else packets.http_fields(payload)
         text = packets.decode_dns(payload) if is_dns else payload.decode("latin-1")
@@ -184,6 +206,63 @@ def inspector_layers(event: dict[str, Any]) -> list[dict[str, Any]]:
     layers.append({"layer": 1, "name": _(LAYER_NAMES[1]), "protocol": "loopback",
                    "note": _("On loopback the bits never reach a wire: the kernel copies the frame in memory. "
                              "On a LAN this is where they become electrical or optical signals.")})
+    return layers
+
+
+def _modern_layers(event: dict[str, Any], payload: bytes) -> list[dict[str, Any]]:
+    """TLS records, HTTP/2 frames and QUIC datagrams: what each layer holds, from the real bytes.
+
+    TLS sits between TCP and HTTP: TCP carries records, records carry (encrypted) HTTP. QUIC
+    moves TLS inside the transport and runs over UDP, so its datagrams are layer 4 here."""
+    detail, kind = event.get("detail", {}), event["kind"]
+    total = event.get("data_len", 0)
+    rows = packets.hexdump_rows(payload, [])
+    layers: list[dict[str, Any]] = []
+    if kind == "frame":
+        fields = [{"name": k, "value": str(detail[k]), "index": i} for i, k in enumerate(
+            ("frame", "stream_id", "flags", "length", "hpack_bytes", "plain_bytes")) if k in detail]
+        headers = "\n".join(f"{k}: {v}" for k, v in detail.get("headers", []))
+        layers.append({"layer": 7, "name": _(LAYER_NAMES[7]), "protocol": "HTTP/2", "length": len(payload),
+                       "fields": fields, "rows": rows, "observed": True, "text": headers or None,
+                       "note": _("A 9-byte frame header (length, type, flags, stream) and its payload. Headers are "
+                                 "HPACK-compressed: the decoded list is shown as text.")})
+        layers.append({"layer": 6, "name": _(LAYER_NAMES[6]), "protocol": "TLS 1.3",
+                       "note": _("These bytes travelled encrypted inside TLS records (see the records around this "
+                                 "step): only the two ends can read them.")})
+    elif kind == "tls_record":
+        layers.append({"layer": 7, "name": _(LAYER_NAMES[7]), "protocol": "—" if not detail.get("encrypted") else "?",
+                       "note": _("Inside an encrypted record: HTTP, or the rest of the handshake. Nobody on the path "
+                                 "can tell which.") if detail.get("encrypted") else
+                       _("Handshake messages: no HTTP yet.")})
+        fields = [{"name": _("content type"), "value": detail.get("content_type", ""), "index": 0},
+                  {"name": _("record version"), "value": detail.get("record_version", ""), "index": 1},
+                  {"name": _("length"), "value": str(detail.get("length", "")), "index": 2}]
+        for message in detail.get("messages", []):
+            for key in ("message", "sni", "alpn", "cipher_suite", "selected_version", "key_share_group",
+                        "supported_versions", "supported_groups", "key_shares", "cipher_suites"):
+                if message.get(key):
+                    fields.append({"name": key, "value": str(message[key]), "index": len(fields)})
+        layers.append({"layer": 6, "name": _(LAYER_NAMES[6]), "protocol": "TLS record", "length": len(payload),
+                       "fields": fields, "rows": rows, "observed": True, "truncated": total > len(payload),
+                       "total": total,
+                       "note": _("TLS sits between TCP and HTTP: a 5-byte header (type, version, length), then the "
+                                 "fragment. From ServerHello on, TLS 1.3 encrypts everything and labels each record "
+                                 "application_data; the real type is inside.")})
+    else:
+        fields = [{"name": _("packet"), "value": f"{p.get('type')} #{p.get('number')}, {p.get('length')} B: "
+                                               + ", ".join(str(f) for f in p.get("frames", [])), "index": i}
+                  for i, p in enumerate(detail.get("packets", []))]
+        fields.append({"name": _("padding"), "value": f"{detail.get('padding', 0)} B", "index": len(fields)})
+        layers.append({"layer": 7, "name": _(LAYER_NAMES[7]), "protocol": "HTTP/3",
+                       "note": _("HTTP/3 frames ride in QUIC STREAM frames, encrypted like everything else.")})
+        layers.append({"layer": 6, "name": _(LAYER_NAMES[6]), "protocol": "TLS 1.3 (inside QUIC)",
+                       "note": _("QUIC carries the TLS handshake in CRYPTO frames and encrypts its own packets: "
+                                 "there are no TLS records.")})
+        layers.append({"layer": 4, "name": _(LAYER_NAMES[4]), "protocol": "QUIC over UDP", "length": len(payload),
+                       "fields": fields, "rows": rows, "observed": True, "truncated": total > len(payload),
+                       "total": total,
+                       "note": _("One UDP datagram; Initial and Handshake packets may be coalesced into it. A "
+                                 "client's first datagram is padded to at least 1200 bytes.")})
     return layers
 
 

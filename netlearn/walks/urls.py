@@ -1,11 +1,13 @@
 from django.urls import path
 
-from . import views
+from . import compare, views
 
 app_name = "walks"
 urlpatterns = [
     path("walk/", views.walk_index, name="index"),
+    path("walk/compare/", compare.compare_view, name="compare"),
     path("walk/<uuid:walk_id>/", views.walk_detail, name="detail"),
     path("walk/<uuid:walk_id>.json", views.walk_json, name="json"),
     path("walk/<uuid:walk_id>/step/<int:seq>/", views.walk_step, name="step"),
+    path("lab/try/<int:step_id>/", views.try_step, name="try"),
 ]

@@ -12,11 +12,13 @@ from django.views.decorators.http import require_http_methods
 
 from . import rendering, selectors
 from .models import Walk
-from .services import LabUnavailable, WalkBusy, walk_start
+from .services import LabUnavailable, WalkBusy, lab_action_start, walk_start
 
 DEFAULT_URL = "http://shop.netlearn.test/"
 SUGGESTIONS = [
     ("http://shop.netlearn.test/", "L4 balancer (VIP)"),
+    ("https://shop.netlearn.test/", "HTTPS: TLS 1.3 + HTTP/2"),
+    ("https://alias.netlearn.test/", "certificate for the wrong name"),
     ("http://www.netlearn.test/api/hello", "L7 routing: /api/*"),
     ("http://alias.netlearn.test/", "CNAME chain"),
     ("http://nope.netlearn.test/", "NXDOMAIN"),
@@ -41,12 +43,8 @@ async def walk_index(request: HttpRequest) -> HttpResponse:
         url = request.POST.get("url", "")
         try:
             walk = await walk_start(url=url, user=user, session_key=session_key)
-        except WalkBusy as busy:
-            error = (_("You already have walks running: wait a second for them to finish.") if busy.scope == "learner"
-                     else _("The lab is busy with many walks right now: try again in a moment."))
-        except LabUnavailable:
-            error = _("The lab is starting or restarting. Lessons and quizzes work meanwhile; try again in a few "
-                      "seconds.")
+        except (WalkBusy, LabUnavailable) as exc:
+            error = _busy_message(exc)
         else:
             if request.htmx:
                 response = await _render_panel(request, walk)
@@ -65,7 +63,16 @@ async def _render_panel(request: HttpRequest, walk: Walk) -> HttpResponse:
 
 
 def _panel_context(walk: Walk) -> dict[str, Any]:
+    if walk.kind != "walk":
+        return rendering.action_context(walk)
     return rendering.walk_context(walk) if walk.is_finished else {"walk": walk}
+
+
+def _busy_message(exc: Exception) -> str:
+    if isinstance(exc, WalkBusy):
+        return (_("You already have walks running: wait a second for them to finish.") if exc.scope == "learner"
+                else _("The lab is busy with many walks right now: try again in a moment."))
+    return _("The lab is starting or restarting. Lessons and quizzes work meanwhile; try again in a few seconds.")
 
 
 async def walk_detail(request: HttpRequest, walk_id: Any) -> HttpResponse:
@@ -76,7 +83,10 @@ async def walk_detail(request: HttpRequest, walk_id: Any) -> HttpResponse:
     session_key = await _session_key(request)
     context = await sync_to_async(_panel_context)(walk)
     history = await sync_to_async(selectors.history)(user=user, session_key=session_key)
-    template = "walks/_panel.html" if request.htmx else "walks/detail.html"
+    if walk.kind != "walk":
+        template = "walks/_action_panel.html" if request.htmx else "walks/action_detail.html"
+    else:
+        template = "walks/_panel.html" if request.htmx else "walks/detail.html"
     return TemplateResponse(request, template, {**context, "url": walk.url, "suggestions": SUGGESTIONS,
                                                 "history": history})
 
@@ -96,3 +106,23 @@ async def walk_step(request: HttpRequest, walk_id: Any, seq: int) -> HttpRespons
     if html is None:
         raise Http404
     return HttpResponse(html)
+
+
+@require_http_methods(["POST"])
+async def try_step(request: HttpRequest, step_id: int) -> HttpResponse:
+    """Run a lesson step's "try it" action; the result streams into the step (or opens as a page)."""
+    from netlearn.lessons.models import Step
+
+    user = await request.auser()
+    step = await Step.objects.select_related("lesson").filter(pk=step_id).afirst()
+    if step is None or not step.lab_action or not (step.lesson.published or (user.is_authenticated and user.is_staff)):
+        raise Http404
+    try:
+        walk = await lab_action_start(step=step, user=user, session_key=await _session_key(request))
+    except (WalkBusy, LabUnavailable) as exc:
+        return HttpResponse(f'<p class="error" role="alert">{_busy_message(exc)}</p>', status=429 if isinstance(
+            exc, WalkBusy) else 503)
+    if not request.htmx:
+        return redirect(walk.get_absolute_url())
+    template = "walks/_action_panel.html" if walk.kind != "walk" else "walks/_try_walk_panel.html"
+    return TemplateResponse(request, template, {"walk": walk})

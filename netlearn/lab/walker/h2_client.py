@@ -157,7 +157,10 @@ class H2Client:
                     done.append(item)
                 elif isinstance(event, (h2.events.StreamReset, h2.events.ConnectionTerminated)):
                     raise TlsFailure("h2_reset", f"The server ended the stream or connection: {event}")
-            self._send()
+            if pending:
+                self._send()  # WINDOW_UPDATEs a transfer in progress needs
+        # Once every answer is in, the SETTINGS ACK waits for the next flight: a lone 9-byte write
+        # followed by another small one is the pattern Nagle's algorithm and delayed ACKs stall.
         return done
 
     def _finish(self, item: dict[str, Any]) -> None:

@@ -61,6 +61,14 @@ async def run_secure(*, stream: EventStream, cid: str, parsed: ParsedUrl, addres
     if protocol is not None and protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {PROTOCOLS} or None, not {protocol!r}")
     rtt = RoundTrips(delay=max(0.0, min(added_rtt, 1.0)))
+    if parsed.scheme == "http":  # compare mode's plain row: same client, same link delay, no TLS
+        try:
+            await _plain(stream, cid, parsed, target, directory, outcome, rtt, fetch_subresources, timeout)
+        except TlsFailure as exc:
+            _step(stream, cid, str(exc), step="connection_failed", code=exc.code, layer=4)
+            _fail(outcome, exc.code, reason=str(exc))
+        _round_trips(stream, cid, rtt, outcome)
+        return
     _step(stream, cid, "The browser will check the server's certificate against its trust store. This walk's "
           "browser trusts only the lab's own CA; a real browser trusts ~150 public roots and would reject "
           "the lab's certificates, since no public CA certifies a .test name", step="tls_trust",
@@ -86,10 +94,27 @@ async def run_secure(*, stream: EventStream, cid: str, parsed: ParsedUrl, addres
             _step(stream, cid, str(exc), step="connection_failed", code=exc.code, layer=4)
         _fail(outcome, exc.code, reason=str(exc), **exc.detail)
     finally:
-        outcome.detail = {**outcome.detail, "round_trips": rtt.count, "protocol": outcome.detail.get("protocol")}
-        _step(stream, cid, f"{rtt.count} round trip(s) from the first SYN or Initial to the last answer: "
+        _round_trips(stream, cid, rtt, outcome)
+
+
+def _round_trips(stream: EventStream, cid: str, rtt: RoundTrips, outcome: _Outcome) -> None:
+    outcome.detail = {**outcome.detail, "round_trips": rtt.count, "protocol": outcome.detail.get("protocol")}
+    _step(stream, cid, f"{rtt.count} round trip(s) from the first SYN or Initial to the last answer: "
               + "; ".join(f"{t['label']} ({t['ms']:.1f} ms)" for t in rtt.as_list()),
               step="round_trips", count=rtt.count, trips=rtt.as_list(), added_rtt_ms=round(rtt.delay * 1000, 1))
+
+
+async def _plain(stream: EventStream, cid: str, parsed: ParsedUrl, target: LabTarget, directory: LabDirectory,
+                 outcome: _Outcome, rtt: RoundTrips, fetch_subresources: bool, timeout: float) -> None:
+    conn = TlsClientConnection(stream=stream, correlation_id=cid, remote=Endpoint(target.host, target.port),
+                               role=target.role, client_host=directory.client_host, server_name=parsed.ascii_host,
+                               context=None, rtt=rtt, timeout=timeout)
+    outcome.detail = {**outcome.detail, "protocol": "http/1.1"}
+    try:
+        await conn.connect()
+        await _h1_pages(stream, cid, parsed, conn, outcome, fetch_subresources, timeout)
+    finally:
+        await conn.close()
 
 
 async def _over_tcp(stream: EventStream, cid: str, parsed: ParsedUrl, target: LabTarget, directory: LabDirectory,

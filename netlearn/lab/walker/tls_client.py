@@ -67,7 +67,8 @@ class RoundTrips:
 
 class TlsClientConnection:
     def __init__(self, *, stream: EventStream, correlation_id: str, remote: Endpoint, role: str, client_host: str,
-                 server_name: str, context: ssl.SSLContext, rtt: RoundTrips, timeout: float = 5.0) -> None:
+                 server_name: str, context: ssl.SSLContext | None, rtt: RoundTrips, timeout: float = 5.0) -> None:
+        """``context=None``: plain TCP (compare mode's HTTP/1.1 row, with the same link delay)."""
         self.stream, self.cid, self.remote, self.role = stream, correlation_id, remote, role
         self.client_host, self.server_name, self.context = client_host, server_name, context
         self.rtt, self.timeout = rtt, timeout
@@ -88,9 +89,9 @@ class TlsClientConnection:
         self.local = Endpoint.of(sock.getsockname())
         self.stream.correlator.bind(self.local, self.cid)
         self.rtt.expect("TCP SYN")
-        if self.rtt.delay:
-            await asyncio.sleep(self.rtt.delay)
         started = time.perf_counter()
+        if self.rtt.delay:
+            await asyncio.sleep(self.rtt.delay)  # the SYN crosses the slow link
         try:
             await asyncio.wait_for(loop.sock_connect(sock, tuple(self.remote)), self.timeout)
         except (OSError, asyncio.TimeoutError) as exc:
@@ -198,6 +199,11 @@ class TlsClientConnection:
 
     # -- application data ------------------------------------------------------------------
     def send(self, data: bytes, *, expect: str | None = None) -> None:
+        if self.context is None:
+            if expect:
+                self.rtt.expect(expect)
+            self._write(data)
+            return
         assert self.sslobj is not None
         self.sslobj.write(data)
         self._flush(expect)
@@ -205,6 +211,11 @@ class TlsClientConnection:
     async def recv(self) -> bytes:
         """Decrypted bytes; ``b""`` at EOF. Post-handshake records (session tickets) are read
         and shown too, which is why one read may return nothing decrypted."""
+        if self.context is None:
+            data = await self._read()
+            if data:
+                self.rtt.answered("response")
+            return data
         assert self.sslobj is not None
         while True:
             try:
@@ -234,9 +245,11 @@ class TlsClientConnection:
                 self._observe("client", data)
                 writer.write(data)
         writer.close()
+        established = self.sslobj is not None and self.observer.keys_active and self.records["client"] > 2
         self.stream.emit(component=COMPONENT, layer=4, kind=Kind.CLOSE, src=self.local, dst=self.remote,
                          transport="tcp", correlation_id=self.cid,
-                         summary="The browser sends close_notify (an encrypted alert) and closes the connection",
+                         summary="The browser sends close_notify (an encrypted alert) and closes the connection"
+                         if established else "The browser closes the TCP connection (FIN)",
                          detail={"records": dict(self.records)})
         if self.local is not None:
             asyncio.get_running_loop().call_later(2.0, self.stream.correlator.unbind, self.local)

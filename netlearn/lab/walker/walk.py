@@ -97,7 +97,7 @@ async def run_walk(url: str, *, stream: EventStream, directory: LabDirectory, co
         _step(stream, cid, f"In the lab, port {parsed.port} of {address} is served on port {target.port} "
               f"(ports below 1024 need root)", step="port_map", url_port=parsed.port, lab_port=target.port, layer=4)
 
-    if parsed.scheme == "https" and secure is not None:
+    if secure is not None and (parsed.scheme == "https" or protocol is not None):
         from .secure import run_secure  # TLS, HTTP/2 and HTTP/3: netlearn/lab/walker/secure.py
 
         await run_secure(stream=stream, cid=cid, parsed=parsed, address=address, target=target, directory=directory,
