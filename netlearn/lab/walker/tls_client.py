@@ -219,7 +219,10 @@ class TlsClientConnection:
         assert self.sslobj is not None
         while True:
             try:
-                return self.sslobj.read(READ_SIZE)
+                plain = self.sslobj.read(READ_SIZE)
+                if plain:
+                    self.rtt.answered("response")  # application data, not a session ticket
+                return plain
             except ssl.SSLWantReadError:
                 pass
             except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
@@ -227,7 +230,6 @@ class TlsClientConnection:
             data = await self._read()
             if not data:
                 return b""
-            self.rtt.answered("response")
             self._observe("server", data)
             self.incoming.write(data)
 
