@@ -6,7 +6,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from django.db.models import Count, FloatField, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import Count, FloatField, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Cast, TruncDate
 from django.db.models import Avg
 from django.http import HttpRequest
@@ -184,7 +184,8 @@ def questions_with_stats(qs: QuerySet[Question] | None = None) -> QuerySet[Quest
              .annotate(n=Count("picked_in")).filter(n__gt=0).order_by("-n", "order"))
     return qs.annotate(
         attempt_count=Count("attempts", distinct=True),
-        share_correct=Avg(Cast("attempts__correct", FloatField())),
+        # Through an integer: PostgreSQL has no boolean → double precision cast.
+        share_correct=Avg(Cast(Cast("attempts__correct", IntegerField()), FloatField())),
         top_wrong_choice=Subquery(wrong.values("text_en")[:1]),
         top_wrong_count=Subquery(wrong.values("n")[:1]),
     )

@@ -106,9 +106,21 @@ def _existing(nonce: str, learner: Learner) -> AttemptResult | None:
 
 def _reschedule(learner: Learner, question: Question, rating: Any, *, now: Any) -> ReviewState:
     state = ReviewState.objects.select_for_update().filter(learner.q(), question=question).first()
-    scheduled = review(state.card if state else None, rating, now=now)
     if state is None:
-        state = ReviewState(**learner.owner(), question=question)
+        # First review: on PostgreSQL two tabs can both find no row and both insert; the loser's
+        # insert fails inside this savepoint, and it then reschedules the winner's row instead.
+        try:
+            with transaction.atomic():
+                return _apply_review(ReviewState(**learner.owner(), question=question), rating, now=now)
+        except IntegrityError:
+            state = ReviewState.objects.select_for_update().filter(learner.q(), question=question).first()
+            if state is None:
+                raise
+    return _apply_review(state, rating, now=now)
+
+
+def _apply_review(state: ReviewState, rating: Any, *, now: Any) -> ReviewState:
+    scheduled = review(state.card if state.pk else None, rating, now=now)
     state.card = scheduled.card
     state.due = scheduled.due
     state.reps += 1

@@ -97,13 +97,17 @@ def _channel_layers_from_env() -> dict:
         return {
             "default": {
                 "BACKEND": "channels_redis.core.RedisChannelLayer",
-                "CONFIG": {"hosts": [url]},
+                # redis-py 8 reads with a 5 s socket time-out by default, as long as channels_redis's
+                # blocking BZPOPMIN (5 s): every idle consumer would crash (channels_redis#422).
+                "CONFIG": {"hosts": [{"address": url, "socket_timeout": 15, "socket_connect_timeout": 5}]},
             }
         }
     return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 
 CHANNEL_LAYERS = _channel_layers_from_env()
+#: Set with several workers: walks' live buffers are shared through it (netlearn.core.livebuffer).
+NETLEARN_REDIS_URL = os.environ.get("REDIS_URL", "")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -132,12 +136,18 @@ LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-        "LOCATION": "netlearn",
-    }
-}
+def _caches_from_env() -> dict:
+    """With ``REDIS_URL`` the cache (rate limits, login throttling) is
+    shared by every worker process; without it each process counts on its own."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        return {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url,
+                            "KEY_PREFIX": "netlearn",
+                            "OPTIONS": {"socket_timeout": 5, "socket_connect_timeout": 5}}}
+    return {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "netlearn"}}
+
+
+CACHES = _caches_from_env()
 
 # The lab: embedded (a thread with its own event loop, started with the ASGI app) by default.
 NETLEARN_LAB_MODE = os.environ.get("NETLEARN_LAB_MODE", "embedded")  # embedded | off

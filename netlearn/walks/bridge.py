@@ -11,7 +11,9 @@ processes, so a browser whose socket is held by another worker still sees the wa
 
 When the walk ends, the complete, ordered record is saved on the ``Walk`` row *before* the live
 buffer is dropped and ``walk.finished`` is sent: a consumer always finds the events in one place
-or the other.
+or the other. With several workers (``REDIS_URL``), the live buffer is also kept in Redis
+(``netlearn.core.livebuffer``), written before each group send, so a consumer on another worker
+catches up the same way (``catch_up``).
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 
-from netlearn.core import labstate
+from netlearn.core import labstate, livebuffer
 from netlearn.lab.events import LabEvent
 from netlearn.lab.runner import LabThread
 from netlearn.lab.topology import LabConfig
@@ -39,6 +41,9 @@ _tasks: set[asyncio.Task] = set()
 class LiveWalk:
     correlation_id: str
     events: list[dict[str, Any]] = field(default_factory=list)
+    #: Events waiting to be published, in order (None: the walk ended). One pump task per walk
+    #: publishes them one at a time, so the group (and the shared buffer) see them in seq order.
+    outbox: asyncio.Queue = field(default_factory=asyncio.Queue)
 
     @property
     def group(self) -> str:
@@ -49,6 +54,49 @@ def live_snapshot(correlation_id: str) -> list[dict[str, Any]] | None:
     """The events so far of a walk in flight here, or None when it is not (or no longer) live."""
     live = _live.get(correlation_id)
     return list(live.events) if live is not None else None
+
+
+async def catch_up(correlation_id: str) -> list[dict[str, Any]] | None:
+    """Like :func:`live_snapshot`, but also for a walk running in another worker process (read
+    from the shared buffer in Redis). Call it *after* joining the walk's group."""
+    local = live_snapshot(correlation_id)
+    if local is not None:
+        return local
+    shared = livebuffer.get_buffer()
+    if shared is None:
+        return None
+    try:
+        return await shared.read(correlation_id)
+    except Exception:  # noqa: BLE001 - Redis away: the final render still shows everything
+        log.warning("live buffer unreadable for walk %s", correlation_id, exc_info=True)
+        return None
+
+
+async def _pump(live: LiveWalk) -> None:
+    """Publish a walk's events in order: shared buffer first, then the group (see livebuffer)."""
+    shared = livebuffer.get_buffer()
+    layer = get_channel_layer()
+    cid = live.correlation_id
+    if shared is not None:
+        await _quietly(shared.open(cid), "open")
+    while True:
+        event = await live.outbox.get()
+        if event is None:
+            break
+        if shared is not None:
+            await _quietly(shared.append(cid, event), "append")
+        if layer is not None:
+            await _quietly(layer.group_send(live.group, {"type": "walk.event", "event": event}), "send")
+    if shared is not None:
+        await _quietly(shared.close(cid), "close")
+
+
+async def _quietly(coro: Any, what: str) -> None:
+    """A broken Redis must not stop the walk: the stored record stays complete."""
+    try:
+        await coro
+    except Exception:  # noqa: BLE001
+        log.warning("live %s failed", what, exc_info=True)
 
 
 def _on_lab_event(event: LabEvent) -> None:  # runs on the lab's loop: must be quick
@@ -67,9 +115,7 @@ def _deliver(cid: str, event: dict[str, Any]) -> None:
         return
     event["seq"] = len(live.events)
     live.events.append(event)
-    layer = get_channel_layer()
-    if layer is not None:
-        _spawn(layer.group_send(live.group, {"type": "walk.event", "event": event}))
+    live.outbox.put_nowait(event)
 
 
 def _spawn(coro: Any) -> None:
@@ -81,11 +127,16 @@ def _spawn(coro: Any) -> None:
 def register_live(correlation_id: str) -> LiveWalk:
     live = LiveWalk(correlation_id)
     _live[correlation_id] = live
+    _spawn(_pump(live))
     return live
 
 
 def unregister_live(correlation_id: str) -> None:
-    _live.pop(correlation_id, None)
+    """The walk is stored: stop collecting; the pump publishes what is left, then clears the
+    shared buffer (so a late consumer finds the events in one place or the other)."""
+    live = _live.pop(correlation_id, None)
+    if live is not None:
+        live.outbox.put_nowait(None)
 
 
 def attach(thread: LabThread, loop: asyncio.AbstractEventLoop) -> None:

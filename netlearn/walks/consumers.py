@@ -33,7 +33,8 @@ class WalkConsumer(AsyncWebsocketConsumer):
         await self.accept()
         self.sent = 0
         self.topology: dict[str, str] = {}
-        snapshot = bridge.live_snapshot(self.cid)
+        self.finished = False
+        snapshot = await bridge.catch_up(self.cid)  # also a walk running in another worker
         if snapshot is None:
             await self._send_final()
             return
@@ -52,6 +53,8 @@ class WalkConsumer(AsyncWebsocketConsumer):
         await self._send_final()
 
     async def _send_event(self, event: dict[str, Any]) -> None:
+        if getattr(self, "finished", False):  # the final render already shows every step
+            return
         if event.get("seq", 0) < self.sent:
             return
         self.sent = event.get("seq", 0) + 1
@@ -65,6 +68,7 @@ class WalkConsumer(AsyncWebsocketConsumer):
         with translation.override(self.lang):
             html = await database_sync_to_async(rendering.final_html)(walk)
         await self.send(text_data=html)
+        self.finished = True
 
     @database_sync_to_async
     def _walk(self) -> Walk | None:
