@@ -3,11 +3,19 @@
 # download here). Install it when missing and we are root; otherwise say what to install.
 set -euo pipefail
 CHROMIUM="${NETLEARN_CHROMIUM:-/usr/bin/chromium}"
-if [ -x "$CHROMIUM" ]; then exit 0; fi
+# Korean pages need a CJK font, or screenshots show empty boxes.
+need=""
+[ -x "$CHROMIUM" ] || need="chromium"
+fc-list 2>/dev/null | grep -qi "noto.*cjk" || need="$need fonts-noto-cjk"
+if [ -z "$need" ]; then exit 0; fi
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
-  echo "Installing Debian's chromium for the browser tests (about 30 s)..."
+  echo "Installing Debian's $need for the browser tests (about 30 s)..."
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
+  exit 0
+fi
+if [ -x "$CHROMIUM" ]; then
+  echo "Note: no CJK font (fonts-noto-cjk); Korean screenshots will show boxes." >&2
   exit 0
 fi
 echo "The browser tests need Chromium at $CHROMIUM." >&2

@@ -162,3 +162,9 @@ async def lab():
         yield the_lab
     finally:
         await the_lab.stop()
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Browser tests last: Playwright's sync API keeps an event loop running in the main thread
+    for the rest of the session, and pytest-asyncio cannot start its own loop after that."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

@@ -20,6 +20,12 @@ class WalkQuerySet(models.QuerySet):
 
 
 class Walk(models.Model):
+    """A run in the lab: a walk of a URL, or one of the lesson steps' "try it" actions.
+
+    Both are the same thing to the site: something the lab really did, its events streamed
+    live to a Channels group and then stored, so one model, bridge and consumer serve both.
+    """
+
     class Status(models.TextChoices):
         RUNNING = "running", _("running")
         DONE = "done", _("done")
@@ -30,7 +36,12 @@ class Walk(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
                              related_name="walks")
     session_key = models.CharField(max_length=64, blank=True, db_index=True)
-    url = models.CharField(max_length=2048)
+    kind = models.CharField(max_length=32, default="walk", db_index=True,
+                            help_text="walk, or a lab action kind (dns_query, lb_distribution, ...).")
+    url = models.CharField(max_length=2048, help_text="The walked URL, or a short description of the action.")
+    params = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    step = models.ForeignKey("lessons.Step", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
     code = models.CharField(max_length=64, blank=True, help_text="Refusal or failure code.")
     detail = models.JSONField(default=dict, blank=True)

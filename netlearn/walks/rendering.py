@@ -73,7 +73,21 @@ def walk_context(walk: Walk) -> dict[str, Any]:
 
 
 def final_html(walk: Walk) -> str:
+    if walk.kind != "walk":
+        return render_to_string("walks/_action_result.html", action_context(walk))
     return render_to_string("walks/_result.html", {**walk_context(walk), "oob": True})
+
+
+def action_context(walk: Walk) -> dict[str, Any]:
+    """A lab action's result; for a DNS query also the decoded answer, as dig would print it."""
+    from netlearn.lab import packets
+
+    context: dict[str, Any] = {"walk": walk}
+    if walk.kind == "dns_query":
+        answer = next((e for e in walk.events if e["component"] == "client" and e["kind"] == "answer"), None)
+        if answer and answer.get("data_hex"):
+            context["dns_text"] = packets.decode_dns(bytes.fromhex(answer["data_hex"]))
+    return context
 
 
 def inspector_html(walk: Walk, seq: int) -> str | None:

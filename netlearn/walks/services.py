@@ -50,6 +50,42 @@ async def walk_start(*, url: str, user: Any = None, session_key: str | None = No
     if isinstance(parsed, Refusal):
         return await Walk.objects.acreate(url=url[:2048], status=Walk.Status.REFUSED, code=parsed.code,
                                           detail={"refusal": parsed.detail}, finished_at=timezone.now(), **owner)
+    lab = await _available_lab(owner)
+    walk = await Walk.objects.acreate(url=url, **owner)
+    bridge.register_live(walk.id.hex)
+    bridge.spawn(_run(walk.id.hex, lab, lambda l: l.walk(url, correlation_id=walk.id.hex), walk_finish))
+    return walk
+
+
+async def lab_action_start(*, step: Any, user: Any = None, session_key: str | None = None) -> Walk:
+    """Run a lesson step's "try it" action. A walk action is a walk; the others are stored the same way."""
+    spec = dict(step.lab_action or {})
+    if spec.get("kind") == "walk":
+        walk = await walk_start(url=spec.get("url", ""), user=user, session_key=session_key)
+        walk.step_id = step.pk
+        await walk.asave(update_fields=["step"])
+        return walk
+    owner = _owner(user, session_key)
+    lab = await _available_lab(owner)
+    walk = await Walk.objects.acreate(kind=str(spec.get("kind", "")), url=describe_action(spec), params=spec,
+                                      step_id=step.pk, **owner)
+    bridge.register_live(walk.id.hex)
+    bridge.spawn(_run(walk.id.hex, lab, lambda l: l.run_action(spec, correlation_id=walk.id.hex), action_finish))
+    return walk
+
+
+def describe_action(spec: dict[str, Any]) -> str:
+    kind = spec.get("kind")
+    if kind == "dns_query":
+        return f"dig @{spec.get('server', 'resolver')} {spec.get('name', '')} {spec.get('type', 'A')}"
+    if kind == "lb_distribution":
+        return f"{spec.get('requests', 40)} requests through {spec.get('balancer', 'l4')} ({spec.get('algorithm')})"
+    if kind == "backend_fault":
+        return f"{spec.get('fault')} backend-{spec.get('backend')} and watch the health checks"
+    return str(kind)
+
+
+async def _available_lab(owner: dict[str, Any]) -> Any:
     lab = labstate.get_lab()
     if lab is None or not lab.is_alive():
         raise LabUnavailable()
@@ -58,20 +94,17 @@ async def walk_start(*, url: str, user: Any = None, session_key: str | None = No
         raise WalkBusy("learner")
     if await running.acount() >= MAX_RUNNING_TOTAL:
         raise WalkBusy("site")
-    walk = await Walk.objects.acreate(url=url, **owner)
-    bridge.register_live(walk.id.hex)
-    bridge.spawn(_run(walk.id.hex, url, lab))
-    return walk
+    return lab
 
 
-async def _run(cid: str, url: str, lab: Any) -> None:
+async def _run(cid: str, lab: Any, work: Any, finish: Any) -> None:
     try:
-        async def walk_in_lab(l: Any) -> tuple[Any, dict[str, str]]:
-            return await l.walk(url, correlation_id=cid), topology_map(l)
+        async def in_lab(l: Any) -> tuple[Any, dict[str, str]]:
+            return await work(l), topology_map(l)
 
-        future = lab.submit(walk_in_lab)
+        future = lab.submit(in_lab)
         record, topology = await asyncio.wait_for(asyncio.wrap_future(future), WALK_DEADLINE_SECONDS)
-        await _in_thread(walk_finish, cid, record=record, topology=topology)
+        await _in_thread(finish, cid, record=record, topology=topology)
     except Exception as exc:  # noqa: BLE001 - a lab failure is a failed walk, never a broken site
         log.exception("walk %s failed inside the lab", cid)
         await _in_thread(walk_fail, cid, code="lab_error", message=repr(exc))
@@ -121,6 +154,19 @@ def walk_finish(cid: str, *, record: Any, topology: dict[str, str]) -> None:
         walk.events = [event.as_dict() for event in record.events]
         walk.backends = outcome.backends
         walk.duration_ms = round((outcome.finished - outcome.started) * 1000, 3)
+        walk.finished_at = timezone.now()
+        walk.save()
+
+
+def action_finish(cid: str, *, record: Any, topology: dict[str, str]) -> None:
+    with transaction.atomic():
+        walk = Walk.objects.select_for_update().get(id=cid)
+        walk.status = Walk.Status.FAILED if record.error else Walk.Status.DONE
+        walk.code = "action_error" if record.error else ""
+        walk.result = record.result
+        walk.detail = {**walk.detail, "topology": topology, "error": record.error, "dropped": record.dropped}
+        walk.events = [event.as_dict() for event in record.events]
+        walk.duration_ms = record.result.get("elapsed_ms")
         walk.finished_at = timezone.now()
         walk.save()
 

@@ -26,8 +26,8 @@
       const li = e.target.closest(".walk-step");
       if (btn || (li && !e.target.closest("a"))) { pause(); show(steps().indexOf(li), true); }
     });
-    const result = panel.querySelector("#walk-result");
-    new MutationObserver(() => { refresh(); if (!state.playing && state.index < 0) play(); }).observe(result, {childList: true, subtree: true});
+    // Observe the panel, not #walk-result: the final message replaces #walk-result itself (OOB swap).
+    new MutationObserver(() => { refresh(); if (!state.playing && state.index < 0) play(); }).observe(panel, {childList: true, subtree: true});
     refresh();
     play();
   }

@@ -31,7 +31,7 @@ def test_runlab_prints_endpoints_and_stops_on_sigterm() -> None:
     try:
         line = proc.stdout.readline()
         endpoints = json.loads(line)
-        assert set(endpoints) == {"root", "tld", "authoritative", "resolver", "l4", "l7", "backends"}
+        assert {"root", "tld", "authoritative", "resolver", "l4", "l7", "backends"} <= set(endpoints)
         assert len(endpoints["backends"]) == 4
         assert all(e["host"].startswith("127.") for e in [*endpoints["backends"], endpoints["l4"]])
         proc.send_signal(signal.SIGTERM)

@@ -39,15 +39,20 @@ async def stub_query(
     qtype: str = "A",
     correlation_id: str,
     timeout: float = 2.0,
+    recursion_desired: bool = True,
+    server_role: str = "resolver",
 ) -> StubAnswer:
+    """Ask ``resolver`` (or, with ``recursion_desired=False``, any lab DNS server directly)."""
     query = DNSRecord.question(name, qtype)
-    query.header.rd = 1
+    query.header.rd = 1 if recursion_desired else 0
+    labels = {"rd": recursion_desired, "role": server_role}
     wire = query.pack()
     started = time.perf_counter()
     response: bytes | None = None
     transport = "udp"
     for attempt in (1, 2):
-        response = await _udp_exchange(stream, resolver, client_host, wire, name, qtype, correlation_id, timeout, attempt)
+        response = await _udp_exchange(stream, resolver, client_host, wire, name, qtype, correlation_id, timeout, attempt,
+                                       labels)
         if response is not None:
             break
     if response is not None and DNSRecord.parse(response).header.tc:
@@ -55,7 +60,7 @@ async def stub_query(
         stream.emit(component=COMPONENT, layer=7, kind=Kind.STEP, correlation_id=correlation_id,
                     summary="The answer was truncated (TC=1): retrying over TCP, as RFC 7766 requires",
                     detail={"step": "dns_tcp_retry"})
-        response = await _tcp_exchange(stream, resolver, client_host, wire, name, qtype, correlation_id, timeout)
+        response = await _tcp_exchange(stream, resolver, client_host, wire, name, qtype, correlation_id, timeout, labels)
     elapsed_ms = (time.perf_counter() - started) * 1000
     if response is None:
         return StubAnswer(rcode="TIMEOUT", elapsed_ms=elapsed_ms, error="timeout", transport=transport)
@@ -83,7 +88,7 @@ def _bound_socket(kind: int, client_host: str) -> socket.socket:
     return sock
 
 
-async def _udp_exchange(stream, resolver, client_host, wire, name, qtype, cid, timeout, attempt) -> bytes | None:
+async def _udp_exchange(stream, resolver, client_host, wire, name, qtype, cid, timeout, attempt, labels) -> bytes | None:
     loop = asyncio.get_running_loop()
     sock = _bound_socket(socket.SOCK_DGRAM, client_host)
     local = Endpoint.of(sock.getsockname())
@@ -92,9 +97,11 @@ async def _udp_exchange(stream, resolver, client_host, wire, name, qtype, cid, t
         sock.connect(tuple(resolver))
         stream.emit(component=COMPONENT, layer=7, kind=Kind.QUERY, src=local, dst=resolver, data=wire,
                     transport="udp", correlation_id=cid,
-                    summary=f"Stub resolver asks the recursive resolver for {name} {qtype} (RD=1)"
+                    summary=(f"Stub resolver asks the recursive resolver for {name} {qtype} (RD=1)" if labels["rd"]
+                             else f"Ask the {labels['role']} server directly for {name} {qtype} (RD=0)")
                     + (" — retry" if attempt > 1 else ""),
-                    detail={"qname": name, "qtype": qtype, "rd": True, "attempt": attempt, "server_role": "resolver"})
+                    detail={"qname": name, "qtype": qtype, "rd": labels["rd"], "attempt": attempt,
+                            "server_role": labels["role"]})
         await loop.sock_sendall(sock, wire)
         started = time.perf_counter()
         try:
@@ -105,14 +112,14 @@ async def _udp_exchange(stream, resolver, client_host, wire, name, qtype, cid, t
                         if isinstance(exc, asyncio.TimeoutError) else "The resolver's port is closed (ICMP unreachable)",
                         detail={"error": "timeout" if isinstance(exc, asyncio.TimeoutError) else "refused"})
             return None
-        _emit_answer(stream, resolver, local, data, cid, "udp", (time.perf_counter() - started) * 1000)
+        _emit_answer(stream, resolver, local, data, cid, "udp", (time.perf_counter() - started) * 1000, labels["role"])
         return data
     finally:
         sock.close()
         stream.correlator.unbind(local)
 
 
-async def _tcp_exchange(stream, resolver, client_host, wire, name, qtype, cid, timeout) -> bytes | None:
+async def _tcp_exchange(stream, resolver, client_host, wire, name, qtype, cid, timeout, labels) -> bytes | None:
     loop = asyncio.get_running_loop()
     sock = _bound_socket(socket.SOCK_STREAM, client_host)
     local = Endpoint.of(sock.getsockname())
@@ -122,14 +129,14 @@ async def _tcp_exchange(stream, resolver, client_host, wire, name, qtype, cid, t
         framed = struct.pack("!H", len(wire)) + wire
         stream.emit(component=COMPONENT, layer=7, kind=Kind.QUERY, src=local, dst=resolver, data=wire,
                     transport="tcp", correlation_id=cid, summary=f"Same question over TCP: {name} {qtype}",
-                    detail={"qname": name, "qtype": qtype, "rd": True, "server_role": "resolver"})
+                    detail={"qname": name, "qtype": qtype, "rd": labels["rd"], "server_role": labels["role"]})
         started = time.perf_counter()
         await loop.sock_sendall(sock, framed)
         reader, writer = await asyncio.open_connection(sock=sock)
         length = struct.unpack("!H", await asyncio.wait_for(reader.readexactly(2), timeout))[0]
         data = await asyncio.wait_for(reader.readexactly(length), timeout)
         writer.close()
-        _emit_answer(stream, resolver, local, data, cid, "tcp", (time.perf_counter() - started) * 1000)
+        _emit_answer(stream, resolver, local, data, cid, "tcp", (time.perf_counter() - started) * 1000, labels["role"])
         return data
     except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError):
         stream.emit(component=COMPONENT, layer=7, kind=Kind.ERROR, src=resolver, dst=local, correlation_id=cid,
@@ -140,15 +147,18 @@ async def _tcp_exchange(stream, resolver, client_host, wire, name, qtype, cid, t
         stream.correlator.unbind(local)
 
 
-def _emit_answer(stream, resolver, local, data, cid, transport, elapsed_ms) -> None:
+def _emit_answer(stream, resolver, local, data, cid, transport, elapsed_ms, role="resolver") -> None:
     try:
         record = DNSRecord.parse(data)
         rcode = RCODE.get(record.header.rcode)
         answers = [str(rr).replace("\t", " ") for rr in record.rr]
-        summary = (f"Resolver answers {rcode}: " + ", ".join(str(rr.rdata) for rr in record.rr)) if record.rr else (
-            f"Resolver answers {rcode} with no records")
+        who = "Resolver" if role == "resolver" else f"The {role} server"
+        summary = (f"{who} answers {rcode}: " + ", ".join(str(rr.rdata) for rr in record.rr)) if record.rr else (
+            f"{who} answers {rcode} with no records")
         detail = {"rcode": rcode, "answers": answers, "elapsed_ms": round(elapsed_ms, 3),
-                  "truncated": bool(record.header.tc), "server_role": "resolver"}
+                  "truncated": bool(record.header.tc), "server_role": role,
+                  "authority": [str(rr).replace("\t", " ") for rr in record.auth],
+                  "additional": [str(rr).replace("\t", " ") for rr in record.ar]}
     except Exception:  # noqa: BLE001 - a malformed answer is itself something to show
         summary, detail = "Resolver sent a message that does not parse", {"rcode": "MALFORMED"}
     stream.emit(component=COMPONENT, layer=7, kind=Kind.ANSWER, src=resolver, dst=local, data=data,
