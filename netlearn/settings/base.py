@@ -161,3 +161,55 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {"netlearn": {"level": "INFO"}},
 }
+
+# --- Security: CSP, login throttling, rate limits (see docs/deploy.md) -------------------------
+from csp.constants import NONCE, NONE, SELF  # noqa: E402
+
+INSTALLED_APPS += ["csp", "axes"]
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "csp.middleware.CSPMiddleware")
+MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+                  "netlearn.core.ratelimit.RateLimitMiddleware")
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # turns a locked-out login into lockout.html
+
+#: Scripts and styles only from our origin or carrying this response's nonce: an injected
+#: ``<script>`` or ``on*=`` attribute never runs. Inline ``style=""`` attributes (progress bars,
+#: waterfall bars) are allowed: they cannot run code. htmx's own indicator <style> gets the nonce
+#: (base.html's htmx-config). WebSockets go to our own origin ('self' covers ws:/wss: in CSP 3).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+
+AUTHENTICATION_BACKENDS = ["netlearn.core.throttle.LoginThrottleBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = 0.25  # hours: 15 minutes
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]  # one guesser cannot lock a learner out everywhere
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "lockout.html"
+# The client address is REMOTE_ADDR: behind nginx, uvicorn's --proxy-headers sets it from
+# X-Forwarded-For (trusted from the proxy's address only), see docs/deploy.md.
+AXES_VERBOSE = False
+
+#: POSTs per learner per window, by URL name (netlearn.core.ratelimit): (limit, seconds).
+NETLEARN_RATE_LIMITS: dict[str, tuple[int, int]] = {
+    "walks:index": (20, 60),
+    "walks:compare": (10, 60),
+    "walks:try": (20, 60),
+    "quizzes:answer": (60, 60),
+    "quizzes:reveal": (60, 60),
+    "quizzes:mock_answer": (60, 60),
+    "quizzes:mock_start": (10, 60),
+    "accounts:signup": (10, 600),
+    "accounts:password_reset": (5, 600),
+}

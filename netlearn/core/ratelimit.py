@@ -1,0 +1,106 @@
+"""Rate limits on the writes that cost the most: starting walks, lab actions, quiz answers.
+
+Why a middleware and not a decorator on each view: the views belong to several apps and are
+async or sync; a limit keyed by URL *name* (``settings.NETLEARN_RATE_LIMITS``) covers them all
+without touching them, and a new view only needs a line in the settings. Counting uses the
+cache, so with ``REDIS_URL`` every worker process shares one budget per learner; without it
+each process counts alone (one process: the embedded default).
+
+A fixed window per (rule, learner): simple, one ``add`` + one ``incr`` per request, and the
+learner's wait is at most the window. Only POSTs are counted; pages stay free to read.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any, Awaitable, Callable
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
+from django.urls import Resolver404, resolve
+
+
+def _rule(request: HttpRequest) -> tuple[str, int, int] | None:
+    """(url name, limit, window seconds) when this request is rate-limited, else None."""
+    if request.method != "POST":
+        return None
+    limits: dict[str, tuple[int, int]] = getattr(settings, "NETLEARN_RATE_LIMITS", {})
+    try:
+        match = resolve(request.path_info)
+    except Resolver404:
+        return None
+    rule = limits.get(match.view_name)
+    return (match.view_name, *rule) if rule else None
+
+
+def _who(request: HttpRequest) -> str:
+    """A learner: the user when logged in, else the session cookie, else the client address."""
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return f"u{user.pk}"
+    session = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+    if session:
+        return "s" + hashlib.blake2s(session.encode(), digest_size=8).hexdigest()
+    return "a" + request.META.get("REMOTE_ADDR", "")
+
+
+def _count(name: str, who: str, window: int) -> tuple[int, int]:
+    """Requests so far in the current window and seconds until it ends."""
+    now = int(time.time())
+    start = now - now % window
+    key = f"rl:{name}:{who}:{start}"
+    cache.add(key, 0, window + 1)
+    try:
+        used = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, window + 1)
+        used = 1
+    return used, start + window - now
+
+
+def _too_many(request: HttpRequest, retry_after: int) -> HttpResponse:
+    html = render_to_string("429.html", {"retry_after": retry_after}, request=request)
+    response = HttpResponse(html, status=429)
+    response["Retry-After"] = str(max(retry_after, 1))
+    return response
+
+
+def _check(request: HttpRequest) -> HttpResponse | None:
+    rule = _rule(request)
+    if rule is None:
+        return None
+    name, limit, window = rule
+    try:
+        used, retry_after = _count(name, _who(request), window)
+    except Exception:  # noqa: BLE001 - a cache outage must not take the site down: fail open
+        return None
+    return _too_many(request, retry_after) if used > limit else None
+
+
+class RateLimitMiddleware:
+    """Sync and async capable; place it after the authentication middleware."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self.__acall__(request)
+        return _check(request) or self.get_response(request)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        if request.method == "POST":
+            refused = await sync_to_async(_check)(request)
+            if refused is not None:
+                return refused
+        response: Awaitable[HttpResponse] = self.get_response(request)
+        return await response
