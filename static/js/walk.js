@@ -27,7 +27,14 @@
       if (btn || (li && !e.target.closest("a"))) { pause(); show(steps().indexOf(li), true); }
     });
     // Observe the panel, not #walk-result: the final message replaces #walk-result itself (OOB swap).
-    new MutationObserver(() => { refresh(); if (!state.playing && state.index < 0) play(); }).observe(panel, {childList: true, subtree: true});
+    // React only to new steps: the counter and scrubber also change the panel's DOM.
+    const addsSteps = (m) => Array.from(m.addedNodes).some((n) => n.nodeType === 1 &&
+      (n.matches(".walk-step, #walk-steps, #walk-result") || n.querySelector(".walk-step")));
+    new MutationObserver((mutations) => {
+      if (!mutations.some(addsSteps)) return;
+      refresh();
+      if (!state.playing && state.index < 0) play();
+    }).observe(panel, {childList: true, subtree: true});
     refresh();
     play();
   }
@@ -45,7 +52,8 @@
   function counter() {
     const n = steps().length;
     const el = state.panel.querySelector(".step-counter");
-    el.textContent = n ? `${Math.max(0, state.index + 1)} / ${n}` : "";
+    const text = n ? `${Math.max(0, state.index + 1)} / ${n}` : "";
+    if (el.textContent !== text) el.textContent = text;
     const scrub = state.panel.querySelector("[data-control=scrubber]");
     scrub.value = Math.max(0, state.index);
     scrub.setAttribute("aria-valuetext", el.textContent);
