@@ -63,7 +63,10 @@ class Lab:
     """Every lab component on one event loop."""
 
     def __init__(self, config: LabConfig | None = None, *, stream: EventStream | None = None,
-                 max_concurrent_walks: int = 32) -> None:
+                 max_concurrent_walks: int = 32, availability: Any = None) -> None:
+        #: An ``AvailabilityConfig`` to also run the standing registry, HA pair and NIO server.
+        self.availability_config = availability
+        self.availability: Any = None
         self.config = config or LabConfig()
         self.stream = stream or EventStream()
         self.dns: Any = None
@@ -84,6 +87,11 @@ class Lab:
             from .modern import start_modern
 
             self.modern = await start_modern(self.config, self.stream, self.web)
+            if self.availability_config is not None:
+                from .availability import StandingAvailabilityLab
+
+                self.availability = StandingAvailabilityLab(self.stream, self.availability_config)
+                await self.availability.start()
         except BaseException:
             await self.stop()
             self.state = "failed"
@@ -95,13 +103,13 @@ class Lab:
 
     async def stop(self) -> None:
         self.state = "stopping"
-        for part in (self.modern, self.web, self.dns):
+        for part in (self.availability, self.modern, self.web, self.dns):
             if part is not None:
                 try:
                     await part.stop()
                 except Exception:  # noqa: BLE001 - stop everything we can
                     log.exception("lab part failed to stop")
-        self.modern = self.web = self.dns = None
+        self.availability = self.modern = self.web = self.dns = None
         self.state = "stopped"
 
     # -- what is where ---------------------------------------------------------------------
@@ -119,6 +127,9 @@ class Lab:
             "resolver": ep(self.dns.resolver), "l4": ep(self.web.l4), "l7": ep(self.web.l7),
             "backends": [ep(b) for b in self.web.backends],
             **(self.modern.endpoints() if self.modern is not None else {}),
+            **({"registry": ep(self.availability.registry), "ha_virtual": {
+                "host": self.availability.config.virtual.host, "port": self.availability.config.virtual.port}}
+               if self.availability is not None and self.availability.registry is not None else {}),
         }
 
     def directory(self) -> LabDirectory:
@@ -149,6 +160,8 @@ class Lab:
             components.update(self.web.describe())
         if self.modern is not None:
             components.update(self.modern.describe())
+        if self.availability is not None:
+            components["availability"] = self.availability.describe()
         return {"state": self.state, "started_at": self.started_at, "components": components}
 
     # -- walks -----------------------------------------------------------------------------
@@ -194,8 +207,9 @@ class Lab:
 class LabThread:
     """Runs a :class:`Lab` on its own loop in a daemon thread."""
 
-    def __init__(self, config: LabConfig | None = None, *, stream: EventStream | None = None) -> None:
-        self.lab = Lab(config, stream=stream)
+    def __init__(self, config: LabConfig | None = None, *, stream: EventStream | None = None,
+                 availability: Any = None) -> None:
+        self.lab = Lab(config, stream=stream, availability=availability)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()

@@ -25,15 +25,23 @@ def test_walk_command_prints_a_real_walk_as_json() -> None:
     assert all({"layer", "kind", "title", "src", "dst", "bytes_hex", "timestamps"} <= set(s) for s in document["steps"])
 
 
-def test_runlab_prints_endpoints_and_stops_on_sigterm() -> None:
-    proc = subprocess.Popen([sys.executable, "manage.py", "runlab", "--ephemeral"], cwd=ROOT, env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def test_runlab_prints_endpoints_takes_commands_and_stops_on_sigterm() -> None:
+    proc = subprocess.Popen([sys.executable, "manage.py", "runlab", "--ephemeral", "--availability"], cwd=ROOT,
+                            env=ENV, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
         endpoints = json.loads(line)
         assert {"root", "tld", "authoritative", "resolver", "l4", "l7", "backends"} <= set(endpoints)
         assert len(endpoints["backends"]) == 4
         assert all(e["host"].startswith("127.") for e in [*endpoints["backends"], endpoints["l4"]])
+        assert endpoints["registry"]["host"] == "127.0.4.1"
+        for line, check in (("algorithm l4 least_connections", lambda r: r["ok"] is True),
+                            ("kill-active", lambda r: r["ok"] is True),
+                            ("latency 9 1", lambda r: r["ok"] is False and "backend" in r["error"]),
+                            ("describe", lambda r: r["components"]["l4"]["algorithm"] == "least_connections")):
+            proc.stdin.write(line + "\n")
+            proc.stdin.flush()
+            assert check(json.loads(proc.stdout.readline())), line
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
     finally:

@@ -1,7 +1,10 @@
 """``manage.py runlab``: the lab alone, in its own process.
 
 Prints one JSON line with every role's address and port, then serves until SIGINT/SIGTERM.
-With ``--events`` every lab event is also printed as a JSON line on stderr.
+Lines on standard input are control commands (``stop-backend 2``, ``latency 3 0.5``,
+``algorithm l4 least_connections``, ``kill-active``, ``help``; see ``netlearn.lab.control``);
+each answer is one JSON line. ``--events`` prints every lab event as a JSON line on stderr, and
+``--availability`` also runs the registry with its instances, the HA pair and the NIO server.
 """
 from __future__ import annotations
 
@@ -12,19 +15,27 @@ import threading
 
 from django.core.management.base import BaseCommand, CommandError
 
+from netlearn.lab import control
+from netlearn.lab.availability_config import AvailabilityConfig
 from netlearn.lab.runner import LabThread
 from netlearn.lab.topology import LabConfig
 
 
 class Command(BaseCommand):
-    help = "Run the lab alone until SIGINT/SIGTERM; prints its endpoints as one JSON line."
+    help = "Run the lab alone until SIGINT/SIGTERM; prints its endpoints as one JSON line; reads commands on stdin."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--ephemeral", action="store_true", help="let the kernel choose the ports")
         parser.add_argument("--events", action="store_true", help="print every event as JSON on stderr")
+        parser.add_argument("--availability", action="store_true",
+                            help="also run the registry, the HA pair and the NIO server")
 
-    def handle(self, *args, ephemeral: bool = False, events: bool = False, **options) -> None:
-        lab = LabThread(LabConfig.ephemeral() if ephemeral else LabConfig())
+    def handle(self, *args, ephemeral: bool = False, events: bool = False, availability: bool = False,
+               **options) -> None:
+        availability_config = None
+        if availability:
+            availability_config = AvailabilityConfig.ephemeral() if ephemeral else AvailabilityConfig()
+        lab = LabThread(LabConfig.ephemeral() if ephemeral else LabConfig(), availability=availability_config)
         if events:
             lab.stream.subscribe(lambda e: print(json.dumps(e.as_dict(), ensure_ascii=False), file=sys.stderr,
                                                  flush=True))
@@ -35,9 +46,26 @@ class Command(BaseCommand):
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-        self.stdout.write(json.dumps(lab.call(lambda l: l.endpoints())))
-        self.stdout.flush()
+        self._say(lab.call(lambda l: l.endpoints()))
+        threading.Thread(target=self._commands, args=(lab,), name="runlab-stdin", daemon=True).start()
         while not stop.wait(0.5):
             if not lab.is_alive():
                 raise CommandError("The lab stopped unexpectedly.")
         lab.stop()
+
+    def _commands(self, lab: LabThread) -> None:
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            try:
+                command = control.parse(line)
+                result = lab.submit(lambda l, c=command: control.apply(l, c)).result(30)
+            except control.ControlError as exc:
+                result = {"ok": False, "error": str(exc)}
+            except Exception as exc:  # noqa: BLE001 - a bad command never stops the lab
+                result = {"ok": False, "error": repr(exc)}
+            self._say(result)
+
+    def _say(self, document: dict) -> None:
+        self.stdout.write(json.dumps(document, ensure_ascii=False, default=str))
+        self.stdout.flush()
