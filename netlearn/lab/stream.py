@@ -22,7 +22,7 @@ import dataclasses
 import logging
 import threading
 from collections import OrderedDict
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 from .events import Endpoint, Kind, LabEvent, make_event
 
@@ -90,35 +90,11 @@ class EventStream:
                 log.exception("event subscriber failed")
         return event
 
-    def emit(
-        self,
-        *,
-        component: str,
-        layer: int,
-        kind: Kind,
-        summary: str,
-        src: Endpoint | tuple[str, int] | None = None,
-        dst: Endpoint | tuple[str, int] | None = None,
-        data: bytes = b"",
-        detail: Mapping[str, Any] | None = None,
-        correlation_id: str | None = None,
-        transport: str | None = None,
-    ) -> LabEvent:
-        """Build an event (see :func:`~netlearn.lab.events.make_event`) and publish it."""
-        return self.publish(
-            make_event(
-                component=component,
-                layer=layer,
-                kind=kind,
-                summary=summary,
-                src=src,
-                dst=dst,
-                data=data,
-                detail=detail,
-                correlation_id=correlation_id,
-                transport=transport,
-            )
-        )
+    def emit(self, **fields: Any) -> LabEvent:
+        """Build an event with :func:`~netlearn.lab.events.make_event` (same keyword arguments:
+        component, layer, kind, summary, src, dst, data, detail, correlation_id, transport) and
+        publish it."""
+        return self.publish(make_event(**fields))
 
 
 class Recorder:

@@ -15,9 +15,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import SafeString
+from django.utils.translation import get_language
+
+from netlearn.core.markdown import render_markdown as _render_markdown
 
 from .grading import Grade
-from .markdown import render_markdown
 from .models import Question, QuestionType, Quiz, ReviewState
 from .services import attempt_token
 
@@ -30,6 +33,11 @@ class CardOptions:
     action: str = ""  # where the answer is posted; default: the question's answer view
     pass_action: str = ""  # mock interviews only
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def render_markdown(text: str) -> SafeString:
+    """The site's one Markdown pipeline (sanitised, highlighted, glossary links), per language."""
+    return _render_markdown(text, lang=(get_language() or "en")[:2])
 
 
 def safe_next(request: HttpRequest, value: str | None) -> str:

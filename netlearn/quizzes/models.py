@@ -12,7 +12,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from .i18n import Localized
+from netlearn.core.i18n import Localized
 
 
 class Topic(models.Model):

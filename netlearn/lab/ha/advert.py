@@ -22,6 +22,8 @@ a forgery and is reported, never acted on.
 """
 from __future__ import annotations
 
+from ..packets import checksum16
+
 import ipaddress
 import struct
 from dataclasses import dataclass
@@ -75,12 +77,8 @@ def parse(data: bytes) -> Advertisement:
 
 
 def internet_checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
+    """RFC 1071, the same sum the layer inspector puts in rebuilt IP/UDP/TCP headers."""
+    return checksum16(data)
 
 
 @dataclass(frozen=True)
