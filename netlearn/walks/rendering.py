@@ -12,28 +12,35 @@ from . import presenters
 from .explanations import explain
 from .models import Walk
 
-#: Which lesson step explains each category of step (slug, step number) and which quiz topic drills it.
-LESSON_FOR_CATEGORY: dict[str, tuple[str, int]] = {
-    "browser": ("what-happens-when-you-type-a-url", 1),
-    "dns": ("urls-and-dns", 2),
-    "tcp": ("tcp-and-udp", 2),
-    "http": ("http-and-https", 1),
-    "lb": ("load-balancing", 1),
-    "server": ("server-side-handling-netty", 1),
-    "error": ("what-happens-when-you-type-a-url", 1),
+#: Which lesson step explains a walk step: by the walker's own step name, then by event kind.
+LESSON_FOR_STEP: dict[str, tuple[str, int]] = {
+    "url": ("urls-and-dns", 1), "browser_cache": ("what-happens-when-you-type-a-url", 2),
+    "resolved": ("what-happens-when-you-type-a-url", 4), "nxdomain": ("urls-and-dns", 8),
+    "port_map": ("tcp-and-udp", 1), "parse_html": ("browser-rendering", 2), "render": ("browser-rendering", 5),
+    "reconnect": ("http-and-https", 4), "refused": ("what-happens-when-you-type-a-url", 1),
+    "dns_tcp_retry": ("tcp-and-udp", 9), "server_error": ("load-balancing", 10),
+    "connection_failed": ("load-balancing", 10),
 }
-TOPIC_FOR_CATEGORY = {"browser": "url", "dns": "dns", "tcp": "tcp", "http": "http", "lb": "load-balancing",
-                      "server": "netty"}
+LESSON_FOR_KIND: dict[str, tuple[str, int]] = {
+    "query": ("urls-and-dns", 3), "referral": ("urls-and-dns", 5), "answer": ("urls-and-dns", 5),
+    "cache": ("urls-and-dns", 6), "connect": ("tcp-and-udp", 2), "accept": ("tcp-and-udp", 4),
+    "close": ("tcp-and-udp", 7), "request": ("http-and-https", 1), "response": ("http-and-https", 3),
+    "choose": ("load-balancing", 5), "forward": ("load-balancing", 5), "health_check": ("load-balancing", 10),
+    "handler": ("server-side-handling-netty", 6), "tls_record": ("http-and-https", 6),
+    "frame": ("http-and-https", 8), "packet": ("tcp-and-udp", 10), "error": ("load-balancing", 10),
+}
+TOPIC_FOR_CATEGORY = {"browser": "browser", "dns": "dns", "tcp": "tcp", "http": "http", "lb": "load-balancing",
+                      "server": "netty", "tls": "https-tls"}
 
 
-def lesson_link(category: str) -> str | None:
-    target = LESSON_FOR_CATEGORY.get(category)
+def lesson_link(step: presenters.StepView) -> str | None:
+    target = LESSON_FOR_STEP.get(step.event.get("detail", {}).get("step", "")) or LESSON_FOR_KIND.get(step.kind)
     return f"/lessons/{target[0]}/{target[1]}/" if target else None
 
 
-def quiz_link(category: str) -> str | None:
-    topic = TOPIC_FOR_CATEGORY.get(category)
-    return f"/quizzes/?topic={topic}" if topic else None
+def quiz_link(step: presenters.StepView) -> str | None:
+    topic = TOPIC_FOR_CATEGORY.get(step.category)
+    return f"/quizzes/topic/{topic}/" if topic else None
 
 
 async def live_topology() -> dict[str, str]:
@@ -46,7 +53,7 @@ async def live_topology() -> dict[str, str]:
 
 
 def _step_ctx(step: presenters.StepView, walk: Walk | None) -> dict[str, Any]:
-    return {"step": step, "walk": walk, "lesson_url": lesson_link(step.category), "quiz_url": quiz_link(step.category)}
+    return {"step": step, "walk": walk, "lesson_url": lesson_link(step), "quiz_url": quiz_link(step)}
 
 
 def live_step_html(event: dict[str, Any], topology: dict[str, str]) -> str:
@@ -98,4 +105,4 @@ def inspector_html(walk: Walk, seq: int) -> str | None:
     step = steps[seq]
     return render_to_string("walks/_inspector.html", {
         "walk": walk, "step": step, "layers": presenters.inspector_layers(step.event),
-        "lesson_url": lesson_link(step.category), "quiz_url": quiz_link(step.category)})
+        "lesson_url": lesson_link(step), "quiz_url": quiz_link(step)})
