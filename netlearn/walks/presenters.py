@@ -42,6 +42,9 @@ class StepView:
     is_error: bool
     has_bytes: bool
     layers: list[dict[str, Any]] = field(default_factory=list)
+    phase: str = ""
+    #: Set on the first step of each phase, so the list can show a heading there.
+    phase_start: bool = False
 
     @property
     def dom_id(self) -> str:
@@ -71,9 +74,50 @@ def build_steps(events: list[dict[str, Any]], topology: dict[str, str]) -> list[
     events = sorted(events, key=lambda e: e["ts"])
     t0 = events[0]["ts"]
     steps = []
+    phase = ""
     for seq, event in enumerate(events):
-        steps.append(step_view(event, topology, seq=seq, t0=t0))
+        step = step_view(event, topology, seq=seq, t0=t0)
+        step.phase = next_phase(phase, step)
+        step.phase_start = step.phase != phase
+        phase = step.phase
+        steps.append(step)
     return steps
+
+
+#: The chapters of a walk, in order. A walk only moves forward through them, so a late DNS
+#: event (a server's own close) stays in the chapter where it happened rather than jumping back.
+PHASES = ("url", "dns", "connect", "request", "subresources", "render", "close")
+
+
+def phase_title(phase: str) -> str:
+    return {
+        "url": _("1 · The URL and the caches"), "dns": _("2 · DNS: root → TLD → authoritative"),
+        "connect": _("3 · TCP to the virtual IP, the balancer chooses"), "request": _("4 · HTTP request and response"),
+        "subresources": _("5 · Sub-resources on the same connection"), "render": _("6 · Render"),
+        "close": _("7 · Close the connection"),
+    }.get(phase, phase)
+
+
+def next_phase(current: str, step: "StepView") -> str:
+    detail = step.event.get("detail", {})
+    candidate = {
+        "url": "url", "browser_cache": "url", "refused": "url", "resolved": "dns", "nxdomain": "dns",
+        "dns_failed": "dns", "port_map": "connect", "parse_html": "subresources", "render": "render",
+    }.get(detail.get("step", ""))
+    if candidate is None:
+        if step.category == "dns":
+            candidate = "dns"
+        elif step.kind in ("connect", "accept", "choose", "tls_record", "packet") and current in ("", "url", "dns"):
+            candidate = "connect"
+        elif step.kind in ("request", "response", "handler", "frame") and current in ("", "url", "dns", "connect"):
+            candidate = "request"
+        elif step.kind == "close" and step.component == "client":
+            candidate = "close"
+        else:
+            candidate = current or "url"
+    if current and PHASES.index(candidate) < PHASES.index(current):
+        return current
+    return candidate
 
 
 def step_view(event: dict[str, Any], topology: dict[str, str], *, seq: int, t0: float) -> StepView:

@@ -53,7 +53,8 @@ async def live_topology() -> dict[str, str]:
 
 
 def _step_ctx(step: presenters.StepView, walk: Walk | None) -> dict[str, Any]:
-    return {"step": step, "walk": walk, "lesson_url": lesson_link(step), "quiz_url": quiz_link(step)}
+    return {"step": step, "walk": walk, "lesson_url": lesson_link(step), "quiz_url": quiz_link(step),
+            "phase_title": presenters.phase_title(step.phase)}
 
 
 def live_step_html(event: dict[str, Any], topology: dict[str, str]) -> str:
