@@ -87,7 +87,7 @@ def world(db, django_user_model, client) -> dict[str, Any]:
         "users": users,
         "values": {
             "slug": step.lesson.slug, "number": step.number, "term": GlossaryTerm.objects.first().term,
-            "key": question.key, "walk_id": walk.id, "seq": 0, "step_id": step.pk,
+            "key": question.key, "question_pk": question.pk, "walk_id": walk.id, "seq": 0, "step_id": step.pk,
             "pk": mock.pk if mock else 1, "quiz": Quiz.objects.first(), "topic": Topic.objects.get(slug="tcp"),
             "uidb64": "MQ", "token": "set-password", "lesson": Lesson.objects.first(),
         },
@@ -104,6 +104,8 @@ def _url(name: str, route: str, pattern: URLPattern, world: dict[str, Any]) -> s
             return values["quiz"].slug if values["quiz"] else "none"
         if name.startswith("quizzes:topic") and arg == "slug":
             return values["topic"].slug
+        if name == "admin:quizzes_question_preview":
+            return str(values["question_pk"])
         if arg in ("object_id", "id"):
             return str(_admin_object_id(name))
         if arg == "content_type_id":
