@@ -17,6 +17,10 @@ from . import bridge, rendering
 from .models import Walk
 
 
+#: Live events forwarded per run: a balancer demo causes hundreds; the final render shows them all.
+LIVE_EVENT_CAP = 120
+
+
 class WalkConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.walk_id = self.scope["url_route"]["kwargs"]["walk_id"]
@@ -55,7 +59,7 @@ class WalkConsumer(AsyncWebsocketConsumer):
     async def _send_event(self, event: dict[str, Any]) -> None:
         if getattr(self, "finished", False):  # the final render already shows every step
             return
-        if event.get("seq", 0) < self.sent:
+        if event.get("seq", 0) < self.sent or event.get("seq", 0) >= LIVE_EVENT_CAP:
             return
         self.sent = event.get("seq", 0) + 1
         with translation.override(self.lang):
