@@ -142,6 +142,8 @@ def title_for(event: dict[str, Any]) -> str:
     kind, component, detail = event["kind"], event["component"], event.get("detail", {})
     role = _role(component)
     step = detail.get("step")
+    if kind == "step" and component != "client":
+        return _("%(role)s: next move") % {"role": role}
     if kind == "step":
         return {
             "url": _("Parse the URL"), "browser_cache": _("Check the browser and OS caches"),
@@ -173,7 +175,7 @@ def title_for(event: dict[str, Any]) -> str:
     if kind == "query":
         if component == "client":
             return _("Stub resolver → recursive resolver: %(q)s?") % {"q": _q(detail)}
-        if component == "resolver":
+        if component == "resolver" and detail.get("server_role") not in (None, "", "resolver"):
             return _("Resolver → %(server)s server: %(q)s?") % {"server": _role(detail.get("server_role", "")),
                                                                "q": _q(detail)}
         return _("%(role)s server receives the query %(q)s") % {"role": role, "q": _q(detail)}

@@ -8,6 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_http_methods
 
 from . import rendering, selectors
@@ -16,14 +17,14 @@ from .services import LabUnavailable, WalkBusy, lab_action_start, walk_start
 
 DEFAULT_URL = "http://shop.netlearn.test/"
 SUGGESTIONS = [
-    ("http://shop.netlearn.test/", "L4 balancer (VIP)"),
-    ("https://shop.netlearn.test/", "HTTPS: TLS 1.3 + HTTP/2"),
-    ("https://alias.netlearn.test/", "certificate for the wrong name"),
-    ("http://www.netlearn.test/api/hello", "L7 routing: /api/*"),
-    ("http://alias.netlearn.test/", "CNAME chain"),
+    ("http://shop.netlearn.test/", _lazy("L4 balancer (VIP)")),
+    ("https://shop.netlearn.test/", _lazy("HTTPS: TLS 1.3 + HTTP/2")),
+    ("https://alias.netlearn.test/", _lazy("certificate for the wrong name")),
+    ("http://www.netlearn.test/api/hello", _lazy("L7 routing: /api/*")),
+    ("http://alias.netlearn.test/", _lazy("CNAME chain")),
     ("http://nope.netlearn.test/", "NXDOMAIN"),
-    ("http://www.netlearn.test/slow", "a slow backend"),
-    ("http://가게.netlearn.test/", "IDNA / Punycode"),
+    ("http://www.netlearn.test/slow", _lazy("a slow backend")),
+    ("http://가게.netlearn.test/", _lazy("IDNA / Punycode")),
 ]
 
 
