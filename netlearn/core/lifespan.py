@@ -1,7 +1,8 @@
 """ASGI lifespan: start the embedded lab with the server and stop it cleanly with it.
 
 The lab runs on its own event loop in its own thread, so the site's work does not distort the
-lab's timings and a crash in the lab cannot take the site down.
+lab's timings and a crash in the lab cannot take the site down: a supervisor task on the site's
+loop starts a new lab when the old one dies or stops answering (``netlearn.walks.supervisor``).
 """
 from __future__ import annotations
 
@@ -37,10 +38,19 @@ class LifespanApp:
             return
         from netlearn.lab.topology import LabConfig
         from netlearn.walks.bridge import start_embedded_lab
+        from netlearn.walks.supervisor import LabSupervisor
 
-        await start_embedded_lab(LabConfig.ephemeral() if settings.NETLEARN_LAB_EPHEMERAL else LabConfig())
+        def make_config() -> LabConfig:
+            return LabConfig.ephemeral() if settings.NETLEARN_LAB_EPHEMERAL else LabConfig()
+
+        await start_embedded_lab(make_config())
+        self.supervisor = LabSupervisor(make_config).start()
 
     async def shutdown(self) -> None:
+        supervisor = getattr(self, "supervisor", None)
+        if supervisor is not None:  # first, so it does not restart the lab we are stopping
+            await supervisor.stop()
+            self.supervisor = None
         lab = labstate.get_lab()
         if lab is not None:
             from netlearn.walks.bridge import stop_embedded_lab

@@ -214,6 +214,7 @@ class LabThread:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._stopped: asyncio.Event | None = None
+        self._crash: BaseException | None = None
         self.error: BaseException | None = None
 
     @property
@@ -240,6 +241,9 @@ class LabThread:
         asyncio.set_event_loop(loop)
         try:
             loop.run_until_complete(self._main())
+        except BaseException as exc:  # noqa: BLE001 - a crashed lab is reported, never re-raised into the site
+            self.error = exc
+            log.exception("the lab crashed")
         finally:
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
@@ -253,13 +257,18 @@ class LabThread:
             self._ready.set()
             return
         self._ready.set()
-        await self._stopped.wait()
-        await self.lab.stop()
-        # Walks and control calls still in flight end here, not as "Task was destroyed" noise.
-        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for task in others:
-            task.cancel()
-        await asyncio.gather(*others, return_exceptions=True)
+        try:
+            await self._stopped.wait()
+            if self._crash is not None:
+                raise self._crash
+        finally:
+            # Even on a crash: release the ports (a restarted lab binds them again) and end the
+            # walks and control calls in flight (their callers see them cancelled, not hanging).
+            await self.lab.stop()
+            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
 
     def submit(self, factory: Callable[[Lab], Awaitable[T]]) -> "concurrent.futures.Future[T]":
         """Run ``factory(lab)`` on the lab's loop; thread-safe."""
@@ -289,6 +298,18 @@ class LabThread:
             return self.call(lambda lab: lab.describe(), timeout=2.0)
         except Exception as exc:  # noqa: BLE001 - health must always answer
             return {"state": "unresponsive", "error": repr(exc)}
+
+    def crash_for_test(self, error: BaseException | None = None) -> None:
+        """Make the lab's loop raise, as an unexpected bug would: the thread ends with
+        :attr:`error` set and the site's supervisor has something to restart (fault tests)."""
+        if self.loop is None or self._stopped is None or not self.is_alive():
+            raise RuntimeError("the lab is not running")
+
+        def crash() -> None:
+            self._crash = error or RuntimeError("lab crashed on purpose (crash_for_test)")
+            self._stopped.set()
+
+        self.loop.call_soon_threadsafe(crash)
 
     def stop(self, timeout: float = 15.0) -> None:
         if self.loop is not None and self._stopped is not None and self.is_alive():

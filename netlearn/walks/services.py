@@ -105,6 +105,12 @@ async def _run(cid: str, lab: Any, work: Any, finish: Any) -> None:
         future = lab.submit(in_lab)
         record, topology = await asyncio.wait_for(asyncio.wrap_future(future), WALK_DEADLINE_SECONDS)
         await _in_thread(finish, cid, record=record, topology=topology)
+    except asyncio.CancelledError:
+        if asyncio.current_task().cancelling():  # this task was cancelled (shutdown): let it end
+            raise
+        # The lab's loop cancelled the walk: it crashed and is being restarted.
+        await _in_thread(walk_fail, cid, code="lab_error",
+                         message="the lab crashed during the walk; it restarts by itself")
     except Exception as exc:  # noqa: BLE001 - a lab failure is a failed walk, never a broken site
         log.exception("walk %s failed inside the lab", cid)
         await _in_thread(walk_fail, cid, code="lab_error", message=repr(exc))
