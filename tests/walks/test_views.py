@@ -56,6 +56,12 @@ async def test_finished_walk_page_json_and_inspector(embedded_lab) -> None:
     assert inspector.status_code == 200
     assert "UDP" in text and "IPv4" in text and "reconstructed" in text
     assert "shop.netlearn.test" in text
+    choose = next(s for s in document["steps"] if s["kind"] == "choose")
+    text = (await client.get(f"/walk/{walk.id}/step/{choose['seq']}/")).content.decode()
+    assert "choice card" in text and "backend-4" in text and "round_robin" in text
+    connect = next(s for s in document["steps"] if s["kind"] == "connect" and s["component"] == "client")
+    text = (await client.get(f"/walk/{walk.id}/step/{connect['seq']}/")).content.decode()
+    assert "SYN-ACK" in text and str(connect["src"][1]) in text
 
 
 async def test_htmx_post_returns_the_panel_and_pushes_the_url(embedded_lab) -> None:
