@@ -66,6 +66,8 @@ class WalkConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=rendering.live_step_html(event, self.topology))
 
     async def _send_final(self) -> None:
+        if getattr(self, "finished", False):  # sent once: a second render would reset the learner's place
+            return
         walk = await self._walk()
         if walk is None or not walk.is_finished:
             return

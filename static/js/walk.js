@@ -45,7 +45,12 @@
     const all = steps();
     const scrub = state.panel.querySelector("[data-control=scrubber]");
     scrub.max = Math.max(0, all.length - 1);
-    all.forEach((li, i) => li.classList.toggle("future", i > state.index));
+    // The final render replaces the live list: keep the learner's place in the new one.
+    all.forEach((li, i) => {
+      li.classList.toggle("future", i > state.index);
+      li.classList.toggle("current", i === state.index);
+      li.setAttribute("aria-current", i === state.index ? "step" : "false");
+    });
     counter();
   }
 
