@@ -8,7 +8,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 
-.PHONY: run test setup deps browser services messages bench-pages bench-lb bench-walk lint clean
+.PHONY: run test setup deps browser services messages bench-pages bench-lb bench-walk bench-classroom lint clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -50,6 +50,10 @@ bench-lb: setup
 
 bench-walk: setup
 	$(BIN)/python bench/walk.py
+
+# LEARNERS=1000 DURATION=60 by default; starts its own servers (embedded, then nginx + 2 workers + PostgreSQL + Redis)
+bench-classroom: setup services
+	$(BIN)/python bench/classroom.py --learners $(or $(LEARNERS),1000) --duration $(or $(DURATION),60)
 
 clean:
 	rm -rf $(VENV) var artifacts

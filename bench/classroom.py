@@ -1,0 +1,517 @@
+"""bench/classroom: a class of simulated learners against a real NetLearn, embedded and scaled out.
+
+    .venv/bin/python bench/classroom.py [--learners 1000] [--duration 60] [--ramp 30]
+                                        [--config both|embedded|stack] [--think 1.0 3.0]
+
+Each learner is a plain asyncio client with its own cookies (its own session, so its own rate-limit
+budget) and its own keep-alive HTTP/1.1 connection, like a browser tab. In a loop until the end of
+the run it: reads two lesson step pages; GETs a quiz question and POSTs an answer with the page's
+CSRF token and attempt token; POSTs a walk (``/walk/``) and opens the walk's WebSocket
+(``/ws/walk/<id>/?lang=en``) until its final message. The socket then stays open (the learner's walk
+page) until the learner's next walk, so "connected" = learners holding a WebSocket. Between actions
+it thinks for a random time (``--think``). Learners start evenly over ``--ramp`` seconds up to
+``--learners``; the whole run is bounded by ``--duration`` (+ a few seconds to let actions finish).
+
+Expected answers are counted apart from errors: the site allows 2 running walks per learner and 24
+per process (429 without Retry-After: "wait"), and rate-limits walk creation and quiz answers
+(429 with Retry-After): the learner backs off (Retry-After, or 1-3 s) and tries again a few times.
+
+The servers are started by this script, in temporary folders:
+
+* ``embedded``: one uvicorn worker, SQLite (WAL) in ``NETLEARN_DATA_DIR``, the in-memory channel
+  layer and cache, seeded with ``migrate`` + ``seed_content``;
+* ``stack``: the layout of docs/deploy.md via ``tests/scale/stack.py``: nginx → 2 uvicorn workers →
+  PostgreSQL + Redis (channel layer and cache).
+
+Memory: the VmRSS (``/proc/<pid>/status``) of the uvicorn worker processes (their embedded labs are
+threads inside them) sampled every second; "per connected learner" is (RSS at the peak of connected
+learners − RSS after warm-up, before the ramp) / connected learners at that peak. PostgreSQL, Redis
+and nginx are reported apart. The client runs on the same machine and competes for its cores: the
+figures are a floor for what the server would do alone. Not a test: it prints figures.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.scale.servers import free_port  # noqa: E402
+from tests.scale.stack import PYTHON, Worker, manage, start_stack  # noqa: E402
+
+CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+TOKEN_RE = re.compile(r'name="token" value="([^"]+)"')
+CHOICE_RE = re.compile(r'name="choice" value="(\d+)"')
+WALK_RE = re.compile(r"/walk/([0-9a-f-]{36})/")
+WALK_URLS = ["http://shop.netlearn.test/", "http://www.netlearn.test/", "http://shop.netlearn.test/"]
+
+
+# -- a small HTTP/1.1 client: one keep-alive connection per learner ---------------------------
+class HttpError(Exception):
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: str
+
+
+class Browser:
+    def __init__(self, base: str) -> None:
+        parts = urlsplit(base)
+        self.base, self.host, self.port = base, parts.hostname or "127.0.0.1", parts.port or 80
+        self.cookies: dict[str, str] = {}
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    def cookie_header(self) -> str:
+        return "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.reader = self.writer = None
+
+    async def request(self, method: str, path: str, form: dict[str, str] | None = None,
+                      timeout: float = 30.0) -> Response:
+        body = urlencode(form).encode() if form is not None else b""
+        head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", "Accept: text/html",
+                "Accept-Language: en"]
+        if self.cookies:
+            head.append(f"Cookie: {self.cookie_header()}")
+        if form is not None:
+            head += ["Content-Type: application/x-www-form-urlencoded", f"Content-Length: {len(body)}",
+                     f"Referer: {self.base}{path}", f"Origin: {self.base}"]
+        raw = ("\r\n".join(head) + "\r\n\r\n").encode() + body
+        for attempt in range(2):  # a keep-alive connection the server closed: reconnect once
+            fresh = self.writer is None
+            try:
+                if fresh:
+                    self.reader, self.writer = await asyncio.wait_for(
+                        asyncio.open_connection(self.host, self.port), timeout)
+                self.writer.write(raw)
+                return await asyncio.wait_for(self._read(), timeout)
+            except asyncio.TimeoutError:
+                await self.close()
+                raise HttpError("timeout")
+            except (ConnectionError, asyncio.IncompleteReadError, OSError) as exc:
+                await self.close()
+                if fresh or attempt:
+                    raise HttpError(type(exc).__name__)
+        raise HttpError("unreachable")
+
+    async def _read(self) -> Response:
+        assert self.reader is not None
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            if ":" in line:
+                name, value = line.split(":", 1)
+                name, value = name.strip().lower(), value.strip()
+                if name == "set-cookie":
+                    pair = value.split(";", 1)[0]
+                    if "=" in pair:
+                        k, v = pair.split("=", 1)
+                        if v and "max-age=0" not in value.lower():
+                            self.cookies[k] = v
+                        else:
+                            self.cookies.pop(k, None)
+                else:
+                    headers[name] = value
+        if "content-length" in headers:
+            body = await self.reader.readexactly(int(headers["content-length"]))
+        elif headers.get("transfer-encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                chunks.append(await self.reader.readexactly(size + 2))
+                if size == 0:
+                    break
+            body = b"".join(c[:-2] for c in chunks)
+        else:
+            body = await self.reader.read()
+        if headers.get("connection", "").lower() == "close":
+            await self.close()
+        return Response(status, headers, body.decode("utf-8", "replace"))
+
+
+# -- the class ---------------------------------------------------------------------------------
+@dataclass
+class Stats:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: Counter = field(default_factory=Counter)
+    expected: Counter = field(default_factory=Counter)
+    requests: int = 0
+    connected: int = 0
+    started: int = 0
+    samples: list[tuple[float, int, int]] = field(default_factory=list)  # (t, connected, worker RSS kB)
+
+
+@dataclass
+class Site:
+    name: str
+    base: str
+    worker_pids: list[int]
+    other_pids: dict[str, list[int]]
+    steps: list[str]
+    questions: list[str]
+    stop: callable
+
+
+def rss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_rss_kb(pids: list[int]) -> int:
+    import psutil
+
+    total = 0
+    for pid in pids:
+        total += rss_kb(pid)
+        try:
+            total += sum(rss_kb(c.pid) for c in psutil.Process(pid).children(recursive=True))
+        except psutil.Error:
+            pass
+    return total
+
+
+class Learner:
+    def __init__(self, n: int, site: Site, stats: Stats, args: argparse.Namespace, deadline: float) -> None:
+        self.n, self.site, self.stats, self.args, self.deadline = n, site, stats, args, deadline
+        self.browser = Browser(site.base)
+        self.ws = None
+        self.rng = random.Random(n)
+
+    async def timed(self, action: str, method: str, path: str, form: dict[str, str] | None = None) -> Response | None:
+        t0 = time.perf_counter()
+        try:
+            response = await self.browser.request(method, path, form)
+        except HttpError as exc:
+            self.stats.errors[f"{action}: {exc.kind}"] += 1
+            return None
+        self.stats.requests += 1
+        self.stats.latencies[action].append((time.perf_counter() - t0) * 1000)
+        return response
+
+    async def think(self) -> None:
+        lo, hi = self.args.think
+        await asyncio.sleep(max(0.0, min(self.rng.uniform(lo, hi), self.deadline - time.monotonic())))
+
+    async def back_off(self, response: Response) -> None:
+        retry_after = response.headers.get("retry-after")
+        await asyncio.sleep(min(float(retry_after), 10.0) if retry_after else self.rng.uniform(1.0, 3.0))
+
+    async def run(self) -> None:
+        self.stats.started += 1
+        try:
+            actions = [self.step_page, self.step_page, self.quiz, self.walk]
+            while time.monotonic() < self.deadline:
+                for action in actions:
+                    if time.monotonic() >= self.deadline:
+                        break
+                    await action()
+                    await self.think()
+        finally:
+            await self.drop_ws()
+            await self.browser.close()
+
+    async def step_page(self) -> None:
+        await self.page(self.rng.choice(self.site.steps))
+
+    async def page(self, path: str) -> None:
+        response = await self.timed("lesson step GET", "GET", path)
+        if response is not None and response.status != 200:
+            self.stats.errors[f"lesson step GET: HTTP {response.status}"] += 1
+
+    async def quiz(self) -> None:
+        key = self.rng.choice(self.site.questions)
+        page = await self.timed("question GET", "GET", f"/quizzes/q/{key}/")
+        if page is None:
+            return
+        csrf, token, choices = CSRF_RE.search(page.body), TOKEN_RE.search(page.body), CHOICE_RE.findall(page.body)
+        if page.status != 200 or not (csrf and token and choices):
+            self.stats.errors[f"question GET: HTTP {page.status}{'' if csrf and token else ' no form'}"] += 1
+            return
+        form = {"csrfmiddlewaretoken": csrf.group(1), "token": token.group(1), "mode": "practice",
+                "question": key, "choice": self.rng.choice(choices)}
+        for _ in range(3):
+            answer = await self.timed("answer POST", "POST", f"/quizzes/q/{key}/answer/", form)
+            if answer is None:
+                return
+            if answer.status == 429:
+                self.stats.expected["answer POST: 429 rate-limited"] += 1
+                await self.back_off(answer)
+                continue
+            if answer.status != 200:
+                self.stats.errors[f"answer POST: HTTP {answer.status}"] += 1
+            return
+
+    async def walk(self) -> None:
+        csrf = self.browser.cookies.get("csrftoken")
+        if not csrf:
+            form_page = await self.timed("walk form GET", "GET", "/walk/")
+            match = CSRF_RE.search(form_page.body) if form_page else None
+            if not match:
+                self.stats.errors["walk form GET: no CSRF token"] += 1
+                return
+            csrf = match.group(1)
+        form = {"csrfmiddlewaretoken": csrf, "url": self.rng.choice(WALK_URLS)}
+        t0 = time.perf_counter()
+        for _ in range(4):
+            posted = await self.timed("walk POST", "POST", "/walk/", form)
+            if posted is None:
+                return
+            if posted.status == 429:
+                kind = "rate-limited" if "retry-after" in posted.headers else "wait (walks running)"
+                self.stats.expected[f"walk POST: 429 {kind}"] += 1
+                if time.monotonic() > self.deadline:
+                    return
+                await self.back_off(posted)
+                continue
+            match = WALK_RE.search(posted.headers.get("location", ""))
+            if posted.status != 302 or not match:
+                self.stats.errors[f"walk POST: HTTP {posted.status}"] += 1
+                return
+            await self.follow(match.group(1), t0)
+            return
+        self.stats.expected["walk: given up after 4 answers of 429"] += 1
+
+    async def drop_ws(self) -> None:
+        if self.ws is not None:
+            ws, self.ws = self.ws, None
+            self.stats.connected -= 1
+            try:
+                await asyncio.wait_for(ws.close(), 5)
+            except Exception:  # noqa: BLE001 - a close that fails still frees the socket
+                pass
+
+    async def follow(self, walk_id: str, t0: float) -> None:
+        import websockets
+
+        await self.drop_ws()
+        url = self.site.base.replace("http", "ws", 1) + f"/ws/walk/{walk_id}/?lang=en"
+        t1 = time.perf_counter()
+        try:
+            ws = await asyncio.wait_for(websockets.connect(
+                url, origin=self.site.base, additional_headers={"Cookie": self.browser.cookie_header()},
+                open_timeout=30, ping_interval=None, max_size=2**22), 30)
+        except Exception as exc:  # noqa: BLE001 - every failure is a figure
+            self.stats.errors[f"ws connect: {type(exc).__name__}"] += 1
+            return
+        self.stats.latencies["ws connect"].append((time.perf_counter() - t1) * 1000)
+        self.ws = ws
+        self.stats.connected += 1
+        try:
+            async with asyncio.timeout(45):
+                while True:
+                    message = await ws.recv()
+                    if 'id="walk-result"' in message:
+                        break
+        except Exception as exc:  # noqa: BLE001
+            self.stats.errors[f"ws until final: {type(exc).__name__}"] += 1
+            await self.drop_ws()
+            return
+        self.stats.latencies["walk POST→final msg"].append((time.perf_counter() - t0) * 1000)
+
+
+async def discover(base: str) -> tuple[list[str], list[str]]:
+    """Lesson step pages and choice questions, from the site's own pages."""
+    browser = Browser(base)
+    try:
+        listing = (await browser.request("GET", "/lessons/")).body
+        lessons = sorted(set(re.findall(r'href="(/lessons/[\w-]+/)"', listing)) - {"/lessons/_preview/"})
+        steps: list[str] = []
+        for lesson in lessons[:6]:
+            steps += re.findall(r'href="(/lessons/[\w-]+/\d+/)"', (await browser.request("GET", lesson)).body)
+        quizzes = (await browser.request("GET", "/quizzes/")).body
+        keys: list[str] = []
+        for quiz in sorted(set(re.findall(r'href="(/quizzes/[\w-]+/)"', quizzes)) - {"/quizzes/practice/"})[:6]:
+            keys += re.findall(r'data-question="([\w-]+)"', (await browser.request("GET", quiz)).body)
+        questions = []
+        for key in dict.fromkeys(keys):
+            if CHOICE_RE.search((await browser.request("GET", f"/quizzes/q/{key}/")).body):
+                questions.append(key)
+            if len(questions) >= 12:
+                break
+    finally:
+        await browser.close()
+    if not steps or not questions:
+        raise RuntimeError(f"found {len(steps)} step pages and {len(questions)} choice questions on {base}")
+    return sorted(set(steps)), questions
+
+
+async def sampler(site: Site, stats: Stats, t_start: float, done: asyncio.Event) -> None:
+    while not done.is_set():
+        stats.samples.append((time.monotonic() - t_start, stats.connected, tree_rss_kb(site.worker_pids)))
+        try:
+            await asyncio.wait_for(done.wait(), 1.0)
+        except asyncio.TimeoutError:
+            pass
+
+
+async def run_class(site: Site, args: argparse.Namespace) -> tuple[Stats, dict]:
+    stats = Stats()
+    # Warm-up: every page once, a walk, then the baseline RSS.
+    warm = Learner(-1, site, Stats(), args, time.monotonic())
+    for path in site.steps[:10]:
+        await warm.page(path)
+    await warm.quiz()
+    await warm.walk()
+    await warm.drop_ws()
+    await warm.browser.close()
+    await asyncio.sleep(1.0)
+    baseline = tree_rss_kb(site.worker_pids)
+    t_start = time.monotonic()
+    deadline = t_start + args.duration
+    done = asyncio.Event()
+    sample_task = asyncio.create_task(sampler(site, stats, t_start, done))
+    tasks = []
+    for n in range(args.learners):
+        at = t_start + args.ramp * n / args.learners
+        await asyncio.sleep(max(0.0, at - time.monotonic()))
+        if time.monotonic() >= deadline:
+            break
+        tasks.append(asyncio.create_task(Learner(n, site, stats, args, deadline).run()))
+    remaining = deadline - time.monotonic()
+    _, pending = await asyncio.wait(tasks, timeout=max(0.0, remaining) + args.grace)
+    for task in pending:  # still mid-action after the grace period: counted as cut off
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=10)
+    if pending:
+        stats.expected["learner cut off at the end of the run"] += len(pending)
+    wall = time.monotonic() - t_start
+    done.set()
+    await sample_task
+    peak = max(stats.samples, key=lambda s: (s[1], s[2])) if stats.samples else (0, 0, baseline)
+    others = {name: sum(tree_rss_kb([p]) for p in pids) for name, pids in site.other_pids.items()}
+    return stats, {"wall": wall, "baseline": baseline, "peak": peak,
+                   "max_rss": max((s[2] for s in stats.samples), default=baseline), "others": others}
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] if ordered else float("nan")
+
+
+def report(site: Site, args: argparse.Namespace, stats: Stats, mem: dict) -> None:
+    wall = mem["wall"]
+    _, peak_connected, peak_rss = mem["peak"]
+    print(f"\n== {site.name}: {args.learners} learners max, ramp {args.ramp:.0f} s, run {wall:.1f} s, "
+          f"think {args.think[0]:g}-{args.think[1]:g} s, learners started {stats.started}")
+    print(f"throughput: {stats.requests / wall:.1f} HTTP req/s ({stats.requests} answered), "
+          f"{len(stats.latencies['walk POST→final msg']) / wall:.2f} walks/s completed")
+    print(f"{'action':24s} {'n':>7s} {'per s':>7s} {'p50 ms':>9s} {'p95 ms':>9s} {'p99 ms':>9s}")
+    for action in ("lesson step GET", "question GET", "answer POST", "walk form GET", "walk POST", "ws connect",
+                   "walk POST→final msg"):
+        values = stats.latencies.get(action, [])
+        if values:
+            print(f"{action:24s} {len(values):7d} {len(values) / wall:7.1f} {pct(values, 50):9.1f} "
+                  f"{pct(values, 95):9.1f} {pct(values, 99):9.1f}")
+    print(f"errors: {sum(stats.errors.values())}" + "".join(f"\n  {n:6d}  {k}" for k, n in stats.errors.most_common()))
+    print(f"expected answers (not errors): {sum(stats.expected.values())}"
+          + "".join(f"\n  {n:6d}  {k}" for k, n in stats.expected.most_common()))
+    delta = peak_rss - mem["baseline"]
+    per = f"{delta / peak_connected:.0f} KB" if peak_connected else "n/a"
+    print(f"memory: workers ({len(site.worker_pids)}) RSS {mem['baseline'] / 1024:.0f} MB after warm-up, "
+          f"{peak_rss / 1024:.0f} MB at the peak of {peak_connected} connected learners (max {mem['max_rss'] / 1024:.0f} MB)"
+          f" → {per} per connected learner (growth / connected); total RSS / connected = "
+          f"{(peak_rss / peak_connected if peak_connected else float('nan')):.0f} KB")
+    if mem["others"]:
+        print("  apart: " + ", ".join(f"{k} {v / 1024:.0f} MB" for k, v in mem["others"].items()))
+
+
+# -- the servers ---------------------------------------------------------------------------------
+def embedded_site() -> tuple[str, list[int], dict, callable]:
+    root = Path(tempfile.mkdtemp(prefix="netlearn-classroom-"))
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DJANGO_", "NETLEARN_", "DATABASE_URL", "REDIS_URL"))}
+    env.update({"DJANGO_SETTINGS_MODULE": "netlearn.settings.prod",
+                "DJANGO_SECRET_KEY": "classroom-bench-secret-key-" + "x" * 40,
+                "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost", "NETLEARN_HTTPS": "0",
+                "NETLEARN_DATA_DIR": str(root / "data"), "NETLEARN_LAB_MODE": "embedded",
+                "NETLEARN_LAB_EPHEMERAL": "1"})
+    manage(env, "migrate", "--noinput", "-v", "0")
+    manage(env, "seed_content")
+    manage(env, "collectstatic", "--noinput", "-v", "0")
+    worker = Worker(free_port(), env, root / "worker.log").start()
+
+    def stop() -> None:
+        worker.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+    return worker.url, [worker.process.pid], {}, stop
+
+
+def stack_site() -> tuple[str, list[int], dict, callable]:
+    stack = start_stack(workers=2)
+    pg_pids = []
+    pidfile = stack.postgres.root / "data" / "postmaster.pid"
+    if pidfile.exists():
+        pg_pids = [int(pidfile.read_text().split()[0])]
+    others = {"PostgreSQL": pg_pids, "Redis": [stack.redis.executor.process.pid] if stack.redis.executor.process
+              else [], "nginx": [stack.nginx.process.pid]}
+    return stack.nginx.url, [w.process.pid for w in stack.workers], others, stack.stop
+
+
+async def bench(name: str, args: argparse.Namespace) -> None:
+    print(f"starting {name} …", flush=True)
+    base, pids, others, stop = (embedded_site if name == "embedded" else stack_site)()
+    try:
+        steps, questions = await discover(base)
+        label = ("embedded (1 uvicorn worker, SQLite WAL, in-memory layer)" if name == "embedded"
+                 else "stack (nginx → 2 uvicorn workers, PostgreSQL, Redis)")
+        site = Site(label, base, pids, others, steps, questions, stop)
+        stats, mem = await run_class(site, args)
+        report(site, args, stats, mem)
+    finally:
+        await asyncio.to_thread(stop)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--learners", type=int, default=1000, help="connected learners at the end of the ramp")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of load, ramp included")
+    parser.add_argument("--ramp", type=float, default=None, help="seconds to start every learner (default: half)")
+    parser.add_argument("--grace", type=float, default=50.0, help="seconds to let actions finish after the end")
+    parser.add_argument("--think", type=float, nargs=2, default=(1.0, 3.0), metavar=("MIN", "MAX"))
+    parser.add_argument("--config", choices=("both", "embedded", "stack"), default="both")
+    args = parser.parse_args()
+    args.ramp = args.duration / 2 if args.ramp is None else min(args.ramp, args.duration)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the servers started from here inherit it
+    print(f"bench/classroom on {os.cpu_count()} cores, Python {sys.version.split()[0]}, client and servers on "
+          f"the same machine (the client's CPU competes with the server's); {PYTHON}")
+    for name in (("embedded", "stack") if args.config == "both" else (args.config,)):
+        asyncio.run(bench(name, args))
+
+
+if __name__ == "__main__":
+    main()
