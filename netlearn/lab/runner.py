@@ -35,6 +35,8 @@ T = TypeVar("T")
 #: How long after the walker finishes we keep listening for the servers' last events
 #: (a backend's close is reported just after the client's FIN reaches it).
 WALK_SETTLE_SECONDS = 0.03
+#: Longest wait for one part of the lab (DNS, web, modern, availability) to stop.
+PART_STOP_TIMEOUT = 2.0
 
 
 class WalkRecord:
@@ -101,12 +103,17 @@ class Lab:
         self.stream.emit(component="lab", layer=7, kind=Kind.CONTROL, summary="The lab is running",
                          detail={"endpoints": self.endpoints()})
 
-    async def stop(self) -> None:
+    async def stop(self, *, part_timeout: float = PART_STOP_TIMEOUT) -> None:
+        """Stop every part, each within ``part_timeout``: SIGTERM must end the process in
+        seconds even if one server is stuck draining a connection under load."""
         self.state = "stopping"
         for part in (self.availability, self.modern, self.web, self.dns):
             if part is not None:
                 try:
-                    await part.stop()
+                    await asyncio.wait_for(part.stop(), part_timeout)
+                except asyncio.TimeoutError:
+                    log.warning("lab part %s did not stop within %.0f s; abandoned", type(part).__name__,
+                                part_timeout)
                 except Exception:  # noqa: BLE001 - stop everything we can
                     log.exception("lab part failed to stop")
         self.availability = self.modern = self.web = self.dns = None
@@ -268,7 +275,8 @@ class LabThread:
             others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
             for task in others:
                 task.cancel()
-            await asyncio.gather(*others, return_exceptions=True)
+            if others:
+                await asyncio.wait(others, timeout=PART_STOP_TIMEOUT)
 
     def submit(self, factory: Callable[[Lab], Awaitable[T]]) -> "concurrent.futures.Future[T]":
         """Run ``factory(lab)`` on the lab's loop; thread-safe."""
@@ -311,7 +319,9 @@ class LabThread:
 
         self.loop.call_soon_threadsafe(crash)
 
-    def stop(self, timeout: float = 15.0) -> None:
+    def stop(self, timeout: float = 6.0) -> None:
+        """Ask the lab to stop and wait at most ``timeout``; a lab that overruns is a daemon thread
+        and ends with the process (its sockets close with it)."""
         if self.loop is not None and self._stopped is not None and self.is_alive():
             self.loop.call_soon_threadsafe(self._stopped.set)
         if self._thread is not None:
