@@ -26,7 +26,8 @@ def test_each_kind_of_try_it_step_runs_from_the_lesson_page(page, asgi_live_serv
         page.goto(asgi_live_server_with_lab + step.get_absolute_url())
         panel = page.locator(".try-it")
         panel.locator("button[type=submit]").click()
-        page.wait_for_selector(f".try-it {RESULT_MARKERS[kind]}", timeout=30000)
-        assert page.locator(".try-it .error").count() == 0
+        page.wait_for_selector(f".try-it {RESULT_MARKERS[kind]}, .try-it .error", timeout=60000)
+        errors = page.locator(".try-it .error")
+        assert errors.count() == 0, f"{kind}: {errors.first.inner_text()}"
         panel.scroll_into_view_if_needed()
         panel.screenshot(path=str(artifacts_dir / f"try-it-{kind}.png"))
