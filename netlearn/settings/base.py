@@ -75,7 +75,9 @@ def _database_from_env() -> dict:
     if url:
         import dj_database_url
 
-        return dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+        # No persistent connections: under ASGI, sync code runs on many executor threads and each
+        # would keep its own connection open (the classroom benchmark exhausted PostgreSQL's 200).
+        return dj_database_url.parse(url, conn_max_age=0)
     return {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": DATA_DIR / "netlearn.sqlite3",
@@ -100,10 +102,17 @@ def _channel_layers_from_env() -> dict:
                 "BACKEND": "channels_redis.core.RedisChannelLayer",
                 # redis-py 8 reads with a 5 s socket time-out by default, as long as channels_redis's
                 # blocking BZPOPMIN (5 s): every idle consumer would crash (channels_redis#422).
-                "CONFIG": {"hosts": [{"address": url, "socket_timeout": 15, "socket_connect_timeout": 5}]},
+                "CONFIG": {"hosts": [{"address": url, "socket_timeout": 15, "socket_connect_timeout": 5}],
+                           "capacity": CHANNEL_CAPACITY},
             }
         }
-    return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": CHANNEL_CAPACITY}}}
+
+
+#: Messages a consumer's channel may queue. group_send silently drops what does not fit (the
+#: default is 100): a walk sends up to LIVE_EVENT_CAP events plus its final message, and a busy
+#: consumer must not lose the final one.
+CHANNEL_CAPACITY = 1000
 
 
 CHANNEL_LAYERS = _channel_layers_from_env()

@@ -72,6 +72,11 @@ async def catch_up(correlation_id: str) -> list[dict[str, Any]] | None:
         return None
 
 
+#: Live events published per run. A balancer demo causes hundreds; the stored record (and the
+#: final render) has them all, and a bounded live stream keeps consumers' queues from filling.
+LIVE_EVENT_CAP = 120
+
+
 async def _pump(live: LiveWalk) -> None:
     """Publish a walk's events in order: shared buffer first, then the group (see livebuffer)."""
     shared = livebuffer.get_buffer()
@@ -83,6 +88,8 @@ async def _pump(live: LiveWalk) -> None:
         event = await live.outbox.get()
         if event is None:
             break
+        if event.get("seq", 0) >= LIVE_EVENT_CAP:
+            continue
         if shared is not None:
             await _quietly(shared.append(cid, event), "append")
         if layer is not None:

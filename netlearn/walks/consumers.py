@@ -5,6 +5,7 @@ promise that a walk's events are either in the live buffer or already stored.
 """
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -17,8 +18,13 @@ from . import bridge, rendering
 from .models import Walk
 
 
-#: Live events forwarded per run: a balancer demo causes hundreds; the final render shows them all.
-LIVE_EVENT_CAP = 120
+from .bridge import LIVE_EVENT_CAP
+
+#: How often a socket whose walk is still running checks the database for the stored result.
+#: The ``walk.finished`` message normally arrives first; this is the safety net for a message
+#: lost on the way (a full channel, a Redis hiccup, a worker that died mid-walk).
+STORED_CHECK_SECONDS = 1.0
+STORED_CHECK_LIMIT = 60
 
 
 class WalkConsumer(AsyncWebsocketConsumer):
@@ -41,12 +47,26 @@ class WalkConsumer(AsyncWebsocketConsumer):
         snapshot = await bridge.catch_up(self.cid)  # also a walk running in another worker
         if snapshot is None:
             await self._send_final()
+            if self.finished:
+                return
+        self._watch = asyncio.ensure_future(self._until_stored())
+        if snapshot is None:
             return
         self.topology = await rendering.live_topology()
         for event in snapshot:
             await self._send_event(event)
 
+    async def _until_stored(self) -> None:
+        for _ in range(STORED_CHECK_LIMIT):
+            await asyncio.sleep(STORED_CHECK_SECONDS)
+            if self.finished:
+                return
+            await self._send_final()
+
     async def disconnect(self, code: int) -> None:
+        watch = getattr(self, "_watch", None)
+        if watch is not None:
+            watch.cancel()
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
