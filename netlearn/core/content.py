@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from django.db import transaction
+from django.db import DataError, IntegrityError, transaction
 
 FORMAT_NAME = "netlearn-content"
 FORMAT_VERSION = 1
@@ -118,16 +118,21 @@ def import_document(document: Any, *, mode: Mode) -> ImportStats:
     if problems:
         raise ContentError(problems)
     stats = ImportStats()
-    with transaction.atomic():
-        for section in sections():
-            items = document.get(section.name, [])
-            if not items:
-                continue
-            added, updated, skipped = section.import_items(items, mode=mode)
-            stats.added += added
-            stats.updated += updated
-            stats.skipped += skipped
-            stats.by_section[section.name] = (added, updated, skipped)
+    try:
+        with transaction.atomic():
+            for section in sections():
+                items = document.get(section.name, [])
+                if not items:
+                    continue
+                added, updated, skipped = section.import_items(items, mode=mode)
+                stats.added += added
+                stats.updated += updated
+                stats.skipped += skipped
+                stats.by_section[section.name] = (added, updated, skipped)
+    except (DataError, IntegrityError) as exc:
+        # What validation cannot see (a text longer than its column on PostgreSQL, say) is still
+        # refused whole, with the database's reason, and the transaction leaves nothing behind.
+        raise ContentError([f"the database refused the document: {str(exc).strip().splitlines()[0]}"]) from exc
     return stats
 
 

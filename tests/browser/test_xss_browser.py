@@ -33,7 +33,9 @@ ALL = " ".join(PAYLOADS)
 TERM = "XSSTERM"
 
 
-def _t(text: str) -> dict[str, str]:
+def _t(text: str, limit: int | None = None) -> dict[str, str]:
+    """Both languages; ``limit`` cuts to a column's length (PostgreSQL enforces it, SQLite does not)."""
+    text = text[:limit] if limit else text
     return {"en": text, "ko": text}
 
 
@@ -42,22 +44,22 @@ def _course() -> dict:
         "\n".join(f"{p}\n" for p in PAYLOADS)
     return {
         "format": "netlearn-content", "version": 1,
-        "tracks": [{"slug": "xss-track", "order": 1, "title": _t("Track " + ALL)}],
-        "glossary": [{"term": TERM, "title": _t("Term " + ALL), "body": _t(body), "layers": [7]}],
+        "tracks": [{"slug": "xss-track", "order": 1, "title": _t("Track " + ALL, 200)}],
+        "glossary": [{"term": TERM, "title": _t("Term " + ALL, 200), "body": _t(body), "layers": [7]}],
         "lessons": [{"slug": "xss-lesson", "track": "xss-track", "order": 1, "published": True,
-                     "title": _t("Lesson " + ALL), "summary": _t("Summary " + ALL),
-                     "steps": [{"title": _t("Step " + ALL), "body": _t(body), "layers": [7],
+                     "title": _t("Lesson " + ALL, 200), "summary": _t("Summary " + ALL),
+                     "steps": [{"title": _t("Step " + ALL, 200), "body": _t(body), "layers": [7],
                                 "diagram": {"nodes": ["client"], "links": []}, "lab_action": None}]}],
         "questions": [
             {"key": "xss-single", "type": "single", "topics": ["tcp"], "layers": [4], "difficulty": 1,
              "prompt": _t("Prompt " + ALL), "explanation": _t("Explanation " + body),
              "walk_url": "http://shop.netlearn.test/\"><script>window.__xss='walk_url'</script>",
-             "choices": [{"text": _t("Right " + ALL), "correct": True},
+             "choices": [{"text": _t("Right " + ALL, 500), "correct": True},
                          {"text": _t("Wrong " + PAYLOADS[3]), "correct": False}]},
             {"key": "xss-short", "type": "short", "topics": ["tcp"], "layers": [4], "difficulty": 1,
              "prompt": _t("Short " + ALL), "explanation": _t(body), "accepted": [_t("TIME_WAIT")]},
         ],
-        "quizzes": [{"slug": "xss-quiz", "title": _t("Quiz " + ALL), "topics": ["tcp"],
+        "quizzes": [{"slug": "xss-quiz", "title": _t("Quiz " + ALL, 200), "topics": ["tcp"],
                      "questions": ["xss-single", "xss-short"]}],
     }
 
