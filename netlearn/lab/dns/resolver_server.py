@@ -107,15 +107,7 @@ class ResolverServer(DnsServerBase):
                 {"rcode": checked.rcode, "reason": checked.reason},
             )
             return checked.response
-        if self._should_drop():
-            self.counters["dropped"] += 1
-            self._error(
-                f"{self.name} dropped the query for {checked.qname} (failure injection)",
-                peer,
-                transport,
-                wire,
-                {**checked.detail(self.name), "reason": "drop_share", "drop_share": self._drop_share},
-            )
+        if self._injected_drop(checked, peer, transport, wire):
             return None
         self.counters["queries"] += 1
         cid = self.stream.correlator.lookup(peer)

@@ -138,6 +138,21 @@ class DnsServerBase:
         return self._drop_share > 0 and self.rng.random() < self._drop_share
 
     # -- the two transports ----------------------------------------------------------------------
+    def _injected_drop(self, query: Any, peer: Endpoint, transport: str, wire: bytes) -> bool:
+        """Failure injection: drop this query, count it and say so on the stream (both the
+        authoritative roles and the resolver use it)."""
+        if not self._should_drop():
+            return False
+        self.counters["dropped"] += 1
+        self._error(
+            f"{self.name} dropped the query for {query.qname} (failure injection)",
+            peer,
+            transport,
+            wire,
+            {**query.detail(self.name), "reason": "drop_share", "drop_share": self._drop_share},
+        )
+        return True
+
     def _on_datagram(self, data: bytes, peer: Endpoint) -> None:
         self.counters["udp_received"] += 1
         if len(self._tasks) >= self.max_inflight:
@@ -269,15 +284,7 @@ class DnsServer(DnsServerBase):
             )
             return outcome.response
         query = outcome.query
-        if self._should_drop():
-            self.counters["dropped"] += 1
-            self._error(
-                f"{self.name} dropped the query for {query.qname} (failure injection)",
-                peer,
-                transport,
-                wire,
-                {**query.detail(self.name), "reason": "drop_share", "drop_share": self._drop_share},
-            )
+        if self._injected_drop(query, peer, transport, wire):
             return None
         self.counters["queries"] += 1
         self.counters[outcome.kind] += 1
