@@ -22,12 +22,12 @@ a forgery and is reported, never acted on.
 """
 from __future__ import annotations
 
-from ..packets import checksum16
-
 import ipaddress
 import struct
 from dataclasses import dataclass
 from typing import Mapping
+
+from ..packets import checksum16
 
 VERSION = 3
 TYPE_ADVERTISEMENT = 1

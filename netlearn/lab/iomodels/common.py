@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,3 +115,17 @@ def thread_count() -> int:
         return len(os.listdir(f"/proc/{os.getpid()}/task"))
     except OSError:
         return threading.active_count()
+
+
+def listening_socket(host: str, port: int, backlog: int) -> socket.socket:
+    """A bound, listening TCP socket (closed again if binding fails): both the thread-per-
+    connection and the selector servers accept from one, with the learner-visible backlog."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+        listener.listen(backlog)
+    except OSError:
+        listener.close()
+        raise
+    return listener

@@ -27,7 +27,7 @@ from typing import Any
 
 from ..events import Endpoint, Kind
 from ..stream import EventStream
-from .common import ServerCounters, ThreadEmitter
+from .common import ServerCounters, ThreadEmitter, listening_socket
 from .worker import NioWorker
 
 COMPONENT = "nio"
@@ -70,14 +70,7 @@ class NioServer:
 
     async def start(self) -> None:
         self.emitter.attach(asyncio.get_running_loop())
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            listener.bind((self.host, self.port))
-            listener.listen(self.backlog)
-        except OSError:
-            listener.close()
-            raise
+        listener = listening_socket(self.host, self.port, self.backlog)
         listener.setblocking(False)
         self._listener = listener
         self._wake_r, self._wake_w = socket.socketpair()

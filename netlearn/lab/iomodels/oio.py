@@ -22,7 +22,7 @@ from typing import Any
 
 from ..events import Endpoint, Kind
 from ..stream import EventStream
-from .common import ServerCounters, ThreadEmitter
+from .common import ServerCounters, ThreadEmitter, listening_socket
 from .pipeline import Pipeline
 
 COMPONENT = "oio"
@@ -74,14 +74,7 @@ class ThreadPerConnectionServer:
 
     async def start(self) -> None:
         self.emitter.attach(asyncio.get_running_loop())
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            listener.bind((self.host, self.port))
-            listener.listen(self.backlog)
-        except OSError:
-            listener.close()
-            raise
+        listener = listening_socket(self.host, self.port, self.backlog)
         self._listener = listener
         self._bound = Endpoint.of(listener.getsockname())
         self._acceptor = threading.Thread(target=self._accept_loop, name="oio-acceptor", daemon=True)
