@@ -206,10 +206,6 @@ class Lab:
         quic = {(q.address.host, 443): LabTarget(q.address.host, q.address.port, q.name) for q in self.modern.quic}
         return SecureServices(pki=self.modern.pki, quic=quic)
 
-    @property
-    def walks_waiting(self) -> bool:
-        return self._walk_slots.locked()
-
 
 class LabThread:
     """Runs a :class:`Lab` on its own loop in a daemon thread."""
