@@ -20,11 +20,11 @@
     });
     controls.querySelector("[data-control=speed]").addEventListener("change", (e) => { state.speed = parseFloat(e.target.value) || 1; });
     controls.querySelector("[data-control=slowmo]").addEventListener("change", (e) => { state.slowmo = e.target.checked; });
-    controls.querySelector("[data-control=scrubber]").addEventListener("input", (e) => { pause(); show(parseInt(e.target.value, 10), true); });
+    controls.querySelector("[data-control=scrubber]").addEventListener("input", (e) => { halt(); show(parseInt(e.target.value, 10), true); });
     panel.addEventListener("click", (e) => {
       const btn = e.target.closest(".inspect-btn");
       const li = e.target.closest(".walk-step");
-      if (btn || (li && !e.target.closest("a"))) { pause(); show(steps().indexOf(li), true); }
+      if (btn || (li && !e.target.closest("a"))) { halt(); show(steps().indexOf(li), true); }
     });
     // Observe the panel, not #walk-result: the final message replaces #walk-result itself (OOB swap).
     // React only to new steps: the counter and scrubber also change the panel's DOM.
@@ -74,12 +74,18 @@
     tick();
   }
 
-  function pause() {
+  // Stop playback without loading the inspector: callers that go on to show() another step load
+  // it for that one (loading both would race, and the older answer could land last).
+  function halt() {
     if (!state) return;
     state.playing = false;
     state.panel.classList.remove("is-playing");
     clearTimeout(state.timer);
-    inspect(steps()[state.index]);
+  }
+
+  function pause() {
+    halt();
+    if (state) inspect(steps()[state.index]);
   }
 
   function tick() {
@@ -96,7 +102,7 @@
     state.timer = setTimeout(tick, BASE_MS / state.speed);
   }
 
-  function step(delta) { pause(); show(Math.min(Math.max(state.index + delta, 0), steps().length - 1), true); }
+  function step(delta) { halt(); show(Math.min(Math.max(state.index + delta, 0), steps().length - 1), true); }
 
   function show(i, withInspector) {
     const all = steps();
@@ -164,7 +170,7 @@
     const sel = state.panel.querySelector("[data-control=speed]");
     const keys = {
       " ": togglePlay, "k": togglePlay, "ArrowLeft": () => step(-1), "ArrowRight": () => step(1),
-      "Home": () => { pause(); show(0, true); }, "End": () => { pause(); show(steps().length - 1, true); },
+      "Home": () => { halt(); show(0, true); }, "End": () => { halt(); show(steps().length - 1, true); },
       "+": () => { sel.value = speeds[Math.min(speeds.indexOf(state.speed) + 1, 4)]; sel.dispatchEvent(new Event("change")); },
       "-": () => { sel.value = speeds[Math.max(speeds.indexOf(state.speed) - 1, 0)]; sel.dispatchEvent(new Event("change")); },
     };
