@@ -38,7 +38,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "netlearn.core.static.AsyncWhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -75,12 +75,15 @@ def _database_from_env() -> dict:
     if url:
         import dj_database_url
 
-        # No persistent connections: under ASGI, sync code runs on many executor threads and each
-        # would keep its own connection open (the classroom benchmark exhausted PostgreSQL's 200).
-        return dj_database_url.parse(url, conn_max_age=0)
+        # Persistent connections, one per pooled request thread (netlearn.core.asgi_handler keeps
+        # that number bounded), checked before reuse so a restarted PostgreSQL costs no request.
+        return dj_database_url.parse(url, conn_max_age=600, conn_health_checks=True)
     return {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": DATA_DIR / "netlearn.sqlite3",
+        # Kept open by the pooled request threads (netlearn.core.asgi_handler): opening a SQLite
+        # connection (and registering Django's functions on it) cost more than a page's queries.
+        "CONN_MAX_AGE": None,
         # WAL lets readers and one writer work at once; a busy timeout instead of "locked".
         "OPTIONS": {
             "timeout": 20,

@@ -9,6 +9,11 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     import os
 
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-netlearn-{os.getpid()}.sqlite3")}
+# In-process live servers lend their pooled threads to requests; a connection kept open there
+# would stop pytest-django from dropping the PostgreSQL test database at the end. The real
+# worker processes of tests/scale run the production setting (persistent connections).
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
