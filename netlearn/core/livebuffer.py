@@ -50,9 +50,9 @@ class LiveBuffer:
         key = self._key(cid)
         await self._client().pipeline(transaction=True).delete(key).rpush(key, "{}").expire(key, TTL_SECONDS).execute()
 
-    async def append(self, cid: str, event: dict[str, Any]) -> None:
+    async def append(self, cid: str, *events: dict[str, Any]) -> None:
         key = self._key(cid)
-        await self._client().pipeline(transaction=False).rpush(key, json.dumps(event)).expire(
+        await self._client().pipeline(transaction=False).rpush(key, *(json.dumps(e) for e in events)).expire(
             key, TTL_SECONDS).execute()
 
     async def close(self, cid: str) -> None:

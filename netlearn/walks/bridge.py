@@ -77,23 +77,35 @@ async def catch_up(correlation_id: str) -> list[dict[str, Any]] | None:
 LIVE_EVENT_CAP = 120
 
 
+#: Events that arrive within this window go out as one group message (one WebSocket message,
+#: one render). Most walks finish inside it: their live stream is then skipped altogether,
+#: because the final render, which follows at once, shows every step anyway. A walk slowed
+#: down (a dropped DNS packet, a time-out) still streams, a batch every window.
+LIVE_BATCH_SECONDS = 0.05
+
+
 async def _pump(live: LiveWalk) -> None:
-    """Publish a walk's events in order: shared buffer first, then the group (see livebuffer)."""
+    """Publish a walk's events in order, in batches: shared buffer first, then the group."""
     shared = livebuffer.get_buffer()
     layer = get_channel_layer()
     cid = live.correlation_id
     if shared is not None:
         await _quietly(shared.open(cid), "open")
-    while True:
-        event = await live.outbox.get()
-        if event is None:
-            break
-        if event.get("seq", 0) >= LIVE_EVENT_CAP:
+    ended = False
+    while not ended:
+        batch = [await live.outbox.get()]
+        if batch[0] is not None:
+            await asyncio.sleep(LIVE_BATCH_SECONDS)
+        while not live.outbox.empty():
+            batch.append(live.outbox.get_nowait())
+        ended = None in batch
+        events = [e for e in batch if e is not None and e.get("seq", 0) < LIVE_EVENT_CAP]
+        if ended or not events:  # ended: stored already (see unregister_live); walk.finished follows
             continue
         if shared is not None:
-            await _quietly(shared.append(cid, event), "append")
+            await _quietly(shared.append(cid, *events), "append")
         if layer is not None:
-            await _quietly(layer.group_send(live.group, {"type": "walk.event", "event": event}), "send")
+            await _quietly(layer.group_send(live.group, {"type": "walk.events", "events": events}), "send")
     if shared is not None:
         await _quietly(shared.close(cid), "close")
 

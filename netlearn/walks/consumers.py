@@ -53,8 +53,7 @@ class WalkConsumer(AsyncWebsocketConsumer):
         if snapshot is None:
             return
         self.topology = await rendering.live_topology()
-        for event in snapshot:
-            await self._send_event(event)
+        await self._send_events(snapshot)
 
     async def _until_stored(self) -> None:
         for _ in range(STORED_CHECK_LIMIT):
@@ -70,20 +69,22 @@ class WalkConsumer(AsyncWebsocketConsumer):
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
-    async def walk_event(self, message: dict[str, Any]) -> None:
-        await self._send_event(message["event"])
+    async def walk_events(self, message: dict[str, Any]) -> None:
+        await self._send_events(message["events"])
 
     async def walk_finished(self, message: dict[str, Any]) -> None:
         await self._send_final()
 
-    async def _send_event(self, event: dict[str, Any]) -> None:
+    async def _send_events(self, events: list[dict[str, Any]]) -> None:
+        """New events (by seq: a batch may overlap what catch-up sent) as one message."""
         if getattr(self, "finished", False):  # the final render already shows every step
             return
-        if event.get("seq", 0) < self.sent or event.get("seq", 0) >= LIVE_EVENT_CAP:
+        fresh = [e for e in events if self.sent <= e.get("seq", 0) < LIVE_EVENT_CAP]
+        if not fresh:
             return
-        self.sent = event.get("seq", 0) + 1
+        self.sent = fresh[-1].get("seq", 0) + 1
         with translation.override(self.lang):
-            await self.send(text_data=rendering.live_step_html(event, self.topology))
+            await self.send(text_data=rendering.live_steps_html(fresh, self.topology))
 
     async def _send_final(self) -> None:
         if getattr(self, "finished", False):  # sent once: a second render would reset the learner's place

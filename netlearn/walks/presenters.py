@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from netlearn.core.diagram import LINK_IDS as KNOWN_LINKS
 from netlearn.lab import packets
@@ -89,13 +90,19 @@ def build_steps(events: list[dict[str, Any]], topology: dict[str, str]) -> list[
 PHASES = ("url", "dns", "connect", "request", "subresources", "render", "close")
 
 
+#: Source strings, translated only when chosen: a walk has ~70 steps, and building every
+#: translated table for each of them was most of the time spent rendering a walk.
+PHASE_TITLES = {
+    "url": gettext_noop("1 · The URL and the caches"), "dns": gettext_noop("2 · DNS: root → TLD → authoritative"),
+    "connect": gettext_noop("3 · TCP to the virtual IP, the balancer chooses"), "request": gettext_noop("4 · HTTP request and response"),
+    "subresources": gettext_noop("5 · Sub-resources on the same connection"), "render": gettext_noop("6 · Render"),
+    "close": gettext_noop("7 · Close the connection"),
+}
+
+
 def phase_title(phase: str) -> str:
-    return {
-        "url": _("1 · The URL and the caches"), "dns": _("2 · DNS: root → TLD → authoritative"),
-        "connect": _("3 · TCP to the virtual IP, the balancer chooses"), "request": _("4 · HTTP request and response"),
-        "subresources": _("5 · Sub-resources on the same connection"), "render": _("6 · Render"),
-        "close": _("7 · Close the connection"),
-    }.get(phase, phase)
+    title = PHASE_TITLES.get(phase)
+    return _(title) if title else phase
 
 
 def next_phase(current: str, step: "StepView") -> str:
@@ -137,29 +144,38 @@ def step_view(event: dict[str, Any], topology: dict[str, str], *, seq: int, t0: 
 ERROR_STEPS = {"refused", "nxdomain", "dns_failed", "connection_failed", "server_error", "no_address", "cert_failed"}
 
 
+BROWSER_STEP_TITLES = {
+    "url": gettext_noop("Parse the URL"), "browser_cache": gettext_noop("Check the browser and OS caches"),
+    "resolved": gettext_noop("The name is resolved"), "port_map": gettext_noop("Map the port to the lab's port"),
+    "parse_html": gettext_noop("Parse the HTML, find sub-resources"), "render": gettext_noop("Render the page"),
+    "refused": gettext_noop("The lab does not go there"), "nxdomain": gettext_noop("NXDOMAIN: no such name"),
+    "dns_failed": gettext_noop("DNS failed"), "connection_failed": gettext_noop("The connection failed"),
+    "server_error": gettext_noop("The server side failed"), "reconnect": gettext_noop("Open a new connection"),
+    "skip_subresource": gettext_noop("Skip a resource from another origin"),
+    "dns_tcp_retry": gettext_noop("Truncated answer: retry over TCP"), "no_address": gettext_noop("No address in the answer"),
+    "tls_trust": gettext_noop("Which certificates does the browser trust?"),
+    "tls_established": gettext_noop("TLS 1.3 handshake complete"), "cert_failed": gettext_noop("Certificate rejected"),
+    "alt_svc": gettext_noop("Alt-Svc: the server offers HTTP/3"), "multiplexed": gettext_noop("Requests multiplexed on one connection"),
+    "h3_attempt": gettext_noop("Try HTTP/3 over QUIC"), "quic_established": gettext_noop("QUIC connection ready"),
+    "round_trips": gettext_noop("Count the round trips"),
+}
+ROLE_EVENT_TITLES = {
+    "connect": gettext_noop("%(role)s opens a TCP connection"), "accept": gettext_noop("%(role)s accepts a TCP connection"),
+    "close": gettext_noop("%(role)s: connection closed"), "request": gettext_noop("%(role)s: HTTP request"),
+    "response": gettext_noop("%(role)s: HTTP response"), "forward": gettext_noop("%(role)s forwards the bytes"),
+    "choose": gettext_noop("%(role)s chooses a backend"), "health_check": gettext_noop("%(role)s: health check"),
+    "error": gettext_noop("%(role)s: error"), "control": gettext_noop("%(role)s: control"),
+}
+
+
 def title_for(event: dict[str, Any]) -> str:
     """A short localised title; the lab's own English sentence stays as the detail line."""
     kind, component, detail = event["kind"], event["component"], event.get("detail", {})
-    role = _role(component)
     step = detail.get("step")
     if kind == "step" and component != "client":
-        return _("%(role)s: next move") % {"role": role}
+        return _("%(role)s: next move") % {"role": _role(component)}
     if kind == "step":
-        return {
-            "url": _("Parse the URL"), "browser_cache": _("Check the browser and OS caches"),
-            "resolved": _("The name is resolved"), "port_map": _("Map the port to the lab's port"),
-            "parse_html": _("Parse the HTML, find sub-resources"), "render": _("Render the page"),
-            "refused": _("The lab does not go there"), "nxdomain": _("NXDOMAIN: no such name"),
-            "dns_failed": _("DNS failed"), "connection_failed": _("The connection failed"),
-            "server_error": _("The server side failed"), "reconnect": _("Open a new connection"),
-            "skip_subresource": _("Skip a resource from another origin"),
-            "dns_tcp_retry": _("Truncated answer: retry over TCP"), "no_address": _("No address in the answer"),
-            "tls_trust": _("Which certificates does the browser trust?"),
-            "tls_established": _("TLS 1.3 handshake complete"), "cert_failed": _("Certificate rejected"),
-            "alt_svc": _("Alt-Svc: the server offers HTTP/3"), "multiplexed": _("Requests multiplexed on one connection"),
-            "h3_attempt": _("Try HTTP/3 over QUIC"), "quic_established": _("QUIC connection ready"),
-            "round_trips": _("Count the round trips"),
-        }.get(step, _("Browser step"))
+        return _(BROWSER_STEP_TITLES.get(step, gettext_noop("Browser step")))
     if kind == "tls_record":
         direction = _("browser → server") if detail.get("direction") == "client" else _("server → browser")
         if detail.get("encrypted"):
@@ -172,6 +188,7 @@ def title_for(event: dict[str, Any]) -> str:
     if kind == "packet":
         types = " + ".join(p.get("type", "") for p in detail.get("packets", [])) or "QUIC"
         return _("QUIC datagram: %(types)s") % {"types": types}
+    role = _role(component)
     if kind == "query":
         if component == "client":
             return _("Stub resolver → recursive resolver: %(q)s?") % {"q": _q(detail)}
@@ -185,35 +202,29 @@ def title_for(event: dict[str, Any]) -> str:
         return _("%(role)s: answer (%(rcode)s)") % {"role": role, "rcode": detail.get("rcode", "")}
     if kind == "cache":
         return _("Resolver cache: %(q)s") % {"q": _q(detail)}
-    return {
-        "connect": _("%(role)s opens a TCP connection") % {"role": role},
-        "accept": _("%(role)s accepts a TCP connection") % {"role": role},
-        "close": _("%(role)s: connection closed") % {"role": role},
-        "request": _("%(role)s: HTTP request") % {"role": role},
-        "response": _("%(role)s: HTTP response") % {"role": role},
-        "forward": _("%(role)s forwards the bytes") % {"role": role},
-        "choose": _("%(role)s chooses a backend") % {"role": role},
-        "health_check": _("%(role)s: health check") % {"role": role},
-        "handler": _("%(role)s pipeline: %(handler)s") % {"role": role, "handler": detail.get("handler", "")},
-        "error": _("%(role)s: error") % {"role": role},
-        "control": _("%(role)s: control") % {"role": role},
-    }.get(kind, kind)
+    if kind == "handler":
+        return _("%(role)s pipeline: %(handler)s") % {"role": role, "handler": detail.get("handler", "")}
+    title = ROLE_EVENT_TITLES.get(kind)
+    return _(title) % {"role": role} if title else kind
 
 
 def _q(detail: dict[str, Any]) -> str:
     return f"{detail.get('qname', '')} {detail.get('qtype', '')}".strip()
 
 
+ROLE_NAMES = {
+    "client": gettext_noop("Browser"), "resolver": gettext_noop("Resolver"), "root": gettext_noop("Root"), "tld": gettext_noop("TLD"),
+    "authoritative": gettext_noop("Authoritative"), "l4": gettext_noop("L4 balancer"), "l7": gettext_noop("L7 balancer"), "lab": gettext_noop("Lab"),
+    "tls-front": gettext_noop("TLS front (in front of the L7)"), "quic-l4": gettext_noop("HTTP/3 front (shop)"),
+    "quic-l7": gettext_noop("HTTP/3 front (www)"),
+}
+
+
 def _role(component: str) -> str:
-    names = {
-        "client": _("Browser"), "resolver": _("Resolver"), "root": _("Root"), "tld": _("TLD"),
-        "authoritative": _("Authoritative"), "l4": _("L4 balancer"), "l7": _("L7 balancer"), "lab": _("Lab"),
-        "tls-front": _("TLS front (in front of the L7)"), "quic-l4": _("HTTP/3 front (shop)"),
-        "quic-l7": _("HTTP/3 front (www)"),
-    }
     if component.startswith("backend-"):
         return _("Backend %(n)s") % {"n": component.split("-", 1)[1]}
-    return names.get(component, component)
+    name = ROLE_NAMES.get(component)
+    return _(name) if name else component
 
 
 def inspector_layers(event: dict[str, Any]) -> list[dict[str, Any]]:
