@@ -4,13 +4,17 @@
                                         [--config both|embedded|stack] [--think 1.0 3.0]
 
 Each learner is a plain asyncio client with its own cookies (its own session, so its own rate-limit
-budget) and its own keep-alive HTTP/1.1 connection, like a browser tab. In a loop until the end of
-the run it: reads two lesson step pages; GETs a quiz question and POSTs an answer with the page's
-CSRF token and attempt token; POSTs a walk (``/walk/``) and opens the walk's WebSocket
-(``/ws/walk/<id>/?lang=en``) until its final message. The socket then stays open (the learner's walk
-page) until the learner's next walk, so "connected" = learners holding a WebSocket. Between actions
-it thinks for a random time (``--think``). Learners start evenly over ``--ramp`` seconds up to
-``--learners``; the whole run is bounded by ``--duration`` (+ a few seconds to let actions finish).
+budget) and its own keep-alive HTTP/1.1 connection, like a browser tab. Until the end of the run it
+picks its next action at random, weighted by ``--mix`` (default ``steps=6,quiz=3,walk=1``): read a
+lesson step page; GET a quiz question and POST an answer with the page's CSRF token and attempt
+token; or POST a walk (``/walk/``) and open the walk's WebSocket (``/ws/walk/<id>/?lang=en``) until
+its final message. The socket then stays open (the learner's walk page) until the learner's next
+walk, so "connected" = learners holding a WebSocket. Between actions it thinks for a random time
+(``--think``, default 2–8 s: reading a step takes a learner seconds, so 1,000 learners make about
+200 requests a second, the rate the goal names). Learners start evenly over ``--ramp`` seconds up
+to ``--learners``; the whole run is bounded by ``--duration`` (+ a few seconds to let actions
+finish). The mix is a choice, written here so it can be argued with: in a class a learner reads
+several steps per question and runs a walk now and then, not after every page.
 
 Expected answers are counted apart from errors: the site allows 2 running walks per learner and 24
 per process (429 without Retry-After: "wait"), and rate-limits walk creation and quiz answers
@@ -23,9 +27,12 @@ The servers are started by this script, in temporary folders:
 * ``stack``: the layout of docs/deploy.md via ``tests/scale/stack.py``: nginx → 2 uvicorn workers →
   PostgreSQL + Redis (channel layer and cache).
 
-Memory: the VmRSS (``/proc/<pid>/status``) of the uvicorn worker processes (their embedded labs are
-threads inside them) sampled every second; "per connected learner" is (RSS at the peak of connected
-learners − RSS after warm-up, before the ramp) / connected learners at that peak. PostgreSQL, Redis
+Memory, measured twice. First, before the load, "per connected learner": ``--learners`` idle
+WebSockets (a learner's open walk page) are opened on a finished walk and the growth of the
+workers' VmRSS (``/proc/<pid>/status``; their embedded labs are threads inside them) is divided by
+their number; they are closed again before the load. Second, under load: (RSS at the peak of
+connected learners − RSS after warm-up) / connected learners at that peak, which also counts
+everything else the load makes the heap grow by (request buffers, caches, fragmentation). PostgreSQL, Redis
 and nginx are reported apart. The client runs on the same machine and competes for its cores: the
 figures are a floor for what the server would do alone. Not a test: it prints figures.
 """
@@ -207,6 +214,7 @@ class Learner:
         self.n, self.site, self.stats, self.args, self.deadline = n, site, stats, args, deadline
         self.browser = Browser(site.base)
         self.ws = None
+        self.last_walk: str | None = None
         self.rng = random.Random(n)
 
     async def timed(self, action: str, method: str, path: str, form: dict[str, str] | None = None) -> Response | None:
@@ -231,13 +239,11 @@ class Learner:
     async def run(self) -> None:
         self.stats.started += 1
         try:
-            actions = [self.step_page, self.step_page, self.quiz, self.walk]
+            names, weights = zip(*self.args.mix.items())
+            actions = {"steps": self.step_page, "quiz": self.quiz, "walk": self.walk}
             while time.monotonic() < self.deadline:
-                for action in actions:
-                    if time.monotonic() >= self.deadline:
-                        break
-                    await action()
-                    await self.think()
+                await actions[self.rng.choices(names, weights)[0]]()
+                await self.think()
         finally:
             await self.drop_ws()
             await self.browser.close()
@@ -299,6 +305,7 @@ class Learner:
             if posted.status != 302 or not match:
                 self.stats.errors[f"walk POST: HTTP {posted.status}"] += 1
                 return
+            self.last_walk = match.group(1)
             await self.follow(match.group(1), t0)
             return
         self.stats.expected["walk: given up after 4 answers of 429"] += 1
@@ -367,6 +374,37 @@ async def discover(base: str) -> tuple[list[str], list[str]]:
     return sorted(set(steps)), questions
 
 
+async def idle_socket_memory(site: Site, walk_id: str | None, count: int) -> tuple[int, int]:
+    """(sockets opened, KB of worker RSS per socket): idle learners, each holding a walk page's
+    WebSocket on a finished walk, the state a class sits in between actions."""
+    import websockets
+
+    if walk_id is None:
+        return 0, 0
+    await asyncio.sleep(1.0)
+    before = tree_rss_kb(site.worker_pids)
+    url = site.base.replace("http", "ws", 1) + f"/ws/walk/{walk_id}/?lang=en"
+    sockets = []
+
+    async def one() -> None:
+        ws = await websockets.connect(url, origin=site.base, open_timeout=30, ping_interval=None, max_size=2**22)
+        await asyncio.wait_for(ws.recv(), 30)  # the final render: the consumer is fully set up
+        sockets.append(ws)
+
+    try:
+        for start in range(0, count, 50):  # 50 at a time: a class arriving, not a SYN flood
+            results = await asyncio.gather(*(one() for _ in range(start, min(count, start + 50))),
+                                           return_exceptions=True)
+            failed = [r for r in results if isinstance(r, Exception)]
+            if failed:
+                print(f"  idle sockets: {len(failed)} failed to open ({failed[0]!r})")
+        await asyncio.sleep(2.0)
+        after = tree_rss_kb(site.worker_pids)
+    finally:
+        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    return len(sockets), round((after - before) / len(sockets)) if sockets else 0
+
+
 async def sampler(site: Site, stats: Stats, t_start: float, done: asyncio.Event) -> None:
     while not done.is_set():
         stats.samples.append((time.monotonic() - t_start, stats.connected, tree_rss_kb(site.worker_pids)))
@@ -386,6 +424,7 @@ async def run_class(site: Site, args: argparse.Namespace) -> tuple[Stats, dict]:
     await warm.walk()
     await warm.drop_ws()
     await warm.browser.close()
+    idle = await idle_socket_memory(site, warm.last_walk, args.learners)
     await asyncio.sleep(1.0)
     baseline = tree_rss_kb(site.worker_pids)
     t_start = time.monotonic()
@@ -412,7 +451,7 @@ async def run_class(site: Site, args: argparse.Namespace) -> tuple[Stats, dict]:
     await sample_task
     peak = max(stats.samples, key=lambda s: (s[1], s[2])) if stats.samples else (0, 0, baseline)
     others = {name: sum(tree_rss_kb([p]) for p in pids) for name, pids in site.other_pids.items()}
-    return stats, {"wall": wall, "baseline": baseline, "peak": peak,
+    return stats, {"wall": wall, "baseline": baseline, "peak": peak, "idle": idle,
                    "max_rss": max((s[2] for s in stats.samples), default=baseline), "others": others}
 
 
@@ -425,7 +464,8 @@ def report(site: Site, args: argparse.Namespace, stats: Stats, mem: dict) -> Non
     wall = mem["wall"]
     _, peak_connected, peak_rss = mem["peak"]
     print(f"\n== {site.name}: {args.learners} learners max, ramp {args.ramp:.0f} s, run {wall:.1f} s, "
-          f"think {args.think[0]:g}-{args.think[1]:g} s, learners started {stats.started}")
+          f"think {args.think[0]:g}-{args.think[1]:g} s, mix "
+          f"{','.join(f'{k}={v:g}' for k, v in args.mix.items())}, learners started {stats.started}")
     print(f"throughput: {stats.requests / wall:.1f} HTTP req/s ({stats.requests} answered), "
           f"{len(stats.latencies['walk POST→final msg']) / wall:.2f} walks/s completed")
     print(f"{'action':24s} {'n':>7s} {'per s':>7s} {'p50 ms':>9s} {'p95 ms':>9s} {'p99 ms':>9s}")
@@ -438,9 +478,12 @@ def report(site: Site, args: argparse.Namespace, stats: Stats, mem: dict) -> Non
     print(f"errors: {sum(stats.errors.values())}" + "".join(f"\n  {n:6d}  {k}" for k, n in stats.errors.most_common()))
     print(f"expected answers (not errors): {sum(stats.expected.values())}"
           + "".join(f"\n  {n:6d}  {k}" for k, n in stats.expected.most_common()))
+    sockets, per_socket = mem["idle"]
+    print(f"memory per connected learner: {per_socket} KB of worker RSS per idle walk-page WebSocket "
+          f"({sockets} opened at once before the load)")
     delta = peak_rss - mem["baseline"]
     per = f"{delta / peak_connected:.0f} KB" if peak_connected else "n/a"
-    print(f"memory: workers ({len(site.worker_pids)}) RSS {mem['baseline'] / 1024:.0f} MB after warm-up, "
+    print(f"memory under load: workers ({len(site.worker_pids)}) RSS {mem['baseline'] / 1024:.0f} MB after warm-up, "
           f"{peak_rss / 1024:.0f} MB at the peak of {peak_connected} connected learners (max {mem['max_rss'] / 1024:.0f} MB)"
           f" → {per} per connected learner (growth / connected); total RSS / connected = "
           f"{(peak_rss / peak_connected if peak_connected else float('nan')):.0f} KB")
@@ -495,13 +538,25 @@ async def bench(name: str, args: argparse.Namespace) -> None:
         await asyncio.to_thread(stop)
 
 
+def parse_mix(text: str) -> dict[str, float]:
+    mix = {}
+    for part in text.split(","):
+        name, _, weight = part.partition("=")
+        if name.strip() not in ("steps", "quiz", "walk") or not weight:
+            raise argparse.ArgumentTypeError(f"not an action weight: {part!r} (steps=, quiz=, walk=)")
+        mix[name.strip()] = float(weight)
+    return mix
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--learners", type=int, default=1000, help="connected learners at the end of the ramp")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of load, ramp included")
     parser.add_argument("--ramp", type=float, default=None, help="seconds to start every learner (default: half)")
     parser.add_argument("--grace", type=float, default=50.0, help="seconds to let actions finish after the end")
-    parser.add_argument("--think", type=float, nargs=2, default=(1.0, 3.0), metavar=("MIN", "MAX"))
+    parser.add_argument("--think", type=float, nargs=2, default=(2.0, 8.0), metavar=("MIN", "MAX"))
+    parser.add_argument("--mix", type=parse_mix, default=parse_mix("steps=6,quiz=3,walk=1"),
+                        help="relative weights of the actions, e.g. steps=6,quiz=3,walk=1")
     parser.add_argument("--config", choices=("both", "embedded", "stack"), default="both")
     args = parser.parse_args()
     args.ramp = args.duration / 2 if args.ramp is None else min(args.ramp, args.duration)
