@@ -27,7 +27,7 @@ setup: deps messages
 	$(BIN)/python manage.py seed_content
 
 run: setup
-	$(BIN)/python -m uvicorn netlearn.asgi:application --host $(HOST) --port $(PORT) --lifespan on --loop uvloop --ws websockets
+	$(BIN)/python -m uvicorn netlearn.asgi:application --host $(HOST) --port $(PORT) --lifespan on --loop uvloop --ws websockets --ws-per-message-deflate false
 
 browser:
 	scripts/ensure-chromium.sh

@@ -60,7 +60,8 @@ class Worker:
         self.process = subprocess.Popen(
             [PYTHON, "-m", "uvicorn", "netlearn.asgi:application", "--host", "127.0.0.1", "--port", str(self.port),
              "--lifespan", "on", "--ws", "websockets-sansio", "--timeout-graceful-shutdown", "8",
-             "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1", "--no-access-log"],
+             "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1", "--no-access-log",
+             "--ws-per-message-deflate", "false"],
             cwd=ROOT, env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
