@@ -18,3 +18,7 @@ for _module in ("netlearn.accounts.urls", "netlearn.lessons.urls", "netlearn.qui
     urlpatterns.append(path("", include(_module)))
 
 handler404 = "netlearn.core.errors.not_found"
+# 507 with a friendly page when the disk is full (also for errors raised in middleware), else a friendly 500;
+# 400 too: a session that cannot be updated on a full disk surfaces as SessionInterrupted (a 400).
+handler400 = "netlearn.core.errors.bad_request"
+handler500 = "netlearn.core.errors.server_error"
