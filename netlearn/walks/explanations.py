@@ -70,6 +70,9 @@ def explain(code: str, detail: dict | None = None) -> dict[str, str]:
         "timeout": (_("The server did not answer in time"), _("The walk waited and gave up."), ""),
         "lab_error": (_("The lab hit a problem"), _("Something failed inside the lab; the site is fine. Try again."),
                       ""),
+        "worker_lost": (_("The server process running this walk stopped"),
+                        _("The walk ran inside one of the site's server processes, and that process stopped before "
+                          "it could finish. The other processes keep serving: start the walk again."), ""),
     }
     if code.startswith("http_"):
         status = code.split("_", 1)[1]

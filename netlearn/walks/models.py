@@ -50,11 +50,20 @@ class Walk(models.Model):
     duration_ms = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(
+        max_length=255, blank=True, default="",
+        help_text="The process that runs the walk (services.worker_identity()): host, pid namespace, pid and start "
+                  "time. Each worker's supervisor fails the running walks of a process that is gone (worker_lost).")
 
     objects = WalkQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            # The stale-walk sweep (every few seconds in every worker) and the running-walk limits
+            # read only the running rows: a small partial index, however long the history grows.
+            models.Index(fields=["created_at"], condition=models.Q(status="running"), name="walks_running_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.url} ({self.status})"

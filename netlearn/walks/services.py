@@ -1,8 +1,12 @@
-"""Writes for walks: start one (vetting the URL first), finish one (storing what happened)."""
+"""Writes for walks: start one (vetting the URL first), finish one (storing what happened), and
+fail the walks whose worker process died (``mark_lost_walks``, see "Lost walks" below)."""
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -22,6 +26,10 @@ MAX_RUNNING_PER_LEARNER = 2
 MAX_RUNNING_TOTAL = 24
 #: A walk that has not finished after this long is marked failed (the lab's own time-outs are shorter).
 WALK_DEADLINE_SECONDS = 30.0
+#: Lost walks: a running walk older than this is failed as ``worker_lost`` whoever runs it (see below).
+LOST_MARGIN_SECONDS = 15.0
+LOST_AFTER_SECONDS = WALK_DEADLINE_SECONDS + LOST_MARGIN_SECONDS
+WORKER_LOST = "worker_lost"
 
 
 class WalkBusy(Exception):
@@ -51,7 +59,7 @@ async def walk_start(*, url: str, user: Any = None, session_key: str | None = No
         return await Walk.objects.acreate(url=url[:2048], status=Walk.Status.REFUSED, code=parsed.code,
                                           detail={"refusal": parsed.detail}, finished_at=timezone.now(), **owner)
     lab = await _available_lab(owner)
-    walk = await Walk.objects.acreate(url=url, **owner)
+    walk = await Walk.objects.acreate(url=url, worker=worker_identity(), **owner)
     bridge.register_live(walk.id.hex)
     bridge.spawn(_run(walk.id.hex, lab, lambda l: l.walk(url, correlation_id=walk.id.hex), walk_finish))
     return walk
@@ -68,7 +76,7 @@ async def lab_action_start(*, step: Any, user: Any = None, session_key: str | No
     owner = _owner(user, session_key)
     lab = await _available_lab(owner)
     walk = await Walk.objects.acreate(kind=str(spec.get("kind", "")), url=describe_action(spec), params=spec,
-                                      step_id=step.pk, **owner)
+                                      step_id=step.pk, worker=worker_identity(), **owner)
     bridge.register_live(walk.id.hex)
     bridge.spawn(_run(walk.id.hex, lab, lambda l: l.run_action(spec, correlation_id=walk.id.hex), action_finish))
     return walk
@@ -148,11 +156,26 @@ def topology_map(lab: Any) -> dict[str, str]:
     return nodes
 
 
+def _storable(walk: Walk) -> bool:
+    """May the lab's record be stored on this row? Yes while it runs, and also over a
+    ``worker_lost`` verdict: that was a presumption (see "Lost walks"), the record is what really
+    happened, so it wins. Any other ending is kept (stored once; nothing else writes twice)."""
+    if walk.status == Walk.Status.RUNNING:
+        return True
+    if walk.code == WORKER_LOST:
+        log.warning("walk %s finished after it was marked %s: storing its real record", walk.id.hex, WORKER_LOST)
+        return True
+    log.warning("walk %s already ended (%s %s): its late record is dropped", walk.id.hex, walk.status, walk.code)
+    return False
+
+
 def walk_finish(cid: str, *, record: Any, topology: dict[str, str]) -> None:
     outcome = record.outcome
     status = {"done": Walk.Status.DONE, "refused": Walk.Status.REFUSED}.get(outcome.status, Walk.Status.FAILED)
     with transaction.atomic():
         walk = Walk.objects.select_for_update().get(id=cid)
+        if not _storable(walk):
+            return
         walk.status = status
         walk.code = outcome.code
         walk.detail = {**walk.detail, "outcome": outcome.detail, "topology": topology,
@@ -167,6 +190,8 @@ def walk_finish(cid: str, *, record: Any, topology: dict[str, str]) -> None:
 def action_finish(cid: str, *, record: Any, topology: dict[str, str]) -> None:
     with transaction.atomic():
         walk = Walk.objects.select_for_update().get(id=cid)
+        if not _storable(walk):
+            return
         walk.status = Walk.Status.FAILED if record.error else Walk.Status.DONE
         walk.code = "action_error" if record.error else ""
         walk.result = record.result
@@ -180,3 +205,134 @@ def action_finish(cid: str, *, record: Any, topology: dict[str, str]) -> None:
 def walk_fail(cid: str, *, code: str, message: str) -> None:
     Walk.objects.filter(id=cid, status=Walk.Status.RUNNING).update(
         status=Walk.Status.FAILED, code=code, detail={"error": message[:500]}, finished_at=timezone.now())
+
+
+# -- Lost walks ------------------------------------------------------------------------------------
+#
+# A walk runs inside the embedded lab of the worker process that started it; only that process
+# stores its record. If the process dies (SIGKILL, OOM, a crash) the row would stay "running"
+# forever and every page watching it would wait forever. So every worker's lab supervisor calls
+# ``mark_lost_walks`` every few seconds (``LabSupervisor.sweep_interval``), and a running walk
+# is failed with the code ``worker_lost`` when either
+#
+# 1. its process is gone: the row's ``worker`` (``worker_identity()``) names a process on *this*
+#    machine — same host name, same boot, same PID namespace — and ``/proc/<pid>`` is missing, a
+#    zombie, or another process that reused the pid (its start time differs). This is exact and
+#    fast: a surviving worker on the same host notices within one sweep (2 s); or
+# 2. it is older than ``LOST_AFTER_SECONDS`` (45 s): the site gives up on any walk after
+#    ``WALK_DEADLINE_SECONDS`` (30 s, the ``wait_for`` in ``_run``) and then writes its failure,
+#    so a walk still running 15 s later has nobody left to store it. This covers a worker on
+#    another machine or container, where the first rule cannot look, and rows without a worker.
+#
+# A walk marked lost whose real record arrives after all (a worker that was only very slow)
+# gets that record: the verdict was a presumption, the record is what happened (``_storable``).
+# Pages are told at once (``walk.finished`` to the walk's group) and the walk's stale shared live
+# buffer is dropped, so a page that reconnects shows the explanation instead of waiting.
+
+_identity: tuple[int, str] | None = None
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="ascii", errors="replace") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def _proc_stat(pid: int) -> tuple[str, str] | None:
+    """(state, start time in clock ticks since boot) of a process, or None when there is none."""
+    stat = _read(f"/proc/{pid}/stat")
+    if not stat:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()  # the command name, in parentheses, may hold spaces
+    return (fields[0], fields[19]) if len(fields) > 19 else None
+
+
+_machines: dict[int, str] = {}
+
+
+def _machine() -> str:
+    """This machine and boot, and this PID namespace: where a pid means one process."""
+    pid = os.getpid()
+    if pid not in _machines:
+        boot = _read("/proc/sys/kernel/random/boot_id")[:8]
+        try:
+            pidns = os.readlink("/proc/self/ns/pid").removeprefix("pid:").strip("[]")
+        except OSError:
+            pidns = ""
+        _machines.clear()
+        _machines[pid] = f"{socket.gethostname()}/{boot}/{pidns}"
+    return _machines[pid]
+
+
+def worker_identity() -> str:
+    """``host/boot/pidns/pid/start``: names this process, and no other, even after a pid is reused."""
+    global _identity
+    pid = os.getpid()
+    if _identity is None or _identity[0] != pid:  # computed in the process itself (not inherited by a fork)
+        stat = _proc_stat(pid)
+        _identity = (pid, f"{_machine()}/{pid}/{stat[1] if stat else ''}")
+    return _identity[1]
+
+
+def worker_gone(worker: str) -> bool:
+    """True when ``worker`` names a process on this machine that no longer runs. False when it
+    runs, or when it cannot be told from here (another machine or container, an empty value)."""
+    parts = worker.rsplit("/", 2)
+    if len(parts) != 3 or not parts[1].isdigit() or parts[0] != _machine():
+        return False
+    pid, start = int(parts[1]), parts[2]
+    stat = _proc_stat(pid)
+    if stat is not None:  # a zombie (killed, not yet reaped) or the pid of a newer process: gone
+        return stat[0] in ("Z", "X") or (bool(start) and stat[1] != start)
+    try:  # no /proc entry: ask the kernel (/proc may be hiding other users' processes, or absent)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def mark_lost_walks(*, now: Any = None) -> list[str]:
+    """Fail the running walks whose worker is gone or that are past every deadline (see above).
+    Returns their ids (hex). Safe to run in every worker at once: each row changes only while
+    it is still running, so one sweep wins and a walk that is being stored is left alone."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=LOST_AFTER_SECONDS)
+    lost: list[str] = []
+    for walk_id, worker, created_at in Walk.objects.filter(status=Walk.Status.RUNNING).values_list(
+            "id", "worker", "created_at"):
+        if worker_gone(worker):
+            reason = "process_gone"
+        elif created_at < cutoff:
+            reason = "deadline"
+        else:
+            continue
+        detail = {"error": "the server process running this walk stopped; start it again",
+                  "worker": worker, "reason": reason, "lost_by": worker_identity()}
+        if Walk.objects.filter(id=walk_id, status=Walk.Status.RUNNING).update(
+                status=Walk.Status.FAILED, code=WORKER_LOST, detail=detail, finished_at=now):
+            log.warning("walk %s marked %s (%s; worker %s)", walk_id.hex, WORKER_LOST, reason, worker or "unknown")
+            lost.append(walk_id.hex)
+    return lost
+
+
+async def sweep_lost_walks() -> list[str]:
+    """``mark_lost_walks`` from the site's loop, then tell the pages and drop the stale live buffers."""
+    from channels.layers import get_channel_layer
+
+    from netlearn.core import livebuffer
+
+    lost = await _in_thread(mark_lost_walks)
+    layer, shared = get_channel_layer(), livebuffer.get_buffer()
+    for cid in lost:
+        try:
+            if shared is not None:
+                await shared.close(cid)
+            if layer is not None:
+                await layer.group_send(f"walk.{cid}", {"type": "walk.finished", "walk": cid})
+        except Exception:  # noqa: BLE001 - the pages' own stored-result check still finds it
+            log.warning("could not announce lost walk %s", cid, exc_info=True)
+    return lost

@@ -12,6 +12,18 @@ While it replaces the lab, ``labstate`` says "restarting": /healthz reports it a
 the banner (``netlearn.core.context_processors``). The new lab is attached to the bridge exactly as
 at start-up, so walks started afterwards stream as usual. A start that fails is retried with a
 growing pause; the site keeps serving lessons and quizzes all along.
+
+Lost walks
+----------
+A second task sweeps the walks of *other* processes: every ``sweep_interval`` seconds (2 s) it
+fails, with the code ``worker_lost``, each running walk whose worker process is gone from this
+machine (exact: the row names host, boot, PID namespace, pid and the process's start time) or
+that is older than ``services.LOST_AFTER_SECONDS`` (45 s: the site's 30 s hard limit on a walk
+plus a 15 s margin for its final write; this also covers workers on other machines). So with a
+surviving worker on the same machine, a walk whose worker was killed ends within about one sweep
+(≤ 2 s plus the database write); otherwise within 45 s + 2 s of its start. The sweep tells the
+walk's pages (``walk.finished``), which then render the stored failure and its explanation. The
+rules and the "late record wins" choice are documented in ``netlearn.walks.services``.
 """
 from __future__ import annotations
 
@@ -23,7 +35,7 @@ from netlearn.core import labstate
 from netlearn.lab.runner import LabThread
 from netlearn.lab.topology import LabConfig
 
-from . import bridge
+from . import bridge, services
 
 log = logging.getLogger("netlearn.walks.supervisor")
 
@@ -37,19 +49,23 @@ def current() -> "LabSupervisor | None":
 
 class LabSupervisor:
     def __init__(self, make_config: Callable[[], LabConfig], *, interval: float = 0.5, ping_timeout: float = 2.0,
-                 misses_allowed: int = 2, max_pause: float = 5.0) -> None:
+                 misses_allowed: int = 2, max_pause: float = 5.0, sweep_interval: float = 2.0) -> None:
         self.make_config = make_config
         self.interval = interval
+        self.sweep_interval = sweep_interval
+        self.walks_lost = 0
         self.ping_timeout = ping_timeout
         self.misses_allowed = misses_allowed
         self.max_pause = max_pause
         self.restarts = 0
         self._held = False
-        self._task: asyncio.Task | None = None
+        self._tasks: list[asyncio.Task] = []
 
     def start(self) -> "LabSupervisor":
         global _current
-        self._task = asyncio.get_running_loop().create_task(self._watch(), name="lab-supervisor")
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._watch(), name="lab-supervisor"),
+                       loop.create_task(self._sweep(), name="lost-walk-sweep")]
         _current = self
         return self
 
@@ -57,10 +73,25 @@ class LabSupervisor:
         global _current
         if _current is self:
             _current = None
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
         labstate.set_restarting(False)
+
+    async def _sweep(self) -> None:
+        """Fail the walks whose worker died (see "Lost walks"); a database that is away is retried."""
+        failing = False
+        while True:
+            await asyncio.sleep(self.sweep_interval)
+            try:
+                self.walks_lost += len(await services.sweep_lost_walks())
+                failing = False
+            except Exception:  # noqa: BLE001 - the database may be restarting; try again next time
+                if not failing:
+                    log.warning("the lost-walk sweep failed; retrying every %.0f s", self.sweep_interval,
+                                exc_info=True)
+                failing = True
 
     def hold_restarts(self, held: bool = True) -> None:
         """Tests: keep a dead lab dead (the site shows its banner) until called with False."""

@@ -45,6 +45,12 @@
     const all = steps();
     const scrub = state.panel.querySelector("[data-control=scrubber]");
     scrub.max = Math.max(0, all.length - 1);
+    if (!all.length) {  // a result without steps (a walk that failed, e.g. worker_lost): nothing is lit
+      state.index = -1;
+      const svg = state.panel.querySelector("svg.topology");
+      if (svg) svg.querySelectorAll(".lit, .active, circle.packet").forEach((el) =>
+        el.matches("circle.packet") ? el.remove() : el.classList.remove("lit", "active"));
+    }
     // The final render replaces the live list: keep the learner's place in the new one.
     all.forEach((li, i) => {
       li.classList.toggle("future", i > state.index);
@@ -183,6 +189,44 @@
     const input = document.getElementById("walk-url");
     input.value = chip.dataset.url;
     input.form.requestSubmit();
+  });
+
+  // The walk's socket: while it is closed, say so (politely: .ws-status is an aria-live region);
+  // clear it when the htmx ws extension has reconnected. It reconnects by itself, with backoff,
+  // after an abnormal close (1006: the worker holding the socket died; 1011-1013); after any
+  // other close it does not, and the message says to reload. Once the walk's result is on the
+  // page (no ".running" left) a closed socket changes nothing, so nothing is shown.
+  const RECONNECTS = [1006, 1011, 1012, 1013];
+  function wsStatus(e) {
+    const host = e.target.closest ? (e.target.closest("[ws-connect]") || e.target) : null;
+    return host ? {host, region: host.querySelector(".ws-status")} : {};
+  }
+  document.addEventListener("htmx:wsClose", (e) => {
+    const {host, region} = wsStatus(e);
+    if (!region || !host.querySelector(".running")) return;
+    const code = e.detail && e.detail.event ? e.detail.event.code : 1006;
+    const reconnecting = RECONNECTS.includes(code);
+    const text = reconnecting ? region.dataset.lost : region.dataset.closed;
+    region.dataset.state = reconnecting ? "reconnecting" : "closed";
+    if (region.textContent !== text) {
+      const p = document.createElement("p");
+      p.className = "banner banner-warn";
+      p.textContent = text;
+      region.replaceChildren(p);
+    }
+  });
+  document.addEventListener("htmx:wsOpen", (e) => {
+    const {region} = wsStatus(e);
+    if (!region || !region.dataset.state) return;
+    region.dataset.state = "open";
+    region.replaceChildren();
+  });
+  // After a reconnect the server replays the live steps from the start: keep the ones already
+  // shown instead of listing them twice (the final render replaces the list anyway).
+  const LIVE_STEP = /^\s*<ol id="walk-steps" hx-swap-oob="beforeend">\s*<li class="walk-step[^"]*"[^>]*data-seq="(\d+)"/;
+  document.addEventListener("htmx:wsBeforeMessage", (e) => {
+    const m = typeof e.detail.message === "string" && LIVE_STEP.exec(e.detail.message);
+    if (m && document.querySelector(`#walk-steps > .walk-step[data-seq="${m[1]}"]`)) e.preventDefault();
   });
 
   function boot() { init(document.querySelector(".walk-panel")); }
