@@ -50,16 +50,20 @@ def _owner(user: Any, session_key: str | None) -> dict[str, Any]:
     return {"user": None, "session_key": session_key or ""}
 
 
-async def walk_start(*, url: str, user: Any = None, session_key: str | None = None) -> Walk:
-    """Create a walk. A URL the lab may not walk is stored as refused, and no socket is opened."""
+async def walk_start(*, url: str, user: Any = None, session_key: str | None = None,
+                     step_id: int | None = None) -> Walk:
+    """Create a walk. A URL the lab may not walk is stored as refused, and no socket is opened.
+    ``step_id``: the lesson step whose "try it" started it, written in the same INSERT (one write:
+    a full disk cannot leave a walk without its step)."""
     url = (url or "").strip()
     owner = _owner(user, session_key)
     parsed = parse_lab_url(url)
     if isinstance(parsed, Refusal):
         return await Walk.objects.acreate(url=url[:2048], status=Walk.Status.REFUSED, code=parsed.code,
-                                          detail={"refusal": parsed.detail}, finished_at=timezone.now(), **owner)
+                                          detail={"refusal": parsed.detail}, finished_at=timezone.now(),
+                                          step_id=step_id, **owner)
     lab = await _available_lab(owner)
-    walk = await Walk.objects.acreate(url=url, worker=worker_identity(), **owner)
+    walk = await Walk.objects.acreate(url=url, worker=worker_identity(), step_id=step_id, **owner)
     bridge.register_live(walk.id.hex)
     bridge.spawn(_run(walk.id.hex, lab, lambda l: l.walk(url, correlation_id=walk.id.hex), walk_finish))
     return walk
@@ -69,10 +73,7 @@ async def lab_action_start(*, step: Any, user: Any = None, session_key: str | No
     """Run a lesson step's "try it" action. A walk action is a walk; the others are stored the same way."""
     spec = dict(step.lab_action or {})
     if spec.get("kind") == "walk":
-        walk = await walk_start(url=spec.get("url", ""), user=user, session_key=session_key)
-        walk.step_id = step.pk
-        await walk.asave(update_fields=["step"])
-        return walk
+        return await walk_start(url=spec.get("url", ""), user=user, session_key=session_key, step_id=step.pk)
     owner = _owner(user, session_key)
     lab = await _available_lab(owner)
     walk = await Walk.objects.acreate(kind=str(spec.get("kind", "")), url=describe_action(spec), params=spec,
