@@ -45,7 +45,6 @@ import random
 import re
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -374,6 +373,40 @@ async def discover(base: str) -> tuple[list[str], list[str]]:
     return sorted(set(steps)), questions
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes (all their threads), from /proc/<pid>/stat."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+        except OSError:
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+async def request_costs(site: Site, count: int = 150) -> list[tuple[str, float]]:
+    """Worker CPU per request, one request at a time on a keep-alive connection: the price of
+    each page on this machine, independent of concurrency. ``/healthz`` is the floor: the
+    cheapest request that still crosses Django's whole middleware stack."""
+    browser = Browser(site.base)
+    costs = []
+    try:
+        await browser.request("GET", site.steps[0])  # a session, like a learner's
+        for label, path in (("GET /healthz (the floor)", "/healthz"), ("lesson step GET", site.steps[0]),
+                            ("question GET", f"/quizzes/q/{site.questions[0]}/")):
+            for _ in range(10):
+                await browser.request("GET", path)
+            before = cpu_seconds(site.worker_pids)
+            for _ in range(count):
+                await browser.request("GET", path)
+            costs.append((label, (cpu_seconds(site.worker_pids) - before) * 1000 / count))
+    finally:
+        await browser.close()
+    return costs
+
+
 async def idle_socket_memory(site: Site, walk_id: str | None, count: int) -> tuple[int, int]:
     """(sockets opened, KB of worker RSS per socket): idle learners, each holding a walk page's
     WebSocket on a finished walk, the state a class sits in between actions."""
@@ -424,6 +457,7 @@ async def run_class(site: Site, args: argparse.Namespace) -> tuple[Stats, dict]:
     await warm.walk()
     await warm.drop_ws()
     await warm.browser.close()
+    costs = await request_costs(site)
     idle = await idle_socket_memory(site, warm.last_walk, args.learners)
     await asyncio.sleep(1.0)
     baseline = tree_rss_kb(site.worker_pids)
@@ -451,7 +485,7 @@ async def run_class(site: Site, args: argparse.Namespace) -> tuple[Stats, dict]:
     await sample_task
     peak = max(stats.samples, key=lambda s: (s[1], s[2])) if stats.samples else (0, 0, baseline)
     others = {name: sum(tree_rss_kb([p]) for p in pids) for name, pids in site.other_pids.items()}
-    return stats, {"wall": wall, "baseline": baseline, "peak": peak, "idle": idle,
+    return stats, {"wall": wall, "baseline": baseline, "peak": peak, "idle": idle, "costs": costs,
                    "max_rss": max((s[2] for s in stats.samples), default=baseline), "others": others}
 
 
@@ -478,6 +512,8 @@ def report(site: Site, args: argparse.Namespace, stats: Stats, mem: dict) -> Non
     print(f"errors: {sum(stats.errors.values())}" + "".join(f"\n  {n:6d}  {k}" for k, n in stats.errors.most_common()))
     print(f"expected answers (not errors): {sum(stats.expected.values())}"
           + "".join(f"\n  {n:6d}  {k}" for k, n in stats.expected.most_common()))
+    print("worker CPU per request, one at a time: " + "; ".join(
+        f"{label} {ms:.1f} ms (≤ {1000 / ms:.0f} req/s per core)" for label, ms in mem["costs"] if ms > 0))
     sockets, per_socket = mem["idle"]
     print(f"memory per connected learner: {per_socket} KB of worker RSS per idle walk-page WebSocket "
           f"({sockets} opened at once before the load)")

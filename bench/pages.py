@@ -20,23 +20,18 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 PATH = "/lessons/what-happens-when-you-type-a-url/3/"
+sys.path.insert(0, str(ROOT))
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.scale.servers import free_port as _free_port, wait_for_healthy  # noqa: E402
 
 
 def _env(data_dir: str) -> dict[str, str]:
@@ -64,17 +59,7 @@ def _seed(env: dict[str, str], data_dir: str) -> None:
 
 
 def _wait(port: int, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}{PATH}", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("server did not start")
+    wait_for_healthy(f"http://127.0.0.1:{port}{PATH}", proc, timeout=30, poll=0.2)
 
 
 def _session_cookie(port: int) -> str:

@@ -18,7 +18,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -30,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from tests.scale.client import CSRF_RE, Learner
-from tests.scale.servers import free_port
+from tests.scale.servers import free_port, wait_for_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -127,18 +126,12 @@ def _start(mode: str, data: Path, log: Path, timeout: float = 60.0) -> Site:
                                start_new_session=True)
     view = Path(f"/proc/{process.pid}/root{data}") if mode == "unshare" else data
     site = Site(f"http://127.0.0.1:{port}", process, view, log, mode == "unshare", data / "netlearn.sqlite3")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the site exited ({process.returncode}): {log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{site.url}/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return site
-        except OSError:
-            time.sleep(0.2)
-    site.stop()
-    raise RuntimeError(f"the site did not answer /healthz within {timeout} s: {log.read_text()[-3000:]}")
+    try:
+        wait_for_healthy(f"{site.url}/healthz", process, log, timeout=timeout, poll=0.2)
+    except RuntimeError:
+        site.stop()
+        raise
+    return site
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import stat
 import subprocess
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import psycopg
@@ -30,6 +31,26 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_for_healthy(url: str, process: "subprocess.Popen", log: Path | None = None, *, timeout: float = 40.0,
+                     poll: float = 0.1) -> None:
+    """Until ``url`` answers 200 (a server we started, e.g. its ``/healthz``); fail fast with
+    the tail of its log if the process exits first."""
+    def tail() -> str:
+        return log.read_text(errors="replace")[-3000:] if log is not None and log.exists() else ""
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: the server exited ({process.returncode}): {tail()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(poll)
+    raise RuntimeError(f"{url} did not answer 200 within {timeout} s: {tail()}")
 
 
 def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 30.0) -> None:

@@ -12,12 +12,10 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .servers import Nginx, Postgres, Redis, free_port
+from .servers import Nginx, Postgres, Redis, free_port, wait_for_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -63,17 +61,8 @@ class Worker:
              "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1", "--no-access-log",
              "--ws-per-message-deflate", "false"],
             cwd=ROOT, env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"worker on {self.port} exited: {self.log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as response:
-                    if response.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"worker on {self.port} did not answer /healthz: {self.log.read_text()[-3000:]}")
+        wait_for_healthy(f"{self.url}/healthz", self.process, self.log, timeout=timeout)
+        return self
 
     def signal(self, sig: int) -> None:
         assert self.process is not None
