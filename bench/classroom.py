@@ -394,7 +394,7 @@ async def request_costs(site: Site, count: int = 150) -> list[tuple[str, float]]
     costs = []
     try:
         await browser.request("GET", site.steps[0])  # a session, like a learner's
-        for label, path in (("GET /healthz (the floor)", "/healthz"), ("lesson step GET", site.steps[0]),
+        for label, path in (("GET /healthz (middleware + the lab's state as JSON)", "/healthz"), ("lesson step GET", site.steps[0]),
                             ("question GET", f"/quizzes/q/{site.questions[0]}/")):
             for _ in range(10):
                 await browser.request("GET", path)

@@ -14,6 +14,12 @@ for its duration and gives it back (asgiref's ``ThreadSensitiveContext(executor=
 code of one request still runs on one thread, as Django requires; connections persist, one per
 pooled thread, so a worker holds at most that many database connections; and a request that
 arrives while every thread is lent out waits for one (back-pressure instead of a thread storm).
+
+Overload: when ``NETLEARN_MAX_WAITING`` requests already wait for a thread, a new one is
+answered at once with 503 and ``Retry-After`` (a short page in English and Korean, built without
+Django so it costs next to nothing) instead of joining a queue it would leave only after the
+browser gave up. ``/healthz`` and static files are never turned away: a balancer must not take a
+busy worker for a dead one.
 """
 from __future__ import annotations
 
@@ -24,11 +30,25 @@ from typing import Any
 from asgiref.sync import ThreadSensitiveContext
 from django.core.handlers.asgi import ASGIHandler
 
+#: Seconds a turned-away browser is asked to wait before trying again.
+BUSY_RETRY_AFTER = 5
+#: Paths that wait for a thread however long the queue is.
+NEVER_TURNED_AWAY = ("/healthz", "/static/")
+BUSY_PAGE = ("""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>NetLearn is busy</title></head>
+<body><main><h1>NetLearn is very busy right now</h1>
+<p>Too many learners at once: nothing was lost. Please try again in a few seconds.</p>
+<h1 lang="ko">지금 NetLearn 사용자가 매우 많습니다</h1>
+<p lang="ko">동시에 접속한 학습자가 너무 많습니다. 잃어버린 것은 없으니 몇 초 뒤에 다시 시도해 주세요.</p>
+<p><a href="">Try again · 다시 시도</a></p></main></body></html>""").encode()
+
 
 class PooledThreadASGIHandler(ASGIHandler):
-    def __init__(self, threads: int) -> None:
+    def __init__(self, threads: int, max_waiting: int = 256) -> None:
         super().__init__()
         self.threads = max(1, threads)
+        self.max_waiting = max(0, max_waiting)
+        self.waiting = 0
         #: One pool per event loop (tests may serve from several loops in one process).
         self._pools: dict[asyncio.AbstractEventLoop, asyncio.Queue[ThreadPoolExecutor]] = {}
 
@@ -48,17 +68,31 @@ class PooledThreadASGIHandler(ASGIHandler):
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
         pool = self._pool()
-        executor = await pool.get()
+        if pool.empty() and self.waiting >= self.max_waiting and not scope["path"].startswith(NEVER_TURNED_AWAY):
+            await self.turn_away(send)
+            return
+        self.waiting += 1
+        try:
+            executor = await pool.get()
+        finally:
+            self.waiting -= 1
         try:
             async with ThreadSensitiveContext(executor=executor):
                 await self.handle(scope, receive, send)
         finally:
             pool.put_nowait(executor)
 
+    @staticmethod
+    async def turn_away(send: Any) -> None:
+        await send({"type": "http.response.start", "status": 503, "headers": [
+            (b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(BUSY_PAGE)).encode()),
+            (b"retry-after", str(BUSY_RETRY_AFTER).encode()), (b"cache-control", b"no-store")]})
+        await send({"type": "http.response.body", "body": BUSY_PAGE})
 
-def get_asgi_application(threads: int) -> PooledThreadASGIHandler:
+
+def get_asgi_application(threads: int, max_waiting: int = 256) -> PooledThreadASGIHandler:
     """Like ``django.core.asgi.get_asgi_application``, with the pooled handler."""
     import django
 
     django.setup(set_prefix=False)
-    return PooledThreadASGIHandler(threads)
+    return PooledThreadASGIHandler(threads, max_waiting)

@@ -1,0 +1,91 @@
+"""The pooled-thread ASGI handler (netlearn.core.asgi_handler): sync code of every request runs on
+a few long-lived threads, and an overloaded worker turns new requests away at once with a 503."""
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+from django.http import HttpRequest, HttpResponse
+from django.urls import path
+
+from netlearn.core.asgi_handler import BUSY_RETRY_AFTER, PooledThreadASGIHandler
+
+
+def _thread_name(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(threading.current_thread().name)
+
+
+def _healthz(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("ok")
+
+
+urlpatterns = [path("thread/", _thread_name), path("healthz", _healthz), path("page/", _thread_name)]
+
+
+async def _call(handler: PooledThreadASGIHandler, route: str) -> tuple[int, dict[bytes, bytes], bytes]:
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+             "path": route, "raw_path": route.encode(), "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"testserver")], "client": ("127.0.0.1", 5000), "server": ("testserver", 80)}
+    messages: list[dict[str, Any]] = []
+    received = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        if not received.is_set():
+            received.set()
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.Event().wait()  # the client stays connected
+        return {}
+
+    async def send(message: dict[str, Any]) -> None:
+        messages.append(message)
+
+    await handler(scope, receive, send)
+    start = next(m for m in messages if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+    return start["status"], dict(start["headers"]), body
+
+
+@pytest.fixture
+def handler(settings) -> PooledThreadASGIHandler:
+    settings.ROOT_URLCONF = __name__
+    settings.ALLOWED_HOSTS = ["testserver"]
+    settings.MIDDLEWARE = []
+    return PooledThreadASGIHandler(threads=2, max_waiting=0)
+
+
+def test_sync_code_runs_on_the_pooled_long_lived_threads(handler) -> None:
+    async def run() -> set[str]:
+        names = set()
+        for _ in range(6):
+            status, _, body = await _call(handler, "/thread/")
+            assert status == 200
+            names.add(body.decode())
+        return names
+
+    names = asyncio.run(run())
+    assert names and all(name.startswith("django-sync-") for name in names)
+    assert len(names) <= 2  # reused, not one new thread per request
+
+
+def test_a_full_worker_turns_a_page_away_at_once_but_health_checks_wait(handler) -> None:
+    async def run() -> None:
+        pool = handler._pool()
+        lent = [await pool.get(), await pool.get()]  # every thread busy, no queue allowed
+        status, headers, body = await asyncio.wait_for(_call(handler, "/page/"), 5)
+        assert status == 503
+        assert headers[b"retry-after"] == str(BUSY_RETRY_AFTER).encode()
+        text = body.decode()
+        assert "try again in a few seconds" in text and "다시 시도해 주세요" in text
+        health = asyncio.ensure_future(_call(handler, "/healthz"))
+        await asyncio.sleep(0.2)
+        assert not health.done()  # waits for a thread instead of being turned away
+        for executor in lent:
+            pool.put_nowait(executor)
+        status, _, body = await asyncio.wait_for(health, 5)
+        assert (status, body) == (200, b"ok")
+        status, _, _ = await asyncio.wait_for(_call(handler, "/page/"), 5)
+        assert status == 200  # threads free again: served
+
+    asyncio.run(run())
