@@ -15,8 +15,10 @@ code of one request still runs on one thread, as Django requires; connections pe
 pooled thread, so a worker holds at most that many database connections; and a request that
 arrives while every thread is lent out waits for one (back-pressure instead of a thread storm).
 
-Overload: when ``NETLEARN_MAX_WAITING`` requests already wait for a thread, a new one is
-answered at once with 503 and ``Retry-After`` (a short page in English and Korean, built without
+Overload: when ``NETLEARN_MAX_WAITING`` requests already wait for a thread, or the oldest of
+them has waited ``NETLEARN_MAX_QUEUE_DELAY`` seconds (a limit on time adapts to how fast the
+machine is: measured, a queue of 256 meant 10 s waits on 2 busy cores), a new one is answered at
+once with 503 and ``Retry-After`` (a short page in English and Korean, built without
 Django so it costs next to nothing) instead of joining a queue it would leave only after the
 browser gave up. ``/healthz`` and static files are never turned away: a balancer must not take a
 busy worker for a dead one.
@@ -24,6 +26,8 @@ busy worker for a dead one.
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -44,11 +48,13 @@ BUSY_PAGE = ("""<!doctype html><html lang="en"><head><meta charset="utf-8">
 
 
 class PooledThreadASGIHandler(ASGIHandler):
-    def __init__(self, threads: int, max_waiting: int = 256) -> None:
+    def __init__(self, threads: int, max_waiting: int = 256, max_queue_delay: float = 2.0) -> None:
         super().__init__()
         self.threads = max(1, threads)
         self.max_waiting = max(0, max_waiting)
-        self.waiting = 0
+        self.max_queue_delay = max_queue_delay
+        #: When each waiting request started to wait, oldest first.
+        self.waiting: deque[float] = deque()
         #: One pool per event loop (tests may serve from several loops in one process).
         self._pools: dict[asyncio.AbstractEventLoop, asyncio.Queue[ThreadPoolExecutor]] = {}
 
@@ -68,19 +74,25 @@ class PooledThreadASGIHandler(ASGIHandler):
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
         pool = self._pool()
-        if pool.empty() and self.waiting >= self.max_waiting and not scope["path"].startswith(NEVER_TURNED_AWAY):
+        if pool.empty() and self.overloaded() and not scope["path"].startswith(NEVER_TURNED_AWAY):
             await self.turn_away(send)
             return
-        self.waiting += 1
+        since = time.monotonic()
+        self.waiting.append(since)
         try:
             executor = await pool.get()
         finally:
-            self.waiting -= 1
+            self.waiting.remove(since)
         try:
             async with ThreadSensitiveContext(executor=executor):
                 await self.handle(scope, receive, send)
         finally:
             pool.put_nowait(executor)
+
+    def overloaded(self) -> bool:
+        if len(self.waiting) >= self.max_waiting:
+            return True
+        return bool(self.waiting) and time.monotonic() - self.waiting[0] >= self.max_queue_delay
 
     @staticmethod
     async def turn_away(send: Any) -> None:
@@ -90,9 +102,9 @@ class PooledThreadASGIHandler(ASGIHandler):
         await send({"type": "http.response.body", "body": BUSY_PAGE})
 
 
-def get_asgi_application(threads: int, max_waiting: int = 256) -> PooledThreadASGIHandler:
+def get_asgi_application(threads: int, max_waiting: int = 256, max_queue_delay: float = 2.0) -> PooledThreadASGIHandler:
     """Like ``django.core.asgi.get_asgi_application``, with the pooled handler."""
     import django
 
     django.setup(set_prefix=False)
-    return PooledThreadASGIHandler(threads, max_waiting)
+    return PooledThreadASGIHandler(threads, max_waiting, max_queue_delay)

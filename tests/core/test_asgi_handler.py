@@ -69,6 +69,27 @@ def test_sync_code_runs_on_the_pooled_long_lived_threads(handler) -> None:
     assert len(names) <= 2  # reused, not one new thread per request
 
 
+def test_a_queue_older_than_the_delay_limit_turns_new_pages_away(handler) -> None:
+    handler.max_waiting, handler.max_queue_delay = 100, 0.3
+
+    async def run() -> None:
+        pool = handler._pool()
+        lent = [await pool.get(), await pool.get()]
+        first = asyncio.ensure_future(_call(handler, "/page/"))  # queues: the queue is young
+        await asyncio.sleep(0.1)
+        assert not first.done()
+        await asyncio.sleep(0.3)  # now the oldest waiter has waited longer than the limit
+        status, _, _ = await asyncio.wait_for(_call(handler, "/page/"), 5)
+        assert status == 503
+        for executor in lent:
+            pool.put_nowait(executor)
+        status, _, _ = await asyncio.wait_for(first, 5)
+        assert status == 200  # the one that queued is still served
+        assert not handler.waiting
+
+    asyncio.run(run())
+
+
 def test_a_full_worker_turns_a_page_away_at_once_but_health_checks_wait(handler) -> None:
     async def run() -> None:
         pool = handler._pool()
