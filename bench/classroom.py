@@ -224,7 +224,10 @@ class Learner:
             self.stats.errors[f"{action}: {exc.kind}"] += 1
             return None
         self.stats.requests += 1
-        self.stats.latencies[action].append((time.perf_counter() - t0) * 1000)
+        # A page turned away by an overloaded worker (503) is counted as an error by the caller;
+        # its (fast) answer time is kept apart so the table shows what served pages took.
+        bucket = "turned away (503)" if response.status == 503 else action
+        self.stats.latencies[bucket].append((time.perf_counter() - t0) * 1000)
         return response
 
     async def think(self) -> None:
@@ -500,11 +503,12 @@ def report(site: Site, args: argparse.Namespace, stats: Stats, mem: dict) -> Non
     print(f"\n== {site.name}: {args.learners} learners max, ramp {args.ramp:.0f} s, run {wall:.1f} s, "
           f"think {args.think[0]:g}-{args.think[1]:g} s, mix "
           f"{','.join(f'{k}={v:g}' for k, v in args.mix.items())}, learners started {stats.started}")
-    print(f"throughput: {stats.requests / wall:.1f} HTTP req/s ({stats.requests} answered), "
+    served = stats.requests - len(stats.latencies.get("turned away (503)", []))
+    print(f"throughput: {stats.requests / wall:.1f} HTTP req/s ({stats.requests} answered, {served / wall:.1f}/s served), "
           f"{len(stats.latencies['walk POST→final msg']) / wall:.2f} walks/s completed")
     print(f"{'action':24s} {'n':>7s} {'per s':>7s} {'p50 ms':>9s} {'p95 ms':>9s} {'p99 ms':>9s}")
     for action in ("lesson step GET", "question GET", "answer POST", "walk form GET", "walk POST", "ws connect",
-                   "walk POST→final msg"):
+                   "walk POST→final msg", "turned away (503)"):
         values = stats.latencies.get(action, [])
         if values:
             print(f"{action:24s} {len(values):7d} {len(values) / wall:7.1f} {pct(values, 50):9.1f} "
