@@ -61,6 +61,8 @@ class WalkConsumer(AsyncWebsocketConsumer):
             if self.finished:
                 return
             await self._send_final()
+        if not self.finished:  # still not stored: let the page reconnect (and check again) later
+            await self.close(code=1013)
 
     async def disconnect(self, code: int) -> None:
         watch = getattr(self, "_watch", None)

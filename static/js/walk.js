@@ -191,44 +191,6 @@
     input.form.requestSubmit();
   });
 
-  // The walk's socket: while it is closed, say so (politely: .ws-status is an aria-live region);
-  // clear it when the htmx ws extension has reconnected. It reconnects by itself, with backoff,
-  // after an abnormal close (1006: the worker holding the socket died; 1011-1013); after any
-  // other close it does not, and the message says to reload. Once the walk's result is on the
-  // page (no ".running" left) a closed socket changes nothing, so nothing is shown.
-  const RECONNECTS = [1006, 1011, 1012, 1013];
-  function wsStatus(e) {
-    const host = e.target.closest ? (e.target.closest("[ws-connect]") || e.target) : null;
-    return host ? {host, region: host.querySelector(".ws-status")} : {};
-  }
-  document.addEventListener("htmx:wsClose", (e) => {
-    const {host, region} = wsStatus(e);
-    if (!region || !host.querySelector(".running")) return;
-    const code = e.detail && e.detail.event ? e.detail.event.code : 1006;
-    const reconnecting = RECONNECTS.includes(code);
-    const text = reconnecting ? region.dataset.lost : region.dataset.closed;
-    region.dataset.state = reconnecting ? "reconnecting" : "closed";
-    if (region.textContent !== text) {
-      const p = document.createElement("p");
-      p.className = "banner banner-warn";
-      p.textContent = text;
-      region.replaceChildren(p);
-    }
-  });
-  document.addEventListener("htmx:wsOpen", (e) => {
-    const {region} = wsStatus(e);
-    if (!region || !region.dataset.state) return;
-    region.dataset.state = "open";
-    region.replaceChildren();
-  });
-  // After a reconnect the server replays the live steps from the start: keep the ones already
-  // shown instead of listing them twice (the final render replaces the list anyway).
-  const LIVE_STEP = /^\s*<ol id="walk-steps" hx-swap-oob="beforeend">\s*<li class="walk-step[^"]*"[^>]*data-seq="(\d+)"/;
-  document.addEventListener("htmx:wsBeforeMessage", (e) => {
-    const m = typeof e.detail.message === "string" && LIVE_STEP.exec(e.detail.message);
-    if (m && document.querySelector(`#walk-steps > .walk-step[data-seq="${m[1]}"]`)) e.preventDefault();
-  });
-
   function boot() { init(document.querySelector(".walk-panel")); }
   document.addEventListener("DOMContentLoaded", boot);
   document.addEventListener("htmx:afterSettle", (e) => {
