@@ -391,8 +391,8 @@ def cpu_seconds(pids: list[int]) -> float:
 
 async def request_costs(site: Site, count: int = 150) -> list[tuple[str, float]]:
     """Worker CPU per request, one request at a time on a keep-alive connection: the price of
-    each page on this machine, independent of concurrency. ``/healthz`` is the floor: the
-    cheapest request that still crosses Django's whole middleware stack."""
+    each page on this machine, independent of concurrency. ``/healthz`` comes close to a floor:
+    Django's whole middleware stack plus a small JSON of the lab's state."""
     browser = Browser(site.base)
     costs = []
     try:

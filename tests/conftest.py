@@ -164,6 +164,19 @@ async def lab():
         await the_lab.stop()
 
 
+@pytest.fixture
+async def embedded_lab(transactional_db):
+    """The embedded lab attached to this test's event loop, as the ASGI lifespan would attach it."""
+    from netlearn.lab.topology import LabConfig
+    from netlearn.walks import bridge
+
+    thread = await bridge.start_embedded_lab(LabConfig.ephemeral())
+    try:
+        yield thread
+    finally:
+        await bridge.stop_embedded_lab()
+
+
 def pytest_collection_modifyitems(config, items) -> None:
     """Browser tests last: Playwright's sync API keeps an event loop running in the main thread
     for the rest of the session, and pytest-asyncio cannot start its own loop after that."""

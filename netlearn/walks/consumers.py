@@ -17,9 +17,6 @@ from django.utils import translation
 from . import bridge, rendering
 from .models import Walk
 
-
-from .bridge import LIVE_EVENT_CAP
-
 #: How often a socket whose walk is still running checks the database for the stored result.
 #: The ``walk.finished`` message normally arrives first; this is the safety net for a message
 #: lost on the way (a full channel, a Redis hiccup, a worker that died mid-walk).
@@ -81,7 +78,7 @@ class WalkConsumer(AsyncWebsocketConsumer):
         """New events (by seq: a batch may overlap what catch-up sent) as one message."""
         if getattr(self, "finished", False):  # the final render already shows every step
             return
-        fresh = [e for e in events if self.sent <= e.get("seq", 0) < LIVE_EVENT_CAP]
+        fresh = [e for e in events if self.sent <= e.get("seq", 0) < bridge.LIVE_EVENT_CAP]
         if not fresh:
             return
         self.sent = fresh[-1].get("seq", 0) + 1

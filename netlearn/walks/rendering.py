@@ -57,17 +57,13 @@ async def live_topology() -> dict[str, str]:
     return await asyncio.to_thread(lab.call, topology_map)
 
 
-def _step_ctx(step: presenters.StepView, walk: Walk | None, inspect_base: str | None = None) -> dict[str, Any]:
-    return {"step": step, "walk": walk, "lesson_url": lesson_link(step), "quiz_url": quiz_link(step),
-            "phase_title": presenters.phase_title(step.phase) if step.phase_start else "",
-            "inspect_url": f"{inspect_base}{step.seq}/" if inspect_base else None}
-
-
-def _with_html(contexts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    labels = StepLabels.current()
-    for ctx in contexts:
-        ctx["html"] = step_item_html(ctx, labels)
-    return contexts
+def _step_ctx(step: presenters.StepView, walk: Walk | None, labels: "StepLabels",
+              inspect_base: str | None = None) -> dict[str, Any]:
+    ctx = {"step": step, "walk": walk, "lesson_url": lesson_link(step), "quiz_url": quiz_link(step),
+           "phase_title": presenters.phase_title(step.phase) if step.phase_start else "",
+           "inspect_url": f"{inspect_base}{step.seq}/" if inspect_base else None}
+    ctx["html"] = step_item_html(ctx, labels)
+    return ctx
 
 
 def _inspect_base(walk: Walk) -> str:
@@ -128,18 +124,18 @@ def live_steps_html(events: list[dict[str, Any]], topology: dict[str, str]) -> s
     for event in events:
         step = presenters.step_view(event, topology, seq=event.get("seq", 0), t0=event["ts"])
         step.t_ms = 0.0  # live: relative times are known only at the end; the final render fills them in
-        items.append(step_item_html(_step_ctx(step, None), labels))
+        items.append(_step_ctx(step, None, labels)["html"])
     return f'<ol id="walk-steps" hx-swap-oob="beforeend">{"".join(items)}</ol>'
 
 
 def walk_context(walk: Walk) -> dict[str, Any]:
     topology = walk.detail.get("topology", {})
     steps = presenters.build_steps(walk.events, topology)
-    inspect_base = _inspect_base(walk)
+    inspect_base, labels = _inspect_base(walk), StepLabels.current()
     explanation = explain(walk.code, walk.detail.get("refusal") or walk.detail.get("outcome")) if walk.code else None
     return {
         "walk": walk,
-        "steps": _with_html([_step_ctx(s, walk, inspect_base) for s in steps]),
+        "steps": [_step_ctx(s, walk, labels, inspect_base) for s in steps],
         "waterfall": presenters.waterfall(steps),
         "explanation": explanation,
         "parsed": walk.detail.get("parsed"),

@@ -250,21 +250,21 @@ def _proc_stat(pid: int) -> tuple[str, str] | None:
     return (fields[0], fields[19]) if len(fields) > 19 else None
 
 
-_machines: dict[int, str] = {}
+_machine_of: tuple[int, str] | None = None
 
 
 def _machine() -> str:
     """This machine and boot, and this PID namespace: where a pid means one process."""
+    global _machine_of
     pid = os.getpid()
-    if pid not in _machines:
+    if _machine_of is None or _machine_of[0] != pid:  # computed in the process itself (not inherited by a fork)
         boot = _read("/proc/sys/kernel/random/boot_id")[:8]
         try:
             pidns = os.readlink("/proc/self/ns/pid").removeprefix("pid:").strip("[]")
         except OSError:
             pidns = ""
-        _machines.clear()
-        _machines[pid] = f"{socket.gethostname()}/{boot}/{pidns}"
-    return _machines[pid]
+        _machine_of = (pid, f"{socket.gethostname()}/{boot}/{pidns}")
+    return _machine_of[1]
 
 
 def worker_identity() -> str:

@@ -98,19 +98,6 @@ def _outside(watch: Any) -> set[str]:
     return bad
 
 
-@pytest.fixture
-async def embedded_lab(transactional_db):
-    """The embedded lab attached to this test's loop, as the ASGI lifespan attaches it."""
-    from netlearn.lab.topology import LabConfig
-    from netlearn.walks import bridge
-
-    thread = await bridge.start_embedded_lab(LabConfig.ephemeral())
-    try:
-        yield thread
-    finally:
-        await bridge.stop_embedded_lab()
-
-
 async def _finished(walk: Walk, timeout: float = 15.0) -> Walk:
     async with asyncio.timeout(timeout):
         while True:
