@@ -8,7 +8,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 
-.PHONY: run test setup deps browser services messages bench-pages bench-lb bench-walk bench-classroom lint clean
+.PHONY: run test setup deps browser services tools messages bench-pages bench-lb bench-walk bench-classroom lint clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -35,10 +35,14 @@ browser:
 services:
 	scripts/ensure-services.sh
 
+# tshark, strace, wrk, haproxy (Debian) and axe-core (npm, under var/vendor/)
+tools:
+	scripts/ensure-tools.sh
+
 # Twice: the embedded defaults (SQLite WAL, in-memory layer), then real PostgreSQL and Redis
 # started on loopback in a temporary folder (scripts/with_services.py sets DATABASE_URL and
 # REDIS_URL). Tests marked `services` start their own servers (nginx, workers), so they run once.
-test: setup browser services
+test: setup browser services tools
 	DJANGO_SETTINGS_MODULE=netlearn.settings.test $(BIN)/python -m pytest -m "not services"
 	DJANGO_SETTINGS_MODULE=netlearn.settings.test $(BIN)/python scripts/with_services.py -- $(BIN)/python -m pytest
 
