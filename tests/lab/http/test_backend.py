@@ -11,6 +11,8 @@ from netlearn.lab.events import Endpoint, Kind
 from netlearn.lab.http import BackendServer
 from netlearn.lab.stream import EventStream, Recorder
 
+from tests.waiting import eventually
+
 from .client import fetch, raw_exchange
 
 GET = b"GET %s HTTP/1.1\r\nHost: shop.netlearn.test\r\n\r\n"
@@ -86,12 +88,12 @@ async def test_bad_input_does_not_stop_the_server_serving_others(backend: Backen
 
 async def test_connection_cap_refuses_with_503(backend: BackendServer) -> None:
     held = [await asyncio.open_connection(*backend.address) for _ in range(4)]
-    await asyncio.sleep(0.05)
+    await eventually(lambda: backend.describe()["active_connections"] == 4, "the four held connections accepted")
     answer = await raw_exchange(backend.address, GET % b"/health")
     assert answer.startswith(b"HTTP/1.1 503 ")
     for _, w in held:
         w.close()
-    await asyncio.sleep(0.05)
+    await eventually(lambda: backend.describe()["active_connections"] == 0, "the held connections closed")
     assert (await fetch(backend.address, "/health")).status == 200
 
 
@@ -140,7 +142,7 @@ async def test_events_carry_the_correlation_id_of_the_client_endpoint(backend: B
         writer.write(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
         await reader.read()
         writer.close()
-        await asyncio.sleep(0.05)
+        await eventually(lambda: rec.of_kind(Kind.CLOSE), "the backend's CLOSE event")
     kinds = [e.kind for e in rec.events]
     assert kinds[0] == Kind.ACCEPT and Kind.REQUEST in kinds and Kind.RESPONSE in kinds and kinds[-1] == Kind.CLOSE
 
@@ -149,9 +151,10 @@ async def test_stop_leaks_no_tasks_or_connections(stream: EventStream) -> None:
     server = BackendServer(Endpoint("127.0.3.2", 0), stream, "backend-2")
     await server.start()
     before = asyncio.all_tasks()
-    reader, writer = await asyncio.open_connection(*server.address)
-    writer.write(GET % b"/slow")  # a delayed answer pending at stop time
-    await asyncio.sleep(0.05)
+    with Recorder(stream) as rec:
+        reader, writer = await asyncio.open_connection(*server.address)
+        writer.write(GET % b"/slow")  # a delayed answer pending at stop time
+        await eventually(lambda: rec.of_kind(Kind.REQUEST), "the slow request received")
     await server.stop()
     assert await asyncio.wait_for(reader.read(), 2) == b""
     writer.close()
