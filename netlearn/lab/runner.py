@@ -219,6 +219,9 @@ class LabThread:
         self._stopped: asyncio.Event | None = None
         self._crash: BaseException | None = None
         self.error: BaseException | None = None
+        #: Calls submitted and not finished: a crash cancels them (see :meth:`_die`).
+        self._pending: set[concurrent.futures.Future[Any]] = set()
+        self._pending_lock = threading.Lock()
 
     @property
     def stream(self) -> EventStream:
@@ -245,11 +248,24 @@ class LabThread:
         try:
             loop.run_until_complete(self._main())
         except BaseException as exc:  # noqa: BLE001 - a crashed lab is reported, never re-raised into the site
-            self.error = exc
-            log.exception("the lab crashed")
-        finally:
-            loop.run_until_complete(loop.shutdown_asyncgens())
+            self._die(loop, self._crash or exc)
+            return
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+    def _die(self, loop: asyncio.AbstractEventLoop, error: BaseException) -> None:
+        """The lab's loop blew up: nothing of the lab may run again. Close the loop (which closes
+        every socket it owns, so a new lab can bind the same ports) and cancel every call still
+        waiting on it, so its caller (a walk, a control call) ends at once instead of hanging."""
+        self.error = error
+        log.error("the lab crashed", exc_info=error)
+        try:
             loop.close()
+        finally:
+            with self._pending_lock:
+                pending, self._pending = self._pending, set()
+            for future in pending:
+                future.cancel()
 
     async def _main(self) -> None:
         self._stopped = asyncio.Event()
@@ -262,17 +278,19 @@ class LabThread:
         self._ready.set()
         try:
             await self._stopped.wait()
-            if self._crash is not None:
-                raise self._crash
         finally:
-            # Even on a crash: release the ports (a restarted lab binds them again) and end the
-            # walks and control calls in flight (their callers see them cancelled, not hanging).
-            await self.lab.stop()
-            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in others:
-                task.cancel()
-            if others:
-                await asyncio.wait(others, timeout=PART_STOP_TIMEOUT)
+            if self.error is None:  # after a crash the loop is closed: nothing may run (see _die)
+                await self._orderly_stop()
+
+    async def _orderly_stop(self) -> None:
+        """Release the ports and end the walks and control calls in flight (their callers see
+        them cancelled, not hanging)."""
+        await self.lab.stop()
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        if others:
+            await asyncio.wait(others, timeout=PART_STOP_TIMEOUT)
 
     def submit(self, factory: Callable[[Lab], Awaitable[T]]) -> "concurrent.futures.Future[T]":
         """Run ``factory(lab)`` on the lab's loop; thread-safe."""
@@ -282,7 +300,15 @@ class LabThread:
         async def call() -> T:
             return await factory(self.lab)
 
-        return asyncio.run_coroutine_threadsafe(call(), self.loop)
+        future = asyncio.run_coroutine_threadsafe(call(), self.loop)
+        with self._pending_lock:
+            self._pending.add(future)
+        future.add_done_callback(self._forget)
+        return future
+
+    def _forget(self, future: "concurrent.futures.Future[Any]") -> None:
+        with self._pending_lock:
+            self._pending.discard(future)
 
     def call(self, fn: Callable[[Lab], T], timeout: float = 10.0) -> T:
         """Run a plain function on the lab's loop (control calls) and wait for its result."""
@@ -304,16 +330,19 @@ class LabThread:
             return {"state": "unresponsive", "error": repr(exc)}
 
     def crash_for_test(self, error: BaseException | None = None) -> None:
-        """Make the lab's loop raise, as an unexpected bug would: the thread ends with
-        :attr:`error` set and the site's supervisor has something to restart (fault tests)."""
+        """Kill the lab's loop mid-flight, as a bug in the loop machinery would: the loop stops
+        with every task suspended where it was, none of the lab's orderly stop runs, and the
+        thread dies with :attr:`error` set (:meth:`_die`). The site's supervisor then has a dead
+        lab to replace (fault tests)."""
         if self.loop is None or self._stopped is None or not self.is_alive():
             raise RuntimeError("the lab is not running")
+        loop = self.loop
 
         def crash() -> None:
             self._crash = error or RuntimeError("lab crashed on purpose (crash_for_test)")
-            self._stopped.set()
+            loop.stop()  # run_until_complete(self._main()) raises: _main never resumes
 
-        self.loop.call_soon_threadsafe(crash)
+        loop.call_soon_threadsafe(crash)
 
     def stop(self, timeout: float = 6.0) -> None:
         """Ask the lab to stop and wait at most ``timeout``; a lab that overruns is a daemon thread
