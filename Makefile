@@ -42,9 +42,11 @@ tools:
 # Twice: the embedded defaults (SQLite WAL, in-memory layer), then real PostgreSQL and Redis
 # started on loopback in a temporary folder (scripts/with_services.py sets DATABASE_URL and
 # REDIS_URL). Tests marked `services` start their own servers (nginx, workers), so they run once.
+# NETLEARN_REQUIRE_TMPFS=1: the full-disk tests fail (instead of skipping) if no tmpfs can be mounted.
+TEST_ENV := DJANGO_SETTINGS_MODULE=netlearn.settings.test NETLEARN_REQUIRE_TMPFS=1
 test: setup browser services tools
-	DJANGO_SETTINGS_MODULE=netlearn.settings.test $(BIN)/python -m pytest -m "not services"
-	DJANGO_SETTINGS_MODULE=netlearn.settings.test $(BIN)/python scripts/with_services.py -- $(BIN)/python -m pytest
+	$(TEST_ENV) $(BIN)/python -m pytest -m "not services"
+	$(TEST_ENV) $(BIN)/python scripts/with_services.py -- $(BIN)/python -m pytest
 
 bench-pages: setup
 	$(BIN)/python bench/pages.py
