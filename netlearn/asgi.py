@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP (Django), WebSockets (Channels) and lifespan (the embedded lab)."""
+"""ASGI entry point and composition root: HTTP (Django), WebSockets (Channels) and the lifespan,
+which runs the background services chosen here (``netlearn/background.py``: the embedded lab)."""
 from __future__ import annotations
 
 import os
@@ -19,11 +20,12 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from netlearn.core.lifespan import LifespanApp  # noqa: E402
 from netlearn.routing import websocket_urlpatterns  # noqa: E402
+from netlearn.background import EmbeddedLab  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-        "lifespan": LifespanApp(),
+        "lifespan": LifespanApp([EmbeddedLab()]),
     }
 )
