@@ -24,7 +24,7 @@ The servers are started by this script, in temporary folders:
 
 * ``embedded``: one uvicorn worker, SQLite (WAL) in ``NETLEARN_DATA_DIR``, the in-memory channel
   layer and cache, seeded with ``migrate`` + ``seed_content``;
-* ``stack``: the layout of docs/deploy.md via ``tests/scale/stack.py``: nginx → 2 uvicorn workers →
+* ``stack``: the layout of docs/deploy.md via ``netlearn/devtools/stack.py``: nginx → 2 uvicorn workers →
   PostgreSQL + Redis (channel layer and cache).
 
 Memory, measured twice. First, before the load, "per connected learner": ``--learners`` idle
@@ -56,8 +56,8 @@ from urllib.parse import urlencode, urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.scale.servers import free_port  # noqa: E402
-from tests.scale.stack import PYTHON, Worker, manage, start_stack  # noqa: E402
+from netlearn.devtools.servers import free_port  # noqa: E402
+from netlearn.devtools.stack import PYTHON, Worker, manage, start_stack  # noqa: E402
 
 CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 TOKEN_RE = re.compile(r'name="token" value="([^"]+)"')

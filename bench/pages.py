@@ -31,7 +31,7 @@ PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python
 PATH = "/lessons/what-happens-when-you-type-a-url/3/"
 sys.path.insert(0, str(ROOT))
 
-from tests.scale.servers import free_port as _free_port, wait_for_healthy  # noqa: E402
+from netlearn.devtools.servers import free_port as _free_port, wait_for_healthy  # noqa: E402
 
 
 def _env(data_dir: str) -> dict[str, str]:

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from tests.scale.client import CSRF_RE, Learner
-from tests.scale.servers import free_port, wait_for_healthy
+from netlearn.devtools.servers import free_port, wait_for_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable

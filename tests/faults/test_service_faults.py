@@ -1,5 +1,5 @@
 """Faults in the production layout (nginx → 2 uvicorn workers → PostgreSQL + Redis), each test on a
-stack of its own (tests/scale/stack.py): Redis stopped mid-walk and brought back, PostgreSQL
+stack of its own (netlearn/devtools/stack.py): Redis stopped mid-walk and brought back, PostgreSQL
 restarted between a quiz answer and its resubmission, a worker SIGKILLed during walks."""
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from tests.scale.client import CSRF_RE, Learner, watch_walk
-from tests.scale.stack import Stack, start_stack
+from netlearn.devtools.stack import Stack, start_stack
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(240)]
 

@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .servers import Nginx, Postgres, Redis, free_port, wait_for_healthy
+from netlearn.devtools.servers import Nginx, Postgres, Redis, free_port, wait_for_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
