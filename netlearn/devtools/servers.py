@@ -113,7 +113,25 @@ class Postgres:
 
     def start(self) -> "Postgres":
         self.executor.start()
+        self.wait_ready()
         return self
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Until the server accepts sessions. The executor returns once the TCP port accepts, but a
+        cluster that is still starting up refuses sessions ("the database system is starting up")
+        for a moment longer: wait for that state to pass instead of failing the first connection."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with psycopg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres", connect_timeout=5):
+                    return
+            except psycopg.OperationalError as exc:
+                if time.monotonic() > deadline:
+                    log = self.root / "postgres.log"
+                    tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+                    raise RuntimeError(f"PostgreSQL on port {self.port} refused sessions for {timeout} s: "
+                                       f"{exc}\n{tail}") from exc
+                time.sleep(0.1)
 
     def create_database(self) -> None:
         with psycopg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres", autocommit=True) as conn:
@@ -127,7 +145,7 @@ class Postgres:
 
     def restart(self) -> None:
         self.stop()
-        self.executor.start()
+        self.start()
 
     def destroy(self) -> None:
         self.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import path
 
 from netlearn.core.asgi_handler import BUSY_RETRY_AFTER, PooledThreadASGIHandler
+from tests.waiting import eventually
 
 
 def _thread_name(request: HttpRequest) -> HttpResponse:
@@ -76,9 +78,10 @@ def test_a_queue_older_than_the_delay_limit_turns_new_pages_away(handler) -> Non
         pool = handler._pool()
         lent = [await pool.get(), await pool.get()]
         first = asyncio.ensure_future(_call(handler, "/page/"))  # queues: the queue is young
-        await asyncio.sleep(0.1)
+        await eventually(lambda: len(handler.waiting) == 1, "the first page waiting for a thread")
         assert not first.done()
-        await asyncio.sleep(0.3)  # now the oldest waiter has waited longer than the limit
+        await eventually(lambda: time.monotonic() - handler.waiting[0] > handler.max_queue_delay,
+                         "the oldest waiter older than the limit")
         status, _, _ = await asyncio.wait_for(_call(handler, "/page/"), 5)
         assert status == 503
         for executor in lent:
@@ -100,7 +103,7 @@ def test_a_full_worker_turns_a_page_away_at_once_but_health_checks_wait(handler)
         text = body.decode()
         assert "try again in a few seconds" in text and "다시 시도해 주세요" in text
         health = asyncio.ensure_future(_call(handler, "/healthz"))
-        await asyncio.sleep(0.2)
+        await eventually(lambda: len(handler.waiting) == 1, "the health check waiting for a thread")
         assert not health.done()  # waits for a thread instead of being turned away
         for executor in lent:
             pool.put_nowait(executor)
