@@ -45,6 +45,20 @@ class _GuardLiftedOnOneThread:
         return getattr(os, name)
 
 
+@pytest.fixture(autouse=True)
+def _no_lab_left_running() -> Iterator[None]:
+    """A test that starts a lab thread (``LabThread``) must leave none running: a leaked lab keeps
+    dialling its backends (health checks) and would blur every later test's socket watch."""
+    before = {t for t in threading.enumerate() if t.name == "netlearn-lab"}
+    yield
+    from tests.waiting import eventually_sync
+
+    def leaked() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "netlearn-lab" and t not in before and t.is_alive()]
+
+    eventually_sync(lambda: not leaked(), "every lab thread this test started has stopped")
+
+
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 CHROMIUM = os.environ.get("NETLEARN_CHROMIUM", "/usr/bin/chromium")
 

@@ -168,7 +168,15 @@ def attach(thread: LabThread, loop: asyncio.AbstractEventLoop) -> None:
 
 async def start_embedded_lab(config: LabConfig | None = None) -> LabThread:
     thread = LabThread(config or LabConfig())
-    await asyncio.to_thread(thread.start)
+    starting = asyncio.ensure_future(asyncio.to_thread(thread.start))
+    try:
+        await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        # Cancelled (the server is shutting down, the supervisor stopped) while the lab was still
+        # starting in its thread: it would run on, attached to nothing. Stop it once it is up.
+        await asyncio.gather(starting, return_exceptions=True)
+        await asyncio.to_thread(thread.stop)
+        raise
     attach(thread, asyncio.get_running_loop())
     log.info("lab started: %s", thread.call(lambda lab: lab.endpoints()))
     return thread
