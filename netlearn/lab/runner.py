@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 import uuid
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 
 from .events import Endpoint, Kind, LabEvent
 from .stream import EventStream, Recorder
@@ -28,6 +28,14 @@ from .topology import LabConfig
 from .walker.directory import LabDirectory
 from .walker.url import LabTarget
 from .walker.walk import WalkOutcome, run_walk
+
+if TYPE_CHECKING:  # the parts are imported when the lab starts (they pull in TLS, QUIC, ...)
+    from .availability import StandingAvailabilityLab
+    from .availability_config import AvailabilityConfig
+    from .dns import DnsLab
+    from .modern import ModernLab
+    from .walker.secure import SecureServices
+    from .web import WebLab
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -65,15 +73,16 @@ class Lab:
     """Every lab component on one event loop."""
 
     def __init__(self, config: LabConfig | None = None, *, stream: EventStream | None = None,
-                 max_concurrent_walks: int = 32, availability: Any = None) -> None:
-        #: An ``AvailabilityConfig`` to also run the standing registry, HA pair and NIO server.
+                 max_concurrent_walks: int = 32, availability: "AvailabilityConfig | None" = None) -> None:
+        #: To also run the standing registry, HA pair and NIO server.
         self.availability_config = availability
-        self.availability: Any = None
+        self.availability: StandingAvailabilityLab | None = None
         self.config = config or LabConfig()
         self.stream = stream or EventStream()
-        self.dns: Any = None
-        self.web: Any = None
-        self.modern: Any = None  # port 443: TLS, HTTP/2, HTTP/3 (netlearn/lab/modern)
+        # The parts, while the lab runs (None before start() and after stop()).
+        self.dns: DnsLab | None = None
+        self.web: WebLab | None = None
+        self.modern: ModernLab | None = None  # port 443: TLS, HTTP/2, HTTP/3 (netlearn/lab/modern)
         self.state = "stopped"
         self.started_at: float | None = None
         self._walk_slots = asyncio.Semaphore(max_concurrent_walks)
@@ -142,21 +151,21 @@ class Lab:
     def directory(self) -> LabDirectory:
         """The walker's allow-list: lab addresses with URL ports mapped to real listening ports."""
         services: dict[tuple[str, int], LabTarget] = {}
-        web = self.web
-        for role, component in (("l4", web.l4), ("l7", web.l7)):
-            address: Endpoint = component.address
+        web, dns = self.web, self.dns
+        if web is None or dns is None:
+            raise RuntimeError("the lab is not running")
+        for role, address in (("l4", web.l4.address), ("l7", web.l7.address)):
             services[(address.host, 80)] = LabTarget(address.host, address.port, role)
         for backend in web.backends:
             address = backend.address
             services[(address.host, 80)] = LabTarget(address.host, address.port, backend.name)
         if self.modern is not None:  # URL port 443 → the TLS listeners
-            for role, component in (("l4", self.modern.l4), ("tls-front", self.modern.front)):
-                services[(component.address.host, 443)] = LabTarget(component.address.host, component.address.port,
-                                                                     role)
+            for role, address in (("l4", self.modern.l4.address), ("tls-front", self.modern.front.address)):
+                services[(address.host, 443)] = LabTarget(address.host, address.port, role)
             for server in self.modern.backends:
                 services[(server.address.host, 443)] = LabTarget(server.address.host, server.address.port,
                                                                  server.name)
-        return LabDirectory(resolver=self.dns.resolver.address, client_host=self.config.client_host,
+        return LabDirectory(resolver=dns.resolver.address, client_host=self.config.client_host,
                             services=services)
 
     def describe(self) -> dict[str, Any]:
@@ -199,19 +208,22 @@ class Lab:
                 await asyncio.sleep(WALK_SETTLE_SECONDS)
         return ActionRecord(cid, result, recorder.events, recorder.dropped, error)
 
-    def secure_services(self) -> Any:
+    def secure_services(self) -> "SecureServices":
         """The lab CA and the QUIC listeners (UDP 443), for https walks."""
         from .walker.secure import SecureServices
 
-        quic = {(q.address.host, 443): LabTarget(q.address.host, q.address.port, q.name) for q in self.modern.quic}
-        return SecureServices(pki=self.modern.pki, quic=quic)
+        modern = self.modern
+        if modern is None:
+            raise RuntimeError("the lab's TLS, HTTP/2 and HTTP/3 part is not running")
+        quic = {(q.address.host, 443): LabTarget(q.address.host, q.address.port, q.name) for q in modern.quic}
+        return SecureServices(pki=modern.pki, quic=quic)
 
 
 class LabThread:
     """Runs a :class:`Lab` on its own loop in a daemon thread."""
 
     def __init__(self, config: LabConfig | None = None, *, stream: EventStream | None = None,
-                 availability: Any = None) -> None:
+                 availability: "AvailabilityConfig | None" = None) -> None:
         self.lab = Lab(config, stream=stream, availability=availability)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -237,6 +249,7 @@ class LabThread:
         return self
 
     def _run(self) -> None:
+        loop: asyncio.AbstractEventLoop
         try:
             import uvloop
 
