@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Callable
+from typing import Awaitable, Callable
 
 DEADLINE = 20.0
 
@@ -18,6 +18,16 @@ async def eventually(predicate: Callable[[], object], what: str, *, timeout: flo
     """Until ``predicate()`` is true (checked on this event loop between polls)."""
     deadline = time.monotonic() + timeout
     while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        await asyncio.sleep(poll)
+
+
+async def eventually_async(predicate: Callable[[], Awaitable[object]], what: str, *, timeout: float = DEADLINE,
+                           poll: float = 0.02) -> None:
+    """The same for a predicate that must be awaited (it asks a server, say)."""
+    deadline = time.monotonic() + timeout
+    while not await predicate():
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout} s: {what}")
         await asyncio.sleep(poll)

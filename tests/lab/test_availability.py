@@ -16,6 +16,7 @@ from netlearn.lab.availability_config import AvailabilityConfig
 from netlearn.lab.events import Kind
 from netlearn.lab.iomodels.queue import ComparisonQueue
 from netlearn.lab.stream import EventStream, Recorder
+from tests.waiting import eventually_async
 
 CID = "try-it-1"
 
@@ -142,12 +143,21 @@ async def test_the_standing_lab_can_be_poked_and_stops_cleanly(stream) -> None:
         assert info["state"] == "running" and len(info["instances"]) == 4
         assert info["ha"]["nodes"][0]["holds_virtual"] and info["nio"]["selector"] == "EpollSelector"
         await lab.kill_instance("shop-2")
-        await asyncio.sleep(config.eviction_after + 0.15)
-        _, snapshot = await http_json(lab.address, "GET", "/registry/shop")
-        assert [i["instance_id"] for i in snapshot["instances"]] == ["shop-1", "shop-3", "shop-4"]
+
+        async def registered() -> list[str]:
+            _, snapshot = await http_json(lab.address, "GET", "/registry/shop")
+            return [i["instance_id"] for i in snapshot["instances"]]
+
+        async def evicted() -> bool:
+            return await registered() == ["shop-1", "shop-3", "shop-4"]
+
+        await eventually_async(evicted, "shop-2 evicted, the others still registered")
         await lab.restart_instance("shop-2")
-        _, snapshot = await http_json(lab.address, "GET", "/registry/shop")
-        assert len(snapshot["instances"]) == 4
+
+        async def all_back() -> bool:
+            return sorted(await registered()) == ["shop-1", "shop-2", "shop-3", "shop-4"]
+
+        await eventually_async(all_back, "all four registered again")
     finally:
         await lab.stop()
     assert lab.describe()["state"] == "stopped"
