@@ -31,7 +31,8 @@ PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python
 PATH = "/lessons/what-happens-when-you-type-a-url/3/"
 sys.path.insert(0, str(ROOT))
 
-from netlearn.devtools.servers import free_port as _free_port, wait_for_healthy  # noqa: E402
+from netlearn.devtools.servers import free_port as _free_port  # noqa: E402
+from netlearn.devtools.servers import wait_for_healthy  # noqa: E402
 
 
 def _env(data_dir: str) -> dict[str, str]:
@@ -128,7 +129,8 @@ def main() -> None:
             summary[name] = rps
             print(f"{name:<16}{rps:>10.0f}{p50:>10.1f}{p99:>10.1f}{errors:>9}")
         ratio = summary["ASGI uvicorn"] / summary["WSGI gunicorn"]
-        print(f"ASGI / WSGI throughput: {ratio:.0%} (ASGI: uvicorn --workers {args.workers}, async views; WSGI: gunicorn 2 sync workers)")
+        print(f"ASGI / WSGI throughput: {ratio:.0%} (ASGI: uvicorn --workers {args.workers}, async views; "
+              "WSGI: gunicorn 2 sync workers)")
     finally:
         for proc in servers.values():
             try:

@@ -100,8 +100,8 @@ async def main() -> None:
         print(f"bench/walk on {os.cpu_count()} cores, Python {sys.version.split()[0]}, URL {URL}")
         print("level  walks  walks/s    p50 ms    p95 ms   network share (median)")
         for n in (1, 10, 100):
-            await asyncio.wrap_future(thread.submit(lambda l: lab_level(l, 3)))  # warm caches
-            durations, shares, wall = await asyncio.wrap_future(thread.submit(lambda l, n=n: lab_level(l, n)))
+            await asyncio.wrap_future(thread.submit(lambda lab: lab_level(lab, 3)))  # warm caches
+            durations, shares, wall = await asyncio.wrap_future(thread.submit(lambda lab, n=n: lab_level(lab, n)))
             print(f"lab    {n:5d} {n / wall:8.1f} {pct(durations, 50):9.2f} {pct(durations, 95):9.2f}   "
                   f"{statistics.median(shares) * 100:5.1f} %")
         for n in (1, 10):

@@ -6,7 +6,7 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "netlearn.settings.dev")
 
-from netlearn.core.asgi_handler import get_asgi_application  # noqa: E402
+from netlearn.core.asgi_handler import get_asgi_application
 
 # Django must be set up before consumers (and their models) are imported. Each request's sync
 # code runs on one of a few long-lived threads (see netlearn.core.asgi_handler).
@@ -18,9 +18,9 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from netlearn.background import EmbeddedLab  # noqa: E402
 from netlearn.core.lifespan import LifespanApp  # noqa: E402
 from netlearn.routing import websocket_urlpatterns  # noqa: E402
-from netlearn.background import EmbeddedLab  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

@@ -15,8 +15,9 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -36,7 +37,7 @@ class _GuardLiftedOnOneThread:
         self.thread = thread
 
     @property
-    def environ(self) -> "dict[str, str] | os._Environ[str]":
+    def environ(self) -> dict[str, str] | os._Environ[str]:
         if threading.current_thread() is self.thread:
             return {**os.environ, ASYNC_UNSAFE: "true"}
         return os.environ
@@ -158,7 +159,7 @@ def phone_page(browser):
 
 
 @pytest.fixture
-def connect_watch() -> Iterator["SyscallWatch"]:
+def connect_watch() -> Iterator[SyscallWatch]:
     """Every network destination this process dials during the test, from ``strace`` (all threads,
     the lab's uvloop thread included): see ``tests/syscall_watch.py``."""
     from tests.syscall_watch import watch_this_process

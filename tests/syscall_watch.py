@@ -22,9 +22,9 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urlsplit
 
 SYSCALLS = "connect,sendto,sendmsg,sendmmsg"
@@ -65,10 +65,10 @@ class SyscallWatch:
     make_mark: Callable[[int], None] = mark  # how to make the watched process call ``mark(port)``
     #: Loopback servers the site itself uses (its PostgreSQL and Redis), left out of ``destinations``.
     site_services: frozenset[tuple[str, int]] = frozenset()
-    process: "subprocess.Popen[bytes] | None" = None
+    process: subprocess.Popen[bytes] | None = None
     _marks: int = 0
 
-    def start(self) -> "SyscallWatch":
+    def start(self) -> SyscallWatch:
         """Attach, then wait (generous deadline) until a marker made by ``make_mark`` is seen."""
         strace = shutil.which("strace")
         if strace is None:

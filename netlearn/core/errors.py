@@ -124,7 +124,7 @@ def _page(request: HttpRequest, template: str, fragment: str, status: int) -> Ht
         if not request.headers.get("HX-Request"):
             try:
                 content = render_to_string(template, request=request)
-            except Exception:  # noqa: BLE001 - fall back to the page without the site's layout
+            except Exception:
                 logger.warning("the %s error page fell back to its plain version", status, exc_info=True)
         if content is None:
             body = render_to_string(fragment)

@@ -7,7 +7,8 @@ and its supervisor) is chosen by the composition root, ``netlearn/background.py`
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable, Callable, MutableMapping, Protocol, Sequence
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from typing import Any, Protocol
 
 log = logging.getLogger("netlearn.lifespan")
 
@@ -39,7 +40,7 @@ class LifespanApp:
             if message["type"] == "lifespan.startup":
                 try:
                     await self.startup()
-                except Exception as exc:  # noqa: BLE001 - report, never hang the server
+                except Exception as exc:
                     log.exception("a background service failed to start")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
@@ -59,5 +60,5 @@ class LifespanApp:
             service = self.started.pop()
             try:
                 await service.stop()
-            except Exception:  # noqa: BLE001 - stop the others all the same
+            except Exception:
                 log.exception("a background service failed to stop")

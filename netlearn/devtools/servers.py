@@ -24,7 +24,8 @@ from pathlib import Path
 
 import psycopg
 
-SERVICES_HINT = "run `bash scripts/ensure-services.sh` (make test does) to install Debian's postgresql, redis-server, nginx"
+SERVICES_HINT = ("run `bash scripts/ensure-services.sh` (make test does) to install Debian's postgresql, "
+                 "redis-server, nginx")
 
 
 def free_port() -> int:
@@ -33,7 +34,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for_healthy(url: str, process: "subprocess.Popen", log: Path | None = None, *, timeout: float = 40.0,
+def wait_for_healthy(url: str, process: subprocess.Popen, log: Path | None = None, *, timeout: float = 40.0,
                      poll: float = 0.1) -> None:
     """Until ``url`` answers 200 (a server we started, e.g. its ``/healthz``); fail fast with
     the tail of its log if the process exits first."""
@@ -111,7 +112,7 @@ class Postgres:
     def url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{self.dbname}"
 
-    def start(self) -> "Postgres":
+    def start(self) -> Postgres:
         self.executor.start()
         self.wait_ready()
         return self
@@ -171,7 +172,7 @@ class Redis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> "Redis":
+    def start(self) -> Redis:
         self.executor.start()
         return self
 
@@ -243,7 +244,7 @@ class Nginx:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "Nginx":
+    def start(self) -> Nginx:
         self.process = subprocess.Popen([self.executable, "-p", str(self.root), "-c", str(self.root / "nginx.conf")],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         wait_for_port(self.port)

@@ -54,7 +54,7 @@ class Worker:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 40.0) -> "Worker":
+    def start(self, timeout: float = 40.0) -> Worker:
         self.process = subprocess.Popen(
             [PYTHON, "-m", "uvicorn", "netlearn.asgi:application", "--host", "127.0.0.1", "--port", str(self.port),
              "--lifespan", "on", "--ws", "websockets-sansio", "--timeout-graceful-shutdown", "8",

@@ -17,14 +17,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any
 
 import h11
 
 from .balance.l4 import L4Balancer
 from .balance.pool import HealthConfig
-from .events import Endpoint, Kind
+from .events import Endpoint
 from .http.backend import BackendServer
 from .stream import EventStream
 from .walker.dns_client import stub_query
@@ -95,7 +96,8 @@ async def private_pool(lab: Any, cid: str, *, algorithm: str, weights: dict[str,
             stream.correlator.bind(b.address, cid)
         for index, seconds in (slow or {}).items():
             backends[index - 1].set_latency(seconds)
-        balancer = L4Balancer(Endpoint(config.l4.host, 0), stream, "l4", backends=[(b.name, b.address) for b in backends],
+        balancer = L4Balancer(Endpoint(config.l4.host, 0), stream, "l4",
+                              backends=[(b.name, b.address) for b in backends],
                               algorithm=algorithm, health=HealthConfig(interval=0.15, threshold=2, timeout=0.4),
                               connect_timeout=1.0, idle_timeout=10.0)
         if weights:
@@ -139,7 +141,7 @@ async def http_get(stream: EventStream, target: Endpoint, cid: str, *, client_ho
                 return None, "closed", (time.perf_counter() - started) * 1000
     except h11.RemoteProtocolError:
         return None, "closed", (time.perf_counter() - started) * 1000  # the balancer hung up: no backend
-    except (OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError) as exc:
         return None, type(exc).__name__, (time.perf_counter() - started) * 1000
     finally:
         sock.close()

@@ -20,9 +20,10 @@ import logging
 import threading
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from .events import Endpoint, Kind, LabEvent
+from .events import Kind, LabEvent
 from .stream import EventStream, Recorder
 from .topology import LabConfig
 from .walker.directory import LabDirectory
@@ -73,7 +74,7 @@ class Lab:
     """Every lab component on one event loop."""
 
     def __init__(self, config: LabConfig | None = None, *, stream: EventStream | None = None,
-                 max_concurrent_walks: int = 32, availability: "AvailabilityConfig | None" = None) -> None:
+                 max_concurrent_walks: int = 32, availability: AvailabilityConfig | None = None) -> None:
         #: To also run the standing registry, HA pair and NIO server.
         self.availability_config = availability
         self.availability: StandingAvailabilityLab | None = None
@@ -120,10 +121,10 @@ class Lab:
             if part is not None:
                 try:
                     await asyncio.wait_for(part.stop(), part_timeout)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     log.warning("lab part %s did not stop within %.0f s; abandoned", type(part).__name__,
                                 part_timeout)
-                except Exception:  # noqa: BLE001 - stop everything we can
+                except Exception:
                     log.exception("lab part failed to stop")
         self.availability = self.modern = self.web = self.dns = None
         self.state = "stopped"
@@ -208,7 +209,7 @@ class Lab:
                 await asyncio.sleep(WALK_SETTLE_SECONDS)
         return ActionRecord(cid, result, recorder.events, recorder.dropped, error)
 
-    def secure_services(self) -> "SecureServices":
+    def secure_services(self) -> SecureServices:
         """The lab CA and the QUIC listeners (UDP 443), for https walks."""
         from .walker.secure import SecureServices
 
@@ -223,7 +224,7 @@ class LabThread:
     """Runs a :class:`Lab` on its own loop in a daemon thread."""
 
     def __init__(self, config: LabConfig | None = None, *, stream: EventStream | None = None,
-                 availability: "AvailabilityConfig | None" = None) -> None:
+                 availability: AvailabilityConfig | None = None) -> None:
         self.lab = Lab(config, stream=stream, availability=availability)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -239,7 +240,7 @@ class LabThread:
     def stream(self) -> EventStream:
         return self.lab.stream
 
-    def start(self, timeout: float = 20.0) -> "LabThread":
+    def start(self, timeout: float = 20.0) -> LabThread:
         self._thread = threading.Thread(target=self._run, name="netlearn-lab", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
@@ -305,7 +306,7 @@ class LabThread:
         if others:
             await asyncio.wait(others, timeout=PART_STOP_TIMEOUT)
 
-    def submit(self, factory: Callable[[Lab], Awaitable[T]]) -> "concurrent.futures.Future[T]":
+    def submit(self, factory: Callable[[Lab], Awaitable[T]]) -> concurrent.futures.Future[T]:
         """Run ``factory(lab)`` on the lab's loop; thread-safe."""
         if self.loop is None or not self.is_alive():
             raise RuntimeError("the lab is not running")
@@ -319,7 +320,7 @@ class LabThread:
         future.add_done_callback(self._forget)
         return future
 
-    def _forget(self, future: "concurrent.futures.Future[Any]") -> None:
+    def _forget(self, future: concurrent.futures.Future[Any]) -> None:
         with self._pending_lock:
             self._pending.discard(future)
 

@@ -33,7 +33,8 @@ class MarkdownWidget(forms.Textarea):
 
     def render(self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None) -> SafeString:
         textarea = super().render(name, value, attrs, renderer)
-        return format_html('<div class="md-editor">{}<div class="md-preview prose" aria-live="polite"></div></div>', textarea)
+        return format_html('<div class="md-editor">{}<div class="md-preview prose" aria-live="polite"></div></div>',
+                           textarea)
 
 
 class StepAdminForm(forms.ModelForm):

@@ -118,7 +118,8 @@ async def step_detail(request: HttpRequest, slug: str, number: int) -> HttpRespo
         "lang": lang,
         "total": total,
         "body_html": render_markdown(step.body_ko if lang == "ko" and step.body_ko else step.body_en, lang=lang),
-        "prev_url": selectors.step_url(step.lesson.slug, step.number - 1) if step.number > 1 else selectors.lesson_url(step.lesson.slug),
+        "prev_url": (selectors.step_url(step.lesson.slug, step.number - 1) if step.number > 1
+                     else selectors.lesson_url(step.lesson.slug)),
         "next_url": selectors.step_url(step.lesson.slug, step.number + 1) if step.number < total else None,
         "osi_layers": OSI_LAYERS,
     })

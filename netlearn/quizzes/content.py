@@ -15,8 +15,18 @@ from django.db import transaction
 
 from netlearn.core.content import Mode, text_problems
 
-from .models import (AcceptedAnswer, ChecklistItem, Choice, LessonLink, OrderItem, Question, QuestionType,
-                     Quiz, QuizQuestion, Topic)
+from .models import (
+    AcceptedAnswer,
+    ChecklistItem,
+    Choice,
+    LessonLink,
+    OrderItem,
+    Question,
+    QuestionType,
+    Quiz,
+    QuizQuestion,
+    Topic,
+)
 from .topics import TOPICS
 
 TYPES = {t.value for t in QuestionType}

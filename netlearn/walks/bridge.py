@@ -32,7 +32,7 @@ from netlearn.lab.topology import LabConfig
 log = logging.getLogger("netlearn.walks")
 
 #: Walks in flight on this process, by correlation id (the walk's hex id).
-_live: dict[str, "LiveWalk"] = {}
+_live: dict[str, LiveWalk] = {}
 _site_loop: asyncio.AbstractEventLoop | None = None
 _tasks: set[asyncio.Task] = set()
 
@@ -67,7 +67,7 @@ async def catch_up(correlation_id: str) -> list[dict[str, Any]] | None:
         return None
     try:
         return await shared.read(correlation_id)
-    except Exception:  # noqa: BLE001 - Redis away: the final render still shows everything
+    except Exception:
         log.warning("live buffer unreadable for walk %s", correlation_id, exc_info=True)
         return None
 
@@ -114,7 +114,7 @@ async def _quietly(coro: Any, what: str) -> None:
     """A broken Redis must not stop the walk: the stored record stays complete."""
     try:
         await coro
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.warning("live %s failed", what, exc_info=True)
 
 

@@ -78,7 +78,7 @@ async def _compare(url: str, latency: int) -> dict[str, Any]:
 
     try:
         rows = await asyncio.wait_for(asyncio.wrap_future(lab.submit(run)), COMPARE_DEADLINE_SECONDS)
-    except (asyncio.TimeoutError, RuntimeError):
+    except (TimeoutError, RuntimeError):
         return {"error": {"title": _("The comparison took too long"), "why": _("Try again with less added latency."),
                           "internet": ""}, "status": 504}
     return {**rows_context(rows), "ran": True, "host": parsed.ascii_host, "path": parsed.target}

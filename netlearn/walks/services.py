@@ -65,7 +65,7 @@ async def walk_start(*, url: str, user: Any = None, session_key: str | None = No
     lab = await _available_lab(owner)
     walk = await Walk.objects.acreate(url=url, worker=worker_identity(), step_id=step_id, **owner)
     bridge.register_live(walk.id.hex)
-    bridge.spawn(_run(walk.id.hex, lab, lambda l: l.walk(url, correlation_id=walk.id.hex), walk_finish))
+    bridge.spawn(_run(walk.id.hex, lab, lambda running: running.walk(url, correlation_id=walk.id.hex), walk_finish))
     return walk
 
 
@@ -79,7 +79,8 @@ async def lab_action_start(*, step: Any, user: Any = None, session_key: str | No
     walk = await Walk.objects.acreate(kind=str(spec.get("kind", "")), url=describe_action(spec), params=spec,
                                       step_id=step.pk, worker=worker_identity(), **owner)
     bridge.register_live(walk.id.hex)
-    bridge.spawn(_run(walk.id.hex, lab, lambda l: l.run_action(spec, correlation_id=walk.id.hex), action_finish))
+    bridge.spawn(_run(walk.id.hex, lab, lambda running: running.run_action(spec, correlation_id=walk.id.hex),
+                      action_finish))
     return walk
 
 
@@ -108,8 +109,8 @@ async def _available_lab(owner: dict[str, Any]) -> Any:
 
 async def _run(cid: str, lab: Any, work: Any, finish: Any) -> None:
     try:
-        async def in_lab(l: Any) -> tuple[Any, dict[str, str]]:
-            return await work(l), topology_map(l)
+        async def in_lab(running: Any) -> tuple[Any, dict[str, str]]:
+            return await work(running), topology_map(running)
 
         future = lab.submit(in_lab)
         record, topology = await asyncio.wait_for(asyncio.wrap_future(future), WALK_DEADLINE_SECONDS)
@@ -120,7 +121,7 @@ async def _run(cid: str, lab: Any, work: Any, finish: Any) -> None:
         # The lab's loop cancelled the walk: it crashed and is being restarted.
         await _in_thread(walk_fail, cid, code="lab_error",
                          message="the lab crashed during the walk; it restarts by itself")
-    except Exception as exc:  # noqa: BLE001 - a lab failure is a failed walk, never a broken site
+    except Exception as exc:
         log.exception("walk %s failed inside the lab", cid)
         await _in_thread(walk_fail, cid, code="lab_error", message=repr(exc))
     finally:
@@ -334,6 +335,6 @@ async def sweep_lost_walks() -> list[str]:
                 await shared.close(cid)
             if layer is not None:
                 await layer.group_send(f"walk.{cid}", {"type": "walk.finished", "walk": cid})
-        except Exception:  # noqa: BLE001 - the pages' own stored-result check still finds it
+        except Exception:
             log.warning("could not announce lost walk %s", cid, exc_info=True)
     return lost

@@ -32,7 +32,7 @@ def _walk_done(learner: Learner) -> dict:
     return _walk_document(learner, walk_id)
 
 
-def _crashed(old_lab) -> None:  # noqa: ANN001
+def _crashed(old_lab) -> None:
     """The thread died with the crash's error, and the orderly stop never ran."""
     eventually_sync(lambda: not old_lab.is_alive(), "the lab thread ended")
     assert isinstance(old_lab.error, RuntimeError) and "crash_for_test" in str(old_lab.error)
@@ -89,9 +89,9 @@ def test_a_walk_in_flight_when_the_lab_crashes_fails_clearly_instead_of_hanging(
     learner = Learner(asgi_live_server_with_lab)
     lab = labstate.get_lab()
     for backend in (1, 2, 3, 4):  # every backend answers late: the walk will surely be in flight
-        lab.submit(lambda l, n=backend: control.apply(l, {"op": "latency", "backend": n, "seconds": 10})).result(5)
+        lab.submit(lambda lab, n=backend: control.apply(lab, {"op": "latency", "backend": n, "seconds": 10})).result(5)
     walk_id, _ = learner.start_walk("http://shop.netlearn.test/")
-    eventually_sync(lambda: lab.call(lambda l: sum(b.describe()["active_connections"] for b in l.web.backends)),
+    eventually_sync(lambda: lab.call(lambda lab: sum(b.describe()["active_connections"] for b in lab.web.backends)),
                     "the walk's request waiting at a backend")
     lab.crash_for_test()
     _crashed(lab)

@@ -11,8 +11,8 @@ import time
 import psycopg
 import pytest
 
-from tests.scale.client import CSRF_RE, Learner, watch_walk
 from netlearn.devtools.stack import Stack, start_stack
+from tests.scale.client import CSRF_RE, Learner, watch_walk
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(240)]
 

@@ -9,8 +9,13 @@ import sys
 import pytest
 
 from netlearn.lab.availability import (
-    ComparisonRejected, run_backlog_demo, run_client_side_demo, run_ft_demo, run_graceful_shutdown_demo,
-    run_ha_failover_demo, run_io_models_comparison,
+    ComparisonRejected,
+    run_backlog_demo,
+    run_client_side_demo,
+    run_ft_demo,
+    run_graceful_shutdown_demo,
+    run_ha_failover_demo,
+    run_io_models_comparison,
 )
 from netlearn.lab.availability_config import AvailabilityConfig
 from netlearn.lab.events import Kind

@@ -40,12 +40,14 @@ RECORDER = """
 window.__ws = [];
 window.__status = [];
 for (const name of ["htmx:wsOpen", "htmx:wsClose"]) {
-  document.addEventListener(name, (e) => window.__ws.push({name, code: e.detail && e.detail.event ? e.detail.event.code : null}));
+  document.addEventListener(name, (e) => window.__ws.push(
+    {name, code: e.detail && e.detail.event ? e.detail.event.code : null}));
 }
 document.addEventListener("DOMContentLoaded", () => {
   const region = document.querySelector(".ws-status");
   if (!region) return;
-  new MutationObserver(() => window.__status.push(region.textContent)).observe(region, {childList: true, subtree: true});
+  new MutationObserver(() => window.__status.push(region.textContent))
+    .observe(region, {childList: true, subtree: true});
 });
 """
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import uvloop  # noqa: E402
+import uvloop
 
-from tests.syscall_watch import mark  # noqa: E402
+from tests.syscall_watch import mark
 
 #: One documentation address (RFC 5737, never routed) per kind of socket, so each is told apart.
 TARGETS = {
@@ -73,7 +73,7 @@ def _attempt(name: str, action, results: dict[str, str]) -> None:
         else:
             action()
         results[name] = "no error"
-    except Exception as exc:  # what the kernel said, reported to the test
+    except Exception as exc:  # noqa: BLE001 - whatever the kernel said is reported to the test
         results[name] = type(exc).__name__ + ": " + str(exc)
 
 

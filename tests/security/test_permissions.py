@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -121,9 +122,9 @@ def _url(name: str, route: str, pattern: URLPattern, world: dict[str, Any]) -> s
 
 
 def _admin_object_id(name: str) -> int:
+    from django.apps import apps
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
-    from django.apps import apps
 
     match = re.match(r"admin:(\w+?)_(\w+?)_(change|delete|history|password_change)$", name)
     if name == "admin:auth_user_password_change" or (match and match.group(2) == "user"):

@@ -4,8 +4,8 @@ Every test watches every ``connect``, ``sendto``, ``sendmsg`` and ``sendmmsg`` s
 process, on every thread, the lab's uvloop thread included (``connect_watch``: ``strace`` attached to
 the test process, ``tests/syscall_watch.py``; ``test_syscall_watch.py`` proves it sees a deliberate
 outside dial from each kind of socket) and checks that nothing went outside loopback, and that the
-walk ends with a clear refusal or failure code. The DNS cases edit the authoritative server's zone in memory, on the lab's
-own loop, to play an attacker who controls a lab record: pointing it outside, delegating a sub-zone
+walk ends with a clear refusal or failure code. The DNS cases edit the authoritative server's zone in
+memory, on the lab's own loop, to play an attacker who controls a lab record: pointing it outside, delegating a sub-zone
 to a foreign name server, and rebinding a name in the middle of a walk.
 """
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Template helpers shared by every app: the topology drawing, bilingual fields, Markdown."""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from django import template
 from django.template.loader import render_to_string

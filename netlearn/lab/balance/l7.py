@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ..events import Endpoint, Kind
 from ..stream import EventStream

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 import h11
 
@@ -32,9 +33,9 @@ class Balancer(Protocol):
 
     name: str
     stream: EventStream
-    pools: Mapping[str, BackendPool]
+    pools: dict[str, BackendPool]
     counters: dict[str, int]
-    api_hosts: Sequence[str]
+    api_hosts: tuple[str, ...]
     backend_timeout: float
     connect_timeout: float
     head_timeout: float
@@ -64,7 +65,8 @@ class _Stale(Exception):
 
 
 def plain_error(status: int, message: str) -> bytes:
-    return plain_response(status, REASONS.get(status, "Error"), f"{status} {REASONS.get(status, '')}: {message}\n".encode(),
+    return plain_response(status, REASONS.get(status, "Error"),
+                          f"{status} {REASONS.get(status, '')}: {message}\n".encode(),
                           server=SERVER, extra=[("Via", VIA)])
 
 

@@ -6,8 +6,9 @@ other's module for its types, so the two never form an import cycle.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from ..events import Endpoint
 

@@ -8,8 +8,8 @@ from typing import Any
 import h11
 
 from .codec import MAX_BODY_BYTES, MAX_HEAD_BYTES, MirroredConnection, plain_response
-from .messages import HttpRequest, HttpResponse, Outgoing, ProtocolFailure
 from .context import HandlerContext
+from .messages import HttpRequest, HttpResponse, Outgoing, ProtocolFailure
 from .site import SLOW_DELAY, STATIC, hello_body, route_for
 
 SERVER_NAME = "netlearn-backend/1.0 (h11)"

@@ -21,13 +21,14 @@ starts the next HTTP cycle. Nothing here sleeps, reads a socket or knows about a
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from ..events import Endpoint, Kind
 from ..stream import EventStream
 from .context import Behaviour
 from .handlers import default_handlers
-from .messages import HttpRequest, HttpResponse, Outgoing, ProtocolFailure
+from .messages import HttpResponse, Outgoing, ProtocolFailure
 
 LAYER = 7
 __all__ = ["Behaviour", "ChannelContext", "HttpPipeline"]
@@ -37,7 +38,7 @@ class ChannelContext:
     """What a handler may touch (``context.HandlerContext``): its own identity, the
     connection's endpoints and behaviour, and the stream."""
 
-    def __init__(self, pipeline: "HttpPipeline", name: str, index: int) -> None:
+    def __init__(self, pipeline: HttpPipeline, name: str, index: int) -> None:
         self.pipeline = pipeline
         self.name = name
         self.index = index

@@ -20,8 +20,9 @@ import asyncio
 import selectors
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from ..events import Kind
 from ..stream import EventStream
@@ -73,7 +74,7 @@ class _Sampler:
         self.peak_rss, self.peak_threads = self.base_rss, self.base_threads
         self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> "_Sampler":
+    async def __aenter__(self) -> _Sampler:
         self._task = asyncio.create_task(self._run())
         return self
 
@@ -134,7 +135,7 @@ async def _drive(opener: Opener, spec: ComparisonSpec, timeout: float) -> tuple[
         try:
             connections.append(await asyncio.wait_for(opener(), timeout))
             run.connected += 1
-        except (OSError, asyncio.TimeoutError):
+        except (TimeoutError, OSError):
             run.errors += 1
 
     started = time.perf_counter()
@@ -154,7 +155,7 @@ async def _drive(opener: Opener, spec: ComparisonSpec, timeout: float) -> tuple[
                     return
                 run.latencies.append(time.perf_counter() - sent)
                 await asyncio.sleep(spec.think_ms / 1000)
-        except (OSError, asyncio.TimeoutError, ConnectionError):
+        except (TimeoutError, OSError, ConnectionError):
             run.errors += 1
         finally:
             await close()

@@ -36,7 +36,7 @@ PACKET_NAMES = {"initial": "Initial", "handshake": "Handshake", "1RTT": "1-RTT",
 
 
 class _H3Protocol(QuicConnectionProtocol):
-    def __init__(self, quic: QuicConnection, *, client: "H3Client") -> None:
+    def __init__(self, quic: QuicConnection, *, client: H3Client) -> None:
         super().__init__(quic)
         self.client = client
         self.h3 = H3Connection(quic)
@@ -59,9 +59,10 @@ class _H3Protocol(QuicConnectionProtocol):
             self._timer = self._loop.call_at(timer_at, self._handle_timer)
         self._timer_at = timer_at
 
-    def datagram_received(self, data: bytes | str, addr: Any) -> None:  # type: ignore[override]
-        self._quic.receive_datagram(bytes(data), addr, now=self._loop.time())  # type: ignore[arg-type]
-        self.client.datagram("server", bytes(data), self.client.new_packets("packet_received"))
+    def datagram_received(self, data: bytes | str, addr: Any) -> None:
+        raw = data if isinstance(data, bytes) else data.encode()
+        self._quic.receive_datagram(raw, addr, now=self._loop.time())
+        self.client.datagram("server", raw, self.client.new_packets("packet_received"))
         self._process_events()
         self.transmit()
 
@@ -134,7 +135,8 @@ class H3Client:
                              summary=f"HTTP/3 ← HEADERS stream {event.stream_id}: {item['headers'].get(':status')} "
                                      f"({len(event.headers)} headers, QPACK-decoded)",
                              detail={"protocol": "h3", "frame": "HEADERS", "direction": "server",
-                                     "stream_id": event.stream_id, "headers": [[k, v] for k, v in item["headers"].items()]})
+                                     "stream_id": event.stream_id,
+                                     "headers": [[k, v] for k, v in item["headers"].items()]})
         elif isinstance(event, DataReceived):
             item["body"] += event.data
             if event.data:
@@ -166,13 +168,13 @@ class H3Client:
                                    cafile=str(self.pki.ca_cert), quic_logger=self.logger, idle_timeout=self.timeout * 2)
         quic = QuicConnection(configuration=config)
         _transport, protocol = await loop.create_datagram_endpoint(lambda: _H3Protocol(quic, client=self), sock=sock)
-        self.protocol = protocol  # type: ignore[assignment]
+        self.protocol = protocol
         started = time.perf_counter()
         self.rtt.expect("QUIC Initial (ClientHello)")
-        protocol.connect(tuple(self.remote))  # type: ignore[attr-defined]
+        protocol.connect(tuple(self.remote))
         try:
-            await asyncio.wait_for(protocol.wait_connected(), self.timeout)  # type: ignore[attr-defined]
-        except asyncio.TimeoutError:
+            await asyncio.wait_for(protocol.wait_connected(), self.timeout)
+        except TimeoutError:
             raise TlsFailure("quic_timeout", f"No QUIC handshake with {self.remote} within {self.timeout:.0f} s"
                              + (f": {self.error}" if self.error else "")) from None
         except ConnectionError as exc:
@@ -234,7 +236,7 @@ class H3Client:
         protocol.close()
         try:
             await asyncio.wait_for(protocol.wait_closed(), 1.0)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         protocol._transport.close()  # type: ignore[union-attr]
         self.stream.emit(component=COMPONENT, layer=4, kind=Kind.CLOSE, src=self.local, dst=self.remote,

@@ -5,7 +5,7 @@ import asyncio
 import random
 import socket
 from collections import Counter
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -13,7 +13,6 @@ from netlearn.lab.balance import HealthConfig, L4Balancer
 from netlearn.lab.events import Endpoint, Kind
 from netlearn.lab.http import BackendServer
 from netlearn.lab.stream import EventStream, Recorder
-
 from tests.waiting import eventually
 
 from ..http.client import fetch, raw_exchange
@@ -114,7 +113,8 @@ async def test_a_backend_marked_down_is_drained_not_cut(l4: L4Balancer, backends
     writer.close()
 
 
-async def test_bytes_sent_before_the_backend_connection_opens_are_forwarded(l4: L4Balancer, stream: EventStream) -> None:
+async def test_bytes_sent_before_the_backend_connection_opens_are_forwarded(l4: L4Balancer,
+                                                                            stream: EventStream) -> None:
     request = b"GET /api/hello HTTP/1.1\r\nHost: shop.netlearn.test\r\nConnection: close\r\n\r\n"
     with Recorder(stream) as rec:
         sock = socket.create_connection(tuple(l4.address))  # blocking: done before the loop runs again

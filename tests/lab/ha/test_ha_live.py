@@ -118,9 +118,8 @@ async def test_a_clean_stop_releases_every_socket() -> None:
     await pair.start()
     virtual, own = pair.address, pair.standby.address
     await pair.stop()
-    with socket.socket() as probe:
-        with pytest.raises(ConnectionRefusedError):
-            probe.connect(tuple(virtual))
+    with socket.socket() as probe, pytest.raises(ConnectionRefusedError):
+        probe.connect(tuple(virtual))
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as again:
         again.bind(tuple(own))  # the advertisement port is free again
 

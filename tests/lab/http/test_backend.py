@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import pytest
 
 from netlearn.lab.events import Endpoint, Kind
 from netlearn.lab.http import BackendServer
 from netlearn.lab.stream import EventStream, Recorder
-
 from tests.waiting import eventually
 
 from .client import fetch, raw_exchange
@@ -117,13 +116,15 @@ async def test_error_mode_latency_and_close_mode(backend: BackendServer, stream:
         backend.set_mode("close")
         answer = await raw_exchange(backend.address, GET % b"/")
         head, _, body = answer.partition(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.1 200") and 0 < len(body) < int(head.split(b"Content-Length: ")[1].split(b"\r")[0])
+        declared = int(head.split(b"Content-Length: ")[1].split(b"\r")[0])
+        assert head.startswith(b"HTTP/1.1 200") and 0 < len(body) < declared
         backend.set_mode("ok")
         backend.set_latency(0.2)
         loop = asyncio.get_running_loop()
         started = loop.time()
         assert (await fetch(backend.address, "/health")).status == 200
-    assert [e.detail["action"] for e in rec.of_kind(Kind.CONTROL)] == ["set_mode", "set_mode", "set_mode", "set_latency"]
+    actions = [e.detail["action"] for e in rec.of_kind(Kind.CONTROL)]
+    assert actions == ["set_mode", "set_mode", "set_mode", "set_latency"]
     [handled] = [e for e in rec.of_kind(Kind.HANDLER) if e.detail["action"] == "handled"][-1:]
     assert handled.detail["delay_ms"] == pytest.approx(200.0)
     assert loop.time() - started >= 0.19  # the loop clock, not wall time: the delay really happened
@@ -131,7 +132,8 @@ async def test_error_mode_latency_and_close_mode(backend: BackendServer, stream:
         backend.set_mode("explode")
 
 
-async def test_events_carry_the_correlation_id_of_the_client_endpoint(backend: BackendServer, stream: EventStream) -> None:
+async def test_events_carry_the_correlation_id_of_the_client_endpoint(backend: BackendServer,
+                                                                      stream: EventStream) -> None:
     sock = socket.socket()
     sock.bind(("127.0.9.1", 0))
     stream.correlator.bind(Endpoint.of(sock.getsockname()), "walk-42")

@@ -35,9 +35,11 @@ async def lab():
 async def test_instances_register_and_renew(lab) -> None:
     stream, registry, _ = lab
     with Recorder(stream) as recorder:
-        await eventually(lambda: all(i["renewals"] >= 1 for i in registry.describe()["services"]["shop"])
-                         and len({e.detail["instance_id"] for e in recorder.of_kind(Kind.HEALTH_CHECK, "registry")}) == 3,
-                         "a renewal from every instance")
+        def renewed() -> bool:
+            heard = {e.detail["instance_id"] for e in recorder.of_kind(Kind.HEALTH_CHECK, "registry")}
+            return all(i["renewals"] >= 1 for i in registry.describe()["services"]["shop"]) and len(heard) == 3
+
+        await eventually(renewed, "a renewal from every instance")
     snapshot = registry.describe()["services"]["shop"]
     assert [i["instance_id"] for i in snapshot] == ["i1", "i2", "i3"]
     assert all(i["renewals"] >= 1 for i in snapshot)

@@ -19,7 +19,7 @@ GROUP = "Instructors"
 class Command(BaseCommand):
     help = "Create an instructor account (staff, Instructors group) or promote an existing user."
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("username")
         parser.add_argument("--email", default="")
         parser.add_argument("--password", help="prefer NETLEARN_INSTRUCTOR_PASSWORD or the prompt (shell history)")

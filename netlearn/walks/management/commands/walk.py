@@ -24,7 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("url")
         parser.add_argument("--json", action="store_true", help="print one JSON document")
 
-    def handle(self, *args, url: str, json: bool = False, **options) -> None:  # noqa: A002
+    def handle(self, *args, url: str, json: bool = False, **options) -> None:
         lab = LabThread(LabConfig.ephemeral())
         try:
             lab.start()
@@ -33,8 +33,8 @@ class Command(BaseCommand):
         try:
             cid = uuid.uuid4().hex
 
-            async def walk(l):
-                return await l.walk(url, correlation_id=cid), topology_map(l)
+            async def walk(running):
+                return await running.walk(url, correlation_id=cid), topology_map(running)
 
             record, topology = lab.submit(walk).result(60)
         finally:
