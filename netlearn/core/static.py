@@ -24,7 +24,7 @@ class AsyncWhiteNoiseMiddleware(WhiteNoiseMiddleware):
         super().__init__(get_response, *args, **kwargs)
         markcoroutinefunction(self)
 
-    async def __call__(self, request: HttpRequest) -> HttpResponseBase:  # type: ignore[override]
+    async def __call__(self, request: HttpRequest) -> HttpResponseBase:
         if self.autorefresh:
             static_file = await asyncio.to_thread(self.find_file, request.path_info)
         else:

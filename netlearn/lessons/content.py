@@ -160,7 +160,8 @@ class LessonsSection:
                 body = step.get("body")
                 if isinstance(body, dict):
                     for lang in LANGS:
-                        for term in glossary_terms_in(body.get(lang) if isinstance(body.get(lang), str) else ""):
+                        text = body.get(lang)
+                        for term in glossary_terms_in(text if isinstance(text, str) else ""):
                             if term not in terms:
                                 problems.append(f"{spath}.body.{lang}: [[{term}]] is not a glossary term")
         return problems

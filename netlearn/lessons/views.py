@@ -16,6 +16,7 @@ from django.shortcuts import render
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST
 
+from netlearn.core.htmx import HtmxHttpRequest
 from netlearn.core.i18n import current_lang
 from netlearn.core.markdown import render_markdown
 
@@ -90,7 +91,7 @@ async def lesson_detail(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "lessons/lesson.html", context)
 
 
-def _step_context(request: HttpRequest, slug: str, number: int) -> dict[str, Any] | None:
+def _step_context(request: HtmxHttpRequest, slug: str, number: int) -> dict[str, Any] | None:
     user, visitor = _learner(request, create_visitor=True)
     step = selectors.step_for_page(slug=slug, number=number, user=user)
     if step is None:
@@ -107,7 +108,7 @@ def _step_context(request: HttpRequest, slug: str, number: int) -> dict[str, Any
             "is_instructor": can_preview_drafts(user)}
 
 
-async def step_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+async def step_detail(request: HtmxHttpRequest, slug: str, number: int) -> HttpResponse:
     context = await sync_to_async(_step_context)(request, slug, number)
     if context is None:
         raise Http404("no such step")
@@ -145,7 +146,7 @@ def glossary_detail(request: HttpRequest, term: str) -> HttpResponse:
     return render(request, "lessons/term.html", {"term": found, "used_in": used_in})
 
 
-def search(request: HttpRequest) -> HttpResponse:
+def search(request: HtmxHttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:200]
     results = selectors.search(query=query, user=request.user)
     template = "lessons/_search_results.html" if request.htmx else "lessons/search.html"
@@ -164,7 +165,7 @@ def markdown_preview(request: HttpRequest) -> HttpResponse:
             or request.user.has_perm("lessons.add_step")):
         return HttpResponse(status=403)
     for name, value in request.POST.items():
-        if name.endswith(("body_en", "body_ko")):
+        if name.endswith(("body_en", "body_ko")) and isinstance(value, str):
             lang = name[-2:]
             html = render_markdown(value, lang=lang)
             return TemplateResponse(request, "lessons/_preview.html", {"html": html, "lang": lang})

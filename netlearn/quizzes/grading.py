@@ -159,9 +159,9 @@ def grade(question: Question, answer: dict[str, Any]) -> Grade:
         return Grade(given == expected, in_place / len(expected) if expected else 0.0,
                      {"expected": expected, "in_place": [a == b for a, b in zip(given, expected)]})
     if qtype == QuestionType.SHORT:
-        given = normalise(answer["text"])
+        typed = normalise(answer["text"])
         variants = {normalise(v) for a in question.accepted.all() for v in (a.text_en, a.text_ko) if v}
-        ok = bool(given) and given in variants
+        ok = bool(typed) and typed in variants
         return Grade(ok, 1.0 if ok else 0.0, {})
     if qtype == QuestionType.NUMERIC:
         target = question.numeric_value if question.numeric_value is not None else math.nan

@@ -161,7 +161,8 @@ class Quiz(models.Model):
     title_en = models.CharField(max_length=200)
     title_ko = models.CharField(max_length=200)
     topics = models.ManyToManyField(Topic, related_name="quizzes", blank=True)
-    questions = models.ManyToManyField(Question, through="QuizQuestion", related_name="quizzes")
+    questions: models.ManyToManyField[Question, QuizQuestion] = models.ManyToManyField(
+        Question, through="QuizQuestion", related_name="quizzes")
 
     title = Localized()
 

@@ -35,7 +35,7 @@ class StaleQuestion(AnswerError):
 class AttemptResult:
     attempt: Attempt
     grade: Grade
-    review: ReviewState
+    review: ReviewState | None  # None: a duplicate answer for a question never scheduled
     duplicate: bool = False
 
 
@@ -81,8 +81,9 @@ def attempt_submit(*, learner: Learner, question: Question, token: str, data: Ma
                 correct=result.correct, score=result.score, passed=passed, question_version=question.version,
                 duration_ms=duration_ms, mode=mode,
             )
-            if "choices" in answer:
-                attempt.picked_choices.set(answer["choices"])
+            choices = answer.get("choices")
+            if isinstance(choices, list):
+                attempt.picked_choices.set(choices)
             state = _reschedule(learner, question, rating_for(result, passed=passed), now=now)
     except IntegrityError:
         # Lost a race with the same token (a double click reaching two workers).

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,7 +111,7 @@ async def _pump(live: LiveWalk) -> None:
         await _quietly(shared.close(cid), "close")
 
 
-async def _quietly(coro: Any, what: str) -> None:
+async def _quietly(coro: Awaitable[object], what: str) -> None:
     """A broken Redis must not stop the walk: the stored record stays complete."""
     try:
         await coro
@@ -137,7 +138,7 @@ def _deliver(cid: str, event: dict[str, Any]) -> None:
     live.outbox.put_nowait(event)
 
 
-def _spawn(coro: Any) -> None:
+def _spawn(coro: Coroutine[Any, Any, None]) -> None:
     task = asyncio.ensure_future(coro)
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)
@@ -191,6 +192,6 @@ async def stop_embedded_lab() -> None:
         task.cancel()
 
 
-def spawn(coro: Any) -> None:
+def spawn(coro: Coroutine[Any, Any, None]) -> None:
     """Run a coroutine on the site's loop beyond the request that started it (keeps a reference)."""
     _spawn(coro)

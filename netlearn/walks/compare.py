@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from netlearn.core import labstate
+from netlearn.core.htmx import HtmxHttpRequest
 from netlearn.lab.compare import MAX_ADDED_RTT_MS, compare_protocols
 from netlearn.lab.walker.url import Refusal, parse_lab_url
 
@@ -50,7 +51,7 @@ def rows_context(rows: list[Any]) -> dict[str, Any]:
 
 
 @require_http_methods(["GET", "POST"])
-async def compare_view(request: HttpRequest) -> HttpResponse:
+async def compare_view(request: HtmxHttpRequest) -> HttpResponse:
     url = DEFAULT_URL
     latency = 20
     context: dict[str, Any] = {}

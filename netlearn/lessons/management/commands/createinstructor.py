@@ -38,7 +38,7 @@ class Command(BaseCommand):
             if no_input:
                 raise CommandError("A new instructor needs a password: set NETLEARN_INSTRUCTOR_PASSWORD or --password.")
             password = self._ask_password()
-        if created:
+        if user is None:
             user = User(username=username, email=email)
         if password:
             try:

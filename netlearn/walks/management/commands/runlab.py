@@ -8,6 +8,7 @@ each answer is one JSON line. ``--events`` prints every lab event as a JSON line
 """
 from __future__ import annotations
 
+import functools
 import json
 import signal
 import sys
@@ -59,7 +60,7 @@ class Command(BaseCommand):
                 continue
             try:
                 command = control.parse(line)
-                result = lab.submit(lambda lab, c=command: control.apply(lab, c)).result(30)
+                result = lab.submit(functools.partial(control.apply, command=command)).result(30)
             except control.ControlError as exc:
                 result = {"ok": False, "error": str(exc)}
             except Exception as exc:  # noqa: BLE001 - a bad command never stops the lab
