@@ -3,7 +3,8 @@
 Smooth weighted round robin: wherever a text says "weights 3, 3, 1, 1 … (1, 2, 3, 1, 2, 4, 1, 2)"
 (Korean: "가중치가 3, 3, 1, 1이면 … (1, 2, 3, …)"), the order in brackets must be the first picks of
 ``netlearn.lab.balance.algorithms.SmoothWeightedRoundRobin`` over backends 1..n with those
-weights. The weighted try-it step must state the weights the lab action really uses.
+weights. The weighted try-it step must state the weights the lab action really uses, and the
+io-models try-it steps the load it really runs (idle connections, active clients, the OIO pool).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from netlearn.lab.actions import DEMO_WEIGHTS
+from netlearn.lab.actions import DEMO_WEIGHTS, IO_MODELS_LOAD
 from netlearn.lab.balance.algorithms import BackendState, SmoothWeightedRoundRobin
 from netlearn.lab.events import Endpoint
 
@@ -92,3 +93,18 @@ def test_the_weighted_try_it_states_the_weights_and_shares_the_action_uses() -> 
             requests, *split = _ints(shares.group(0))
             assert requests == step["lab_action"]["requests"]
             assert split == [requests * w // sum(demo) for w in demo]
+
+
+def test_the_io_models_try_it_states_the_load_the_action_runs() -> None:
+    load = IO_MODELS_LOAD
+    free = load["oio_threads"] - load["idle"]
+    numbers = {str(load["idle"]), str(load["clients"]), str(load["oio_threads"]), str(free), str(load["clients"] - free)}
+    steps = [(f"{path.name} {lesson['slug']}/{n}", step) for path in sorted(FIXTURES.glob("*.json"))
+             for lesson in json.loads(path.read_text(encoding="utf-8")).get("lessons", [])
+             for n, step in enumerate(lesson["steps"], start=1)
+             if (step.get("lab_action") or {}).get("kind") == "io_models"]
+    assert steps, "no io_models try-it step"
+    for where, step in steps:
+        for lang in ("en", "ko"):
+            said = set(re.findall(r"\d+", step["body"][lang]))
+            assert numbers <= said, f"{where}.{lang}: the action runs {load} ({free} free threads); missing {numbers - said}"
