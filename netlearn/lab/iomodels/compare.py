@@ -152,28 +152,24 @@ async def _drive(opener: Opener, spec: ComparisonSpec, timeout: float) -> tuple[
     Returns the run, the active clients' connect seconds and the run seconds.
     """
     run = _Run()
-    connections: list[Any] = []
-    idle: list[Any] = []
 
-    async def open_idle() -> None:
-        try:
-            idle.append(await asyncio.wait_for(opener(), timeout))
-            run.idle_connected += 1
-        except (OSError, asyncio.TimeoutError):
+    async def open_all(count: int) -> list[Any]:
+        """Open ``count`` connections at once; a failed one is counted as an error."""
+        results = await asyncio.gather(*(asyncio.wait_for(opener(), timeout) for _ in range(count)),
+                                       return_exceptions=True)
+        opened = [r for r in results if not isinstance(r, BaseException)]
+        for failure in (r for r in results if isinstance(r, BaseException)):
+            if not isinstance(failure, (OSError, asyncio.TimeoutError)):
+                raise failure
             run.errors += 1
+        return opened
 
     # Idle first, all of them, so they are at the head of the accept queue as on a real server.
-    await asyncio.gather(*(open_idle() for _ in range(spec.idle)))
-
-    async def connect() -> None:
-        try:
-            connections.append(await asyncio.wait_for(opener(), timeout))
-            run.connected += 1
-        except (OSError, asyncio.TimeoutError):
-            run.errors += 1
-
+    idle = await open_all(spec.idle)
+    run.idle_connected = len(idle)
     started = time.perf_counter()
-    await asyncio.gather(*(connect() for _ in range(spec.clients)))
+    connections = await open_all(spec.clients)
+    run.connected = len(connections)
     connect_seconds = time.perf_counter() - started
     request = f"SLOW {spec.service_ms} x\n".encode()
     end = time.perf_counter() + spec.duration
