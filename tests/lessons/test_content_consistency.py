@@ -1,10 +1,12 @@
 """One spelling for one thing across the shipped course, in both languages."""
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
 
+from netlearn.core.markdown import render_uncached
 from netlearn.core.vocabulary import korean_fields
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "content"
@@ -42,3 +44,15 @@ def test_tcp_states_have_one_spelling_and_the_rfcs_only_where_it_is_named() -> N
              if "RFC 9293" not in text and ".accepted[" not in where]  # a learner may type either
     assert not stray, "write FIN_WAIT_1-style names (RFC spelling only next to 'RFC 9293'):\n" + "\n".join(stray)
     assert any("FIN-WAIT-1" in text and "FIN_WAIT_1" in text for _, text in fields), "the TCP lesson names both spellings once"
+
+
+def test_no_text_shows_literal_emphasis_markers() -> None:
+    """CommonMark cannot close ``**`` after punctuation when a Korean particle follows
+    (``**`code`**는``, ``**[[term|용어]]**가``, ``**무상태(stateless)**입니다``): learners then see the
+    asterisks. Write ``**무상태**(stateless)입니다`` or drop the bold around code and glossary links."""
+    stray = []
+    for where, text in _fields():
+        rendered = re.sub(r"<pre.*?</pre>|<code>.*?</code>", "", render_uncached(text), flags=re.S)
+        visible = html.unescape(re.sub(r"<[^>]+>", "", rendered))
+        stray += [f"{where}: …{m.group(0)}…" for m in re.finditer(r".{0,25}\*\*.{0,25}", visible)]
+    assert not stray, "\n".join(stray)
