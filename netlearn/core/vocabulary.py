@@ -162,7 +162,7 @@ def korean_fields(document: Any, path: str = "") -> Iterator[tuple[str, str]]:
 
 def po_translations(path: Path) -> Iterator[tuple[str, str]]:
     """Every translated string of a Korean ``.po`` file, located by line number and msgid."""
-    import polib  # a pinned requirement; imported here so the module loads without it
+    import polib  # type: ignore[import-untyped]  # pinned; imported here so the module loads without it
 
     for entry in polib.pofile(str(path)):
         texts = [entry.msgstr, *entry.msgstr_plural.values()] if entry.msgstr_plural else [entry.msgstr]
