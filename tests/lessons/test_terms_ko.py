@@ -39,3 +39,24 @@ def test_ui_strings_use_one_korean_vocabulary(checker: Checker) -> None:
         name = path.relative_to(ROOT)
         findings += checker.check_all((f"{name}: {where}", text) for where, text in po_translations(path))
     assert not findings, "\n".join(map(str, findings))
+
+
+@pytest.mark.django_db
+def test_check_terms_ko_reports_what_instructors_stored(checker: Checker) -> None:
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    from netlearn.lessons.models import GlossaryTerm
+
+    GlossaryTerm.objects.create(term="LB", title_en="Load balancer", title_ko="로드밸런서",
+                                body_en="Spreads requests.", body_ko="TIME_WAIT은 아닙니다.", layers=[4])
+    out = StringIO()
+    with pytest.raises(CommandError, match="2 Korean term"):
+        call_command("check_terms_ko", stdout=out)
+    assert "glossary[LB].title.ko: '로드밸런서'" in out.getvalue()
+    assert "TIME_WAIT는" in out.getvalue()
+    GlossaryTerm.objects.filter(term="LB").update(title_ko="로드 밸런서", body_ko="TIME_WAIT는 아닙니다.")
+    out = StringIO()
+    call_command("check_terms_ko", stdout=out)
+    assert "follows docs/terms.ko.tsv" in out.getvalue()
