@@ -37,7 +37,7 @@ def lab_action_label(spec: Any) -> str:
     if kind == "ha_failover":
         return _("Kill the active node of an active/standby pair and measure the failover.")
     if kind == "io_models":
-        return _("Serve the same slow clients with threads (OIO) and with event loops (NIO) and compare.")
+        return _("Serve the same clients, and many idle connections, with threads (OIO) and with event loops (NIO) and compare.")
     if kind == "http_exchange":
         return str(HTTP_SCENARIOS.get(str(spec.get("scenario")), kind))
     return str(kind)
