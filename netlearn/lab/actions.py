@@ -232,5 +232,5 @@ async def http_exchange(lab: Any, spec: dict[str, Any], cid: str) -> dict[str, A
     return await run(lab, spec, cid)
 
 
-_RUNNERS = {"dns_query": dns_query, "http_exchange": http_exchange, "lb_distribution": lb_distribution, "backend_fault": backend_fault,
-            "ha_failover": ha_failover, "io_models": io_models}
+_RUNNERS = {"dns_query": dns_query, "http_exchange": http_exchange, "lb_distribution": lb_distribution,
+            "backend_fault": backend_fault, "ha_failover": ha_failover, "io_models": io_models}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import h11
 from websockets.frames import Frame, Opcode
@@ -105,7 +105,7 @@ class _Connection:
         self.writer: asyncio.StreamWriter | None = None
         self.local: Endpoint | None = None
 
-    async def __aenter__(self) -> "_Connection":
+    async def __aenter__(self) -> Self:
         import socket
 
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -3,6 +3,7 @@ the next lesson of its track, in the home page's (order, slug) order, ties inclu
 from __future__ import annotations
 
 from io import StringIO
+from itertools import pairwise
 
 import pytest
 from django.core.management import call_command
@@ -19,7 +20,7 @@ def test_each_lesson_links_to_the_next_in_home_page_order(client) -> None:
         lessons = list(Lesson.objects.filter(track=track, published=True).order_by("order", "slug"))
         positions = [home.index(f'href="/lessons/{lesson.slug}/') for lesson in lessons]
         assert positions == sorted(positions), f"{track.slug}: home page order differs"
-        for lesson, following in zip(lessons, lessons[1:]):
+        for lesson, following in pairwise(lessons):
             last = lesson.steps.count()
             html = client.get(f"/lessons/{lesson.slug}/{last}/").content.decode()
             assert f'rel="next" href="{following.get_absolute_url()}"' in html, (lesson.slug, following.slug)

@@ -36,7 +36,7 @@ def wants_websocket(request: h11.Request) -> bool:
     return upgrade == b"websocket" and b"upgrade" in connection
 
 
-async def tunnel(session: "Session", backend: BackendState, request: h11.Request) -> bool:
+async def tunnel(session: Session, backend: BackendState, request: h11.Request) -> bool:
     """Forward the upgrade; relay a 101 and splice, or relay the refusal. Returns keep-alive."""
     from .l7_session import HOP_BY_HOP, VIA, ProxyError
 
@@ -58,7 +58,7 @@ async def tunnel(session: "Session", backend: BackendState, request: h11.Request
         writer.write(head)
         async with asyncio.timeout(lb.backend_timeout):
             while True:
-                event, raw = upstream.next_event()
+                event, _raw = upstream.next_event()
                 if event is h11.NEED_DATA:
                     upstream.receive_data(await reader.read(65536))
                     continue
@@ -92,7 +92,7 @@ async def tunnel(session: "Session", backend: BackendState, request: h11.Request
         lb.stream.correlator.unbind(local)
 
 
-async def _splice(session: "Session", reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+async def _splice(session: Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                   idle: float) -> tuple[int, int]:
     """Copy both directions until either side closes or stays silent for ``idle`` seconds."""
     counts = [0, 0]
