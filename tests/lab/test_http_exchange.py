@@ -42,3 +42,21 @@ async def test_websocket_frames_cross_the_balancer_tunnel_both_ways(lab: Lab) ->
 async def test_an_unknown_scenario_is_refused(lab: Lab) -> None:
     record = await lab.run_action({"kind": "http_exchange", "scenario": "rm -rf"})
     assert "unknown HTTP scenario" in record.error
+
+
+async def test_the_balancer_relays_a_refused_upgrade_as_it_came(lab: Lab) -> None:
+    """No Sec-WebSocket-Key: the backend answers 400, and the client gets that 400, not a 502."""
+    import asyncio
+
+    l7 = lab.web.l7.address
+    reader, writer = await asyncio.open_connection(l7.host, l7.port)
+    try:
+        writer.write(b"GET /ws HTTP/1.1\r\nHost: www.netlearn.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                     b"Sec-WebSocket-Version: 13\r\n\r\n")
+        async with asyncio.timeout(10):
+            reply = await reader.read()  # the balancer closes after relaying the refusal
+    finally:
+        writer.close()
+    head = reply.split(b"\r\n\r\n", 1)[0].decode()
+    assert head.startswith("HTTP/1.1 400 ") and "X-Backend: backend-" in head and "Via: " in head
+    assert b"Sec-WebSocket-Key" in reply.split(b"\r\n\r\n", 1)[1]

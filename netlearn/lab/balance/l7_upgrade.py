@@ -7,7 +7,8 @@ Those are hop-by-hop headers, which a proxy normally drops; to let the upgrade t
 balancer forwards them on a *dedicated* backend connection (never a pooled keep-alive one: once
 switched it can never carry HTTP again). If the backend answers ``101 Switching Protocols`` the
 balancer relays the 101 and from then on copies bytes both ways without reading them, as nginx
-does with ``proxy_set_header Upgrade``; any other answer becomes a 502. Both h11
+does with ``proxy_set_header Upgrade``; an ordinary answer (a refusal) is relayed as it came, then
+the connection closes. Both h11
 connections end in ``SWITCHED_PROTOCOL``, and the bytes they had already buffered past the
 handshake (``trailing_data``) are the first bytes of the tunnel.
 """
@@ -63,6 +64,8 @@ async def tunnel(session: Session, backend: BackendState, request: h11.Request) 
                     upstream.receive_data(await reader.read(65536))
                     continue
                 break
+        if isinstance(event, h11.Response):  # refused (401, 404, 426...): relay the answer, then close
+            return await _relay_refusal(session, upstream, reader, event, backend, request)
         if not isinstance(event, h11.InformationalResponse) or event.status_code != 101:
             raise ProxyError(502, f"{backend.name} did not switch protocols")
         out_headers = [(k, v) for k, v in event.headers.raw_items() if k.lower() not in HOP_BY_HOP]
@@ -90,6 +93,28 @@ async def tunnel(session: Session, backend: BackendState, request: h11.Request) 
     finally:
         writer.transport.abort()
         lb.stream.correlator.unbind(local)
+
+
+async def _relay_refusal(session: Session, upstream: MirroredConnection, reader: asyncio.StreamReader,
+                         response: h11.Response, backend: BackendState, request: h11.Request) -> bool:
+    """The backend answered the upgrade with an ordinary response: the client gets it as sent."""
+    from .l7_session import HOP_BY_HOP, VIA
+
+    body = bytearray()
+    async with asyncio.timeout(session.lb.backend_timeout):
+        while True:
+            event, _raw = upstream.next_event()
+            if event is h11.NEED_DATA:
+                upstream.receive_data(await reader.read(65536))
+            elif isinstance(event, h11.Data):
+                body += event.data
+            else:
+                break
+    headers = [(k, v) for k, v in response.headers.raw_items() if k.lower() not in HOP_BY_HOP]
+    headers += [(b"Via", VIA.encode()), (b"Content-Length", str(len(body)).encode()), (b"Connection", b"close")]
+    await session._send(response.status_code, response.reason.decode("latin-1"), headers, bytes(body),
+                        {"method": "GET", "target": request.target.decode("latin-1"), "backend": backend.name})
+    return False
 
 
 async def _splice(session: Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
