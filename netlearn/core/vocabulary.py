@@ -53,7 +53,6 @@ class Term:
     ko: str
     en: str
     avoid: tuple[re.Pattern[str], ...]
-    avoid_text: tuple[str, ...]
     why: str
 
 
@@ -87,7 +86,7 @@ def load_terms(path: Path = TERMS_PATH) -> list[Term]:
     terms = []
     for ko, en, avoid, why in _rows(path):
         forms = tuple(f.strip() for f in avoid.split(" ; ") if f.strip())
-        terms.append(Term(ko, en, tuple(_avoid_pattern(f) for f in forms), forms, why))
+        terms.append(Term(ko, en, tuple(_avoid_pattern(f) for f in forms), why))
     return terms
 
 
@@ -125,7 +124,7 @@ class Checker:
         findings = []
         plain = prose(text)
         for term in self.terms:
-            for pattern, form in zip(term.avoid, term.avoid_text):
+            for pattern in term.avoid:
                 for match in pattern.finditer(plain):
                     findings.append(Finding(where, match.group(0), f"use {term.ko!r} ({term.en}) instead: {term.why}"))
         # Particles are read from the raw text: code spans around the word still take a particle.
@@ -162,7 +161,7 @@ def korean_fields(document: Any, path: str = "") -> Iterator[tuple[str, str]]:
 
 def po_translations(path: Path) -> Iterator[tuple[str, str]]:
     """Every translated string of a Korean ``.po`` file, located by line number and msgid."""
-    import polib  # a pinned requirement; imported here so the module loads without it
+    import polib  # type: ignore[import-untyped]  # pinned; imported here so the module loads without it
 
     for entry in polib.pofile(str(path)):
         texts = [entry.msgstr, *entry.msgstr_plural.values()] if entry.msgstr_plural else [entry.msgstr]
