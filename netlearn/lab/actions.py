@@ -226,5 +226,11 @@ async def io_models(lab: Any, spec: dict[str, Any], cid: str) -> dict[str, Any]:
                                                        clients=clients)
 
 
-_RUNNERS = {"dns_query": dns_query, "lb_distribution": lb_distribution, "backend_fault": backend_fault,
-            "ha_failover": ha_failover, "io_models": io_models}
+async def http_exchange(lab: Any, spec: dict[str, Any], cid: str) -> dict[str, Any]:
+    from .http_exchange import http_exchange as run
+
+    return await run(lab, spec, cid)
+
+
+_RUNNERS = {"dns_query": dns_query, "http_exchange": http_exchange, "lb_distribution": lb_distribution,
+            "backend_fault": backend_fault, "ha_failover": ha_failover, "io_models": io_models}
