@@ -23,6 +23,7 @@ from typing import Any
 
 import h11
 
+from .action_error import ActionError  # its one home, shared with http_exchange
 from .balance.l4 import L4Balancer
 from .balance.pool import HealthConfig
 from .events import Endpoint
@@ -37,10 +38,6 @@ MAX_REQUESTS = 100
 DEMO_WEIGHTS = {"backend-1": 4, "backend-2": 2, "backend-3": 1, "backend-4": 1}
 #: Source addresses the client spreads over, so source-IP hashing has several clients to hash.
 CLIENT_HOSTS = tuple(f"127.0.9.{i}" for i in range(1, 9))
-
-
-class ActionError(ValueError):
-    """A spec the lab will not run; the message is shown to the learner."""
 
 
 async def run_action(lab: Any, spec: dict[str, Any], correlation_id: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import h11
 from websockets.frames import Frame, Opcode
 from websockets.protocol import Protocol, Side, State
 
+from .action_error import ActionError
 from .events import Endpoint
 
 APP_ORIGIN = "http://app.netlearn.test"
@@ -244,8 +245,6 @@ async def _next_frame(ws: Protocol, reader: asyncio.StreamReader, pending: bytes
 
 
 async def http_exchange(lab: Any, spec: dict[str, Any], cid: str) -> dict[str, Any]:
-    from .actions import ActionError
-
     scenario = str(spec.get("scenario", ""))
     if scenario not in SCENARIO_NAMES:
         raise ActionError(f"unknown HTTP scenario {scenario!r}")

@@ -14,18 +14,12 @@ from ..http.codec import MAX_BODY_BYTES, MAX_HEAD_BYTES, MirroredConnection, coo
 from ..stream import EventStream
 from .algorithms import BackendState, Choice
 from .dial import dial
+from .l7_rules import HOP_BY_HOP, REASONS, SERVER, VIA, ProxyError
 from .l7_upgrade import tunnel, wants_websocket
 from .pool import BackendPool
 
-SERVER = "netlearn-l7/1.0 (h11)"
-VIA = "1.1 l7.netlearn.test (netlearn-l7)"
-#: Headers that describe one hop, never forwarded (RFC 9110 §7.6.1); Content-Length is recomputed.
-HOP_BY_HOP = {b"connection", b"keep-alive", b"proxy-connection", b"proxy-authenticate", b"proxy-authorization",
-              b"te", b"trailer", b"transfer-encoding", b"upgrade", b"content-length"}
 COOKIE_PREFIX = "nl_"
-REASONS = {400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large",
-           431: "Request Header Fields Too Large", 502: "Bad Gateway", 503: "Service Unavailable",
-           504: "Gateway Timeout"}
+__all__ = ["HOP_BY_HOP", "REASONS", "SERVER", "VIA", "Balancer", "ProxyError", "Session", "plain_error", "pool_for"]
 
 
 class Balancer(Protocol):
@@ -52,13 +46,6 @@ def pool_for(host: str, target: str, *, api_hosts: Sequence[str] = ("api.netlear
     if host in api_hosts or path == "/api" or path.startswith("/api/"):
         return "api"
     return "web"
-
-
-class ProxyError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 class _Stale(Exception):
