@@ -38,6 +38,9 @@ class Correlator:
         self._bindings: OrderedDict[Endpoint, str] = OrderedDict()
         self._max = max_bindings
         self._lock = threading.Lock()
+        #: Called with (endpoint, correlation id) on every bind: the capture keeps a walk's
+        #: endpoints until the walk's last frame is in, long after the lab unbinds them.
+        self.bind_hooks: list[Callable[[Endpoint, str], None]] = []
 
     def bind(self, endpoint: Endpoint | tuple[str, int], correlation_id: str) -> None:
         with self._lock:
@@ -46,6 +49,8 @@ class Correlator:
             self._bindings.move_to_end(key)
             while len(self._bindings) > self._max:
                 self._bindings.popitem(last=False)
+        for hook in self.bind_hooks:
+            hook(key, correlation_id)
 
     def unbind(self, endpoint: Endpoint | tuple[str, int]) -> None:
         with self._lock:
