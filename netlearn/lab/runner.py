@@ -199,6 +199,7 @@ class Lab:
             if cold and self.dns is not None:
                 self.dns.resolver.private_cache(cid)
             recorder = Recorder(self.stream, correlation_id=cid)
+            self.stream.correlator.hold(cid)
             finished = False
             try:
                 if self.modern is not None:
@@ -209,6 +210,7 @@ class Lab:
                 finished = True
             finally:
                 recorder.close()
+                self.stream.correlator.release(cid)
                 if self.dns is not None:
                     self.dns.resolver.drop_private_cache(cid)
                 if not finished:  # cancelled or crashed: free the walk's capture buffer all the same
