@@ -158,8 +158,9 @@ def _tcp(frame: bytes, b: int, ip_end: int, src_ip: str, dst_ip: str, layers: li
     flags = off_flags & 0x01FF
     src, dst = (src_ip, sport), (dst_ip, dport)
     payload = frame[b + hlen:ip_end]
-    if conv is not None and src not in conv.base and (flags & 0x02 or "tcp.seq" not in unknown):
-        conv.base[src] = seq
+    if conv is not None and src not in conv.base:
+        # As Wireshark: a side first seen without its SYN (a RST refusing a SYN) counts from 1.
+        conv.base[src] = seq if flags & 0x02 else (seq - 1) & 0xFFFFFFFF
     rel_seq = conv.relative(src, seq) if conv else None
     rel_ack = conv.relative(dst, ack) if conv and flags & 0x10 else None
     seq_unknown = "tcp.seq" in unknown
@@ -301,14 +302,21 @@ def dns_layer(message: bytes, offset: int, *, length_prefix: int | None = None) 
             fields.append(Node(title, "; ".join(str(rr).replace("\t", " ") for rr in rrs), pos, offset + len(message)))
     rcode = {0: "", 2: " server failure", 3: " No such name", 5: " refused"}.get(flags & 0xF, f" rcode {flags & 0xF}")
     if is_response:
-        answers = " ".join(f"{_qtype(rr.rtype)} {rr.rdata}" for rr in record.rr)
-        referral = (" NS " + " NS ".join(str(rr.rdata).rstrip(".") for rr in record.auth if rr.rtype == 2)
-                    if not record.rr and record.auth else "")
-        info = f"Standard query response 0x{ident:04x}{rcode} {qtext}" + (f" {answers}" if answers else "") + referral
+        records = " ".join(_rr_text(rr) for rr in (*record.rr, *record.auth, *record.ar))
+        info = f"Standard query response 0x{ident:04x}{rcode} {qtext}" + (f" {records}" if records else "")
     else:
         info = f"Standard query 0x{ident:04x} {qtext}"
     return Layer("DNS", "Domain Name System", 7, length_prefix if length_prefix is not None else offset,
                  offset + len(message), info, fields)
+
+
+def _rr_text(rr: object) -> str:
+    """A record as Wireshark's Info column names it: type and the first word of its data."""
+    kind = _qtype(rr.rtype)  # type: ignore[attr-defined]
+    if kind == "OPT":
+        return "OPT"
+    data = str(rr.rdata).split()  # type: ignore[attr-defined]
+    return f"{kind} {data[0].rstrip('.') if data else ''}".strip()
 
 
 def _qtype(value: int) -> str:
