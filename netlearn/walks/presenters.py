@@ -312,7 +312,7 @@ def _frame_layers(frame: dict[str, Any], earlier: list[dict[str, Any]] | None) -
             shown["note"] = _("Rebuilt from real values (addresses, ports, lengths, payload): capture needs "
                               "CAP_NET_RAW. Values marked unknown are not the kernel's.")
         layers.append(shown)
-    return layers
+    return layers[::-1]  # the inspector lists the stack top down: 4, 3, 2
 
 
 def _modern_layers(event: dict[str, Any], payload: bytes) -> list[dict[str, Any]]:
