@@ -6,6 +6,7 @@ the tests never ask which mode they are in except to say it.
 from __future__ import annotations
 
 import ipaddress
+import socket
 import struct
 from typing import Any, Iterable, Mapping
 
@@ -50,11 +51,9 @@ def _frame_dict(number: int, ts_ns: int, ts: float, data: bytes, *, ports: AppPo
     if transport and len(data) >= l4 + 4:
         sport, dport = struct.unpack_from("!HH", data, l4)
         app = _app_for(ports, transport, sport, dport)
-        import socket
-
         key = frozenset(((socket.inet_ntoa(data[26:30]), sport), (socket.inet_ntoa(data[30:34]), dport), transport))
     conv = conversations.setdefault(key, Conversation()) if key is not None and transport == "tcp" else None
-    result = dissect(data, app=app, conversation=conv, unknown=unknown)
+    result = dissect(data, app=app, conversation=conv, unknown=unknown, brief=True)
     if key is not None and key not in flows:
         flows[key] = len(flows)
     frame = {"no": number, "ts_ns": ts_ns, "ts": ts, "src": list(result.src) if result.src else None,
