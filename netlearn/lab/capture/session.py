@@ -38,6 +38,8 @@ class LabCapture:
         self.sniffer: Sniffer | None = None
         self.reason = "capture switched off (NETLEARN_CAPTURE=off)" if self.setting == "off" else ""
         self.ports: dict[tuple[str, int], str] = {}
+        #: bench/walk sets this to time walks without capture on the same lab, walk by walk.
+        self.paused = False
 
     @property
     def mode(self) -> str:
@@ -77,7 +79,7 @@ class LabCapture:
 
     # -- one walk --------------------------------------------------------------------------
     def begin(self, correlation_id: str) -> WalkCapture | None:
-        return self.sniffer.start_walk(correlation_id) if self.sniffer is not None else None
+        return self.sniffer.start_walk(correlation_id) if self.sniffer is not None and not self.paused else None
 
     async def settle(self, stream: Any, correlation_id: str, events: list[LabEvent], capture: WalkCapture | None,
                      *, deadline: float = CLOSE_DEADLINE_SECONDS) -> bool:
@@ -123,7 +125,8 @@ class LabCapture:
         else:
             frames = frames_from_events(events, self.ports, clock_offset_ns=clock_offset_ns(),
                                         reason=self.reason or "capture unavailable")
-            summary = {"mode": "rebuilt", "reason": self.reason, "lost": 0, "kernel_drops": 0}
+            reason = "capture paused" if self.paused and self.sniffer is not None else self.reason
+            summary = {"mode": "rebuilt", "reason": reason, "lost": 0, "kernel_drops": 0}
         summary.update(frames=len(frames), cut_short=cut_short, keylog=keylog)
         return frames, summary
 
