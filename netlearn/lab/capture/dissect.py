@@ -220,7 +220,8 @@ def _tcp(frame: bytes, b: int, ip_end: int, src_ip: str, dst_ip: str, layers: li
 
 
 def _tcp_options(frame: bytes, start: int, end: int) -> Node:
-    node = Node("Options", f"{end - start} bytes", start, end)
+    end = min(end, len(frame))  # a header length that points past the frame: dissect what is there
+    node = Node("Options", f"{max(0, end - start)} bytes", start, end)
     pos = start
     while pos < end:
         kind = frame[pos]
