@@ -6,7 +6,6 @@ The lab listens on kernel-chosen ports, so tshark is told which protocol runs wh
 """
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 import uuid

@@ -36,7 +36,7 @@ class Node:
     start: int
     end: int
     unknown: bool = False
-    children: list["Node"] = field(default_factory=list)
+    children: list[Node] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {"name": self.name, "value": self.value, "start": self.start, "end": self.end,

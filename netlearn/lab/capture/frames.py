@@ -8,7 +8,8 @@ from __future__ import annotations
 import ipaddress
 import socket
 import struct
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from ..events import Kind, LabEvent
 from ..packets import checksum16
@@ -56,7 +57,7 @@ def _frame_dict(number: int, ts_ns: int, ts: float, data: bytes, *, ports: AppPo
     result = dissect(data, app=app, conversation=conv, unknown=unknown, brief=True)
     if key is not None and key not in flows:
         flows[key] = len(flows)
-    frame = {"no": number, "ts_ns": ts_ns, "ts": ts, "src": list(result.src) if result.src else None,
+    frame: dict[str, Any] = {"no": number, "ts_ns": ts_ns, "ts": ts, "src": list(result.src) if result.src else None,
              "dst": list(result.dst) if result.dst else None, "transport": transport,
              "flow": flows.get(key) if key is not None else None, "protocol": result.protocol, "app": app,
              "length": len(data), "info": result.info, "hex": data.hex(), "captured": captured}

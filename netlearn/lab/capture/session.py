@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ..events import Kind, LabEvent
 from .frames import app_ports, frames_from_capture, frames_from_events
@@ -107,7 +108,7 @@ class LabCapture:
                 waiter.clear()
                 try:  # woken by a FIN/RST frame or a CLOSE event; the short cap re-checks anyway
                     await asyncio.wait_for(waiter.wait(), min(remaining, 0.05))
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
         finally:
             unsubscribe()

@@ -47,7 +47,7 @@ def test_a_rebuilt_syn_is_a_syn_with_unknown_numbers() -> None:
 
 
 def test_dns_referral_info_names_the_delegation_and_glue() -> None:
-    from dnslib import A, NS, QTYPE, RR, DNSRecord
+    from dnslib import NS, QTYPE, RR, A, DNSRecord
 
     reply = DNSRecord.question("shop.netlearn.test").reply()
     reply.header.aa = 0

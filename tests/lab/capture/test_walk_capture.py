@@ -70,7 +70,7 @@ async def test_cold_walk_sees_the_referrals_a_warm_walk_skips(lab: Lab) -> None:
     await lab.walk("http://shop.netlearn.test/", correlation_id=uuid.uuid4().hex)  # warms the shared cache
     warm = await lab.walk("http://shop.netlearn.test/", correlation_id=uuid.uuid4().hex)
     cold = await lab.walk("http://shop.netlearn.test/", correlation_id=uuid.uuid4().hex, cold=True)
-    asked = lambda r: [e.detail.get("server_role") for e in r.events  # noqa: E731
+    asked = lambda r: [e.detail.get("server_role") for e in r.events
                        if e.component == "resolver" and e.kind == Kind.QUERY and e.detail.get("server_role") != "resolver"]
     assert asked(warm) == [] and any(e.kind == Kind.CACHE for e in warm.events)
     assert asked(cold)[:3] == ["root", "tld", "authoritative"]
@@ -88,7 +88,7 @@ async def test_concurrent_walks_keep_their_own_frames(lab: Lab) -> None:
         lab.walk("http://www.netlearn.test/api/hello", correlation_id=uuid.uuid4().hex, cold=True))
     _captured(one)
     client = lab.config.client_host
-    ends = lambda r: {tuple(e) for f in r.frames for e in (f["src"], f["dst"]) if e[0] == client}  # noqa: E731
+    ends = lambda r: {tuple(e) for f in r.frames for e in (f["src"], f["dst"]) if e[0] == client}
     assert ends(one) and ends(two) and not ends(one) & ends(two)
     assert not {f["hex"] for f in one.frames} & {f["hex"] for f in two.frames}
 
