@@ -17,6 +17,9 @@ from .dissect import Conversation, dissect
 from .sniffer import NEEDS_PRIVILEGE, WalkCapture
 
 AppPorts = Mapping[tuple[str, int], str]
+#: Events whose bytes are one message on the wire, per transport.
+MESSAGE_KINDS = {"udp": (Kind.QUERY, Kind.ANSWER, Kind.REFERRAL),
+                 "tcp": (Kind.REQUEST, Kind.RESPONSE, Kind.QUERY, Kind.ANSWER, Kind.TLS_RECORD)}
 #: What a rebuilt frame cannot know: user space never sees these values.
 REBUILT_UNKNOWN = ("tcp.seq", "ip.id", "ip.ttl", "tcp.window", "tcp.checksum")
 
@@ -90,21 +93,15 @@ def frames_from_events(events: Iterable[LabEvent], ports: AppPorts, *, clock_off
         if event.src is None or event.dst is None or ":" in event.src.host or ":" in event.dst.host:
             continue
         src, dst = (event.src.host, event.src.port), (event.dst.host, event.dst.port)
-        if event.transport == "udp" and event.data and event.kind in (Kind.QUERY, Kind.ANSWER, Kind.REFERRAL):
-            key = ("udp", src, dst, event.data)
-            if key not in seen_payloads:
-                seen_payloads.add(key)
-                builder.udp(event.ts, src, dst, event.data)
-        elif event.transport == "tcp" and event.kind == Kind.CONNECT:
+        if event.transport == "tcp" and event.kind == Kind.CONNECT:
             builder.handshake(event.ts, src, dst)
-        elif event.transport == "tcp" and event.data and event.kind in (Kind.REQUEST, Kind.RESPONSE, Kind.QUERY,
-                                                                          Kind.ANSWER, Kind.TLS_RECORD):
-            key = ("tcp", src, dst, event.data)
-            if key not in seen_payloads:
-                seen_payloads.add(key)
-                builder.segment(event.ts, src, dst, event.data)
         elif event.transport == "tcp" and event.kind == Kind.CLOSE:
             builder.close(event.ts, src, dst)
+        elif event.data and event.kind in MESSAGE_KINDS.get(event.transport or "", ()):
+            key = (event.transport, src, dst, event.data)  # sender and receiver report the same bytes: one frame
+            if key not in seen_payloads:
+                seen_payloads.add(key)
+                (builder.udp if event.transport == "udp" else builder.segment)(event.ts, src, dst, event.data)
     conversations: dict[frozenset, Conversation] = {}
     flows: dict[frozenset, int] = {}
     comment = f"rebuilt from real values: {reason}"
