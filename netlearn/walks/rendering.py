@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from netlearn.core import labstate
 
-from . import presenters
+from . import packetview, presenters
 from .explanations import explain
 from .models import Walk
 
@@ -143,6 +143,7 @@ def walk_context(walk: Walk) -> dict[str, Any]:
         "total_ms": steps[-1].t_ms if steps else 0,
         "layers_seen": sorted({s.layer for s in steps}, reverse=True),
         "capture": {**(walk.detail.get("capture") or {}), "frames": len(walk.frames or [])} if walk.frames else None,
+        "packets": packetview.packet_rows(walk),
     }
 
 
