@@ -185,7 +185,7 @@ def open_packet_socket(ports: Iterable[int], *, interface: str = "lo") -> socket
 class Sniffer:
     """The lab's capture: one packet socket, per-walk buffers, endpoint ownership."""
 
-    def __init__(self, sock: socket.socket, *, max_frames: int = 4000, max_bytes: int = 8 << 20) -> None:
+    def __init__(self, sock: socket.socket, *, max_frames: int = 2000, max_bytes: int = 4 << 20) -> None:
         self._sock = sock
         self._buffer = bytearray(SNAPLEN)
         self._ancillary = socket.CMSG_SPACE(16)
