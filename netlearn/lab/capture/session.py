@@ -57,7 +57,12 @@ class LabCapture:
             self.reason = exc.reason
             log.warning("walks will show rebuilt packets: %s", exc.reason)
             return
-        self.sniffer.attach(asyncio.get_running_loop())
+        try:
+            self.sniffer.attach(asyncio.get_running_loop())
+        except (NotImplementedError, OSError, RuntimeError) as exc:  # a loop that cannot watch the socket
+            self.sniffer.close()
+            self.sniffer, self.reason = None, f"capture socket cannot be watched here: {exc}"
+            return
         lab.stream.correlator.bind_hooks.append(self.sniffer.on_bind)
 
     def close(self, lab: Any) -> None:
