@@ -33,8 +33,10 @@ SUFFIX = ".journal"
 class WriteAheadJournal:
     """Append records (tuples of tab-free strings); ``apply`` gets them in batches, at least once."""
 
-    def __init__(self, directory: Path, apply: Apply, *, interval: float = 0.25, recover_every: float = 10.0) -> None:
+    def __init__(self, directory: Path, apply: Apply, *, interval: float = 0.25, recover_every: float = 10.0,
+                 autostart: bool = True) -> None:
         self.directory = Path(directory)
+        self.autostart = autostart  # False: only explicit flush()/recover() (tests drive it by hand)
         self.apply = apply
         self.interval = interval
         self.recover_every = recover_every
@@ -59,7 +61,7 @@ class WriteAheadJournal:
             assert self._fd is not None
             os.write(self._fd, line)
             self._pending.append(record)
-            if self._thread is None:
+            if self._thread is None and self.autostart:
                 self._start_flusher()
 
     def pending(self) -> list[Record]:
@@ -155,9 +157,9 @@ class WriteAheadJournal:
                     self.recover()
                 except Exception:  # noqa: BLE001
                     log.exception("journal: recovery failed")
-            self.flush()
-            self._wake.wait(self.interval)
+            self._wake.wait(self.interval)  # gather a batch
             since_recover += self.interval
+            self.flush()
 
 
 def _parse(data: bytes) -> list[Record]:
