@@ -159,7 +159,7 @@ def _account_html(request: HttpRequest, lang: str) -> str:
 def _slot_values(request: HttpRequest, page: pagecache.CachedPage, lang: str) -> dict[str, str]:
     values = {}
     if "nonce" in page.slots:
-        values["nonce"] = str(request.csp_nonce)
+        values["nonce"] = str(getattr(request, "csp_nonce", ""))  # set by the CSP middleware
     if "csrf" in page.slots:
         values["csrf"] = get_token(request)
     if "account" in page.slots:
