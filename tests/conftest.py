@@ -28,9 +28,11 @@ def _fresh_caches() -> Iterator[None]:
     from django.core.cache import cache
 
     from netlearn.lessons import pagecache
+    from netlearn.quizzes import selectors as quiz_selectors
 
     cache.clear()
     pagecache.pages.clear()
+    quiz_selectors._displayed.clear()
     yield
 
 
