@@ -434,7 +434,7 @@ async def idle_socket_memory(site: Site, walk_id: str | None, count: int) -> tup
                                            return_exceptions=True)
             failed = [r for r in results if isinstance(r, Exception)]
             if failed:
-                print(f"  idle sockets: {len(failed)} failed to open ({failed[0]!r})")
+                print(f"  idle sockets: {len(failed)} failed to open ({failed[0]!r})", file=sys.stderr)
         await asyncio.sleep(2.0)
         after = tree_rss_kb(site.worker_pids)
     finally:
