@@ -21,7 +21,7 @@ from typing import Callable, Mapping
 
 from django.utils.safestring import SafeString, mark_safe
 
-MAX_PAGES = 2048
+MAX_PAGES = 1024  # a course of 11 lessons fills ~520 (2 languages, page and fragment); ~30 KB each
 _OPEN, _CLOSE = "\ue000", "\ue001"
 _SLOT_RE = re.compile(f"{_OPEN}([a-z]+(?::[0-9]+)?){_CLOSE}")
 
@@ -75,10 +75,17 @@ class PageCache:
     def __init__(self, max_pages: int = MAX_PAGES) -> None:
         self.max_pages = max_pages
         self._pages: OrderedDict[tuple, CachedPage] = OrderedDict()
+        self._version = ""
         self._lock = threading.Lock()
 
-    def get(self, key: tuple, render: Callable[[], CachedPage | None]) -> CachedPage | None:
+    def get(self, key: tuple, version: str, render: Callable[[], CachedPage | None]) -> CachedPage | None:
+        """The page under ``key`` for this content ``version``; pages of older versions are dropped
+        as soon as a newer one is asked for, so memory holds one version of the course at most."""
+        key = (*key, version)
         with self._lock:
+            if version != self._version:
+                self._pages.clear()
+                self._version = version
             if key in self._pages:
                 self._pages.move_to_end(key)
                 return self._pages[key]
@@ -86,6 +93,8 @@ class PageCache:
         if page is None:
             return None  # not kept: made-up addresses must not push real pages out
         with self._lock:
+            if version != self._version:
+                return page  # the course changed while this one rendered: serve it, do not keep it
             self._pages[key] = page
             while len(self._pages) > self.max_pages:
                 self._pages.popitem(last=False)

@@ -185,8 +185,8 @@ def step_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse:
         response = _step_uncached(request, slug, number, fragment)
     else:
         lang = current_lang()
-        key = (slug, number, lang, fragment, contentversion.current())
-        page = pagecache.pages.get(key, lambda: _render_for_cache(slug, number, lang, fragment))
+        page = pagecache.pages.get((slug, number, lang, fragment), contentversion.current(),
+                                   lambda: _render_for_cache(slug, number, lang, fragment))
         if page is None:
             raise Http404("no such step")
         user, visitor = _learner(request, create_visitor=True)
