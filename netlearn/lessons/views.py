@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable, Collection
 
 from django.contrib.admin.views.decorators import staff_member_required
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
 from django.middleware.csrf import get_token
 from django.shortcuts import render
@@ -106,7 +107,9 @@ def _step_page_context(step: Step, *, user: Any, seen: Collection[int] | Callabl
     total = len(outline)
     next_lesson = None
     if step.number >= total:
-        next_lesson = (type(lesson).objects.visible_to(user).filter(track=lesson.track, order__gt=lesson.order)
+        # The home page orders a track by (order, slug): lessons sharing an order follow by slug.
+        later = Q(order__gt=lesson.order) | Q(order=lesson.order, slug__gt=lesson.slug)
+        next_lesson = (type(lesson).objects.visible_to(user).filter(later, track=lesson.track)
                        .order_by("order", "slug").first())
     return {
         "step": step, "lesson": lesson, "outline": outline, "seen": seen, "next_lesson": next_lesson,
