@@ -1,5 +1,5 @@
 """ASGI entry point and composition root: HTTP (Django), WebSockets (Channels) and the lifespan,
-which runs the background services chosen here (``netlearn/background.py``: the embedded lab)."""
+which runs the background services chosen here (``netlearn/background.py``: the progress journal, the embedded lab)."""
 from __future__ import annotations
 
 import os
@@ -18,7 +18,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from netlearn.background import EmbeddedLab  # noqa: E402
+from netlearn.background import EmbeddedLab, ProgressJournal  # noqa: E402
 from netlearn.core.lifespan import LifespanApp  # noqa: E402
 from netlearn.routing import websocket_urlpatterns  # noqa: E402
 
@@ -26,6 +26,6 @@ application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-        "lifespan": LifespanApp([EmbeddedLab()]),
+        "lifespan": LifespanApp([ProgressJournal(), EmbeddedLab()]),
     }
 )

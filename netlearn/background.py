@@ -1,10 +1,13 @@
 """The composition root's background services: what runs beside the site in each worker.
 
 ``netlearn/asgi.py`` hands these to the lifespan (``netlearn.core.lifespan``), which knows only
-their interface. Today there is one: the embedded lab and the supervisor that restarts it.
+their interface: the learners' progress journal (``ProgressJournal``) and the embedded lab with
+the supervisor that restarts it (``EmbeddedLab``), started in that order and stopped in reverse.
 """
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -14,6 +17,47 @@ from netlearn.lab.topology import LabConfig
 
 if TYPE_CHECKING:
     from netlearn.walks.supervisor import LabSupervisor
+
+
+log = logging.getLogger("netlearn.lifespan")
+
+
+class ProgressJournal:
+    """Lesson progress is written behind (``netlearn.lessons.progress``): at start-up, write what a
+    killed worker journalled but never wrote; at shutdown, flush the journal."""
+
+    async def start(self) -> None:
+        await asyncio.to_thread(_progress_recover)
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(_progress_flush)
+
+
+def _progress_recover() -> None:
+    from django.db import close_old_connections
+
+    from netlearn.lessons import progress
+
+    if not progress.write_behind():
+        return
+    try:
+        progress.journal().recover()
+    except Exception:
+        log.exception("progress journal: recovery failed at start-up")  # stays on disk; the flusher retries
+    finally:
+        close_old_connections()
+
+
+def _progress_flush() -> None:
+    from django.db import connection
+
+    from netlearn.lessons import progress
+
+    try:
+        if progress.write_behind():
+            progress.journal().close()
+    finally:
+        connection.close()
 
 
 def lab_config() -> LabConfig:
