@@ -27,7 +27,8 @@ urlpatterns = [path("thread/", _thread_name), path("healthz", _healthz), path("p
                path("lessons/<slug:slug>/<int:number>/", lambda request, slug, number: _thread_name(request))]
 
 
-async def _call(handler: PooledThreadASGIHandler, route: str, method: str = "GET") -> tuple[int, dict[bytes, bytes], bytes]:
+async def _call(handler: PooledThreadASGIHandler, route: str,
+                method: str = "GET") -> tuple[int, dict[bytes, bytes], bytes]:
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
              "path": route, "raw_path": route.encode(), "query_string": b"", "root_path": "",
              "headers": [(b"host", b"testserver")], "client": ("127.0.0.1", 5000), "server": ("testserver", 80)}

@@ -69,7 +69,8 @@ def test_views_of_a_deleted_step_do_not_block_the_others(journal, content, learn
 
 # -- a real worker, killed between the view and the flush --------------------------------------
 def _env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "NETLEARN_", "DATABASE_URL", "REDIS_URL"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DJANGO_", "NETLEARN_", "DATABASE_URL", "REDIS_URL"))}
     env.pop("PYTEST_CURRENT_TEST", None)
     env.update({"DJANGO_SETTINGS_MODULE": "netlearn.settings.prod", "DJANGO_SECRET_KEY": "journal-test-" + "x" * 40,
                 "NETLEARN_HTTPS": "0", "NETLEARN_DATA_DIR": str(data_dir), "NETLEARN_LAB_MODE": "off",

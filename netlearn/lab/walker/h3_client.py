@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from typing import Any
+from typing import Any, TextIO
 
 from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.h3.connection import H3_ALPN, H3Connection
@@ -166,7 +166,7 @@ class H3Client:
         self.stream.correlator.bind(self.local, self.cid)
         from ..capture.keylog import keylog_path
 
-        self._keylog = open(keylog_path(self.cid), "a", encoding="ascii")  # noqa: SIM115 - closed in close()
+        self._keylog: TextIO | None = open(keylog_path(self.cid), "a", encoding="ascii")  # noqa: SIM115 - closed in close()
         config = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN, server_name=self.server_name,
                                    cafile=str(self.pki.ca_cert), quic_logger=self.logger, idle_timeout=self.timeout * 2,
                                    secrets_log_file=self._keylog)
