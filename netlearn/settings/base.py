@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "netlearn.lessons",
     "netlearn.quizzes",
     "netlearn.walks",
+    "netlearn.classroom",
 ]
 
 MIDDLEWARE = [
