@@ -71,6 +71,7 @@ def test_a_live_class_with_three_participants(browser, asgi_live_server_with_lab
     console.click("#question-form button[type=submit]")
     for page in (laptop, phone, korean):
         page.wait_for_selector("#live-answer-form", timeout=WAIT)
+    assert korean.locator("#live-answer-form button[type=submit]").inner_text() == "답 보내기"
     korean.screenshot(path=str(artifacts_dir / "classroom-question-ko.png"), full_page=True)
     for page, choice in ((laptop, "SYN"), (phone, "SYN"), (korean, "ACK")):
         page.locator("#live-answer-form label.q-choice", has_text=choice).first.click()
