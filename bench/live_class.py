@@ -28,9 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.classroom import embedded_site, stack_site, tree_rss_kb  # noqa: E402
 from tests.scale.classroom_client import (  # noqa: E402
     CHOICE_RE, LESSON_RE, RUN_RE, SINGLE_RE, command, join, open_session, stage_of, ws_url)
-from tests.scale.stack import manage  # noqa: E402
 
-PASSWORD = "pw-bench-teacher-123"
+PASSWORD = "Kq7-lantern-ridge-42"
 PHASE_TIMEOUT = 120.0
 
 
@@ -172,8 +171,21 @@ def bench(name: str, n: int) -> dict:
     base, pids, _others, stop = (embedded_site if name == "embedded" else stack_site)()
     try:
         env = _env_of(name, base)
-        manage(env, "createinstructor", "bench-teacher", "--password", PASSWORD, "--no-input")
+        import subprocess
+
+        from tests.scale.stack import PYTHON, ROOT
+
+        done = subprocess.run([PYTHON, "manage.py", "createinstructor", "bench-teacher", "--password", PASSWORD,
+                               "--no-input"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        if done.returncode:
+            raise RuntimeError(done.stderr[-2000:])
         result = asyncio.run(run(base, pids, n))
+    except BaseException:
+        import glob
+
+        for log in sorted(glob.glob("/tmp/netlearn-*/worker*.log"), key=os.path.getmtime)[-2:]:
+            print(f"--- {log}", Path(log).read_text()[-3000:], file=sys.stderr)
+        raise
     finally:
         stop()
     return {"config": name, **result}

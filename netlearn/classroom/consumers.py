@@ -202,7 +202,11 @@ class ClassroomConsumer(AsyncWebsocketConsumer):
     async def _send_stage(self, version: int) -> None:
         if version <= self.version:
             return  # an older push arriving late, or one already sent at connect
-        html = await rendering.STAGES.get(self.session_id, version, lang=self.lang, console=self.teaching)
+        try:
+            html = await rendering.STAGES.get(self.session_id, version, lang=self.lang, console=self.teaching)
+        except Exception:  # noqa: BLE001 - a stage that cannot be drawn must not drop the room's sockets
+            log.exception("session %s: stage %s could not be rendered", self.session_id, version)
+            return await self._notice(_("This screen could not be shown. The instructor can push it again."))
         self.version = version
         await self.send(text_data=html)
         if self.participant is not None and self.mine is not None:

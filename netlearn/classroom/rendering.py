@@ -26,7 +26,9 @@ def stage_context(session: LiveSession, *, lang: str, console: bool) -> dict[str
     stage = session.stage or {"kind": "lobby"}
     kind = stage.get("kind", "lobby")
     ctx: dict[str, Any] = {"session": session, "stage": stage, "kind": kind, "version": session.stage_version,
-                           "console": console, "LANGUAGE_CODE": lang}
+                           "console": console, "LANGUAGE_CODE": lang,
+                           # Walk templates read request.LANGUAGE_CODE; a stage is rendered for many requests.
+                           "request": {"LANGUAGE_CODE": lang}}
     if kind == "step":
         from netlearn.lessons.models import Step
 
