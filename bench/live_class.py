@@ -180,15 +180,24 @@ def bench(name: str, n: int) -> dict:
         if done.returncode:
             raise RuntimeError(done.stderr[-2000:])
         result = asyncio.run(run(base, pids, n))
+        if result["errors"]:
+            _print_worker_logs()
     except BaseException:
-        import glob
-
-        for log in sorted(glob.glob("/tmp/netlearn-*/worker*.log"), key=os.path.getmtime)[-2:]:
-            print(f"--- {log}", Path(log).read_text()[-3000:], file=sys.stderr)
+        _print_worker_logs()
         raise
     finally:
         stop()
     return {"config": name, **result}
+
+
+def _print_worker_logs() -> None:
+    """The newest workers' logs, to stderr: what the server said about the errors."""
+    import glob
+
+    for log in sorted(glob.glob("/tmp/netlearn-*/worker*.log"), key=os.path.getmtime)[-2:]:
+        lines = [line for line in Path(log).read_text(errors="replace").splitlines()
+                 if "connection open" not in line and "[accepted]" not in line]
+        print(f"--- {log}", *lines[-40:], sep="\n", file=sys.stderr)
 
 
 def _env_of(name: str, base: str) -> dict[str, str]:

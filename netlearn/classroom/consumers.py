@@ -129,9 +129,7 @@ class ClassroomConsumer(AsyncWebsocketConsumer):
         if claimed not in (None, "", self.participant.pk, str(self.participant.pk)):
             raise ClassroomError(_("You can only answer for yourself."), code="forged")
         data = {k: v for k, v in message.items() if k not in ("HEADERS", "action", "run", "participant")}
-        outcome = await database_sync_to_async(services.answer_submit)(
-            participant=self.participant, run_id=message.get("run"), data=data)
-        self.mine = await database_sync_to_async(_mine)(outcome.answer)
+        outcome, self.mine = await _answer_in_thread(self.participant, message.get("run"), data)
         await self._send_mine()
         if not outcome.duplicate:
             await self.channel_layer.group_send(self.teach_group, {"type": "answers.changed"})
@@ -269,6 +267,18 @@ class ClassroomConsumer(AsyncWebsocketConsumer):
 def _brief(stage: dict[str, Any]) -> dict[str, Any]:
     """What a socket needs to know of the stage without rendering it (sent with every push)."""
     return {k: stage[k] for k in ("kind", "run", "state") if k in stage}
+
+
+def _answer(participant: Participant, run_id: Any, data: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    outcome = services.answer_submit(participant=participant, run_id=run_id, data=data)
+    return outcome, _mine(outcome.answer)
+
+
+#: Answers are written as they arrive, before they are acknowledged. On PostgreSQL they are written
+#: from several threads at once; SQLite takes one writer at a time, and threads would only queue
+#: on its lock with back-off sleeps, so there they go through Channels' one database thread.
+_answer_in_thread = database_sync_to_async(
+    _answer, thread_sensitive=settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"))
 
 
 def _mine(answer: LiveAnswer) -> dict[str, Any]:

@@ -264,10 +264,10 @@ def answer_submit(*, participant: Participant, run_id: Any, data: Mapping[str, A
         run = QuestionRun.objects.select_related("question").get(pk=int(run_id), session_id=participant.session_id)
     except (TypeError, ValueError, QuestionRun.DoesNotExist):
         raise ClassroomError(_("That question is not open in this session."), code="not_open")
-    existing = LiveAnswer.objects.filter(run=run, participant=participant).first()
-    if existing is not None:
-        return AnswerOutcome(existing, duplicate=True)
     if not run.is_open:
+        existing = LiveAnswer.objects.filter(run=run, participant=participant).first()
+        if existing is not None:  # a resend after the close: the answer it repeats was recorded
+            return AnswerOutcome(existing, duplicate=True)
         raise ClassroomError(_("This question is closed: answers are no longer accepted."), code="closed")
     try:
         answer = parse_answer(run.question, data)

@@ -160,3 +160,16 @@ async def test_a_removed_participant_is_disconnected_and_stays_out() -> None:
     again = await _connect(f"/ws/class/{room.code}/", cookie)
     assert "Join the session first" in await again.receive_from(timeout=TIMEOUT)
     await console.disconnect()
+
+
+async def test_a_compare_run_is_pushed_to_the_room(embedded_lab) -> None:
+    room, teacher_cookie = await _setup()
+    _participant, cookie = await _participant_cookie(room, "Ana")
+    console = await _connect(f"/ws/class/{room.code}/?role=teach", teacher_cookie)
+    socket = await _connect(f"/ws/class/{room.code}/", cookie)
+    await _until(socket, 'data-kind="lobby"')
+    await _send(console, action="compare", url="https://shop.netlearn.test/", latency="0")
+    stage = await _until(socket, 'data-kind="compare"')
+    assert stage.count('class="compare-row') == 4 and "round trips" in stage
+    await console.disconnect()
+    await socket.disconnect()

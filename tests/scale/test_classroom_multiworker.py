@@ -4,6 +4,7 @@ in PostgreSQL and counted on the console, and the report reads the same through 
 from __future__ import annotations
 
 import asyncio
+import signal
 
 import pytest
 
@@ -71,3 +72,22 @@ def test_a_class_spread_over_two_workers(stack) -> None:
     for _ in stack.workers:
         csv_text = teacher.get(f"/teach/{code}/report.csv").body
         assert len(csv_text.strip().splitlines()) == PARTICIPANTS + 1
+    # The worker holding the first participant dies: nothing it acknowledged is lost, and the
+    # participant rejoins through nginx on the survivor, where the room is, answer kept.
+    victim = next(w for w in stack.workers if f"127.0.0.1:{w.port}" == result["upstreams"][0])
+    victim.signal(signal.SIGKILL)
+    victim.process.wait(timeout=10)
+    stage, upstream = asyncio.run(_rejoin(stack, code, learners[0].cookie_header()))
+    assert upstream != result["upstreams"][0]
+    assert 'data-kind="question"' in stage[0] and "live-mine-answer" in stage[1]
+    assert len(teacher.get(f"/teach/{code}/report.csv").body.strip().splitlines()) == PARTICIPANTS + 1
+
+
+async def _rejoin(stack, code: str, cookie: str) -> tuple[list[str], str]:  # noqa: ANN001
+    import websockets
+
+    base = stack.nginx.url
+    async with websockets.connect(ws_url(base, code), origin=base, additional_headers={"Cookie": cookie}) as ws:
+        first = await _recv_until(ws, lambda m: "live-stage" in m)
+        mine = await _recv_until(ws, lambda m: "live-mine" in m)
+        return [first, mine], ws.response.headers.get("X-Upstream", "")
