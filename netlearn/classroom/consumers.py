@@ -18,6 +18,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from . import rendering, selectors, services
+from .hub import HUB
 from .models import LiveAnswer, LiveSession, Participant, QuestionRun
 from .rules import ClassroomError
 
@@ -69,10 +70,12 @@ class ClassroomConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_add(self._personal_group, self.channel_name)
             self.mine = await self._load_mine(session)
         self.stage = _brief(session.stage)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await HUB.join(self.channel_layer, self.group, self)
+        self.joined = True
         await self._send_stage(session.stage_version)
         if self.teaching:
             await self._send_panels()
+            self._watch_answers()
         else:
             await self.channel_layer.group_send(self.teach_group, {"type": "people.changed"})
 
@@ -90,7 +93,9 @@ class ClassroomConsumer(AsyncWebsocketConsumer):
             task.cancel()
         if self.session_id is None:
             return
-        for group in (self.group, self.teach_group) + ((self._personal_group,) if self.participant else ()):
+        if getattr(self, "joined", False):
+            await HUB.leave(self.group, self)
+        for group in (self.teach_group,) + ((self._personal_group,) if self.participant else ()):
             await self.channel_layer.group_discard(group, self.channel_name)
         if self.participant is not None:
             await self.channel_layer.group_send(self.teach_group, {"type": "people.changed"})
@@ -129,10 +134,8 @@ class ClassroomConsumer(AsyncWebsocketConsumer):
         if claimed not in (None, "", self.participant.pk, str(self.participant.pk)):
             raise ClassroomError(_("You can only answer for yourself."), code="forged")
         data = {k: v for k, v in message.items() if k not in ("HEADERS", "action", "run", "participant")}
-        outcome, self.mine = await _answer_in_thread(self.participant, message.get("run"), data)
+        _outcome, self.mine = await _answer_in_thread(self.participant, message.get("run"), data)
         await self._send_mine()
-        if not outcome.duplicate:
-            await self.channel_layer.group_send(self.teach_group, {"type": "answers.changed"})
 
     async def _drive(self, action: str, message: dict[str, Any]) -> None:
         user = self.scope["user"]
@@ -196,6 +199,27 @@ class ClassroomConsumer(AsyncWebsocketConsumer):
         await self._send_stage(int(message["version"]))
         if self.teaching:
             self._schedule("answers", self._send_answers)
+            self._watch_answers()
+
+    def _watch_answers(self) -> None:
+        """While a question is open the console redraws its live answers every PANEL_INTERVAL when
+        their number changed: participants send no message per answer (with Redis that would be one
+        round trip each), and a burst of a thousand answers costs a count query per interval."""
+        watching = self._pending.get("watch")
+        if watching is not None and not watching.done():
+            return
+
+        async def watch() -> None:
+            shown = -1
+            while self.stage.get("kind") == "question" and self.stage.get("state") == "open":
+                count = await database_sync_to_async(
+                    LiveAnswer.objects.filter(run_id=self.stage.get("run")).count)()
+                if count != shown:
+                    shown = count
+                    await self._send_answers()
+                await asyncio.sleep(PANEL_INTERVAL)
+
+        self._pending["watch"] = asyncio.ensure_future(watch())
 
     async def _send_stage(self, version: int) -> None:
         if version <= self.version:
@@ -216,9 +240,6 @@ class ClassroomConsumer(AsyncWebsocketConsumer):
             return
         await self.send(text_data=rendering.fragment("classroom/_mine.html",
                                                      {"mine": self.mine, "state": stage.get("state")}, lang=self.lang))
-
-    async def answers_changed(self, message: dict[str, Any]) -> None:
-        self._schedule("answers", self._send_answers)
 
     async def people_changed(self, message: dict[str, Any]) -> None:
         self._schedule("people", self._send_people)
