@@ -31,7 +31,9 @@ class _Room:
         self.task: asyncio.Task | None = None
 
     async def start(self) -> None:
-        self.channel = await self.layer.new_channel(prefix="classroom-hub")
+        # The default prefix on purpose: channels_redis pulls a worker's local channels from one Redis
+        # key per prefix, and only the "specific" one is read by the worker's shared receive loop.
+        self.channel = await self.layer.new_channel()
         await self.layer.group_add(self.group, self.channel)
         self.task = asyncio.ensure_future(self._pump())
 
