@@ -170,7 +170,7 @@ async def _drain(ws) -> None:  # noqa: ANN001 - the console's panels: read and d
 def bench(name: str, n: int) -> dict:
     base, pids, _others, stop = (embedded_site if name == "embedded" else stack_site)()
     try:
-        env = _env_of(name, base)
+        env = _env_of(pids)
         import subprocess
 
         from tests.scale.stack import PYTHON, ROOT
@@ -200,18 +200,11 @@ def _print_worker_logs() -> None:
         print(f"--- {log}", *lines[-40:], sep="\n", file=sys.stderr)
 
 
-def _env_of(name: str, base: str) -> dict[str, str]:
-    """The environment the servers were started with (to run createinstructor against them)."""
+def _env_of(pids: list[int]) -> dict[str, str]:
+    """The environment our own worker was started with (to run createinstructor against its database)."""
     import psutil
 
-    port = int(base.rsplit(":", 1)[1])
-    for proc in psutil.process_iter(["cmdline", "environ"]):
-        cmd = proc.info.get("cmdline") or []
-        if "uvicorn" in " ".join(cmd) and (name == "stack" or str(port) in cmd):
-            env = proc.info.get("environ") or {}
-            if env.get("DJANGO_SETTINGS_MODULE") and (name == "embedded" or env.get("DATABASE_URL")):
-                return dict(env)
-    raise RuntimeError("could not find the worker's environment")
+    return dict(psutil.Process(pids[0]).environ())
 
 
 def main() -> None:
