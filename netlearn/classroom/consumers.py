@@ -74,10 +74,7 @@ class ClassroomConsumer(AsyncWebsocketConsumer):
         self.joined = True
         await self._send_stage(session.stage_version)
         if self.teaching:
-            await self._send_panels()
-            self._watch_answers()
-        else:
-            await self.channel_layer.group_send(self.teach_group, {"type": "people.changed"})
+            self._watch_room()
 
     @property
     def _personal_group(self) -> str:
@@ -97,8 +94,6 @@ class ClassroomConsumer(AsyncWebsocketConsumer):
             await HUB.leave(self.group, self)
         for group in (self.teach_group,) + ((self._personal_group,) if self.participant else ()):
             await self.channel_layer.group_discard(group, self.channel_name)
-        if self.participant is not None:
-            await self.channel_layer.group_send(self.teach_group, {"type": "people.changed"})
 
     # --- from the page ------------------------------------------------------------------
 
@@ -117,7 +112,8 @@ class ClassroomConsumer(AsyncWebsocketConsumer):
                 await self._answer(message)
             elif action == "take_over" and self.teaching:
                 await self._take_control()
-                await self._send_panels()
+                await self._send_people()
+                await self._send_answers()
             elif action in INSTRUCTOR_ACTIONS and self.teaching:
                 await self._drive(action, message)
             else:
@@ -199,24 +195,30 @@ class ClassroomConsumer(AsyncWebsocketConsumer):
         await self._send_stage(int(message["version"]))
         if self.teaching:
             self._schedule("answers", self._send_answers)
-            self._watch_answers()
 
-    def _watch_answers(self) -> None:
-        """While a question is open the console redraws its live answers every PANEL_INTERVAL when
-        their number changed: participants send no message per answer (with Redis that would be one
-        round trip each), and a burst of a thousand answers costs a count query per interval."""
+    def _watch_room(self) -> None:
+        """The console redraws its live panels every PANEL_INTERVAL when what they count changed:
+        participants joining and answers arriving send no message each (with Redis, a thousand of
+        those would queue ahead of the next push in the worker's one receive queue); a burst costs
+        two count queries per interval."""
         watching = self._pending.get("watch")
         if watching is not None and not watching.done():
             return
 
         async def watch() -> None:
-            shown = -1
-            while self.stage.get("kind") == "question" and self.stage.get("state") == "open":
-                count = await database_sync_to_async(
-                    LiveAnswer.objects.filter(run_id=self.stage.get("run")).count)()
-                if count != shown:
-                    shown = count
-                    await self._send_answers()
+            shown_people: int = -1
+            shown_answers: int | None = -1  # None: no open question (drawn once, then when it changes)
+            while True:
+                try:
+                    people, answers = await database_sync_to_async(_counts)(self.session_id, self.stage)
+                    if people != shown_people:
+                        shown_people = people
+                        await self._send_people()
+                    if answers != shown_answers:
+                        shown_answers = answers
+                        await self._send_answers()
+                except Exception:  # noqa: BLE001 - a database hiccup: the next tick tries again
+                    log.exception("session %s: the console's panels could not be drawn", self.session_id)
                 await asyncio.sleep(PANEL_INTERVAL)
 
         self._pending["watch"] = asyncio.ensure_future(watch())
@@ -264,10 +266,6 @@ class ClassroomConsumer(AsyncWebsocketConsumer):
             await render()
 
         self._pending[key] = asyncio.ensure_future(later())
-
-    async def _send_panels(self) -> None:
-        await self._send_people()
-        await self._send_answers()
 
     async def _send_people(self) -> None:
         html = await database_sync_to_async(_people_html)(self.session_id, self.lang)
@@ -329,6 +327,14 @@ def _drive_sync(session: LiveSession, user: Any, action: str, message: dict[str,
         return services.session_end(session=session, user=user)
     session.refresh_from_db()
     return session
+
+
+def _counts(session_id: int, stage: dict[str, Any]) -> tuple[int, int | None]:
+    """(participants in the room, answers to the open question or None)."""
+    people = Participant.objects.filter(session_id=session_id, removed_at__isnull=True).count()
+    if stage.get("kind") == "question" and stage.get("state") == "open":
+        return people, LiveAnswer.objects.filter(run_id=stage.get("run")).count()
+    return people, None
 
 
 def _people_html(session_id: int, lang: str) -> str:

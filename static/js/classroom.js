@@ -14,6 +14,8 @@
     }
   });
   document.addEventListener("htmx:wsConfigSend", function (e) {
+    var ask = e.target.closest ? e.target.closest("form[data-confirm]") : null;
+    if (ask && !window.confirm(ask.dataset.confirm)) { e.preventDefault(); return; }
     var form = e.target.closest ? e.target.closest("#live-answer-form") : null;
     if (!form) return;
     var button = form.querySelector("button[type=submit]");
