@@ -15,6 +15,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from . import rendering, selectors, services
@@ -130,7 +131,7 @@ class ClassroomConsumer(AsyncWebsocketConsumer):
         if claimed not in (None, "", self.participant.pk, str(self.participant.pk)):
             raise ClassroomError(_("You can only answer for yourself."), code="forged")
         data = {k: v for k, v in message.items() if k not in ("HEADERS", "action", "run", "participant")}
-        _outcome, self.mine = await _answer_in_thread(self.participant, message.get("run"), data)
+        _outcome, self.mine = await _answer_in_thread(self.participant, message.get("run"), data, self.lang)
         await self._send_mine()
 
     async def _drive(self, action: str, message: dict[str, Any]) -> None:
@@ -280,7 +281,10 @@ class ClassroomConsumer(AsyncWebsocketConsumer):
         run_id = session.stage.get("run") if session.stage.get("kind") == "question" else None
         row = LiveAnswer.objects.filter(run_id=run_id, participant=self.participant).select_related(
             "run__question").first() if run_id else None
-        return _mine(row) if row else None
+        if row is None:
+            return None
+        with translation.override(self.lang):
+            return _mine(row)
 
 
 def _brief(stage: dict[str, Any]) -> dict[str, Any]:
@@ -288,9 +292,10 @@ def _brief(stage: dict[str, Any]) -> dict[str, Any]:
     return {k: stage[k] for k in ("kind", "run", "state") if k in stage}
 
 
-def _answer(participant: Participant, run_id: Any, data: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+def _answer(participant: Participant, run_id: Any, data: dict[str, Any], lang: str) -> tuple[Any, dict[str, Any]]:
     outcome = services.answer_submit(participant=participant, run_id=run_id, data=data)
-    return outcome, _mine(outcome.answer)
+    with translation.override(lang):  # "your answer" in the participant's language
+        return outcome, _mine(outcome.answer)
 
 
 #: Answers are written as they arrive, before they are acknowledged. On PostgreSQL they are written
@@ -302,7 +307,9 @@ _answer_in_thread = database_sync_to_async(
 
 def _mine(answer: LiveAnswer) -> dict[str, Any]:
     question = answer.run.question
-    return {"run": answer.run_id, "text": selectors.answer_text(question, answer.answer), "correct": answer.correct}
+    choices, items = selectors.labels(question)
+    return {"run": answer.run_id, "text": selectors.answer_text(question, answer.answer, choices=choices, items=items),
+            "correct": answer.correct}
 
 
 def _drive_sync(session: LiveSession, user: Any, action: str, message: dict[str, Any]) -> LiveSession:

@@ -9,6 +9,8 @@ import statistics
 from collections import Counter
 from typing import Any
 
+from django.utils.translation import get_language
+
 from netlearn.quizzes.grading import normalise
 from netlearn.quizzes.models import CHOICE_TYPES, Question, QuestionType
 
@@ -30,6 +32,22 @@ def answer_text(question: Question, answer: dict[str, Any], *, choices: dict[int
     if "number" in answer:
         return f"{answer['number']:g}"
     return str(answer.get("text", ""))
+
+
+_LABELS: dict[tuple[int, str, str], tuple[dict[int, str], dict[int, str]]] = {}
+
+
+def labels(question: Question) -> tuple[dict[int, str], dict[int, str]]:
+    """A question's choice and item texts in the current language, cached per process until the
+    question is edited (``updated_at`` is in the key): a room answering at once reads them once."""
+    key = (question.pk, question.updated_at.isoformat(), get_language() or "en")
+    cached = _LABELS.get(key)
+    if cached is None:
+        if len(_LABELS) > 512:
+            _LABELS.clear()
+        cached = _LABELS[key] = ({c.pk: c.text for c in question.choices.all()},
+                                 {i.pk: i.text for i in question.order_items.all()})
+    return cached
 
 
 def run_summary(run: QuestionRun) -> dict[str, Any]:

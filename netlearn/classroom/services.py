@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Exists, F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -257,12 +257,15 @@ def answer_submit(*, participant: Participant, run_id: Any, data: Mapping[str, A
     workers racing on a resent message still store one row). A signed-in participant's answer
     also becomes a quiz attempt: their review queue and progress move as for any answer.
     """
-    participant.refresh_from_db(fields=["removed_at"])
-    if participant.is_removed:
-        raise ClassroomError(_("The instructor removed you from this session."), code="removed")
-    try:
-        run = QuestionRun.objects.select_related("question").get(pk=int(run_id), session_id=participant.session_id)
+    removed = Participant.objects.filter(pk=participant.pk, removed_at__isnull=False)
+    try:  # one query: the run, and whether the participant was removed meanwhile (on any worker)
+        run = (QuestionRun.objects.select_related("question").annotate(participant_removed=Exists(removed))
+               .get(pk=int(run_id), session_id=participant.session_id))
     except (TypeError, ValueError, QuestionRun.DoesNotExist):
+        run = None
+    if run is None and removed.exists() or run is not None and run.participant_removed:
+        raise ClassroomError(_("The instructor removed you from this session."), code="removed")
+    if run is None:
         raise ClassroomError(_("That question is not open in this session."), code="not_open")
     if not run.is_open:
         existing = LiveAnswer.objects.filter(run=run, participant=participant).first()

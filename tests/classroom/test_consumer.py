@@ -84,9 +84,11 @@ async def test_a_pushed_step_reaches_every_participant_and_answers_reach_only_th
         await _until(socket, "live-answer-form")
     run_id = (await sync_to_async(lambda: LiveSession.objects.get(pk=room.pk).stage)())["run"]
     right = await sync_to_async(lambda: room.runs.get().question.choices.get(correct=True).pk)()
+    mine = []
     for participant, socket in people:
         await _send(socket, action="answer", run=str(run_id), choice=str(right))
-        assert "live-mine" in await _until(socket, "live-mine")
+        mine.append(await _until(socket, "live-mine"))
+    assert "<strong>SYN</strong>" in mine[0] and "<strong>SYN (ko)</strong>" in mine[1]  # each in their language
     # A resent answer (a reconnect, a double tap) is recorded once.
     await _send(people[0][1], action="answer", run=str(run_id), choice=str(right))
     await _until(people[0][1], "live-mine")
