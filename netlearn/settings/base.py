@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "netlearn.lessons",
     "netlearn.quizzes",
     "netlearn.walks",
+    "netlearn.classroom",
 ]
 
 MIDDLEWARE = [
@@ -105,7 +106,10 @@ def _channel_layers_from_env() -> dict:
                 "BACKEND": "channels_redis.core.RedisChannelLayer",
                 # redis-py 8 reads with a 5 s socket time-out by default, as long as channels_redis's
                 # blocking BZPOPMIN (5 s): every idle consumer would crash (channels_redis#422).
-                "CONFIG": {"hosts": [{"address": url, "socket_timeout": 15, "socket_connect_timeout": 5}],
+                # max_connections: redis-py 8 caps a pool at 100 and then fails at once ("Too many
+                # connections"); a live class of 1,000 joining together needs more (bench/live_class.py).
+                "CONFIG": {"hosts": [{"address": url, "socket_timeout": 15, "socket_connect_timeout": 5,
+                                      "max_connections": 2000}],
                            "capacity": CHANNEL_CAPACITY},
             }
         }
