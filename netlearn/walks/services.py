@@ -146,16 +146,16 @@ async def _run(cid: str, lab: Any, work: Any, finish: Any) -> None:
 
         future = lab.submit(in_lab)
         record, topology = await asyncio.wait_for(asyncio.wrap_future(future), WALK_DEADLINE_SECONDS)
-        await _in_thread(finish, cid, record=record, topology=topology)
+        await in_thread(finish, cid, record=record, topology=topology)
     except asyncio.CancelledError:
         if asyncio.current_task().cancelling():  # this task was cancelled (shutdown): let it end
             raise
         # The lab's loop cancelled the walk: it crashed and is being restarted.
-        await _in_thread(walk_fail, cid, code="lab_error",
+        await in_thread(walk_fail, cid, code="lab_error",
                          message="the lab crashed during the walk; it restarts by itself")
     except Exception as exc:  # noqa: BLE001 - a lab failure is a failed walk, never a broken site
         log.exception("walk %s failed inside the lab", cid)
-        await _in_thread(walk_fail, cid, code="lab_error", message=repr(exc))
+        await in_thread(walk_fail, cid, code="lab_error", message=repr(exc))
     finally:
         bridge.unregister_live(cid)
         from channels.layers import get_channel_layer
@@ -165,7 +165,7 @@ async def _run(cid: str, lab: Any, work: Any, finish: Any) -> None:
             await layer.group_send(f"walk.{cid}", {"type": "walk.finished", "walk": cid})
 
 
-async def _in_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
+async def in_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
     """Run an ORM write from a background task. ``thread_sensitive=False``: the request that
     spawned the task (and its executor) may be gone by the time the walk ends."""
     from django.db import close_old_connections
@@ -359,7 +359,7 @@ async def sweep_lost_walks() -> list[str]:
 
     from netlearn.core import livebuffer
 
-    lost = await _in_thread(mark_lost_walks)
+    lost = await in_thread(mark_lost_walks)
     layer, shared = get_channel_layer(), livebuffer.get_buffer()
     for cid in lost:
         try:
