@@ -44,6 +44,8 @@ RULES: list[tuple[str, dict[str, int | set[int]]]] = [
     (r"^quizzes:(answer|reveal|mock_start|mock_answer|mock_pass|mock_finish)$|^walks:try$", {}),
     # A mock interview belongs to its learner: anybody else gets 404.
     (r"^quizzes:mock$", {"anonymous": 404, "learner": 404, "instructor": 404, "superuser": 404}),
+    # A comparison is fetched by the token its POST answered; an unknown token is 404 for anybody.
+    (r"^walks:compare_result$", {"anonymous": 404, "learner": 404, "instructor": 404, "superuser": 404}),
     # The stored walk has no step 0 to inspect.
     (r"^walks:step$", {"anonymous": 404, "learner": 404, "instructor": 404, "superuser": 404}),
 ]
