@@ -6,6 +6,7 @@ as a column header, and render the inputs without a ``<label>``: a screen reader
 after its column and row ("Text (Korean), row 2") fixes that without changing how the table
 looks. Mix :class:`LabelledFormSetMixin` into a formset class, or use the ready classes below.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -8,11 +8,12 @@ right-most address in the header that is not itself a trusted proxy (each proxy 
 address it saw, so entries left of that may have been written by the client). Behind uvicorn's
 ``--proxy-headers`` ``REMOTE_ADDR`` is already the client and is not a proxy: it is used as is.
 """
+
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from functools import lru_cache
-from typing import Iterable
 
 from django.conf import settings
 from django.http import HttpRequest

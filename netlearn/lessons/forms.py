@@ -46,8 +46,8 @@ class MarkdownWidget(forms.Textarea):
         url = f"{reverse('lessons:preview')}?{urlencode({'field': name})}"
         textarea = super().render(name, value, {**(attrs or {}), "hx-post": url, "hx-params": name}, renderer)
         language = preview_language(name)
-        return format_html('<div class="md-editor">{}<div class="md-preview prose" aria-live="polite" lang="{}" '
-                           'aria-label="{}"></div></div>', textarea, language or "", _("Preview"))
+        return format_html('<div class="md-editor">{}<div class="md-preview prose" aria-live="polite" '
+                           'lang="{}" aria-label="{}"></div></div>', textarea, language or "", _("Preview"))
 
 
 def preview_language(field_name: str) -> str | None:

@@ -110,8 +110,8 @@ def _page(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
                                  or "error" in context)
     template = "walks/_compare_results.html" if fragment else "walks/compare.html"
     status = 200 if "error" not in context else context.pop("status", 400)
-    return TemplateResponse(request, template, {"latencies": LATENCIES, "poll_seconds": POLL_SECONDS, **context},
-                            status=status)
+    return TemplateResponse(request, template,
+                            {"latencies": LATENCIES, "poll_seconds": POLL_SECONDS, **context}, status=status)
 
 
 def _key(token: str) -> str:
@@ -168,8 +168,9 @@ async def _run(token: str, lab: Any, url: str, latency: int, where: dict[str, st
         try:
             rows = await asyncio.wait_for(asyncio.wrap_future(lab.submit(run)), COMPARE_DEADLINE_SECONDS)
             failure = None
-        except (asyncio.TimeoutError, RuntimeError):
-            failure = (_lazy("The comparison took too long"), _lazy("Try again with less added latency."), 504)
+        except (TimeoutError, RuntimeError):
+            failure = (_lazy("The comparison took too long"), _lazy("Try again with less added latency."),
+                       504)
         except Exception as exc:  # noqa: BLE001 - a lab failure is an explained error, never a stuck page
             log.exception("comparison %s failed inside the lab", token)
             failure = (_lazy("The comparison failed"), repr(exc)[:200], 502)

@@ -4,6 +4,7 @@ axe-core (var/vendor/axe-core/axe.min.js, installed by ``make test``) is injecte
 which our CSP forbids, so run it in a context made with ``bypass_csp=True`` (:func:`axe_context`);
 check the CSP itself in an ordinary context (:class:`CspWatch`), where it is enforced.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,7 +18,8 @@ BLOCKING = ("serious", "critical")
 _LISTEN = """
 window.__cspViolations = [];
 document.addEventListener('securitypolicyviolation', (e) => {
-  window.__cspViolations.push(`${e.violatedDirective} blocked ${e.blockedURI || 'inline'} at ${e.sourceFile}:${e.lineNumber} ${e.sample || ''}`);
+  window.__cspViolations.push(`${e.violatedDirective} blocked ${e.blockedURI || 'inline'}`
+    + ` at ${e.sourceFile}:${e.lineNumber} ${e.sample || ''}`);
 });
 """
 
@@ -30,10 +32,14 @@ def axe_context(browser: Any, **options: Any) -> Any:
 def axe_findings(page: Any, *, impacts: tuple[str, ...] = BLOCKING) -> list[dict[str, Any]]:
     """axe-core's violations on the page as it is now, keeping those of the given impacts."""
     if not AXE.exists():
-        raise AssertionError(f"axe-core not found at {AXE}: run `make test` (scripts/ensure-tools.sh installs it)")
+        raise AssertionError(
+            f"axe-core not found at {AXE}: run `make test` (scripts/ensure-tools.sh installs it)"
+        )
     if not page.evaluate("typeof window.axe !== 'undefined'"):
         page.add_script_tag(path=str(AXE))
-    violations = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations")
+    violations = page.evaluate(
+        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+    )
     return [v for v in violations if v.get("impact") in impacts]
 
 
@@ -42,8 +48,10 @@ def describe(findings: list[dict[str, Any]]) -> str:
     lines = []
     for finding in findings:
         for node in finding.get("nodes", [])[:5]:
-            lines.append(f"{finding['id']} ({finding['impact']}): {node.get('html', '')[:160]} — "
-                         f"{node.get('failureSummary', '').splitlines()[-1] if node.get('failureSummary') else ''}")
+            lines.append(
+                f"{finding['id']} ({finding['impact']}): {node.get('html', '')[:160]} — "
+                f"{node.get('failureSummary', '').splitlines()[-1] if node.get('failureSummary') else ''}"
+            )
     return "\n".join(lines)
 
 

@@ -1,5 +1,6 @@
 """The instructor's admin in real Chromium: live preview per field and language, no CSP
 violation, and no serious or critical axe-core finding on the lesson and question pages."""
+
 from __future__ import annotations
 
 import json
@@ -31,7 +32,7 @@ def course(transactional_db, django_user_model) -> dict:
     return {"lesson": lesson.pk, "questions": questions}
 
 
-def _instructors_group():  # noqa: ANN202
+def _instructors_group():
     """The group the migrations create (a transactional test's flush emptied it): same permissions."""
     import importlib
 
@@ -41,15 +42,23 @@ def _instructors_group():  # noqa: ANN202
     quizzes = importlib.import_module("netlearn.quizzes.migrations.0002_topics_and_instructors")
     group, _ = Group.objects.get_or_create(name="Instructors")
     actions = ("add", "change", "delete", "view")
-    group.permissions.add(*Permission.objects.filter(
-        content_type__app_label="lessons", codename__in=[f"{a}_{m}" for m in lessons.MODELS for a in actions]))
-    group.permissions.add(*Permission.objects.filter(
-        content_type__app_label="quizzes", codename__in=[f"{a}_{m}" for m in quizzes.AUTHORING for a in actions]
-        + [f"view_{m}" for m in quizzes.READ_ONLY]))
+    group.permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="lessons",
+            codename__in=[f"{a}_{m}" for m in lessons.MODELS for a in actions],
+        )
+    )
+    group.permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="quizzes",
+            codename__in=[f"{a}_{m}" for m in quizzes.AUTHORING for a in actions]
+            + [f"view_{m}" for m in quizzes.READ_ONLY],
+        )
+    )
     return group
 
 
-def _log_in(page, base: str) -> None:  # noqa: ANN001
+def _log_in(page, base: str) -> None:
     page.goto(f"{base}/admin/login/?next=/admin/")
     page.fill("input[name=username]", "teacher")
     page.fill("input[name=password]", PASSWORD)
@@ -57,18 +66,25 @@ def _log_in(page, base: str) -> None:  # noqa: ANN001
     page.wait_for_url(f"{base}/admin/")
 
 
-def _settled(page) -> None:  # noqa: ANN001
+def _settled(page) -> None:
     """Loaded, and every live preview has answered its first request (htmx swapped it in)."""
     page.wait_for_load_state("load")
-    page.wait_for_function("() => window.htmx !== undefined && [...document.querySelectorAll("
-                           "'.md-editor .md-preview')].filter(p => !p.closest('.empty-form'))"
-                           ".every(p => p.childElementCount > 0)", timeout=20000)
+    page.wait_for_function(
+        "() => window.htmx !== undefined && [...document.querySelectorAll("
+        "'.md-editor .md-preview')].filter(p => !p.closest('.empty-form'))"
+        ".every(p => p.childElementCount > 0)",
+        timeout=20000,
+    )
 
 
 def _admin_pages(base: str, course: dict) -> list[str]:
-    pages = [f"{base}/admin/lessons/lesson/", f"{base}/admin/lessons/lesson/{course['lesson']}/change/",
-             f"{base}/admin/lessons/lesson/add/", f"{base}/admin/quizzes/question/",
-             f"{base}/admin/quizzes/question/add/"]
+    pages = [
+        f"{base}/admin/lessons/lesson/",
+        f"{base}/admin/lessons/lesson/{course['lesson']}/change/",
+        f"{base}/admin/lessons/lesson/add/",
+        f"{base}/admin/quizzes/question/",
+        f"{base}/admin/quizzes/question/add/",
+    ]
     pages += [f"{base}/admin/quizzes/question/{pk}/change/" for pk in sorted(course["questions"].values())]
     return pages
 
@@ -83,7 +99,9 @@ def test_admin_pages_have_no_csp_violation(asgi_live_server, page, course) -> No
         assert watch.violations() == [], (url, watch.violations())
 
 
-def test_admin_pages_have_no_serious_accessibility_findings(asgi_live_server, browser, course, artifacts_dir) -> None:
+def test_admin_pages_have_no_serious_accessibility_findings(
+    asgi_live_server, browser, course, artifacts_dir
+) -> None:
     base = asgi_live_server
     context = axe_context(browser)
     page = context.new_page()
@@ -103,8 +121,9 @@ def test_admin_pages_have_no_serious_accessibility_findings(asgi_live_server, br
         context.close()
 
 
-def test_typing_korean_in_step_3_shows_it_in_step_3s_korean_preview(asgi_live_server, page, course,
-                                                                    artifacts_dir) -> None:
+def test_typing_korean_in_step_3_shows_it_in_step_3s_korean_preview(
+    asgi_live_server, page, course, artifacts_dir
+) -> None:
     base = asgi_live_server
     watch = CspWatch(page)
     _log_in(page, base)
@@ -112,8 +131,10 @@ def test_typing_korean_in_step_3_shows_it_in_step_3s_korean_preview(asgi_live_se
     _settled(page)
     source = page.locator("textarea[name='steps-2-body_ko']")
     preview = page.locator("textarea[name='steps-2-body_ko'] + .md-preview")
-    others = {name: page.locator(f"textarea[name='{name}'] + .md-preview").inner_html()
-              for name in ("steps-0-body_en", "steps-0-body_ko", "steps-2-body_en", "steps-1-body_ko")}
+    others = {
+        name: page.locator(f"textarea[name='{name}'] + .md-preview").inner_html()
+        for name in ("steps-0-body_en", "steps-0-body_ko", "steps-2-body_en", "steps-1-body_ko")
+    }
     assert preview.get_attribute("lang") == "ko"
     source.click()
     page.keyboard.press("Control+End")

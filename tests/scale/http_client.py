@@ -59,7 +59,7 @@ class Browser:
                         asyncio.open_connection(self.host, self.port), timeout)
                 self.writer.write(raw)
                 return await asyncio.wait_for(self._read(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 await self.close()
                 raise HttpError("timeout")
             except (ConnectionError, asyncio.IncompleteReadError, OSError) as exc:

@@ -22,6 +22,7 @@ shared 2-core machine moves the baseline too. The abusers really abused: the rot
 (429) and the holder's comparisons were turned away or answered at once. Bounded: every loop
 stops at its phase's deadline, and requests time out.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -79,13 +80,22 @@ def median(values: list[float]) -> float:
 def worker():
     """One worker as `make run` serves: production settings, SQLite, the embedded lab."""
     root = Path(tempfile.mkdtemp(prefix="netlearn-abuse-"))
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("DJANGO_", "NETLEARN_", "DATABASE_URL", "REDIS_URL", "PYTEST_"))}
-    env.update({"DJANGO_SETTINGS_MODULE": "netlearn.settings.prod",
-                "DJANGO_SECRET_KEY": "abuse-load-test-secret-key-" + "x" * 40,
-                "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost", "NETLEARN_HTTPS": "0",
-                "NETLEARN_DATA_DIR": str(root / "data"), "NETLEARN_LAB_MODE": "embedded",
-                "NETLEARN_LAB_EPHEMERAL": "1"})
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "NETLEARN_", "DATABASE_URL", "REDIS_URL", "PYTEST_"))
+    }
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "netlearn.settings.prod",
+            "DJANGO_SECRET_KEY": "abuse-load-test-secret-key-" + "x" * 40,
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "NETLEARN_HTTPS": "0",
+            "NETLEARN_DATA_DIR": str(root / "data"),
+            "NETLEARN_LAB_MODE": "embedded",
+            "NETLEARN_LAB_EPHEMERAL": "1",
+        }
+    )
     manage(env, "migrate", "--noinput", "-v", "0")
     manage(env, "seed_content")
     running = Worker(free_port(), env, root / "worker.log").start()
@@ -152,7 +162,9 @@ class Learner:
         if not self.csrf:
             self.csrf = await _csrf(self.browser, "/walk/")  # also gives the learner a session
         t0 = time.perf_counter()
-        posted = await self.browser.request("POST", "/walk/", {"csrfmiddlewaretoken": self.csrf, "url": WALK_URL})
+        posted = await self.browser.request(
+            "POST", "/walk/", {"csrfmiddlewaretoken": self.csrf, "url": WALK_URL}
+        )
         match = WALK_RE.search(posted.headers.get("location", ""))
         if posted.status != 302 or not match:
             phase.denied[f"walk POST {posted.status}"] += 1
@@ -182,8 +194,9 @@ async def rotator(base: str, phase: Phase, deadline: float) -> None:
         while time.monotonic() < deadline:
             browser.cookies = {"csrftoken": browser.cookies["csrftoken"], "sessionid": secrets.token_hex(16)}
             try:
-                answer = await browser.request("POST", "/walk/", {"csrfmiddlewaretoken": csrf, "url": WALK_URL},
-                                               timeout=10)
+                answer = await browser.request(
+                    "POST", "/walk/", {"csrfmiddlewaretoken": csrf, "url": WALK_URL}, timeout=10
+                )
                 phase.abuse[f"rotator {answer.status}"] += 1
             except HttpError as exc:
                 phase.abuse[f"rotator {exc.kind}"] += 1
@@ -200,8 +213,12 @@ async def holder(base: str, session: dict[str, str], csrf: str, phase: Phase, de
         while time.monotonic() < deadline:
             t0 = time.perf_counter()
             try:
-                answer = await browser.request("POST", "/walk/compare/", {
-                    "csrfmiddlewaretoken": csrf, "url": "https://shop.netlearn.test/", "latency": "200"}, timeout=60)
+                answer = await browser.request(
+                    "POST",
+                    "/walk/compare/",
+                    {"csrfmiddlewaretoken": csrf, "url": "https://shop.netlearn.test/", "latency": "200"},
+                    timeout=60,
+                )
                 phase.abuse[f"compare {answer.status}"] += 1
                 phase.abuse["compare answer ms total"] += round((time.perf_counter() - t0) * 1000)
             except HttpError as exc:
@@ -233,10 +250,16 @@ async def run_phase(name: str, base: str, learners: list[Learner], *, abuse: boo
 
 def describe(p: Phase) -> str:
     def figures(values: list[float]) -> str:
-        return f"n={len(values)} median {median(values) * 1000:.0f} ms p99 {p99(values) * 1000:.0f} ms" if values else "n=0"
+        return (
+            f"n={len(values)} median {median(values) * 1000:.0f} ms p99 {p99(values) * 1000:.0f} ms"
+            if values
+            else "n=0"
+        )
 
-    return (f"{p.name:12} pages {figures(p.pages)}; walks {figures(p.walks)}; denied {dict(p.denied)}; "
-            f"abuse {dict(p.abuse)}")
+    return (
+        f"{p.name:12} pages {figures(p.pages)}; walks {figures(p.walks)}; denied {dict(p.denied)}; "
+        f"abuse {dict(p.abuse)}"
+    )
 
 
 async def test_a_cookie_rotator_and_a_compare_holder_cannot_deny_a_class(worker) -> None:
@@ -244,9 +267,11 @@ async def test_a_cookie_rotator_and_a_compare_holder_cannot_deny_a_class(worker)
     steps = await _step_pages(base)
     learners = [Learner(n, base, steps) for n in range(LEARNERS)]
     try:
-        phases = [await run_phase("quiet", base, learners, abuse=False),
-                  await run_phase("abused", base, learners, abuse=True),
-                  await run_phase("quiet again", base, learners, abuse=False)]
+        phases = [
+            await run_phase("quiet", base, learners, abuse=False),
+            await run_phase("abused", base, learners, abuse=True),
+            await run_phase("quiet again", base, learners, abuse=False),
+        ]
     finally:
         for learner in learners:
             await learner.browser.close()
@@ -257,9 +282,13 @@ async def test_a_cookie_rotator_and_a_compare_holder_cannot_deny_a_class(worker)
         assert len(phase.pages) >= 150 and len(phase.walks) >= 50, summary  # enough samples for a p99
     # The abuse happened and was contained: the rotator refused, the holder answered at once or turned away.
     assert abused.abuse["rotator 429"] > abused.abuse["rotator 302"], summary
-    assert sum(n for k, n in abused.abuse.items() if k.startswith("compare ") and k[8:].isdigit()) >= HOLDERS, summary
+    assert (
+        sum(n for k, n in abused.abuse.items() if k.startswith("compare ") and k[8:].isdigit()) >= HOLDERS
+    ), summary
     assert abused.abuse["compare 429"] > 0, summary
-    assert not any(k.startswith("compare ") and k[8:].isdigit() and int(k[8:]) >= 500 for k in abused.abuse), summary
+    assert not any(
+        k.startswith("compare ") and k[8:].isdigit() and int(k[8:]) >= 500 for k in abused.abuse
+    ), summary
     for metric in ("pages", "walks"):
         baseline = max(p99(getattr(quiet, metric)), p99(getattr(after, metric)))
         assert p99(getattr(abused, metric)) <= 2 * baseline, (metric, summary)

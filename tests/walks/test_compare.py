@@ -8,9 +8,8 @@ import pytest
 from django.test import AsyncClient
 
 from netlearn.lab import control
-from netlearn.walks import compare
-
 from netlearn.lab.compare import compare_protocols, row_urls
+from netlearn.walks import compare
 from netlearn.walks.compare import rows_context
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -68,7 +67,8 @@ async def test_compare_page_renders_four_waterfalls(embedded_lab) -> None:
 @pytest.fixture
 def slow_backends(embedded_lab):
     for n in range(1, 5):
-        embedded_lab.submit(lambda lab, n=n: control.apply(lab, {"op": "latency", "backend": n, "seconds": 3})).result(5)
+        command = {"op": "latency", "backend": n, "seconds": 3}
+        embedded_lab.submit(lambda lab, command=command: control.apply(lab, command)).result(5)
     return embedded_lab
 
 
@@ -88,7 +88,7 @@ async def test_the_post_answers_while_the_comparison_still_runs(slow_backends) -
     assert body.count('class="compare-row') == 4
 
 
-async def test_without_javascript_the_post_redirects_to_a_page_that_refreshes_until_done(embedded_lab) -> None:
+async def test_without_javascript_the_post_redirects_to_a_refreshing_page(embedded_lab) -> None:
     client = AsyncClient()
     response = await client.post("/walk/compare/", {"url": "https://shop.netlearn.test/", "latency": "0"})
     assert response.status_code == 302 and re.fullmatch(r"/walk/compare/[0-9a-f]{32}/", response["Location"])

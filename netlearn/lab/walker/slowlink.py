@@ -10,10 +10,12 @@ connection wait for what is still on the wire before it closes (the bytes really
 a real slow link), and a send that comes due after the transport closed anyway (a failed walk
 tearing down early) is dropped instead of raising on the loop.
 """
+
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 class SlowLink:
@@ -58,5 +60,5 @@ class SlowLink:
             self._idle = asyncio.Event()
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass

@@ -5,9 +5,9 @@ closed raised ``RuntimeError: unable to perform operation on <TCPTransport close
 inside a loop callback, and every POST /walk/compare/ logged that traceback. The loop's
 exception handler is where such errors land, so the test records what reaches it.
 """
+
 from __future__ import annotations
 
-import asyncio
 import threading
 from typing import Any
 
@@ -40,8 +40,9 @@ def test_compare_with_added_latency_leaves_nothing_for_the_loops_exception_handl
     assert installed.wait(10)
     assert type(uvloop_lab.loop).__module__.startswith("uvloop")
     for _ in range(2):
-        rows = uvloop_lab.submit(lambda lab: compare_protocols(lab, "https://shop.netlearn.test/",
-                                                               added_rtt_ms=20)).result(60)
+        rows = uvloop_lab.submit(
+            lambda lab: compare_protocols(lab, "https://shop.netlearn.test/", added_rtt_ms=20)
+        ).result(60)
         assert [row.status for row in rows] == ["done"] * 4, [(r.key, r.code) for r in rows]
     # The first comparison's straggling timers (the old code's delayed writes) came due during the
     # second one, which lasts far longer than one added delay.
