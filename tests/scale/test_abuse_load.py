@@ -3,24 +3,25 @@
 A real worker (uvicorn, production settings, SQLite, the embedded lab, 8 pooled request
 threads) on loopback. 50 well-behaved learners, each with its own session and keep-alive
 connection, read lesson steps and run walks (POST /walk/, then the walk's JSON until it is
-stored), thinking between actions. Three phases of equal length, all in this test:
+stored), thinking between actions, for the whole test. The time is cut into slices that
+alternate quiet (the learners alone) and abused (the learners, plus):
 
-1. quiet: the learners alone;
-2. abused: the same learners, plus
-   * one client POSTing walks with a fresh made-up ``sessionid`` every time (which escaped the
-     rate limits when they hashed the raw cookie: every walk started, the lab's site-wide cap
-     filled, and learners' walks were turned away), and
-   * one client holding ``HOLDERS`` compare requests open with the largest added latency (each
-     held one of the 8 request threads for seconds while the lab compared: eight of them and
-     every page queued, then got 503);
-3. quiet again.
+* one client POSTing walks with a fresh made-up ``sessionid`` every time (which escaped the
+  rate limits when they hashed the raw cookie: every one of its walks started), and
+* one client holding ``HOLDERS`` compare requests with the largest added latency (each held one
+  of the 8 request threads for seconds while the lab compared: with eight of them every page
+  queued, then got 503 — measured on the old code: 75 refusals and a p99 of 8 s against 1.4 s).
 
-Pass: no learner request is refused or fails in any phase, and the learners' p99 (lesson pages,
-and walks from POST to stored) under abuse stays within 2× of the quiet figure — the larger of
-the two quiet phases', which bracket the abuse, so a neighbour's load that comes and goes on a
-shared 2-core machine moves the baseline too. The abusers really abused: the rotator was refused
-(429) and the holder's comparisons were turned away or answered at once. Bounded: every loop
-stops at its phase's deadline, and requests time out.
+Why alternate: on a 2-core machine shared with other jobs the same quiet load varies several
+times over from one minute to the next; slices of both kinds interleaved see the same
+neighbours, so the comparison is between the conditions, not between two moments.
+
+Pass: no learner request is refused or fails, and the learners' p99 (lesson pages, and walks
+from POST to stored) in the abused slices stays within 2× of the quiet slices' (the issue's
+criterion, the only time figure asserted, and relative). The abusers really abused: the rotator
+was refused (429) past its limit and the holder's comparisons were turned away or answered at
+once, never with an error. Bounded: every loop stops at its slice's or the test's deadline, and
+requests time out.
 """
 
 from __future__ import annotations
@@ -34,11 +35,13 @@ import shutil
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from tests.scale.client import CSRF_RE, WALK_RE
 from tests.scale.http_client import Browser, HttpError
 from tests.scale.servers import free_port
 from tests.scale.stack import Worker, manage
@@ -46,14 +49,14 @@ from tests.scale.stack import Worker, manage
 pytestmark = [pytest.mark.services, pytest.mark.timeout(420)]
 
 LEARNERS = 50
-PHASE_SECONDS = 30.0
-THINK_SECONDS = (1.5, 4.5)
+#: Alternating quiet and abused slices, quiet first and last.
+SLICES = 7
+SLICE_SECONDS = 18.0
+THINK_SECONDS = (2.0, 6.0)
 WALK_SHARE = 0.3
 WALK_URL = "http://shop.netlearn.test/"
 HOLDERS = 12
-ABUSER_PAUSE = {"rotator": 0.1, "holder": 0.5}
-CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
-WALK_RE = re.compile(r"/walk/([0-9a-f-]{36})/")
+ABUSER_PAUSE = {"rotator": 0.25, "holder": 2.0}
 STATUS_RE = re.compile(r'"status":\s*"(\w+)"')
 
 
@@ -94,6 +97,11 @@ def worker():
             "NETLEARN_DATA_DIR": str(root / "data"),
             "NETLEARN_LAB_MODE": "embedded",
             "NETLEARN_LAB_EPHEMERAL": "1",
+            # Shed load only after a long wait: on a 2-core machine shared with other jobs the
+            # quiet phase alone can queue a request for seconds, and a 503 there is the
+            # neighbours' doing, not the abuse's. Threads held by the abuse still show, as a p99
+            # that leaves the quiet figure far behind (measured on the old code: 8 s against 1.4 s).
+            "NETLEARN_MAX_QUEUE_DELAY": "15",
         }
     )
     manage(env, "migrate", "--noinput", "-v", "0")
@@ -138,9 +146,11 @@ class Learner:
         self.steps = steps
         self.csrf = ""
 
-    async def run(self, phase: Phase, deadline: float) -> None:
+    async def run(self, now: Callable[[], Phase], deadline: float) -> None:
+        """Act until ``deadline``; each action counts in the slice (``now()``) it started in."""
         await asyncio.sleep(self.rng.uniform(0, THINK_SECONDS[1]))  # arrive spread out, as a class does
         while time.monotonic() < deadline:
+            phase = now()
             try:
                 if self.rng.random() < WALK_SHARE:
                     await self.walk(phase)
@@ -182,7 +192,7 @@ class Learner:
                     return
                 phase.walks.append(time.perf_counter() - t0)
                 return
-            await asyncio.sleep(0.05)  # a page polls its walk; this is the learner's poll interval
+            await asyncio.sleep(0.2)  # a page polls its walk; this is the learner's poll interval
         phase.denied["walk never stored"] += 1
 
 
@@ -228,24 +238,36 @@ async def holder(base: str, session: dict[str, str], csrf: str, phase: Phase, de
         await browser.close()
 
 
-async def run_phase(name: str, base: str, learners: list[Learner], *, abuse: bool) -> Phase:
-    phase = Phase(name)
-    deadline = time.monotonic() + PHASE_SECONDS
-    tasks = [learner.run(phase, deadline) for learner in learners]
-    if abuse:
-        tasks.append(rotator(base, phase, deadline))
-        owner = Browser(base)  # the holder is one client: one session for all its connections
-        try:
-            await owner.request("GET", "/walk/")  # the walk page gives a session, as a browser's first visit
-            csrf = CSRF_RE.search((await owner.request("GET", "/walk/compare/")).body).group(1)
-            session = dict(owner.cookies)
-        finally:
-            await owner.close()
-        tasks += [holder(base, session, csrf, phase, deadline) for _ in range(HOLDERS)]
-    async with asyncio.timeout(PHASE_SECONDS + 90):  # bounded even if the server stops answering
-        await asyncio.gather(*tasks)
-    print(describe(phase), flush=True)
-    return phase
+async def abuse(base: str, phase: Phase, deadline: float) -> None:
+    """Both abusers until ``deadline``."""
+    owner = Browser(base)  # the holder is one client: one session for all its connections
+    try:
+        await owner.request("GET", "/walk/")  # the walk page gives a session, as a browser's first visit
+        csrf = CSRF_RE.search((await owner.request("GET", "/walk/compare/")).body).group(1)
+        session = dict(owner.cookies)
+    finally:
+        await owner.close()
+    await asyncio.gather(rotator(base, phase, deadline),
+                         *[holder(base, session, csrf, phase, deadline) for _ in range(HOLDERS)])
+
+
+async def run_slices(base: str, learners: list[Learner]) -> tuple[Phase, Phase]:
+    """Quiet and abused slices in turn (quiet first and last); the learners run throughout."""
+    quiet, abused = Phase("quiet"), Phase("abused")
+    kinds = [abused if n % 2 else quiet for n in range(SLICES)]
+    current = [quiet]
+    start = time.monotonic()
+    end = start + SLICES * SLICE_SECONDS
+    async with asyncio.timeout(SLICES * SLICE_SECONDS + 120):  # bounded even if the server stops answering
+        class_running = asyncio.gather(*[learner.run(lambda: current[0], end) for learner in learners])
+        for n, kind in enumerate(kinds):
+            current[0] = kind
+            slice_end = start + (n + 1) * SLICE_SECONDS
+            if kind is abused:
+                await abuse(base, abused, slice_end)
+            await asyncio.sleep(max(0.0, slice_end - time.monotonic()))
+        await class_running
+    return quiet, abused
 
 
 def describe(p: Phase) -> str:
@@ -267,28 +289,21 @@ async def test_a_cookie_rotator_and_a_compare_holder_cannot_deny_a_class(worker)
     steps = await _step_pages(base)
     learners = [Learner(n, base, steps) for n in range(LEARNERS)]
     try:
-        phases = [
-            await run_phase("quiet", base, learners, abuse=False),
-            await run_phase("abused", base, learners, abuse=True),
-            await run_phase("quiet again", base, learners, abuse=False),
-        ]
+        quiet, abused = await run_slices(base, learners)
     finally:
         for learner in learners:
             await learner.browser.close()
-    quiet, abused, after = phases
-    summary = "\n".join(describe(p) for p in phases)
-    for phase in phases:
+    summary = "\n".join(describe(p) for p in (quiet, abused))
+    print(summary)
+    for phase in (quiet, abused):
         assert not phase.denied, summary
         assert len(phase.pages) >= 150 and len(phase.walks) >= 50, summary  # enough samples for a p99
-    # The abuse happened and was contained: the rotator refused, the holder answered at once or turned away.
-    assert abused.abuse["rotator 429"] > abused.abuse["rotator 302"], summary
-    assert (
-        sum(n for k, n in abused.abuse.items() if k.startswith("compare ") and k[8:].isdigit()) >= HOLDERS
-    ), summary
-    assert abused.abuse["compare 429"] > 0, summary
-    assert not any(
-        k.startswith("compare ") and k[8:].isdigit() and int(k[8:]) >= 500 for k in abused.abuse
-    ), summary
+    # The abuse happened and was contained: the rotator refused past its limit (20 walks a minute,
+    # in however many minute windows the test spans), the holder answered at once or turned away.
+    windows = int(SLICES * SLICE_SECONDS // 60) + 2
+    assert abused.abuse["rotator 429"] > 0 and abused.abuse["rotator 302"] <= 20 * windows, summary
+    answered = {int(k[8:]): n for k, n in abused.abuse.items() if k.startswith("compare ") and k[8:].isdigit()}
+    assert sum(answered.values()) >= HOLDERS and answered.get(429, 0) > 0, summary
+    assert all(status < 500 for status in answered), summary
     for metric in ("pages", "walks"):
-        baseline = max(p99(getattr(quiet, metric)), p99(getattr(after, metric)))
-        assert p99(getattr(abused, metric)) <= 2 * baseline, (metric, summary)
+        assert p99(getattr(abused, metric)) <= 2 * p99(getattr(quiet, metric)), (metric, summary)
