@@ -25,7 +25,7 @@ import uuid
 from typing import Any
 
 from django.core.cache import cache
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils import translation
@@ -96,8 +96,9 @@ async def compare_view(request: HttpRequest) -> HttpResponse:
 async def compare_result(request: HttpRequest, token: str) -> HttpResponse:
     """The comparison ``token`` started: still running (poll again), its rows, or its error."""
     state = await cache.aget(_key(token))
-    if state is None:
-        raise Http404
+    if state is None:  # expired, or its worker stopped before storing it: say so where the result goes
+        return _page(request, {"url": DEFAULT_URL, "latency": 20, **_error(
+            _("This comparison is no longer here"), _("Results are kept for ten minutes: compare again."), 404)})
     context = {"url": state["url"], "latency": state["latency"], **state.get("result", {})}
     if state["state"] == "running":
         context["token"] = token

@@ -23,3 +23,19 @@ def test_compare_mode_shows_four_waterfalls_and_round_trips(page, asgi_live_serv
     page.locator(".compare-row[data-protocol=h2] details summary").click()
     assert "request" in page.locator(".compare-row[data-protocol=h2] details").inner_text()
     page.screenshot(path=str(artifacts_dir / "compare-trips-open.png"), full_page=True)
+
+
+def test_a_refused_url_and_a_second_comparison_are_explained_in_place(page, asgi_live_server_with_lab) -> None:
+    """Error answers (400, 429) carry their explanation: htmx must swap them in, not drop them."""
+    base = asgi_live_server_with_lab
+    page.goto(f"{base}/walk/compare/")
+    page.fill("form.compare-form input[name=url]", "https://example.com/")
+    page.click("form.compare-form button[type=submit]")
+    page.locator("#compare-results [role=alert]").wait_for(timeout=20000)
+    assert "outside the lab" in page.locator("#compare-results").inner_text()
+    page.fill("form.compare-form input[name=url]", "https://shop.netlearn.test/")
+    page.select_option("select[name=latency]", "100")
+    page.click("form.compare-form button[type=submit]")
+    page.locator("#compare-results .compare-pending").wait_for(timeout=20000)
+    page.click("form.compare-form button[type=submit]")  # again, while the first still runs
+    page.locator("#compare-results [role=alert]", has_text="still running").wait_for(timeout=20000)
