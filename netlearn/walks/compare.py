@@ -13,9 +13,9 @@ everyone. So the POST vets the URL, starts the comparison as a background task o
 loop (no thread at all while it waits) and answers a "comparing…" fragment that asks
 ``/walk/compare/<token>/`` every second (htmx; without JavaScript the page refreshes itself);
 each of those requests is short. The result waits in the cache (shared by the workers with
-``REDIS_URL``) for ``RESULT_SECONDS``. A learner runs one comparison at a time and a worker
-``MAX_RUNNING`` at once: the lab is shared, and a client holding many comparisons must not
-crowd out the walks.
+``REDIS_URL``) for ``RESULT_SECONDS``. A learner runs one comparison at a time (asking again
+meanwhile shows the one that runs) and a worker ``MAX_RUNNING`` at once: the lab is shared, and
+a client holding many comparisons must not crowd out the walks.
 """
 from __future__ import annotations
 
@@ -141,9 +141,9 @@ async def _start(request: HttpRequest, url: str, latency: int) -> dict[str, Any]
     if lab is None or not lab.is_alive():
         return _error(_("The lab is starting"), _("Try again in a few seconds."), 503)
     learner = await _learner(request)
-    if learner in _running.values():
-        return _error(_("Your comparison is still running"),
-                      _("Wait for it to finish, then compare again."), 429)
+    earlier = next((token for token, who in _running.items() if who == learner), None)
+    if earlier is not None:  # one at a time: show the one that runs (no second walk through the lab)
+        return {"token": earlier, "resumed": True}
     if len(_running) >= MAX_RUNNING:
         return _error(_("The lab is busy comparing"), _("Try again in a few seconds."), 429)
     token = uuid.uuid4().hex

@@ -25,8 +25,10 @@ def test_compare_mode_shows_four_waterfalls_and_round_trips(page, asgi_live_serv
     page.screenshot(path=str(artifacts_dir / "compare-trips-open.png"), full_page=True)
 
 
-def test_a_refused_url_and_a_second_comparison_are_explained_in_place(page, asgi_live_server_with_lab) -> None:
-    """Error answers (400, 429) carry their explanation: htmx must swap them in, not drop them."""
+def test_a_refused_url_and_a_second_comparison_are_explained_in_place(page, asgi_live_server_with_lab,
+                                                                     artifacts_dir) -> None:
+    """An error answer (400) carries its explanation: htmx must swap it in, not drop it. Asking
+    again while a comparison runs shows that one, which then finishes."""
     base = asgi_live_server_with_lab
     page.goto(f"{base}/walk/compare/")
     page.fill("form.compare-form input[name=url]", "https://example.com/")
@@ -37,5 +39,8 @@ def test_a_refused_url_and_a_second_comparison_are_explained_in_place(page, asgi
     page.select_option("select[name=latency]", "100")
     page.click("form.compare-form button[type=submit]")
     page.locator("#compare-results .compare-pending").wait_for(timeout=20000)
+    page.screenshot(path=str(artifacts_dir / "compare-pending.png"))
     page.click("form.compare-form button[type=submit]")  # again, while the first still runs
-    page.locator("#compare-results [role=alert]", has_text="still running").wait_for(timeout=20000)
+    page.locator("#compare-results .compare-pending", has_text="still running").wait_for(timeout=20000)
+    page.screenshot(path=str(artifacts_dir / "compare-still-running.png"))
+    page.wait_for_selector(".compare-row[data-protocol=h3] .wf-row", timeout=40000)  # and its result arrives
