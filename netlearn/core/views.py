@@ -1,14 +1,13 @@
 """Site-wide views: health."""
 from __future__ import annotations
 
-import asyncio
-
 from django.http import HttpRequest, JsonResponse
 
 from netlearn.core import labstate
 
 
-async def healthz(request: HttpRequest) -> JsonResponse:
+def healthz(request: HttpRequest) -> JsonResponse:
     """200 with the site's and the lab's state: a load balancer's health check can use it.
-    Asked in a thread: a stuck lab makes ``describe`` wait for its time-out, not the site's loop."""
-    return JsonResponse({"status": "ok", "lab": await asyncio.to_thread(labstate.describe)})
+    Sync, so it runs on the request's pooled thread (netlearn.core.asgi_handler): a stuck lab makes
+    ``describe`` wait for its time-out there, never on the site's event loop."""
+    return JsonResponse({"status": "ok", "lab": labstate.describe()})

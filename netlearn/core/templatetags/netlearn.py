@@ -62,3 +62,12 @@ def spaced(values: Iterable[Any] | None) -> str:
 def pick_title(item: Any, lang: str) -> str:
     """For cached outline items that carry both titles: ``{{ item|pick_title:lang }}``."""
     return item.title(lang)
+
+
+@register.filter
+def seen_class(step_id: int, seen: Any) -> str:
+    """"seen" when the learner has seen the step. ``seen`` may be a cached page's slot maker
+    (``netlearn.lessons.pagecache``): the class is then filled in per request."""
+    if callable(seen):
+        return seen(step_id)
+    return "seen" if step_id in seen else ""
