@@ -10,8 +10,9 @@ alternate quiet (the learners alone) and abused (the learners, plus):
   rate limits when they hashed the raw cookie: every one of its walks started), and
 * one client holding ``HOLDERS`` compare requests with the largest added latency (each held one
   of the 8 request threads for seconds while the lab compared: with eight of them every page
-  queued, then got 503 — measured on the old code: with the default 2 s shed delay 75 refused requests; with this
-  test's 15 s, a page p99 of 6.8 s against 0.76 s quiet, and the rotator's 81 walks all started).
+  queued, then got 503 — measured on the old code: with the default 2 s shed delay, 75 refused
+  requests; with this test's 15 s, a page p99 of 6.8 s against 0.76 s quiet, and all 81 of the
+  rotator's walks started).
 
 Why alternate: on a 2-core machine shared with other jobs the same quiet load varies several
 times over from one minute to the next; slices of both kinds interleaved see the same
