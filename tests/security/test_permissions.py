@@ -49,6 +49,8 @@ RULES: list[tuple[str, dict[str, int | set[int]]]] = [
     (r"^classroom:(console|report|report_csv)$", {"anonymous": 302, "learner": 403, "instructor": 404, "superuser": 404}),
     (r"^classroom:teach$", {"anonymous": 302, "learner": 403, "instructor": 200, "superuser": 200}),
     (r"^classroom:live$", {"anonymous": 302, "learner": 302, "instructor": 302, "superuser": 302}),  # join first
+    # A comparison is fetched by the token its POST answered; an unknown token is 404 for anybody.
+    (r"^walks:compare_result$", {"anonymous": 404, "learner": 404, "instructor": 404, "superuser": 404}),
     # The stored walk has no step 0 to inspect.
     (r"^walks:step$", {"anonymous": 404, "learner": 404, "instructor": 404, "superuser": 404}),
     # A walk's pcapng is only for the learner who walked it (the sample walk is nobody's, and has no frames).
