@@ -90,7 +90,7 @@ class StepAdminForm(forms.ModelForm):
         return value
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         self.instance.diagram = {"nodes": data.get("lit_nodes", []), "links": data.get("lit_links", [])}
         return data
 
