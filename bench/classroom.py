@@ -56,9 +56,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from netlearn.devtools.servers import free_port  # noqa: E402
+from netlearn.devtools.stack import PYTHON, Worker, manage, start_stack  # noqa: E402
 from tests.scale.http_client import Browser, HttpError, Response  # noqa: E402
-from tests.scale.servers import free_port  # noqa: E402
-from tests.scale.stack import PYTHON, Worker, manage, start_stack  # noqa: E402
 
 CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 TOKEN_RE = re.compile(r'name="token" value="([^"]+)"')

@@ -182,7 +182,7 @@ def bench(name: str, n: int) -> dict:
         env = _env_of(pids)
         import subprocess
 
-        from tests.scale.stack import PYTHON, ROOT
+        from netlearn.devtools.stack import PYTHON, ROOT
 
         done = subprocess.run([PYTHON, "manage.py", "createinstructor", "bench-teacher", "--password", PASSWORD,
                                "--no-input"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)

@@ -8,8 +8,9 @@ import signal
 
 import pytest
 
+from netlearn.devtools.stack import manage
+
 from .classroom_client import CHOICE_RE, LESSON_RE, RUN_RE, SINGLE_RE, command, join, open_session, stage_of, ws_url
-from .stack import manage
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(240)]
 PARTICIPANTS = 6
