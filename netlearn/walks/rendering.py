@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from netlearn.core import labstate
 
-from . import presenters
+from . import presenters, steplist
 from .explanations import explain
 from .models import Walk
 
@@ -89,7 +89,10 @@ class StepLabels:
 def step_item_html(ctx: dict[str, Any], labels: StepLabels) -> SafeString:
     """One ``<li>`` of a walk's step list. Built with ``format_html`` rather than a template:
     a walk has ~70 steps, and through the template engine this list was most of a walk's
-    rendering cost (see bench/classroom). Every value is escaped by ``format_html``."""
+    rendering cost (see bench/classroom). Every value is escaped by ``format_html``.
+
+    The title is the row's one control (it opens the inspector); the lesson and quiz links live
+    in the inspector of the selected step, not on every row."""
     step: presenters.StepView = ctx["step"]
     walk = ctx["walk"]
     meta = []
@@ -97,23 +100,19 @@ def step_item_html(ctx: dict[str, Any], labels: StepLabels) -> SafeString:
         meta.append(format_html('<span class="step-time">+{} ms</span>', f"{step.t_ms:.2f}"))
     if step.has_bytes:
         meta.append(format_html('<span class="badge">{} B</span>', step.event.get("data_len", 0)))
-    if walk is not None:
-        meta.append(format_html('<button type="button" class="link inspect-btn" data-seq="{}">{}</button>',
-                                step.seq, labels.inspect))
-    if ctx["lesson_url"]:
-        meta.append(format_html('<a class="small" href="{}">{}</a>', ctx["lesson_url"], labels.lesson))
-    if ctx["quiz_url"]:
-        meta.append(format_html('<a class="small" href="{}">{}</a>', ctx["quiz_url"], labels.quiz))
+    title = (format_html('<button type="button" class="step-title inspect-btn" data-seq="{}" aria-label="{}: {}">{}'
+                         '</button>', step.seq, labels.inspect, step.title, step.title)
+             if walk is not None else format_html('<span class="step-title">{}</span>', step.title))
     return format_html(
         '<li class="walk-step cat-{}{}" id="{}" data-seq="{}" data-t="{}" data-link="{}" data-dir="{}" '
-        'data-src="{}" data-dst="{}" data-kind="{}"{} tabindex="-1">'
+        'data-src="{}" data-dst="{}" data-kind="{}" data-phase="{}"{} tabindex="-1">'
         '<span class="layer-badge layer-{}" title="{} {}">L{}</span>'
-        '<span class="step-main"><span class="step-title">{}</span><span class="step-summary">{}</span></span>'
+        '<span class="step-main">{}<span class="step-summary">{}</span></span>'
         '<span class="step-meta">{}</span></li>',
         step.category, " is-error" if step.is_error else "", step.dom_id, step.seq, step.t_ms, step.link or "",
-        step.direction, step.src_node or "", step.dst_node or "", step.kind,
+        step.direction, step.src_node or "", step.dst_node or "", step.kind, step.phase,
         format_html(' data-inspect="{}"', ctx["inspect_url"]) if ctx.get("inspect_url") else "",
-        step.layer, labels.layer, step.layer, step.layer, step.title, step.summary, mark_safe("".join(meta)),
+        step.layer, labels.layer, step.layer, step.layer, title, step.summary, mark_safe("".join(meta)),
     )
 
 
@@ -133,9 +132,12 @@ def walk_context(walk: Walk) -> dict[str, Any]:
     steps = presenters.build_steps(walk.events, topology)
     inspect_base, labels = _inspect_base(walk), StepLabels.current()
     explanation = explain(walk.code, walk.detail.get("refusal") or walk.detail.get("outcome")) if walk.code else None
+    step_ctxs = [_step_ctx(s, walk, labels, inspect_base) for s in steps]
     return {
         "walk": walk,
-        "steps": [_step_ctx(s, walk, labels, inspect_base) for s in steps],
+        "steps": step_ctxs,
+        "items": steplist.list_items(step_ctxs),
+        "chapters": steplist.chapter_labels(),
         "waterfall": presenters.waterfall(steps),
         "explanation": explanation,
         "parsed": walk.detail.get("parsed"),

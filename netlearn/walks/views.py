@@ -39,7 +39,7 @@ async def walk_index(request: HttpRequest) -> HttpResponse:
     user = await request.auser()
     session_key = await _session_key(request)
     error = None
-    url = DEFAULT_URL
+    url = request.GET.get("url", "")[:2100] or DEFAULT_URL  # a quiz or lesson can link to a walk of its URL
     if request.method == "POST":
         url = request.POST.get("url", "")
         try:
