@@ -86,3 +86,19 @@ def test_learner_pages_have_no_serious_violations(course, asgi_live_server, brow
         check(page, f"{path} after answering ({scheme})", results)
     context.close()
     assert_all_clean(results)
+
+
+def test_mock_timer_counts_down_with_reduced_motion(course, asgi_live_server, browser):
+    context = axe.new_context(browser, reduced_motion="reduce")
+    page = context.new_page()
+    page.goto(f"{asgi_live_server}/mock/")
+    page.locator("form[action$='/mock/start/'] button[type=submit]").click()
+    page.wait_for_url(re.compile(r"/mock/\d+/$"))
+    share = page.evaluate("""() => {
+        const bar = document.querySelector('.mock-timer-bar').getBoundingClientRect();
+        const track = document.querySelector('.mock-timer').getBoundingClientRect();
+        return bar.width / track.width; }""")
+    assert share > 0.5, f"the timer bar starts {share:.0%} full with reduced motion"
+    duration = page.evaluate("getComputedStyle(document.querySelector('.mock-timer-bar')).animationDuration")
+    assert duration not in ("0s", ""), "the countdown does not run with reduced motion"
+    context.close()
