@@ -13,6 +13,8 @@ from django.utils.translation import gettext_noop
 from netlearn.core.diagram import LINK_IDS as KNOWN_LINKS
 from netlearn.lab import packets
 
+from . import summaries
+
 CATEGORY_BY_KIND = {
     "query": "dns", "referral": "dns", "answer": "dns", "cache": "dns",
     "connect": "tcp", "accept": "tcp", "close": "tcp",
@@ -134,7 +136,7 @@ def step_view(event: dict[str, Any], topology: dict[str, str], *, seq: int, t0: 
     kind = event["kind"]
     return StepView(
         seq=event.get("seq", seq), event=event, kind=kind, layer=event["layer"], component=event["component"],
-        category=CATEGORY_BY_KIND.get(kind, "lab"), title=title_for(event), summary=event["summary"],
+        category=CATEGORY_BY_KIND.get(kind, "lab"), title=title_for(event), summary=summaries.summary_for(event),
         t_ms=round((event["ts"] - t0) * 1000, 3), src_node=src_node, dst_node=dst_node, link=link,
         direction=direction, is_error=kind == "error" or event.get("detail", {}).get("step") in ERROR_STEPS,
         has_bytes=bool(event.get("data_hex")),
@@ -329,7 +331,8 @@ def _ipv4(host: str) -> bool:
 
 def _layer(n: int, protocol: str, data: bytes, fields: list[packets.Field], **extra: Any) -> dict[str, Any]:
     return {"layer": n, "name": _(LAYER_NAMES[n]), "protocol": protocol, "length": len(data),
-            "fields": [{"name": _(f.name), "value": f.value, "index": i} for i, f in enumerate(fields)],
+            "fields": [{"name": _(f.name), "value": summaries.field_value(f.value), "index": i}
+                       for i, f in enumerate(fields)],
             "rows": packets.hexdump_rows(data, fields), "observed": True, **extra}
 
 

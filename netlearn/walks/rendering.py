@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from netlearn.core import labstate
 
-from . import presenters, steplist
+from . import presenters, steplist, summaries
 from .explanations import explain
 from .models import Walk
 
@@ -173,4 +173,6 @@ def inspector_html(walk: Walk, seq: int) -> str | None:
     step = steps[seq]
     return render_to_string("walks/_inspector.html", {
         "walk": walk, "step": step, "layers": presenters.inspector_layers(step.event),
+        "reason": summaries.choice_reason(step.event.get("detail", {})),
+        "algorithm": summaries.algorithm_name(str(step.event.get("detail", {}).get("algorithm", ""))),
         "lesson_url": lesson_link(step), "quiz_url": quiz_link(step)})
