@@ -10,7 +10,16 @@ bookkeeping). Two levels are measured:
   (what a learner waits for, minus the browser). The site allows 24 walks at once, so 100 at
   once is measured at the lab level only.
 
-Run: ``make bench-walk`` (or ``.venv/bin/python bench/walk.py``). Not a test: it prints figures.
+Capture's cost (issue 13): ``--walks N`` single walks (default 40) with the lab capturing on lo
+and as many with capture off (``NETLEARN_CAPTURE=off``), in alternating rounds so that load from
+other jobs falls on both, each timed from submit until the walk is stored (its last step); p50 and
+p95 of each, and what capture adds. From the capture timestamps it also splits a walk's time into
+what the kernel alone spent (a SYN-ACK after its SYN, a bare ACK after the segment it acknowledges:
+no user space involved) and everything between frames, which is the lab's own Python (servers
+parsing, balancers choosing, the walker) and which the "network share" above counts as network.
+
+Run: ``make bench-walk`` (or ``.venv/bin/python bench/walk.py [--json] [--walks N] [--capture-only]``).
+``--json`` prints one JSON line with every figure. Not a test: it prints figures.
 """
 from __future__ import annotations
 
@@ -85,9 +94,79 @@ async def site_level(n: int) -> tuple[list[float], float]:
     return list(durations), time.perf_counter() - started
 
 
+def kernel_ms(frames: list[dict]) -> float:
+    """Time the kernel alone moved the walk on: each SYN-ACK after its SYN, each bare ACK after
+    the segment it acknowledges (loopback answers those without waking any program)."""
+    from netlearn.lab.capture.anchor import _flags, _payload
+
+    total = 0.0
+    last_from: dict[tuple, dict] = {}
+    for frame in frames:
+        if frame.get("transport") != "tcp":
+            continue
+        flags, src, dst = _flags(frame), tuple(frame["src"]), tuple(frame["dst"])
+        answered = last_from.get((dst, src))
+        kernel_made = flags == 0x12 or (flags == 0x10 and not _payload(frame))
+        if kernel_made and answered is not None:
+            total += (frame["ts"] - answered["ts"]) * 1000
+        last_from[(src, dst)] = frame
+    return total
+
+
+async def capture_cost(rounds: int) -> dict:
+    """Single walks, capture on and off in alternating rounds, submit → walk stored."""
+    from netlearn.lab.topology import LabConfig
+    from netlearn.walks import bridge
+    from netlearn.walks.models import Walk
+
+    timings: dict[str, list[float]] = {"auto": [], "off": []}
+    wire: list[tuple[float, float, float]] = []  # (walk ms from first to last frame, kernel ms, walker "network" ms)
+    modes: dict[str, str] = {}
+    per_round = 5
+    for _ in range(max(1, rounds // per_round)):
+        for setting in ("auto", "off"):
+            os.environ["NETLEARN_CAPTURE"] = setting
+            thread = await bridge.start_embedded_lab(LabConfig.ephemeral())
+            try:
+                modes[setting] = thread.describe().get("capture", {}).get("mode", "?")
+                await site_level(1)  # warm
+                for _ in range(per_round):
+                    durations, _wall = await site_level(1)
+                    timings[setting] += durations
+                    if setting == "auto":
+                        row = await Walk.objects.order_by("-created_at").afirst()
+                        frames = row.frames or []
+                        if frames and frames[0].get("captured"):
+                            span = (frames[-1]["ts"] - frames[0]["ts"]) * 1000
+                            wire.append((span, kernel_ms(frames), 0.0))
+            finally:
+                await bridge.stop_embedded_lab()
+    os.environ.pop("NETLEARN_CAPTURE", None)
+    on, off = timings["auto"], timings["off"]
+    result = {"walks_per_mode": len(on), "capture_mode": modes.get("auto"),
+              "p50_on_ms": round(pct(on, 50), 2), "p95_on_ms": round(pct(on, 95), 2),
+              "p50_off_ms": round(pct(off, 50), 2), "p95_off_ms": round(pct(off, 95), 2)}
+    result["p95_added_pct"] = round((result["p95_on_ms"] / result["p95_off_ms"] - 1) * 100, 1)
+    if wire:
+        spans = [w[0] for w in wire]
+        kernel = [w[1] for w in wire]
+        result["frames_span_ms_median"] = round(statistics.median(spans), 3)
+        result["kernel_ms_median"] = round(statistics.median(kernel), 3)
+        result["kernel_share_pct"] = round(statistics.median(k / s * 100 for s, k in zip(spans, kernel) if s), 2)
+    return result
+
+
 async def main() -> None:
+    import argparse
+    import json
+
     import django
 
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON line with every figure")
+    parser.add_argument("--walks", type=int, default=40, help="walks per capture mode (default 40)")
+    parser.add_argument("--capture-only", action="store_true", help="only the capture on/off comparison")
+    args = parser.parse_args()
     django.setup()
     from django.core.management import call_command
 
@@ -95,21 +174,40 @@ async def main() -> None:
     from netlearn.lab.topology import LabConfig
     from netlearn.walks import bridge
 
-    thread = await bridge.start_embedded_lab(LabConfig.ephemeral())
-    try:
-        print(f"bench/walk on {os.cpu_count()} cores, Python {sys.version.split()[0]}, URL {URL}")
-        print("level  walks  walks/s    p50 ms    p95 ms   network share (median)")
-        for n in (1, 10, 100):
-            await asyncio.wrap_future(thread.submit(lambda l: lab_level(l, 3)))  # warm caches
-            durations, shares, wall = await asyncio.wrap_future(thread.submit(lambda l, n=n: lab_level(l, n)))
-            print(f"lab    {n:5d} {n / wall:8.1f} {pct(durations, 50):9.2f} {pct(durations, 95):9.2f}   "
-                  f"{statistics.median(shares) * 100:5.1f} %")
-        for n in (1, 10):
-            await site_level(1)
-            durations, wall = await site_level(n)
-            print(f"site   {n:5d} {n / wall:8.1f} {pct(durations, 50):9.2f} {pct(durations, 95):9.2f}   (includes DB)")
-    finally:
-        await bridge.stop_embedded_lab()
+    say = (lambda *a, **k: None) if args.json else print
+    figures: dict = {"cores": os.cpu_count(), "python": sys.version.split()[0], "url": URL, "levels": []}
+    if not args.capture_only:
+        thread = await bridge.start_embedded_lab(LabConfig.ephemeral())
+        try:
+            say(f"bench/walk on {os.cpu_count()} cores, Python {sys.version.split()[0]}, URL {URL}")
+            say("level  walks  walks/s    p50 ms    p95 ms   network share (median)")
+            for n in (1, 10, 100):
+                await asyncio.wrap_future(thread.submit(lambda l: lab_level(l, 3)))  # warm caches
+                durations, shares, wall = await asyncio.wrap_future(thread.submit(lambda l, n=n: lab_level(l, n)))
+                say(f"lab    {n:5d} {n / wall:8.1f} {pct(durations, 50):9.2f} {pct(durations, 95):9.2f}   "
+                    f"{statistics.median(shares) * 100:5.1f} %")
+                figures["levels"].append({"level": "lab", "walks": n, "walks_per_s": round(n / wall, 1),
+                                          "p50_ms": round(pct(durations, 50), 2), "p95_ms": round(pct(durations, 95), 2),
+                                          "network_share_pct": round(statistics.median(shares) * 100, 1)})
+            for n in (1, 10):
+                await site_level(1)
+                durations, wall = await site_level(n)
+                say(f"site   {n:5d} {n / wall:8.1f} {pct(durations, 50):9.2f} {pct(durations, 95):9.2f}   (includes DB)")
+                figures["levels"].append({"level": "site", "walks": n, "walks_per_s": round(n / wall, 1),
+                                          "p50_ms": round(pct(durations, 50), 2), "p95_ms": round(pct(durations, 95), 2)})
+        finally:
+            await bridge.stop_embedded_lab()
+    cost = await capture_cost(args.walks)
+    figures["capture"] = cost
+    say(f"\ncapture ({cost['capture_mode']}) vs off, {cost['walks_per_mode']} single walks each, submit → stored:")
+    say(f"  on  p50 {cost['p50_on_ms']:.2f} ms  p95 {cost['p95_on_ms']:.2f} ms")
+    say(f"  off p50 {cost['p50_off_ms']:.2f} ms  p95 {cost['p95_off_ms']:.2f} ms   capture adds {cost['p95_added_pct']:.1f} % "
+        f"at p95 (goal: ≤ 150 ms and ≤ 20 %)")
+    if "kernel_ms_median" in cost:
+        say(f"  from first to last frame {cost['frames_span_ms_median']:.2f} ms (median): the kernel alone "
+            f"{cost['kernel_ms_median']:.3f} ms ({cost['kernel_share_pct']:.2f} %), the rest is the lab's Python")
+    if args.json:
+        print(json.dumps(figures))
 
 
 if __name__ == "__main__":

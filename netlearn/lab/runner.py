@@ -32,21 +32,32 @@ from .walker.walk import WalkOutcome, run_walk
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-#: How long after the walker finishes we keep listening for the servers' last events
-#: (a backend's close is reported just after the client's FIN reaches it).
+#: How long after a lab *action* finishes we keep listening for the servers' last events. Walks
+#: do not sleep: they wait for their expected closes (``LabCapture.settle``), with a deadline.
 WALK_SETTLE_SECONDS = 0.03
 #: Longest wait for one part of the lab (DNS, web, modern, availability) to stop.
 PART_STOP_TIMEOUT = 2.0
 
 
 class WalkRecord:
-    """A finished walk: the outcome and every event that carried its correlation id, in order."""
+    """A finished walk: the outcome, every event that carried its correlation id (in the order
+    they were reported), its frames (captured or rebuilt, in kernel-timestamp order) and the
+    capture's summary (mode, frames lost, cut short, TLS key log)."""
 
-    def __init__(self, correlation_id: str, outcome: WalkOutcome, events: list[LabEvent], dropped: int) -> None:
+    def __init__(self, correlation_id: str, outcome: WalkOutcome, events: list[LabEvent], dropped: int, *,
+                 frames: list[dict[str, Any]] | None = None, capture: dict[str, Any] | None = None) -> None:
         self.correlation_id = correlation_id
         self.outcome = outcome
-        self.events = sorted(events, key=lambda e: e.ts)
+        self.events = list(events)
         self.dropped = dropped
+        self.frames = frames or []
+        self.capture = capture or {}
+
+    def event_dicts(self) -> list[dict[str, Any]]:
+        """The events as stored: placed on the capture's clock and tied to the frames they caused."""
+        from .capture.anchor import anchor_events
+
+        return anchor_events([e.as_dict() for e in self.events], self.frames)
 
 
 class ActionRecord:
@@ -65,7 +76,7 @@ class Lab:
     """Every lab component on one event loop."""
 
     def __init__(self, config: LabConfig | None = None, *, stream: EventStream | None = None,
-                 max_concurrent_walks: int = 32, availability: Any = None) -> None:
+                 max_concurrent_walks: int = 32, availability: Any = None, capture: str | None = None) -> None:
         #: An ``AvailabilityConfig`` to also run the standing registry, HA pair and NIO server.
         self.availability_config = availability
         self.availability: Any = None
@@ -76,6 +87,9 @@ class Lab:
         self.modern: Any = None  # port 443: TLS, HTTP/2, HTTP/3 (netlearn/lab/modern)
         self.state = "stopped"
         self.started_at: float | None = None
+        from .capture.session import LabCapture
+
+        self.capture = LabCapture(capture)
         self._walk_slots = asyncio.Semaphore(max_concurrent_walks)
 
     async def start(self) -> None:
@@ -98,6 +112,7 @@ class Lab:
             await self.stop()
             self.state = "failed"
             raise
+        self.capture.start(self)
         self.state = "running"
         self.started_at = time.time()
         self.stream.emit(component="lab", layer=7, kind=Kind.CONTROL, summary="The lab is running",
@@ -107,6 +122,7 @@ class Lab:
         """Stop every part, each within ``part_timeout``: SIGTERM must end the process in
         seconds even if one server is stuck draining a connection under load."""
         self.state = "stopping"
+        self.capture.close(self)
         for part in (self.availability, self.modern, self.web, self.dns):
             if part is not None:
                 try:
@@ -169,19 +185,39 @@ class Lab:
             components.update(self.modern.describe())
         if self.availability is not None:
             components["availability"] = self.availability.describe()
-        return {"state": self.state, "started_at": self.started_at, "components": components}
+        return {"state": self.state, "started_at": self.started_at, "capture": self.capture.describe(),
+                "components": components}
 
     # -- walks -----------------------------------------------------------------------------
-    async def walk(self, url: str, *, correlation_id: str | None = None, **options: Any) -> WalkRecord:
+    async def walk(self, url: str, *, correlation_id: str | None = None, cold: bool = False,
+                   **options: Any) -> WalkRecord:
+        """Walk ``url``. ``cold``: the resolver answers this walk from an empty cache of its own,
+        so the root → TLD → authoritative referrals are on the wire whatever other walks did."""
         cid = correlation_id or uuid.uuid4().hex
         async with self._walk_slots:
-            with Recorder(self.stream, correlation_id=cid) as recorder:
+            capture = self.capture.begin(cid)
+            if cold and self.dns is not None:
+                self.dns.resolver.private_cache(cid)
+            recorder = Recorder(self.stream, correlation_id=cid)
+            self.stream.correlator.hold(cid)
+            finished = False
+            try:
                 if self.modern is not None:
                     options.setdefault("secure", self.secure_services())
                 outcome = await run_walk(url, stream=self.stream, directory=self.directory(), correlation_id=cid,
                                          **options)
-                await asyncio.sleep(WALK_SETTLE_SECONDS)
-        return WalkRecord(cid, outcome, recorder.events, recorder.dropped)
+                cut_short = await self.capture.settle(self.stream, cid, recorder.events, capture)
+                finished = True
+            finally:
+                recorder.close()
+                self.stream.correlator.release(cid)
+                if self.dns is not None:
+                    self.dns.resolver.drop_private_cache(cid)
+                if not finished:  # cancelled or crashed: free the walk's capture buffer all the same
+                    self.capture.collect(cid, capture, [], cut_short=True)
+            frames, summary = self.capture.collect(cid, capture, recorder.events, cut_short=cut_short)
+        summary["cache"] = "cold" if cold else "warm"
+        return WalkRecord(cid, outcome, recorder.events, recorder.dropped, frames=frames, capture=summary)
 
     async def run_action(self, spec: dict[str, Any], *, correlation_id: str | None = None) -> ActionRecord:
         """Run one of the lessons' fixed "try it" actions (see :mod:`.actions`)."""
@@ -211,8 +247,8 @@ class LabThread:
     """Runs a :class:`Lab` on its own loop in a daemon thread."""
 
     def __init__(self, config: LabConfig | None = None, *, stream: EventStream | None = None,
-                 availability: Any = None) -> None:
-        self.lab = Lab(config, stream=stream, availability=availability)
+                 availability: Any = None, capture: str | None = None) -> None:
+        self.lab = Lab(config, stream=stream, availability=availability, capture=capture)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()

@@ -38,6 +38,10 @@ class Correlator:
         self._bindings: OrderedDict[Endpoint, str] = OrderedDict()
         self._max = max_bindings
         self._lock = threading.Lock()
+        #: Called with (endpoint, correlation id) on every bind: the capture keeps a walk's
+        #: endpoints until the walk's last frame is in, long after the lab unbinds them.
+        self.bind_hooks: list[Callable[[Endpoint, str], None]] = []
+        self._held: dict[str, list[Endpoint]] = {}
 
     def bind(self, endpoint: Endpoint | tuple[str, int], correlation_id: str) -> None:
         with self._lock:
@@ -46,10 +50,29 @@ class Correlator:
             self._bindings.move_to_end(key)
             while len(self._bindings) > self._max:
                 self._bindings.popitem(last=False)
+        for hook in self.bind_hooks:
+            hook(key, correlation_id)
 
     def unbind(self, endpoint: Endpoint | tuple[str, int]) -> None:
         with self._lock:
-            self._bindings.pop(Endpoint(*endpoint), None)
+            key = Endpoint(*endpoint)
+            cid = self._bindings.get(key)
+            if cid is not None and cid in self._held:
+                self._held[cid].append(key)  # released with the walk: its late events still belong to it
+                return
+            self._bindings.pop(key, None)
+
+    def hold(self, correlation_id: str) -> None:
+        """Keep every endpoint bound to ``correlation_id`` until :meth:`release`, even once its
+        socket is unbound: a server reports a connection's close after the client has let go."""
+        with self._lock:
+            self._held.setdefault(correlation_id, [])
+
+    def release(self, correlation_id: str) -> None:
+        with self._lock:
+            for key in self._held.pop(correlation_id, []):
+                if self._bindings.get(key) == correlation_id:  # not re-bound by a newer socket meanwhile
+                    del self._bindings[key]
 
     def lookup(self, *endpoints: Endpoint | None) -> str | None:
         with self._lock:

@@ -46,6 +46,9 @@ class Walk(models.Model):
     code = models.CharField(max_length=64, blank=True, help_text="Refusal or failure code.")
     detail = models.JSONField(default=dict, blank=True)
     events = models.JSONField(default=list, blank=True)
+    frames = models.JSONField(
+        default=list, blank=True,
+        help_text="The walk's frames on the wire, captured on lo (or rebuilt): docs/capture.md describes each dict.")
     backends = models.JSONField(default=list, blank=True)
     duration_ms = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

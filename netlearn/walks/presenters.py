@@ -4,6 +4,7 @@ replayed one render identically.
 """
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,15 +13,16 @@ from django.utils.translation import gettext_noop
 
 from netlearn.core.diagram import LINK_IDS as KNOWN_LINKS
 from netlearn.lab import packets
+from netlearn.lab.events import Kind
 
 from . import summaries
 
 CATEGORY_BY_KIND = {
-    "query": "dns", "referral": "dns", "answer": "dns", "cache": "dns",
-    "connect": "tcp", "accept": "tcp", "close": "tcp",
-    "request": "http", "response": "http", "forward": "lb", "choose": "lb", "health_check": "lb",
-    "handler": "server", "error": "error", "control": "lab", "step": "browser",
-    "tls_record": "tls", "frame": "http", "packet": "quic",
+    Kind.QUERY: "dns", Kind.REFERRAL: "dns", Kind.ANSWER: "dns", Kind.CACHE: "dns",
+    Kind.CONNECT: "tcp", Kind.ACCEPT: "tcp", Kind.CLOSE: "tcp",
+    Kind.REQUEST: "http", Kind.RESPONSE: "http", Kind.FORWARD: "lb", Kind.CHOOSE: "lb", Kind.HEALTH_CHECK: "lb",
+    Kind.HANDLER: "server", Kind.ERROR: "error", Kind.CONTROL: "lab", Kind.STEP: "browser",
+    Kind.TLS_RECORD: "tls", Kind.FRAME: "http", Kind.PACKET: "quic",
 }
 
 LAYER_NAMES = {7: "Application", 6: "Presentation", 5: "Session", 4: "Transport", 3: "Network", 2: "Data link",
@@ -116,11 +118,13 @@ def next_phase(current: str, step: "StepView") -> str:
     if candidate is None:
         if step.category == "dns":
             candidate = "dns"
-        elif step.kind in ("connect", "accept", "choose", "tls_record", "packet") and current in ("", "url", "dns"):
+        elif step.kind in (Kind.CONNECT, Kind.ACCEPT, Kind.CHOOSE, Kind.TLS_RECORD, Kind.PACKET) and current in (
+                "", "url", "dns"):
             candidate = "connect"
-        elif step.kind in ("request", "response", "handler", "frame") and current in ("", "url", "dns", "connect"):
+        elif step.kind in (Kind.REQUEST, Kind.RESPONSE, Kind.HANDLER, Kind.FRAME) and current in (
+                "", "url", "dns", "connect"):
             candidate = "request"
-        elif step.kind == "close" and step.component == "client":
+        elif step.kind == Kind.CLOSE and step.component == "client":
             candidate = "close"
         else:
             candidate = current or "url"
@@ -138,7 +142,7 @@ def step_view(event: dict[str, Any], topology: dict[str, str], *, seq: int, t0: 
         seq=event.get("seq", seq), event=event, kind=kind, layer=event["layer"], component=event["component"],
         category=CATEGORY_BY_KIND.get(kind, "lab"), title=title_for(event), summary=summaries.summary_for(event),
         t_ms=round((event["ts"] - t0) * 1000, 3), src_node=src_node, dst_node=dst_node, link=link,
-        direction=direction, is_error=kind == "error" or event.get("detail", {}).get("step") in ERROR_STEPS,
+        direction=direction, is_error=kind == Kind.ERROR or event.get("detail", {}).get("step") in ERROR_STEPS,
         has_bytes=bool(event.get("data_hex")),
     )
 
@@ -174,37 +178,37 @@ def title_for(event: dict[str, Any]) -> str:
     """A short localised title; the lab's own English sentence stays as the detail line."""
     kind, component, detail = event["kind"], event["component"], event.get("detail", {})
     step = detail.get("step")
-    if kind == "step" and component != "client":
+    if kind == Kind.STEP and component != "client":
         return _("%(role)s: next move") % {"role": _role(component)}
-    if kind == "step":
+    if kind == Kind.STEP:
         return _(BROWSER_STEP_TITLES.get(step, gettext_noop("Browser step")))
-    if kind == "tls_record":
+    if kind == Kind.TLS_RECORD:
         direction = _("browser → server") if detail.get("direction") == "client" else _("server → browser")
         if detail.get("encrypted"):
             return _("TLS record, encrypted (%(dir)s)") % {"dir": direction}
         names = " + ".join(m.get("message", "") for m in detail.get("messages", [])) or detail.get("content_type", "")
         return _("TLS %(what)s (%(dir)s)") % {"what": names, "dir": direction}
-    if kind == "frame":
+    if kind == Kind.FRAME:
         return _("%(proto)s frame: %(frame)s") % {"proto": "HTTP/3" if detail.get("protocol") == "h3" else "HTTP/2",
                                                    "frame": detail.get("frame", "")}
-    if kind == "packet":
+    if kind == Kind.PACKET:
         types = " + ".join(p.get("type", "") for p in detail.get("packets", [])) or "QUIC"
         return _("QUIC datagram: %(types)s") % {"types": types}
     role = _role(component)
-    if kind == "query":
+    if kind == Kind.QUERY:
         if component == "client":
             return _("Stub resolver → recursive resolver: %(q)s?") % {"q": _q(detail)}
         if component == "resolver" and detail.get("server_role") not in (None, "", "resolver"):
             return _("Resolver → %(server)s server: %(q)s?") % {"server": _role(detail.get("server_role", "")),
                                                                "q": _q(detail)}
         return _("%(role)s server receives the query %(q)s") % {"role": role, "q": _q(detail)}
-    if kind == "referral":
+    if kind == Kind.REFERRAL:
         return _("%(role)s: referral to the next zone") % {"role": role}
-    if kind == "answer":
+    if kind == Kind.ANSWER:
         return _("%(role)s: answer (%(rcode)s)") % {"role": role, "rcode": detail.get("rcode", "")}
-    if kind == "cache":
+    if kind == Kind.CACHE:
         return _("Resolver cache: %(q)s") % {"q": _q(detail)}
-    if kind == "handler":
+    if kind == Kind.HANDLER:
         return _("%(role)s pipeline: %(handler)s") % {"role": role, "handler": detail.get("handler", "")}
     title = ROLE_EVENT_TITLES.get(kind)
     return _(title) % {"role": role} if title else kind
@@ -229,16 +233,21 @@ def _role(component: str) -> str:
     return _(name) if name else component
 
 
-def inspector_layers(event: dict[str, Any]) -> list[dict[str, Any]]:
-    """The OSI stack 7 → 1 for one event: what each layer adds, from the real values."""
+def inspector_layers(event: dict[str, Any], frames: list[dict[str, Any]] | None = None,
+                     earlier: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The OSI stack 7 → 1 for one event: what each layer adds, from the real values.
+
+    ``frames``: the walk's frames this step caused (``None`` for a walk stored without frames).
+    Layers 4 → 2 then come straight from the first frame's bytes (captured, or rebuilt and said
+    so); ``earlier`` frames of its conversation give Wireshark's relative sequence numbers."""
     payload = bytes.fromhex(event.get("data_hex", ""))
     src, dst, transport = event.get("src"), event.get("dst"), event.get("transport")
     kind = event["kind"]
-    is_dns = event["component"] in ("root", "tld", "authoritative", "resolver") or kind in ("query", "answer",
-                                                                                             "referral")
+    is_dns = event["component"] in ("root", "tld", "authoritative", "resolver") or kind in (
+        Kind.QUERY, Kind.ANSWER, Kind.REFERRAL)
     layers: list[dict[str, Any]] = []
-    if kind in ("tls_record", "frame", "packet") and payload:
-        return _modern_layers(event, payload)
+    if kind in (Kind.TLS_RECORD, Kind.FRAME, Kind.PACKET) and payload:
+        return _modern_layers(event, payload) + (_frame_layers(frames[0], earlier) if frames else [])
     if payload:
         fields = packets.dns_fields(payload) if is_dns else packets.http_fields(payload)
         text = packets.decode_dns(payload) if is_dns else payload.decode("latin-1")
@@ -251,7 +260,16 @@ def inspector_layers(event: dict[str, Any]) -> list[dict[str, Any]]:
                    "note": _("Plain text: no TLS here. With HTTPS, TLS would encrypt the layer above.")})
     layers.append({"layer": 5, "name": _(LAYER_NAMES[5]), "protocol": "—",
                    "note": _("No separate session protocol: the TCP connection (or the DNS ID) ties messages together.")})
-    if src and dst and transport in ("udp", "tcp") and _ipv4(src[0]) and _ipv4(dst[0]):
+    if frames:
+        layers += _frame_layers(frames[0], earlier)
+    elif frames is not None or not payload:  # the walk has frames, none of them this step's; or no bytes at all
+        for n in (4, 3, 2):
+            layers.append({"layer": n, "name": _(LAYER_NAMES[n]), "protocol": "—",
+                           "note": _("No packet of its own: this step happened inside a program. The packets "
+                                     "around it are in the steps before and after.") if frames is not None
+                           else _("This step did not cross the network.")})
+    elif src and dst and transport in ("udp", "tcp") and _ipv4(src[0]) and _ipv4(dst[0]):
+        # A walk stored before capture existed: rebuild from the event's real values.
         header = (packets.udp_header((src[0], src[1]), (dst[0], dst[1]), payload) if transport == "udp"
                   else packets.tcp_header((src[0], src[1]), (dst[0], dst[1]), payload))
         layers.append(_header_layer(header))
@@ -268,6 +286,37 @@ def inspector_layers(event: dict[str, Any]) -> list[dict[str, Any]]:
     return layers
 
 
+def _frame_layers(frame: dict[str, Any], earlier: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    from netlearn.lab.capture.dissect import Conversation, dissect
+
+    data = bytes.fromhex(frame["hex"])
+    unknown = frozenset(frame.get("unknown", ()))
+    conversation = Conversation()
+    for before in earlier or []:
+        dissect(bytes.fromhex(before["hex"]), conversation=conversation, unknown=unknown)
+    result = dissect(data, app=frame.get("app"), conversation=conversation, unknown=unknown)
+    captured = bool(frame.get("captured"))
+    layers = []
+    for layer in result.layers:
+        if layer.layer not in (2, 3, 4) or layer.short == "QUIC":
+            continue
+        header = data[layer.start:layer.end]
+        fields = [packets.Field(node.name, node.start - layer.start, node.end - layer.start,
+                                node.value + (" — " + _("unknown: user space cannot see it") if node.unknown else ""))
+                  for node in layer.fields if node.end <= layer.end]
+        shown = _layer(layer.layer, "Ethernet II" if layer.short == "Ethernet" else layer.short, header, fields)
+        shown["observed"] = captured
+        shown["frame_no"] = frame.get("no")
+        if captured:
+            shown["note"] = _("Captured on lo: frame %(no)s, exactly as the kernel sent it.") % {"no": frame.get("no")}
+        else:
+            shown["reconstructed"] = True
+            shown["note"] = _("Rebuilt from real values (addresses, ports, lengths, payload): capture needs "
+                              "CAP_NET_RAW. Values marked unknown are not the kernel's.")
+        layers.append(shown)
+    return layers
+
+
 def _modern_layers(event: dict[str, Any], payload: bytes) -> list[dict[str, Any]]:
     """TLS records, HTTP/2 frames and QUIC datagrams: what each layer holds, from the real bytes.
 
@@ -277,7 +326,7 @@ def _modern_layers(event: dict[str, Any], payload: bytes) -> list[dict[str, Any]
     total = event.get("data_len", 0)
     rows = packets.hexdump_rows(payload, [])
     layers: list[dict[str, Any]] = []
-    if kind == "frame":
+    if kind == Kind.FRAME:
         fields = [{"name": k, "value": str(detail[k]), "index": i} for i, k in enumerate(
             ("frame", "stream_id", "flags", "length", "hpack_bytes", "plain_bytes")) if k in detail]
         headers = "\n".join(f"{k}: {v}" for k, v in detail.get("headers", []))
@@ -288,7 +337,7 @@ def _modern_layers(event: dict[str, Any], payload: bytes) -> list[dict[str, Any]
         layers.append({"layer": 6, "name": _(LAYER_NAMES[6]), "protocol": "TLS 1.3",
                        "note": _("These bytes travelled encrypted inside TLS records (see the records around this "
                                  "step): only the two ends can read them.")})
-    elif kind == "tls_record":
+    elif kind == Kind.TLS_RECORD:
         layers.append({"layer": 7, "name": _(LAYER_NAMES[7]), "protocol": "—" if not detail.get("encrypted") else "?",
                        "note": _("Inside an encrypted record: HTTP, or the rest of the handshake. Nobody on the path "
                                  "can tell which.") if detail.get("encrypted") else
@@ -326,7 +375,10 @@ def _modern_layers(event: dict[str, Any], payload: bytes) -> list[dict[str, Any]
 
 
 def _ipv4(host: str) -> bool:
-    return host.count(".") == 3
+    try:
+        return isinstance(ipaddress.ip_address(host), ipaddress.IPv4Address)
+    except ValueError:
+        return False
 
 
 def _layer(n: int, protocol: str, data: bytes, fields: list[packets.Field], **extra: Any) -> dict[str, Any]:
@@ -348,21 +400,21 @@ def waterfall(steps: list[StepView]) -> list[dict[str, Any]]:
     """Bars like a browser's network panel, from the client's own events."""
     bars: list[dict[str, Any]] = []
     client = [s for s in steps if s.component == "client"]
-    queries = [s for s in client if s.kind == "query"]
-    answers = [s for s in client if s.kind == "answer"]
+    queries = [s for s in client if s.kind == Kind.QUERY]
+    answers = [s for s in client if s.kind == Kind.ANSWER]
     if queries and answers:
         bars.append({"label": _("DNS lookup"), "start": queries[0].t_ms, "end": answers[-1].t_ms, "kind": "dns"})
     for s in client:
-        if s.kind == "connect":
+        if s.kind == Kind.CONNECT:
             connect_ms = float(s.event.get("detail", {}).get("connect_ms", 0))
             bars.append({"label": _("TCP connect"), "start": max(0.0, s.t_ms - connect_ms), "end": s.t_ms,
                          "kind": "tcp"})
     pending: dict[str, StepView] = {}
     for s in client:
         target = s.event.get("detail", {}).get("target")
-        if s.kind == "request":
+        if s.kind == Kind.REQUEST:
             pending[target] = s
-        elif s.kind == "response" and target in pending:
+        elif s.kind == Kind.RESPONSE and target in pending:
             req = pending.pop(target)
             ttfb = float(s.event.get("detail", {}).get("ttfb_ms", 0))
             bars.append({"label": target, "start": req.t_ms, "wait_end": req.t_ms + ttfb, "end": s.t_ms,

@@ -144,6 +144,7 @@ def walk_context(walk: Walk) -> dict[str, Any]:
         "step_count": len(steps),
         "total_ms": steps[-1].t_ms if steps else 0,
         "layers_seen": sorted({s.layer for s in steps}, reverse=True),
+        "capture": {**(walk.detail.get("capture") or {}), "frames": len(walk.frames or [])} if walk.frames else None,
     }
 
 
@@ -171,8 +172,23 @@ def inspector_html(walk: Walk, seq: int) -> str | None:
     if not 0 <= seq < len(steps):
         return None
     step = steps[seq]
+    frames, earlier = step_frames(walk, step)
     return render_to_string("walks/_inspector.html", {
-        "walk": walk, "step": step, "layers": presenters.inspector_layers(step.event),
+        "walk": walk, "step": step, "layers": presenters.inspector_layers(step.event, frames, earlier),
         "reason": summaries.choice_reason(step.event.get("detail", {})),
         "algorithm": summaries.algorithm_name(str(step.event.get("detail", {}).get("algorithm", ""))),
-        "lesson_url": lesson_link(step), "quiz_url": quiz_link(step)})
+        "step_frames": frames or [], "lesson_url": lesson_link(step), "quiz_url": quiz_link(step)})
+
+
+def step_frames(walk: Walk, step: presenters.StepView) -> tuple[list[dict[str, Any]] | None, list[dict[str, Any]]]:
+    """The frames a step caused (``None`` when the walk has no frames at all) and the frames of the
+    first one's conversation before it (for relative sequence numbers)."""
+    if not walk.frames:
+        return None, []
+    numbers = set(step.event.get("frames") or [])
+    mine = [f for f in walk.frames if f.get("no") in numbers]
+    if not mine:
+        return [], []
+    first = mine[0]
+    earlier = [f for f in walk.frames if f.get("flow") == first.get("flow") and f.get("no", 0) < first.get("no", 0)]
+    return mine, earlier

@@ -16,7 +16,7 @@ from django.utils import timezone
 from netlearn.core import labstate
 from netlearn.lab.walker.url import Refusal, parse_lab_url
 
-from . import bridge
+from . import bridge, packetview
 from .models import Walk
 
 log = logging.getLogger("netlearn.walks")
@@ -51,10 +51,11 @@ def _owner(user: Any, session_key: str | None) -> dict[str, Any]:
 
 
 async def walk_start(*, url: str, user: Any = None, session_key: str | None = None,
-                     step_id: int | None = None) -> Walk:
+                     step_id: int | None = None, cold: bool = False) -> Walk:
     """Create a walk. A URL the lab may not walk is stored as refused, and no socket is opened.
     ``step_id``: the lesson step whose "try it" started it, written in the same INSERT (one write:
-    a full disk cannot leave a walk without its step)."""
+    a full disk cannot leave a walk without its step). ``cold``: the resolver starts from an empty
+    cache of this walk's own, so the root → TLD → authoritative referrals are on the wire."""
     url = (url or "").strip()
     owner = _owner(user, session_key)
     parsed = parse_lab_url(url)
@@ -63,17 +64,19 @@ async def walk_start(*, url: str, user: Any = None, session_key: str | None = No
                                           detail={"refusal": parsed.detail}, finished_at=timezone.now(),
                                           step_id=step_id, **owner)
     lab = await _available_lab(owner)
-    walk = await Walk.objects.acreate(url=url, worker=worker_identity(), step_id=step_id, **owner)
+    walk = await Walk.objects.acreate(url=url, worker=worker_identity(), step_id=step_id,
+                                      params={"cache": "cold" if cold else "warm"}, **owner)
     bridge.register_live(walk.id.hex)
-    bridge.spawn(_run(walk.id.hex, lab, lambda l: l.walk(url, correlation_id=walk.id.hex), walk_finish))
+    bridge.spawn(_run(walk.id.hex, lab, lambda l: l.walk(url, correlation_id=walk.id.hex, cold=cold), walk_finish))
     return walk
 
 
 async def lab_action_start(*, step: Any, user: Any = None, session_key: str | None = None) -> Walk:
     """Run a lesson step's "try it" action. A walk action is a walk; the others are stored the same way."""
     spec = dict(step.lab_action or {})
-    if spec.get("kind") == "walk":
-        return await walk_start(url=spec.get("url", ""), user=user, session_key=session_key, step_id=step.pk)
+    if spec.get("kind") == "walk":  # cold: a lesson's walk shows the whole resolution, whoever walked before
+        return await walk_start(url=spec.get("url", ""), user=user, session_key=session_key, step_id=step.pk,
+                                cold=True)
     owner = _owner(user, session_key)
     lab = await _available_lab(owner)
     walk = await Walk.objects.acreate(kind=str(spec.get("kind", "")), url=describe_action(spec), params=spec,
@@ -180,8 +183,10 @@ def walk_finish(cid: str, *, record: Any, topology: dict[str, str]) -> None:
         walk.status = status
         walk.code = outcome.code
         walk.detail = {**walk.detail, "outcome": outcome.detail, "topology": topology,
-                       "parsed": outcome.parsed.as_dict() if outcome.parsed else None, "dropped": record.dropped}
-        walk.events = [event.as_dict() for event in record.events]
+                       "parsed": outcome.parsed.as_dict() if outcome.parsed else None, "dropped": record.dropped,
+                       "capture": record.capture}
+        walk.events = record.event_dicts()
+        walk.frames = packetview.annotate_frames(record.frames, topology)
         walk.backends = outcome.backends
         walk.duration_ms = round((outcome.finished - outcome.started) * 1000, 3)
         walk.finished_at = timezone.now()

@@ -8,6 +8,7 @@ urlpatterns = [
     path("walk/compare/", compare.compare_view, name="compare"),
     path("walk/<uuid:walk_id>/", views.walk_detail, name="detail"),
     path("walk/<uuid:walk_id>.json", views.walk_json, name="json"),
+    path("walk/<uuid:walk_id>.pcapng", views.walk_pcap, name="pcap"),
     path("walk/<uuid:walk_id>/step/<int:seq>/", views.walk_step, name="step"),
     path("lab/try/<int:step_id>/", views.try_step, name="try"),
 ]

@@ -40,10 +40,12 @@ async def walk_index(request: HttpRequest) -> HttpResponse:
     session_key = await _session_key(request)
     error = None
     url = request.GET.get("url", "")[:2100] or DEFAULT_URL  # a quiz or lesson can link to a walk of its URL
+    history = await sync_to_async(selectors.history)(user=user, session_key=session_key)
     if request.method == "POST":
         url = request.POST.get("url", "")
         try:
-            walk = await walk_start(url=url, user=user, session_key=session_key)
+            walk = await walk_start(url=url, user=user, session_key=session_key,
+                                    cold=_wants_cold(request.POST.get("cache"), first_walk=not history))
         except (WalkBusy, LabUnavailable) as exc:
             error = _busy_message(exc)
         else:
@@ -52,10 +54,18 @@ async def walk_index(request: HttpRequest) -> HttpResponse:
                 response["HX-Push-Url"] = walk.get_absolute_url()
                 return response
             return redirect(walk.get_absolute_url())
-    history = await sync_to_async(selectors.history)(user=user, session_key=session_key)
     status = 429 if error and request.method == "POST" else 200
     return TemplateResponse(request, "walks/index.html", {
-        "url": url, "suggestions": SUGGESTIONS, "history": history, "error": error}, status=status)
+        "url": url, "suggestions": SUGGESTIONS, "history": history, "error": error,
+        "cache_default": "cold" if not history else "warm"}, status=status)
+
+
+def _wants_cold(choice: str | None, *, first_walk: bool) -> bool:
+    """The form's cold/warm choice; without one, a learner's first walk starts cold (so the DNS
+    referrals lesson 1 promises are there) and later ones use the shared, warm cache."""
+    if choice in ("cold", "warm"):
+        return choice == "cold"
+    return first_walk
 
 
 async def _render_panel(request: HttpRequest, walk: Walk) -> HttpResponse:
@@ -97,6 +107,20 @@ async def walk_json(request: HttpRequest, walk_id: Any) -> JsonResponse:
     if walk is None:
         raise Http404
     return JsonResponse(await sync_to_async(selectors.walk_document)(walk), json_dumps_params={"ensure_ascii": False})
+
+
+async def walk_pcap(request: HttpRequest, walk_id: Any) -> HttpResponse:
+    """The walk's frames as pcapng (with its TLS key log): only for the learner who walked it."""
+    user = await request.auser()
+    session_key = request.session.session_key
+    walk = await Walk.objects.for_learner(user=user, session_key=session_key).filter(
+        id=walk_id, kind="walk").afirst()
+    if walk is None or not walk.is_finished or not walk.frames:
+        raise Http404
+    body = await sync_to_async(selectors.walk_pcapng)(walk)
+    response = HttpResponse(body, content_type="application/x-pcapng")
+    response["Content-Disposition"] = f'attachment; filename="walk-{walk.id.hex[:8]}.pcapng"'
+    return response
 
 
 async def walk_step(request: HttpRequest, walk_id: Any, seq: int) -> HttpResponse:

@@ -47,3 +47,39 @@ def test_runlab_prints_endpoints_takes_commands_and_stops_on_sigterm() -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_walk_command_writes_a_pcapng_that_tshark_reads(tmp_path) -> None:
+    """Issue 13's "done when": a cold walk's file shows the referrals, both handshakes, HTTP and FINs."""
+    import shutil
+
+    pcap = tmp_path / "walk.pcapng"
+    out = subprocess.run([sys.executable, "manage.py", "walk", "http://shop.netlearn.test/", "--cold", "--pcap",
+                          str(pcap), "--json"], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=60,
+                         check=True).stdout
+    document = json.loads(out)
+    assert document["capture"]["cache"] == "cold" and document["frames"]
+    assert pcap.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"  # a pcapng section header block
+    if document["capture"]["mode"] != "captured":
+        return
+    connect = next(s for s in document["steps"] if s["kind"] == "connect" and s["component"] == "client")
+    handshake = [f["info"] for f in document["frames"] if f["no"] in connect["frames"]]
+    assert "[SYN] Seq=0" in handshake[0] and "[SYN, ACK] Seq=0 Ack=1" in handshake[1]
+    if shutil.which("tshark") is None:
+        return
+    listing = subprocess.run(["tshark", "-n", "-r", str(pcap)], capture_output=True, text=True, timeout=60,
+                             check=True).stdout
+    assert listing.count("Standard query response") == 4  # root, TLD, authoritative, then the resolver's answer
+    assert "NS ns1.nic.test" in listing and "NS ns1.netlearn.test" in listing
+    assert listing.count("[SYN]") == 2 and listing.count("[SYN, ACK]") == 2
+    assert "GET / HTTP/1.1" in listing and "HTTP/1.1 200 OK" in listing
+    assert listing.count("[FIN, ACK]") == 4
+
+
+def test_walk_command_warm_shows_the_cache_hit() -> None:
+    out = subprocess.run([sys.executable, "manage.py", "walk", "http://nope.netlearn.test/", "--warm", "--json"],
+                         cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=60, check=True).stdout
+    document = json.loads(out)
+    assert document["capture"]["cache"] == "warm"
+    assert any(s["kind"] == "cache" for s in document["steps"])
+    assert not any(s["kind"] == "referral" for s in document["steps"])

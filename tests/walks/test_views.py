@@ -54,7 +54,9 @@ async def test_finished_walk_page_json_and_inspector(embedded_lab) -> None:
     inspector = await client.get(f"/walk/{walk.id}/step/{first_query['seq']}/")
     text = inspector.content.decode()
     assert inspector.status_code == 200
-    assert "UDP" in text and "IPv4" in text and "reconstructed" in text
+    assert "UDP" in text and "IPv4" in text
+    captured = document["capture"]["mode"] == "captured"
+    assert ("Captured on lo" in text) if captured else ("rebuilt from real values" in text)
     assert "shop.netlearn.test" in text
     choose = next(s for s in document["steps"] if s["kind"] == "choose")
     text = (await client.get(f"/walk/{walk.id}/step/{choose['seq']}/")).content.decode()
@@ -62,6 +64,10 @@ async def test_finished_walk_page_json_and_inspector(embedded_lab) -> None:
     connect = next(s for s in document["steps"] if s["kind"] == "connect" and s["component"] == "client")
     text = (await client.get(f"/walk/{walk.id}/step/{connect['seq']}/")).content.decode()
     assert "SYN-ACK" in text and str(connect["src"][1]) in text
+    # The handshake's own packets sit under the step: SYN, then SYN-ACK, then ACK, with real flags.
+    assert [f["info"].split("[")[1].split("]")[0] for f in document["frames"] if f["no"] in connect["frames"]] == [
+        "SYN", "SYN, ACK", "ACK"]
+    assert "[SYN] Seq=0" in text
 
 
 async def test_htmx_post_returns_the_panel_and_pushes_the_url(embedded_lab) -> None:

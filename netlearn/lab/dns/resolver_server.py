@@ -80,6 +80,18 @@ class ResolverServer(DnsServerBase):
         )
         self.cache = cache or DnsCache(clock=clock)
         self.timeout = timeout
+        self._clock = clock
+        #: Cold walks: a cache private to one correlation id, so the walk sees root → TLD →
+        #: authoritative whatever other walks did, and warms nobody else's (see ``private_cache``).
+        self.private_caches: dict[str, DnsCache] = {}
+
+    def private_cache(self, correlation_id: str) -> DnsCache:
+        """Give ``correlation_id`` an empty cache of its own until :meth:`drop_private_cache`."""
+        cache = self.private_caches[correlation_id] = DnsCache(clock=self._clock)
+        return cache
+
+    def drop_private_cache(self, correlation_id: str) -> None:
+        self.private_caches.pop(correlation_id, None)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -151,7 +163,8 @@ class ResolverServer(DnsServerBase):
         return reply
 
     async def _resolve(self, query: Query, cid: str | None) -> Done:
-        machine = Resolution(query, cache=self.cache, root_hints=self.root_hints, rng=self.rng)
+        cache = self.private_caches.get(cid, self.cache) if cid is not None else self.cache
+        machine = Resolution(query, cache=cache, root_hints=self.root_hints, rng=self.rng)
         action = machine.start()
         self._publish_notes(machine, cid)
         while isinstance(action, SendQuery):

@@ -162,8 +162,12 @@ class H3Client:
         sock.bind((self.client_host, 0))
         self.local = Endpoint.of(sock.getsockname())
         self.stream.correlator.bind(self.local, self.cid)
+        from ..capture.keylog import keylog_path
+
+        self._keylog = open(keylog_path(self.cid), "a", encoding="ascii")  # noqa: SIM115 - closed in close()
         config = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN, server_name=self.server_name,
-                                   cafile=str(self.pki.ca_cert), quic_logger=self.logger, idle_timeout=self.timeout * 2)
+                                   cafile=str(self.pki.ca_cert), quic_logger=self.logger, idle_timeout=self.timeout * 2,
+                                   secrets_log_file=self._keylog)
         quic = QuicConnection(configuration=config)
         _transport, protocol = await loop.create_datagram_endpoint(lambda: _H3Protocol(quic, client=self), sock=sock)
         self.protocol = protocol  # type: ignore[assignment]
@@ -228,6 +232,10 @@ class H3Client:
                                  "content_type": item["headers"].get("content-type", "")})
 
     async def close(self) -> None:
+        keylog = getattr(self, "_keylog", None)
+        if keylog is not None:
+            self._keylog = None
+            keylog.close()
         if self.protocol is None:
             return
         protocol, self.protocol = self.protocol, None

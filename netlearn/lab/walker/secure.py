@@ -117,13 +117,22 @@ async def _plain(stream: EventStream, cid: str, parsed: ParsedUrl, target: LabTa
         await conn.close()
 
 
+def _logging_context(pki: "object", alpn: tuple[str, ...], cid: str) -> "object":
+    """The browser's TLS context, logging its keys for the walk's pcapng (netlearn/lab/capture)."""
+    from ..capture.keylog import keylog_path
+
+    context = client_context(pki, alpn=alpn)  # type: ignore[arg-type]
+    context.keylog_filename = keylog_path(cid)
+    return context
+
+
 async def _over_tcp(stream: EventStream, cid: str, parsed: ParsedUrl, target: LabTarget, directory: LabDirectory,
                     secure: SecureServices, outcome: _Outcome, rtt: RoundTrips, protocol: str | None,
                     fetch_subresources: bool, timeout: float) -> None:
     alpn = ("http/1.1",) if protocol == "h1" else ("h2", "http/1.1")
     conn = TlsClientConnection(stream=stream, correlation_id=cid, remote=Endpoint(target.host, target.port),
                                role=target.role, client_host=directory.client_host, server_name=parsed.ascii_host,
-                               context=client_context(secure.pki, alpn=alpn), rtt=rtt, timeout=timeout)
+                               context=_logging_context(secure.pki, alpn, cid), rtt=rtt, timeout=timeout)
     try:
         await conn.connect()
         info = await conn.handshake()
