@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from netlearn.core import labstate
 
-from . import presenters, steplist, summaries
+from . import presenters, steplist, summaries, timeline, wireshark
 from .explanations import explain
 from .models import Walk
 
@@ -127,7 +127,9 @@ def live_steps_html(events: list[dict[str, Any]], topology: dict[str, str]) -> s
     return f'<ol id="walk-steps" hx-swap-oob="beforeend">{"".join(items)}</ol>'
 
 
-def walk_context(walk: Walk) -> dict[str, Any]:
+def walk_context(walk: Walk, packet_query: dict[str, str] | None = None) -> dict[str, Any]:
+    """Everything a finished walk's page shows; ``packet_query`` (filter, hop, no) chooses what
+    the packet view lists and which packet it opens."""
     topology = walk.detail.get("topology", {})
     steps = presenters.build_steps(walk.events, topology)
     inspect_base, labels = _inspect_base(walk), StepLabels.current()
@@ -145,7 +147,24 @@ def walk_context(walk: Walk) -> dict[str, Any]:
         "total_ms": steps[-1].t_ms if steps else 0,
         "layers_seen": sorted({s.layer for s in steps}, reverse=True),
         "capture": {**(walk.detail.get("capture") or {}), "frames": len(walk.frames or [])} if walk.frames else None,
+        "timeline": timeline.waterfall_rows(steps),
+        "packets": packets_context(walk, packet_query or {}) if walk.frames else None,
+        "flow": wireshark.flow_graph(walk.frames or [], presenters._role) if walk.frames else None,
     }
+
+
+def packets_context(walk: Walk, query: dict[str, str]) -> wireshark.PacketView:
+    """The packet view for a filter, a hop and a chosen packet number, as given in the query string."""
+    try:
+        selected = int(query.get("no") or 0) or None
+    except ValueError:
+        selected = None
+    return wireshark.packet_view(walk.frames or [], filter_text=str(query.get("filter", ""))[:200],
+                                 hop=str(query.get("hop", "")), selected_no=selected)
+
+
+def packets_html(walk: Walk, query: dict[str, str]) -> str:
+    return render_to_string("walks/_packets.html", {"walk": walk, "packets": packets_context(walk, query)})
 
 
 def final_html(walk: Walk) -> str:

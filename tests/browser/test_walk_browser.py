@@ -209,3 +209,26 @@ def test_refused_url_is_explained_under_the_form(page, asgi_live_server_with_lab
 def test_walk_url_is_prefilled_from_the_query(page, asgi_live_server_with_lab):
     page.goto(f"{asgi_live_server_with_lab}/walk/?url=http://www.netlearn.test/api/hello")
     assert page.locator("#walk-url").input_value() == "http://www.netlearn.test/api/hello"
+
+
+def test_packet_view_filters_and_links_fields_to_bytes(page, asgi_live_server_with_lab, artifacts_dir):
+    _walk(page, asgi_live_server_with_lab, "https://shop.netlearn.test/")
+    page.wait_for_selector("#packet-view .pkt-row", state="attached", timeout=20000)
+    page.locator("[data-action=play]").click()  # pause playback
+    page.locator("#pkt-filter-input").fill("tcp.flags.syn")
+    page.locator("#pkt-filter-input").press("Enter")
+    page.wait_for_function("() => [...document.querySelectorAll('#packet-view .pkt-row')].every("
+                           "(r) => /SYN/.test(r.querySelector('.pkt-info').textContent))")
+    page.locator("#packet-view .pkt-row").nth(1).click()
+    page.wait_for_selector("#packet-view .pkt-row.is-selected")
+    # Focusing a field highlights exactly its bytes; hovering a byte highlights its field.
+    field = page.locator("#packet-view .pkt-field", has_text="Source Port").first
+    field.focus()
+    lit = page.eval_on_selector_all("#packet-view .pkt-hex .hl", "els => els.map((e) => +e.dataset.i)")
+    start, end = int(field.get_attribute("data-start")), int(field.get_attribute("data-end"))
+    assert lit == list(range(start, end))
+    page.locator(f"#packet-view .pkt-hex [data-i='{start}']").hover()
+    assert "hl-field" in (page.locator("#packet-view .pkt-field.hl-field").first.get_attribute("class") or "")
+    assert page.locator("#packet-view .pkt-field.hl-field").first.get_attribute("data-start") == str(start)
+    page.locator("#packets").scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts_dir / "walk-packets-desktop.png"), full_page=True)
