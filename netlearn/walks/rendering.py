@@ -167,9 +167,22 @@ def packets_html(walk: Walk, query: dict[str, str]) -> str:
     return render_to_string("walks/_packets.html", {"walk": walk, "packets": packets_context(walk, query)})
 
 
+def try_walk_context(walk: Walk) -> dict[str, Any]:
+    """A walk run from a lesson's "try it" panel: what fits a lesson column (the outcome, the
+    phase waterfall) and the way to the full walk page, where the diagram, steps, inspector and
+    packets have room and walk.js."""
+    steps = presenters.build_steps(walk.events, walk.detail.get("topology", {}))
+    explanation = explain(walk.code, walk.detail.get("refusal") or walk.detail.get("outcome")) if walk.code else None
+    return {"walk": walk, "explanation": explanation, "step_count": len(steps),
+            "total_ms": steps[-1].t_ms if steps else 0, "timeline": timeline.waterfall_rows(steps),
+            "chapters": [presenters.phase_title(s.phase) for s in steps if s.phase_start]}
+
+
 def final_html(walk: Walk) -> str:
     if walk.kind != "walk":
         return render_to_string("walks/_action_result.html", action_context(walk))
+    if walk.step_id:
+        return render_to_string("walks/_try_walk_result.html", try_walk_context(walk))
     return render_to_string("walks/_result.html", {**walk_context(walk), "oob": True})
 
 

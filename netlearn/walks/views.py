@@ -161,4 +161,5 @@ async def try_step(request: HttpRequest, step_id: int) -> HttpResponse:
     if not request.htmx:
         return redirect(walk.get_absolute_url())
     template = "walks/_action_panel.html" if walk.kind != "walk" else "walks/_try_walk_panel.html"
-    return TemplateResponse(request, template, {"walk": walk})
+    context = await sync_to_async(rendering.try_walk_context)(walk) if walk.kind == "walk" and walk.is_finished else {}
+    return TemplateResponse(request, template, {"walk": walk, **context})

@@ -28,4 +28,14 @@
     const target = landing(el);
     if (target) target.focus({preventScroll: true});
   });
+
+  // Code blocks wider than their column scroll sideways; a keyboard user can only scroll what can
+  // take focus (WCAG 2.1.1), so wide ones join the tab order.
+  function scrollables(root) {
+    (root || document).querySelectorAll("pre:not([tabindex])").forEach((pre) => {
+      if (pre.scrollWidth > pre.clientWidth + 1 || pre.scrollHeight > pre.clientHeight + 1) pre.setAttribute("tabindex", "0");
+    });
+  }
+  document.addEventListener("DOMContentLoaded", () => scrollables(document));
+  document.addEventListener("htmx:afterSettle", (e) => scrollables(e.detail && e.detail.elt && e.detail.elt.isConnected ? e.detail.elt : document));
 })();

@@ -232,3 +232,30 @@ def test_packet_view_filters_and_links_fields_to_bytes(page, asgi_live_server_wi
     assert page.locator("#packet-view .pkt-field.hl-field").first.get_attribute("data-start") == str(start)
     page.locator("#packets").scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts_dir / "walk-packets-desktop.png"), full_page=True)
+
+
+@pytest.mark.parametrize("scheme", axe.SCHEMES)
+def test_try_it_walk_in_a_lesson_fits_and_passes_axe(browser, asgi_live_server_with_lab, artifacts_dir, scheme):
+    from django.core.management import call_command
+
+    from netlearn.lessons.models import Step
+
+    call_command("seed_content", verbosity=0)
+    step = next(s for s in Step.objects.select_related("lesson").filter(lesson__published=True).exclude(lab_action=None)
+                if s.lab_action.get("kind") == "walk")
+    context = axe.new_context(browser, color_scheme=scheme)
+    page = context.new_page()
+    page.goto(asgi_live_server_with_lab + step.get_absolute_url())
+    page.locator(".try-it button[type=submit]").click()
+    link = page.locator(".try-walk-result a.button[href^='/walk/']")
+    link.wait_for(timeout=30000)
+    assert page.locator(".try-it .inspect-btn").count() == 0, "inspect buttons that do nothing in a lesson"
+    assert page.locator(".try-it .tl-bar").count() > 0
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 1366 + 1
+    found = axe.violations(page)
+    assert not found, axe.describe(found)
+    page.locator(".try-it").screenshot(path=str(artifacts_dir / f"try-it-walk-{scheme}.png"))
+    link.click()
+    page.wait_for_selector(".walk-panel .walk-step[data-inspect]")
+    context.close()
