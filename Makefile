@@ -24,6 +24,7 @@ messages: deps
 
 setup: deps messages
 	$(BIN)/python manage.py migrate --noinput -v 0
+	$(BIN)/python manage.py collectstatic --noinput -v 0
 	$(BIN)/python manage.py seed_content
 
 run: setup

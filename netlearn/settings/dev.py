@@ -9,3 +9,8 @@ if not _key_file.exists():
 
     _key_file.write_text(secrets.token_urlsafe(50))
 SECRET_KEY = _key_file.read_text().strip()  # generated per machine, git-ignored under var/
+
+# Serve what collectstatic wrote (hashed, compressed, cached for a year), as production does;
+# make run collects first. Tests keep finders and autorefresh (netlearn.settings.test).
+WHITENOISE_USE_FINDERS = False
+WHITENOISE_AUTOREFRESH = False

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop as N_
 
 from .presenters import StepView
+from .presenters import _role
 
 PHASES = {"dns": N_("DNS"), "connect": N_("Connect"), "tls": N_("TLS"), "wait": N_("Waiting"),
           "transfer": N_("Transfer")}
@@ -41,7 +42,8 @@ def waterfall_rows(steps: list[StepView]) -> dict[str, Any]:
         elif s.kind == "connect":
             start = s.t_ms
             end = start + float(d.get("connect_ms") or 0)
-            rows.append({"label": _("Connect %(peer)s") % {"peer": d.get("role", "")}, "segments": [("connect", start, end)]})
+            rows.append({"label": _("Connect to %(peer)s") % {"peer": _role(str(d.get("role", "")))},
+                         "segments": [("connect", start, end)]})
         elif s.kind == "step" and d.get("step") == "tls_established" and rows:
             conn = next((r for r in reversed(rows) if r["segments"][0][0] == "connect"), None)
             if conn is not None:
