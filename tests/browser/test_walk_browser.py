@@ -43,8 +43,11 @@ def _in_view(page, selector: str) -> bool:
 
 
 def _mid_play(page) -> int:
-    """Wait until playback is partway through, then choose the step that is current; return the
-    page's scroll position from before the choice."""
+    """Open the walk's own page (a replay of the stored walk, as a shared link shows it), wait until
+    playback is partway through, then choose the step that is current; return the page's scroll
+    position from before the choice."""
+    page.wait_for_selector("#walk-more .pkt-row, #walk-more .tl-row", state="attached", timeout=20000)
+    page.goto(page.url)
     page.wait_for_function("() => { const s = window.NetLearnWalk && NetLearnWalk.state();"
                            " return s && s.index >= 8; }", timeout=20000)
     y = page.evaluate("window.scrollY")
@@ -81,7 +84,7 @@ def test_watchable_on_a_phone(browser, asgi_live_server_with_lab, artifacts_dir,
     page.wait_for_selector("[data-sheet].open")
     page.wait_for_timeout(400)  # let the sheet's slide-in finish before the screenshot (no assertion waits on it)
     page.screenshot(path=str(artifacts_dir / f"walk-midplay-phone-{lang}.png"))
-    for part in ("svg.topology", ".walk-step.current", "#inspector .osi-stack"):
+    for part in ("svg.topology", ".walk-step.current", "#inspector .inspector-body h3"):
         assert _in_view(page, part), f"{part} is not in view at 390×844 ({lang})"
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390 + 1, f"the page scrolls sideways on a phone ({width}px)"
