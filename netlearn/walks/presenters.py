@@ -314,7 +314,7 @@ def _frame_layers(frame: dict[str, Any], earlier: list[dict[str, Any]] | None) -
             shown["note"] = _("Rebuilt from real values (addresses, ports, lengths, payload): capture needs "
                               "CAP_NET_RAW. Values marked unknown are not the kernel's.")
         layers.append(shown)
-    return layers
+    return layers[::-1]  # the inspector lists the stack top down: 4, 3, 2
 
 
 def _modern_layers(event: dict[str, Any], payload: bytes) -> list[dict[str, Any]]:
@@ -407,8 +407,11 @@ def waterfall(steps: list[StepView]) -> list[dict[str, Any]]:
     for s in client:
         if s.kind == Kind.CONNECT:
             connect_ms = float(s.event.get("detail", {}).get("connect_ms", 0))
-            bars.append({"label": _("TCP connect"), "start": max(0.0, s.t_ms - connect_ms), "end": s.t_ms,
-                         "kind": "tcp"})
+            if s.event.get("ts") != s.event.get("ts_emitted", s.event.get("ts")):  # placed at its SYN
+                start, end = s.t_ms, s.t_ms + connect_ms
+            else:  # reported when connect() returned
+                start, end = max(0.0, s.t_ms - connect_ms), s.t_ms
+            bars.append({"label": _("TCP connect"), "start": start, "end": end, "kind": "tcp"})
     pending: dict[str, StepView] = {}
     for s in client:
         target = s.event.get("detail", {}).get("target")

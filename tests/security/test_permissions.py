@@ -46,6 +46,8 @@ RULES: list[tuple[str, dict[str, int | set[int]]]] = [
     (r"^quizzes:mock$", {"anonymous": 404, "learner": 404, "instructor": 404, "superuser": 404}),
     # The stored walk has no step 0 to inspect.
     (r"^walks:step$", {"anonymous": 404, "learner": 404, "instructor": 404, "superuser": 404}),
+    # A walk's pcapng is only for the learner who walked it (the sample walk is nobody's, and has no frames).
+    (r"^walks:pcap$", {"anonymous": 404, "learner": 404, "instructor": 404, "superuser": 404}),
 ]
 
 

@@ -34,6 +34,12 @@ async def test_the_owner_downloads_the_pcapng_and_others_get_404(embedded_lab) -
     assert types.count(6) == len(walk.frames)
     page = (await owner.get(walk.get_absolute_url())).content.decode()
     assert f"/walk/{walk.id}.pcapng" in page
+    # The page lists the packets in kernel-timestamp order: the order tshark shows (tests/walks/test_tshark.py).
+    import re
+
+    listed = [int(n) for n in re.findall(r'data-frame-no="(\d+)"', page)]
+    by_time = [f["no"] for f in sorted(walk.frames, key=lambda f: f["ts_ns"])]
+    assert listed == by_time and len(listed) == len(walk.frames)
     stranger = AsyncClient()
     assert (await stranger.get(f"/walk/{walk.id}.pcapng")).status_code == 404
     assert (await owner.get("/walk/00000000-0000-0000-0000-000000000000.pcapng")).status_code == 404

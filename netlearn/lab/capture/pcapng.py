@@ -9,7 +9,7 @@ mistakes it for a capture.
 from __future__ import annotations
 
 import struct
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 LINKTYPE_ETHERNET = 1
 SECRETS_TLS_KEYLOG = 0x544C534B

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ..events import Kind, LabEvent
 from .frames import app_ports, frames_from_capture, frames_from_events
@@ -38,6 +39,8 @@ class LabCapture:
         self.sniffer: Sniffer | None = None
         self.reason = "capture switched off (NETLEARN_CAPTURE=off)" if self.setting == "off" else ""
         self.ports: dict[tuple[str, int], str] = {}
+        #: bench/walk sets this to time walks without capture on the same lab, walk by walk.
+        self.paused = False
 
     @property
     def mode(self) -> str:
@@ -54,7 +57,12 @@ class LabCapture:
             self.reason = exc.reason
             log.warning("walks will show rebuilt packets: %s", exc.reason)
             return
-        self.sniffer.attach(asyncio.get_running_loop())
+        try:
+            self.sniffer.attach(asyncio.get_running_loop())
+        except (NotImplementedError, OSError, RuntimeError) as exc:  # a loop that cannot watch the socket
+            self.sniffer.close()
+            self.sniffer, self.reason = None, f"capture socket cannot be watched here: {exc}"
+            return
         lab.stream.correlator.bind_hooks.append(self.sniffer.on_bind)
 
     def close(self, lab: Any) -> None:
@@ -77,7 +85,7 @@ class LabCapture:
 
     # -- one walk --------------------------------------------------------------------------
     def begin(self, correlation_id: str) -> WalkCapture | None:
-        return self.sniffer.start_walk(correlation_id) if self.sniffer is not None else None
+        return self.sniffer.start_walk(correlation_id) if self.sniffer is not None and not self.paused else None
 
     async def settle(self, stream: Any, correlation_id: str, events: list[LabEvent], capture: WalkCapture | None,
                      *, deadline: float = CLOSE_DEADLINE_SECONDS) -> bool:
@@ -105,7 +113,7 @@ class LabCapture:
                 waiter.clear()
                 try:  # woken by a FIN/RST frame or a CLOSE event; the short cap re-checks anyway
                     await asyncio.wait_for(waiter.wait(), min(remaining, 0.05))
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
         finally:
             unsubscribe()
@@ -123,7 +131,8 @@ class LabCapture:
         else:
             frames = frames_from_events(events, self.ports, clock_offset_ns=clock_offset_ns(),
                                         reason=self.reason or "capture unavailable")
-            summary = {"mode": "rebuilt", "reason": self.reason, "lost": 0, "kernel_drops": 0}
+            reason = "capture paused" if self.paused and self.sniffer is not None else self.reason
+            summary = {"mode": "rebuilt", "reason": reason, "lost": 0, "kernel_drops": 0}
         summary.update(frames=len(frames), cut_short=cut_short, keylog=keylog)
         return frames, summary
 

@@ -27,8 +27,8 @@ import socket
 import struct
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from ..events import Endpoint
 
@@ -125,32 +125,27 @@ def clock_offset_ns() -> int:
 
 def bpf_program(ports: Iterable[int]) -> list[tuple[int, int, int, int]]:
     """Classic BPF: keep incoming IPv4 TCP/UDP frames whose source or destination port is one of
-    ``ports`` (the lab's listeners); drop the rest in the kernel."""
+    ``ports`` (the lab's listeners); drop the rest in the kernel. Instructions are
+    ``(code, jump-if-true, jump-if-false, k)``; "DROP"/"KEEP" jumps are resolved at the end."""
     wanted = sorted({p for p in ports if 0 < p < 65536})
-    drop_keep: list[tuple[int, int, int, int]] = []
-    prog: list[tuple[int, int, int, int]] = []
-    # (code, jt, jf, k); jumps are patched below once the DROP/KEEP positions are known.
-    prog.append((0x20, 0, 0, 0xFFFFF004))  # ld pkttype (SKF_AD_OFF + SKF_AD_PKTTYPE)
-    prog.append((0x15, "DROP", 0, PACKET_OUTGOING))  # type: ignore[arg-type]
-    prog.append((0x28, 0, 0, 12))  # ldh ethertype
-    prog.append((0x15, 0, "DROP", 0x0800))  # type: ignore[arg-type]
-    prog.append((0x30, 0, 0, 23))  # ldb IP protocol
-    prog.append((0x15, 1, 0, 6))  # TCP
-    prog.append((0x15, 0, "DROP", 17))  # type: ignore[arg-type] UDP
-    prog.append((0xB1, 0, 0, 14))  # ldxb 4*([14]&0xf): IP header length
-    for offset in (14, 16):  # source port, then destination port
-        prog.append((0x48, 0, 0, offset))  # ldh [x + 14 + 0|2]
-        for port in wanted:
-            prog.append((0x15, "KEEP", 0, port))  # type: ignore[arg-type]
-    drop_at, keep_at = len(prog), len(prog) + 1
-    prog.append((0x06, 0, 0, 0))
-    prog.append((0x06, 0, 0, SNAPLEN))
-    for index, (code, jt, jf, k) in enumerate(prog):
-        target = {"DROP": drop_at, "KEEP": keep_at}
-        jt = target[jt] - index - 1 if isinstance(jt, str) else jt
-        jf = target[jf] - index - 1 if isinstance(jf, str) else jf
-        drop_keep.append((code, jt, jf, k))
-    return drop_keep
+    Jump = int | str
+    prog: list[tuple[int, Jump, Jump, int]] = [
+        (0x20, 0, 0, 0xFFFFF004),  # ld pkttype (SKF_AD_OFF + SKF_AD_PKTTYPE)
+        (0x15, "DROP", 0, PACKET_OUTGOING),  # loopback's outgoing copy
+        (0x28, 0, 0, 12),  # ldh ethertype
+        (0x15, 0, "DROP", 0x0800),  # IPv4 only
+        (0x30, 0, 0, 23),  # ldb IP protocol
+        (0x15, 1, 0, 6),  # TCP
+        (0x15, 0, "DROP", 17),  # or UDP
+        (0xB1, 0, 0, 14),  # ldxb 4*([14]&0xf): IP header length
+    ]
+    for offset in (14, 16):  # source port, then destination port: ldh [x + 14 + 0|2]
+        prog.append((0x48, 0, 0, offset))
+        prog += [(0x15, "KEEP", 0, port) for port in wanted]
+    target = {"DROP": len(prog), "KEEP": len(prog) + 1}
+    prog += [(0x06, 0, 0, 0), (0x06, 0, 0, SNAPLEN)]
+    return [(code, target[jt] - i - 1 if isinstance(jt, str) else jt, target[jf] - i - 1 if isinstance(jf, str) else jf,
+             k) for i, (code, jt, jf, k) in enumerate(prog)]
 
 
 def _attach_filter(sock: socket.socket, program: list[tuple[int, int, int, int]]) -> None:
@@ -190,7 +185,7 @@ def open_packet_socket(ports: Iterable[int], *, interface: str = "lo") -> socket
 class Sniffer:
     """The lab's capture: one packet socket, per-walk buffers, endpoint ownership."""
 
-    def __init__(self, sock: socket.socket, *, max_frames: int = 4000, max_bytes: int = 8 << 20) -> None:
+    def __init__(self, sock: socket.socket, *, max_frames: int = 2000, max_bytes: int = 4 << 20) -> None:
         self._sock = sock
         self._buffer = bytearray(SNAPLEN)
         self._ancillary = socket.CMSG_SPACE(16)
@@ -202,7 +197,7 @@ class Sniffer:
         self.frames_seen = 0
 
     @classmethod
-    def open(cls, ports: Iterable[int], **options: int) -> "Sniffer":
+    def open(cls, ports: Iterable[int], **options: int) -> Sniffer:
         return cls(open_packet_socket(ports), **options)
 
     # -- lifetime --------------------------------------------------------------------------
