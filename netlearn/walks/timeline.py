@@ -14,8 +14,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop as N_
 
-from .presenters import StepView
-from .presenters import _role
+from .presenters import StepView, _role
 
 PHASES = {"dns": N_("DNS"), "connect": N_("Connect"), "tls": N_("TLS"), "wait": N_("Waiting"),
           "transfer": N_("Transfer")}

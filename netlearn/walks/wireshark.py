@@ -8,8 +8,9 @@ handful of expressions a learner needs, in Wireshark's own words (``dns``, ``tcp
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop as N_
@@ -115,7 +116,7 @@ def packet_view(frames: list[Frame], *, filter_text: str = "", hop: str = "", se
     except FilterError as exc:
         error = _("“%(word)s” is not a filter this page knows. Try one of: %(examples)s.") % {
             "word": str(exc), "examples": ", ".join(FILTER_EXAMPLES)}
-        keep = lambda f: True  # noqa: E731 - Wireshark keeps the list as it was on a bad filter
+        keep = lambda f: True
     rows = [{**f, "time": f"{f.get('t_ms', 0.0):.3f}", "flags": tcp_flags(f)} for f in frames
             if keep(f) and hop_matches(hop, f)]
     chosen = next((f for f in frames if f.get("no") == selected_no), None) or (rows[0] if rows else None)

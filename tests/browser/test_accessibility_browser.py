@@ -3,10 +3,8 @@ uses, in light and dark mode, after the interactions that change them (answering
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from tests.browser import axe
 
@@ -21,11 +19,8 @@ QUESTION_OF_TYPE = {
 
 
 @pytest.fixture
-def course(transactional_db):
-    from netlearn.core.content import import_document, load_files
-
-    import_document(load_files(sorted((Path(settings.BASE_DIR) / "fixtures" / "content").glob("*.json"))),
-                    mode="add_missing")
+def course(shipped_course):
+    """The shipped course (tests/conftest.py)."""
 
 
 def answer(page, key: str, kind: str) -> None:

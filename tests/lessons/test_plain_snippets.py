@@ -3,10 +3,8 @@ ordering items, recent answers; "Learn more" links name lessons by title."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.test import Client
 
 from netlearn.quizzes.models import Question
@@ -16,15 +14,12 @@ RAW = re.compile(r"\[\[|\]\]|`|(?<![*\w])\*[^*\s][^*]*\*(?![*\w])")
 
 
 @pytest.fixture
-def course(db):
-    from netlearn.core.content import import_document, load_files
-
-    import_document(load_files(sorted((Path(settings.BASE_DIR) / "fixtures" / "content").glob("*.json"))),
-                    mode="add_missing")
+def course(shipped_course):
+    """The shipped course (tests/conftest.py)."""
 
 
 def _visible(html: str) -> str:
-    html = re.sub(r"<(script|style|code|pre)\b.*?</\1>", " ", html, flags=re.S)
+    html = re.sub(r"<(script|style|code|pre)\b.*?</\1>", " ", html, flags=re.DOTALL)
     return re.sub(r"<[^>]+>", " ", html)
 
 
@@ -42,9 +37,9 @@ def test_recent_answers_and_learn_more_links(course):
     body = page.content.decode()
     assert "q-answered" in body, body[:2000]
     link = question.links.first()
-    from netlearn.lessons.models import Lesson
-
     from django.utils.html import escape
+
+    from netlearn.lessons.models import Lesson
 
     title = escape(Lesson.objects.get(slug=link.lesson_slug).title_en)
     assert f"“{title}”" in body and f"“{link.lesson_slug}”" not in body

@@ -2,10 +2,7 @@
 and the site's pages, rendered in Korean, hold no English sentence outside code and addresses."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from django.conf import settings
 from django.test import AsyncClient
 
 from netlearn.walks.services import walk_start
@@ -48,11 +45,8 @@ async def test_a_compare_run_in_korean(embedded_lab):
 
 
 @pytest.fixture
-def course(transactional_db):
-    from netlearn.core.content import import_document, load_files
-
-    import_document(load_files(sorted((Path(settings.BASE_DIR) / "fixtures" / "content").glob("*.json"))),
-                    mode="add_missing")
+def course(shipped_course):
+    """The shipped course (tests/conftest.py)."""
 
 
 async def test_every_learner_page_in_korean(course):
