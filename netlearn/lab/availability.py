@@ -48,14 +48,15 @@ async def run_io_models_comparison(stream: EventStream, config: AvailabilityConf
 
     Raises :class:`ComparisonRejected` (a ``ValueError``) for more clients than
     ``config.max_comparison_clients`` or unknown models, before queueing; :class:`QueueFull` when
-    too many wait. Options: ``clients``, ``duration``, ``think_ms``, ``service_ms``, ``models``.
+    too many wait. Options: ``clients``, ``duration``, ``think_ms``, ``service_ms``, ``models``,
+    ``idle`` (connections that never send) and ``oio_threads`` (the OIO pool's cap, 0 = unbounded).
     """
     opts = dict(options or {})
     spec = ComparisonSpec(
         clients=int(clients if clients is not None else opts.get("clients", 50)),
         duration=float(opts.get("duration", 1.0)), think_ms=int(opts.get("think_ms", 20)),
         service_ms=int(opts.get("service_ms", 10)), models=tuple(opts.get("models", ("oio", "nio", "local"))),
-        workers=config.nio_workers)
+        workers=config.nio_workers, idle=int(opts.get("idle", 0)), oio_threads=int(opts.get("oio_threads", 0)))
     spec.validate(max_clients=config.max_comparison_clients)
     queue = queue or COMPARISON_QUEUE
 

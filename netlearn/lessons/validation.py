@@ -19,6 +19,7 @@ LAB_ACTIONS: dict[str, dict[str, Any]] = {
     "backend_fault": {"backend": (1, 2, 3, 4), "fault": ("stop", "slow", "error")},
     "ha_failover": {},
     "io_models": {},
+    "http_exchange": {"scenario": ("caching", "cookies", "cors", "status", "websocket")},
 }
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.contrib.admin.views.decorators import staff_member_required
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.template.response import TemplateResponse
@@ -101,7 +102,9 @@ def _step_context(request: HttpRequest, slug: str, number: int) -> dict[str, Any
     seen = selectors.progress_seen_step_ids(user=user, visitor=visitor, lesson=lesson) if not request.htmx else set()
     next_lesson = None
     if number >= len(outline):
-        next_lesson = (type(lesson).objects.visible_to(user).filter(track=lesson.track, order__gt=lesson.order)
+        # The home page orders a track by (order, slug): lessons sharing an order follow by slug.
+        later = Q(order__gt=lesson.order) | Q(order=lesson.order, slug__gt=lesson.slug)
+        next_lesson = (type(lesson).objects.visible_to(user).filter(later, track=lesson.track)
                        .order_by("order", "slug").first())
     return {"step": step, "lesson": lesson, "outline": outline, "seen": seen | {step.pk}, "next_lesson": next_lesson,
             "is_instructor": can_preview_drafts(user)}

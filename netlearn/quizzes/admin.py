@@ -88,7 +88,7 @@ class QuestionAdmin(admin.ModelAdmin):
         (_("Text"), {"fields": ("prompt_en", "prompt_ko", "explanation_en", "explanation_ko")}),
         (_("Numeric questions"), {"fields": ("numeric_value", "numeric_tolerance"), "classes": ("collapse",)}),
         (_("Interview questions"), {"fields": ("model_answer_en", "model_answer_ko"), "classes": ("collapse",)}),
-        (_("Links"), {"fields": ("walk_url", "follow_up")}),
+        (_("Links"), {"fields": ("walk_url", "follow_up", "key_terms")}),
         (_("Statistics"), {"fields": ("statistics", "preview")}),
     )
 

@@ -48,7 +48,7 @@ def _known_lesson_steps(document: dict[str, Any]) -> dict[str, set[int]]:
 
 
 FIELDS = {"key", "type", "topics", "layers", "difficulty", "prompt", "explanation", "choices", "order_items",
-          "accepted", "numeric", "model_answer", "checklist", "lessons", "walk_url", "follow_up"}
+          "accepted", "numeric", "model_answer", "checklist", "lessons", "key_terms", "walk_url", "follow_up"}
 
 
 class QuestionsSection:
@@ -103,6 +103,13 @@ class QuestionsSection:
                     problems.append(f"{lp}.lesson: no lesson {link['lesson']!r} in the database or this document")
                 elif isinstance(step, int) and step not in lessons[link["lesson"]]:
                     problems.append(f"{lp}.step: lesson {link['lesson']!r} has no step {step}")
+            key_terms = item.get("key_terms")
+            if key_terms is not None:
+                if not isinstance(key_terms, list):
+                    problems.append(f"{path}.key_terms: expected a list of {{'en': ..., 'ko': ...}} terms")
+                else:
+                    for j, term in enumerate(key_terms):
+                        problems += text_problems(term, f"{path}.key_terms[{j}]")
             walk = item.get("walk_url")
             if walk is not None and (not isinstance(walk, str) or not walk.startswith(("http://", "https://"))):
                 problems.append(f"{path}.walk_url: expected an http(s) URL")
@@ -215,6 +222,7 @@ def _write_question(question: Question, item: dict[str, Any], topics: dict[str, 
     question.numeric_value = numeric.get("value")
     question.numeric_tolerance = numeric.get("tolerance", 0) or 0
     question.walk_url = item.get("walk_url") or ""
+    question.key_terms = [{lang: term[lang] for lang in _BI} for term in item.get("key_terms") or []]
     question.save()
     question.topics.set([topics[t] for t in item["topics"]])
     for model in (Choice, OrderItem, AcceptedAnswer, ChecklistItem, LessonLink):
@@ -254,6 +262,8 @@ def question_to_dict(q: Question) -> dict[str, Any]:
         data["model_answer"] = _bi(q, "model_answer")
         data["checklist"] = [_bi(c, "text") for c in q.checklist.all()]
     data["lessons"] = [{"lesson": link.lesson_slug, "step": link.step} for link in q.links.all()]
+    if q.key_terms:
+        data["key_terms"] = q.key_terms
     if q.walk_url:
         data["walk_url"] = q.walk_url
     if q.follow_up_id:

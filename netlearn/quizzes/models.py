@@ -58,6 +58,10 @@ class Question(models.Model):
     numeric_tolerance = models.FloatField(default=0, validators=[MinValueValidator(0)])
     walk_url = models.CharField(max_length=300, blank=True, help_text=_("A lab URL to walk, e.g. http://shop.netlearn.test/"))
     follow_up = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    #: [{"en": ..., "ko": ...}]: words the linked lesson steps must contain, so a question's link
+    #: lands on a step that teaches its answer (tests/quizzes/test_lesson_links.py checks it).
+    key_terms = models.JSONField(default=list, blank=True,
+                                 help_text=_('Terms the linked steps must contain, e.g. [{"en": "REST", "ko": "REST"}].'))
     #: Bumped whenever an edit could change how an answer is graded, so a form rendered before
     #: the edit is recognised as stale instead of being graded against different choices.
     version = models.PositiveIntegerField(default=1)

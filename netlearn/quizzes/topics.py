@@ -9,6 +9,7 @@ TOPICS: dict[str, tuple[str, str]] = {
     "url": ("Typing a URL", "URL 입력부터 화면까지"),
     "dns": ("DNS", "DNS"),
     "osi": ("OSI and TCP/IP layers", "OSI 7계층과 TCP/IP 4계층"),
+    "ip": ("IP networking", "IP 네트워킹"),
     "tcp": ("TCP", "TCP"),
     "udp": ("UDP", "UDP"),
     "http": ("HTTP", "HTTP"),

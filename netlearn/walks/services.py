@@ -94,6 +94,8 @@ def describe_action(spec: dict[str, Any]) -> str:
         return f"{spec.get('requests', 40)} requests through {spec.get('balancer', 'l4')} ({spec.get('algorithm')})"
     if kind == "backend_fault":
         return f"{spec.get('fault')} backend-{spec.get('backend')} and watch the health checks"
+    if kind == "http_exchange":
+        return f"HTTP {spec.get('scenario')} through the L7 balancer"
     return str(kind)
 
 

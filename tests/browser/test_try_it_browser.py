@@ -8,10 +8,11 @@ from netlearn.lessons.models import Step
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-KINDS = ("walk", "dns_query", "lb_distribution", "backend_fault", "ha_failover", "io_models")
+KINDS = ("walk", "dns_query", "lb_distribution", "backend_fault", "ha_failover", "io_models", "http_exchange")
 RESULT_MARKERS = {
     "walk": ".try-walk-result a.button[href^='/walk/']", "dns_query": ".dns-result", "lb_distribution": ".bar-chart",
     "backend_fault": ".fault-result", "ha_failover": ".ha-result", "io_models": ".io-table",
+    "http_exchange": ".http-exchange-result",
 }
 
 
@@ -29,5 +30,7 @@ def test_each_kind_of_try_it_step_runs_from_the_lesson_page(page, asgi_live_serv
         page.wait_for_selector(f".try-it {RESULT_MARKERS[kind]}, .try-it .error", timeout=60000)
         errors = page.locator(".try-it .error")
         assert errors.count() == 0, f"{kind}: {errors.first.inner_text()}"
+        if kind == "http_exchange":  # the real heads are shown, not just a status
+            assert "HTTP/1.1" in panel.locator(".http-exchange-result").inner_text()
         panel.scroll_into_view_if_needed()
         panel.screenshot(path=str(artifacts_dir / f"try-it-{kind}.png"))

@@ -79,9 +79,28 @@ async def test_comparison_reports_each_model(stream, config) -> None:
     assert progress[-1] == 1.0
 
 
+async def test_idle_connections_starve_a_capped_thread_pool_but_not_an_event_loop(stream, config) -> None:
+    """The try-it's load in small: idle connections hold OIO threads; NIO serves every active client."""
+    clients, idle, cap = 10, 20, 24
+    result = await run_io_models_comparison(stream, config, CID, {"duration": 0.3, "models": ["oio", "nio"],
+                                                                  "idle": idle, "oio_threads": cap}, clients=clients)
+    by_model = {m["model"]: m for m in result["models"]}
+    oio, nio = by_model["oio"], by_model["nio"]
+    assert result["idle"] == idle and result["oio_free_threads"] == cap - idle
+    assert oio["idle_connected"] == nio["idle_connected"] == idle
+    assert oio["server_threads"] == cap + 1  # the acceptor + a full pool
+    # Only cap - idle active clients can hold a thread while the run lasts; the rest are answered
+    # (if at all) only after those hang up at its end.
+    assert oio["starved_clients"] >= clients - (cap - idle)
+    assert nio["server_threads"] == 1 + config.nio_workers
+    assert nio["errors"] == 0 and nio["answered_clients"] == clients
+
+
 async def test_comparison_rejects_too_many_clients(stream, config) -> None:
     with pytest.raises(ComparisonRejected, match="between 1 and 500"):
         await run_io_models_comparison(stream, config, CID, clients=501)
+    with pytest.raises(ComparisonRejected, match="at most 500"):
+        await run_io_models_comparison(stream, config, CID, {"idle": 460}, clients=50)
 
 
 async def test_comparisons_queue_one_at_a_time(stream, config) -> None:

@@ -12,6 +12,7 @@ from ..events import Endpoint, Kind
 from ..http.codec import MAX_BODY_BYTES, MAX_HEAD_BYTES, MirroredConnection, cookies, header_value, plain_response
 from .algorithms import BackendState, Choice
 from .dial import dial
+from .l7_upgrade import tunnel, wants_websocket
 from .pool import BackendPool
 
 if TYPE_CHECKING:
@@ -166,6 +167,13 @@ class Session:
             return await self._answer_error(ProxyError(503, f"no healthy backend in pool {pool_name}"), ctx, None)
         backend = choice.backend
         backend.active += 1
+        if wants_websocket(request):
+            try:
+                return await tunnel(self, backend, request)
+            except ProxyError as err:
+                return await self._answer_error(err, ctx, backend)
+            finally:
+                backend.active -= 1
         started = time.perf_counter()
         try:
             status, reason, headers, rbody = await self._forward(backend, request, body)
@@ -184,7 +192,7 @@ class Session:
             length = header_value(headers, b"content-length")
             if length is not None:
                 out_headers.append((b"Content-Length", length))
-        else:
+        elif status not in (204, 304):  # RFC 9110 §8.6: these carry no Content-Length of their own
             out_headers.append((b"Content-Length", str(len(rbody)).encode()))
         self._count(status)
         return await self._send(status, reason, out_headers, rbody, {**ctx, "backend": backend.name})

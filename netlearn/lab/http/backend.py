@@ -20,6 +20,7 @@ from .codec import plain_response
 from .handlers import SERVER_NAME
 from .messages import HttpResponse
 from .pipeline import Behaviour, HttpPipeline
+from .websocket import WebSocketEcho
 
 MODES = ("ok", "error", "close")
 
@@ -108,6 +109,7 @@ class _BackendProtocol(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._timer_kind = ""
         self._busy = False  # a delayed answer is pending: later requests wait their turn
+        self.websocket: WebSocketEcho | None = None  # set once a 101 switched the connection
         self._closing = False
         self._started = time.perf_counter()
 
@@ -138,10 +140,16 @@ class _BackendProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.pipeline is None or self._closing:
             return
+        if self.websocket is not None:
+            self._feed_websocket(data)
+            return
         self.pipeline.receive_data(data)
         self._pump()
 
     def eof_received(self) -> bool:
+        if self.websocket is not None and not self._closing:
+            self._feed_websocket(b"")
+            return False
         # Half-close: the client has finished sending but may still read our answers.
         if self.pipeline is not None and not self._closing:
             self.pipeline.receive_data(b"")
@@ -180,7 +188,7 @@ class _BackendProtocol(asyncio.Protocol):
     def _pump(self) -> None:
         pipeline = self.pipeline
         assert pipeline is not None
-        while not self._busy and not self._closing:
+        while not self._busy and not self._closing and self.websocket is None:
             response = pipeline.next_response()
             if response is None:
                 break
@@ -192,7 +200,7 @@ class _BackendProtocol(asyncio.Protocol):
                 self._timer_kind = "delay"
                 return
             self._write(response)
-        if self._closing:
+        if self._closing or self.websocket is not None:
             return
         if pipeline.finished and not self._busy:
             self._close()
@@ -217,7 +225,25 @@ class _BackendProtocol(asyncio.Protocol):
             self._close()
             return
         self.transport.write(out.data)
+        if out.upgraded:
+            self.websocket = WebSocketEcho(component=self.server.name, stream=self.server.stream,
+                                           local=self.pipeline.local, peer=self.pipeline.peer)
+            self._cancel_timer()
+            self._timer = asyncio.get_running_loop().call_later(self.server.idle_timeout, self._close)
+            leftover = bytes(self.pipeline.decoder.conn.h11.trailing_data[0])
+            if leftover:
+                self._feed_websocket(leftover)
+            return
         if out.close:
+            self._close()
+
+    def _feed_websocket(self, data: bytes) -> None:
+        """After the 101: frames in, frames out; the idle timer (armed at the switch) still bounds it."""
+        assert self.websocket is not None and self.transport is not None
+        reply = self.websocket.receive_data(data)
+        if reply:
+            self.transport.write(reply)
+        if self.websocket.finished:
             self._close()
 
     def _close(self) -> None:

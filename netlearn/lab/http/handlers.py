@@ -7,6 +7,7 @@ from typing import Any
 
 import h11
 
+from . import features
 from .codec import MAX_BODY_BYTES, MAX_HEAD_BYTES, MirroredConnection, plain_response
 from .messages import HttpRequest, HttpResponse, Outgoing, ProtocolFailure
 from .pipeline import ChannelContext
@@ -117,6 +118,8 @@ class SiteApplication:
         behaviour = ctx.pipeline.behaviour
         route = request.route or route_for(request.method, request.target)
         response = self._answer(route.name, route.path, request, ctx.pipeline.peer.host)
+        if route.path.startswith("/api/"):
+            response.headers += features.cors_headers(request)
         if behaviour.mode == "error":
             response = HttpResponse(500, "Internal Server Error", b"500 Internal Server Error (injected)\n",
                                     [("Content-Type", "text/plain; charset=utf-8")])
@@ -139,11 +142,32 @@ class SiteApplication:
             return HttpResponse(200, "OK", body, [("Content-Type", "application/json")], delay=SLOW_DELAY)
         if route == "health":
             return HttpResponse(200, "OK", b"ok\n", [("Content-Type", "text/plain; charset=utf-8")])
+        feature = self._feature(route, path, request)
+        if feature is not None:
+            return feature
         if route == "method_not_allowed":
+            allow = request.route.allow if request.route else "GET, HEAD"
             return HttpResponse(405, "Method Not Allowed", b"405 Method Not Allowed\n",
-                                [("Content-Type", "text/plain; charset=utf-8"), ("Allow", "GET, HEAD")])
+                                [("Content-Type", "text/plain; charset=utf-8"), ("Allow", allow)])
         return HttpResponse(404, "Not Found", f"404 Not Found: {path}\n".encode(),
                             [("Content-Type", "text/plain; charset=utf-8")])
+
+    @staticmethod
+    def _feature(route: str, path: str, request: HttpRequest) -> HttpResponse | None:
+        """The web-features demo (:mod:`.features`), or None for the site's own routes."""
+        if route == "options":
+            return features.options_answer(request, request.route.allow if request.route else "GET, HEAD, OPTIONS")
+        if route == "catalog":
+            return features.catalog_answer(request)
+        if route == "login":
+            return features.login_answer()
+        if route in ("me", "admin"):
+            return features.me_answer(request, admin_only=route == "admin")
+        if route == "redirect":
+            return features.redirect_answer(path)
+        if route == "websocket":
+            return features.websocket_answer(request)
+        return None
 
 
 class HttpEncoder:
@@ -169,7 +193,10 @@ class HttpEncoder:
         head_request = response.request is not None and response.request.method == "HEAD"
         headers: list[tuple[str, str]] = [("Server", SERVER_NAME), ("Date", date), ("X-Backend", self.backend)]
         headers += response.headers
-        headers.append(("Content-Length", str(len(response.body))))
+        if response.status == 101:  # the connection now speaks another protocol (a WebSocket)
+            return self._switch(ctx, conn, response, headers)
+        if response.status not in (204, 304):  # RFC 9110 §8.6: no Content-Length on these
+            headers.append(("Content-Length", str(len(response.body))))
         if response.close:
             headers.append(("Connection", "close"))
         try:
@@ -192,6 +219,15 @@ class HttpEncoder:
         ctx.report("encoded", f"{response.status} → {len(data)} bytes", status=response.status, bytes=len(data),
                    keep_alive=not close)
         return Outgoing(data=data, head_len=head_len, close=close, cut=response.cut, status=response.status)
+
+
+    @staticmethod
+    def _switch(ctx: ChannelContext, conn: h11.Connection, response: HttpResponse,
+                headers: list[tuple[str, str]]) -> Outgoing:
+        head = conn.send(h11.InformationalResponse(status_code=101, reason=response.reason, headers=headers)) or b""
+        ctx.report("encoded", f"101 → {len(head)} bytes, protocol switched", status=101, bytes=len(head),
+                   keep_alive=True)
+        return Outgoing(data=head, head_len=len(head), close=False, cut=False, status=101, upgraded=True)
 
 
 def default_handlers(backend: str) -> list[Any]:

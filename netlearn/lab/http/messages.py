@@ -60,3 +60,5 @@ class Outgoing:
     close: bool
     cut: bool
     status: int
+    #: The answer was ``101 Switching Protocols``: later bytes are a WebSocket (:mod:`.websocket`).
+    upgraded: bool = False

@@ -65,20 +65,42 @@ STATIC: dict[str, tuple[str, bytes]] = {
 SLOW_DELAY = 0.3
 
 
+#: Paths of the web-features demo (see :mod:`.features`): path -> (route name, allowed methods).
+FEATURE_ROUTES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "/api/catalog": ("catalog", ("GET", "HEAD")),
+    "/api/login": ("login", ("POST",)),
+    "/api/me": ("me", ("GET", "HEAD")),
+    "/api/admin": ("admin", ("GET", "HEAD")),
+    "/ws": ("websocket", ("GET",)),
+    "/old-shop": ("redirect", ("GET", "HEAD", "POST")),
+    "/api/v1/hello": ("redirect", ("GET", "HEAD", "POST")),
+}
+
+
 @dataclass(frozen=True)
 class Route:
     """What the router decided: a route name the application handler dispatches on."""
 
-    name: str  # "static" | "hello" | "slow" | "health" | "not_found" | "method_not_allowed"
+    # "static" | "hello" | "slow" | "health" | "not_found" | "method_not_allowed" | "options" | a FEATURE_ROUTES name
+    name: str
     path: str
+    allow: str = "GET, HEAD"
 
 
 def route_for(method: str, target: str) -> Route:
     """Map a request to a route. Pure: the router handler only adds the event around it."""
     path = target.split("?", 1)[0].split("#", 1)[0] or "/"
+    if path in FEATURE_ROUTES:
+        name, methods = FEATURE_ROUTES[path]
+        allow = ", ".join((*methods, "OPTIONS"))
+        if method == "OPTIONS":
+            return Route("options", path, allow)
+        return Route(name if method in methods else "method_not_allowed", path, allow)
     if path in STATIC or path in ("/api/hello", "/slow", "/health"):
+        if method == "OPTIONS":
+            return Route("options", path, "GET, HEAD, OPTIONS")
         if method not in ("GET", "HEAD"):
-            return Route("method_not_allowed", path)
+            return Route("method_not_allowed", path, "GET, HEAD, OPTIONS")
     if path in STATIC:
         return Route("static", path)
     if path == "/api/hello":

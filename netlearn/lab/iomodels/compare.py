@@ -2,12 +2,23 @@
 
 Theory of operation
 -------------------
-For each model in turn: start its server, connect ``clients`` connections (the time that takes is
-reported), then every client loops for ``duration`` seconds: send ``SLOW <service_ms> n`` (a
-request whose handler waits, like a call to a database), read the reply, think ``think_ms``, again.
-Slow clients are the point: they hold connections open and idle most of the time, which costs a
-thread each under OIO and almost nothing under NIO. Meanwhile a sampler reads the process's RSS and
-OS thread count every 20 ms. Then the server stops and the next model runs.
+For each model in turn: start its server, open ``idle`` connections that never send a byte (phones
+that opened a keep-alive connection and went quiet), then connect ``clients`` active connections
+(the time that takes is reported), and every active client loops for ``duration`` seconds: send
+``SLOW <service_ms> n`` (a request whose handler waits, like a call to a database), read the reply,
+think ``think_ms``, again. Meanwhile a sampler reads the process's RSS and OS thread count every
+20 ms. Then the server stops and the next model runs.
+
+Idle connections are the point. Under OIO each one holds a thread parked in ``recv()``; a real
+thread-per-connection server caps its pool (``oio_threads``; Tomcat's default ``maxThreads`` is
+200), so once idle connections hold every thread, active clients wait in the kernel's accept queue
+and are never answered. Under NIO an idle connection is one more registered file descriptor in a
+selector, so the active clients are served as if the idle ones were not there. Without idle
+connections and with a thread per client, both models serve about the same rate — the load, not
+the model, sets the pace — which is why the lesson's try-it uses idle connections.
+
+A request is waited for until one second after the run's end (at most ``timeout``): a client still
+unanswered then counts as an error, so a starved model costs seconds, not the full time-out.
 
 The clients are asyncio connections on the caller's loop; the OIO and NIO servers run on their
 own threads, so the loop is never blocked by them. The local model runs on the caller's loop (no
@@ -47,10 +58,17 @@ class ComparisonSpec:
     service_ms: int = 10
     models: tuple[str, ...] = ("oio", "nio", "local")
     workers: int = 2
+    idle: int = 0  # connections opened first that never send: they hold OIO threads, not NIO ones
+    oio_threads: int = 0  # the OIO pool's cap; 0 = a thread for every connection (never starved)
 
     def validate(self, *, max_clients: int) -> None:
         if not 1 <= self.clients <= max_clients:
             raise ComparisonRejected(f"clients must be between 1 and {max_clients} (asked for {self.clients})")
+        if not 0 <= self.idle <= max_clients - self.clients:
+            raise ComparisonRejected(f"active plus idle connections must be at most {max_clients} "
+                                     f"(asked for {self.clients} + {self.idle})")
+        if not 0 <= self.oio_threads <= 4096:
+            raise ComparisonRejected("oio_threads must be between 0 (one per connection) and 4096")
         unknown = [m for m in self.models if m not in MODELS]
         if unknown or not self.models:
             raise ComparisonRejected(f"unknown model(s) {unknown}; choose from {list(MODELS)}")
@@ -63,6 +81,9 @@ class _Run:
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
     connected: int = 0
+    idle_connected: int = 0
+    answered: int = 0  # active clients that got at least one reply
+    starved: int = 0  # active clients with no reply before the run's end (later or never)
 
 
 class _Sampler:
@@ -126,41 +147,63 @@ def _local_opener(server: LocalServer) -> Opener:
 
 
 async def _drive(opener: Opener, spec: ComparisonSpec, timeout: float) -> tuple[_Run, float, float]:
-    """Connect every client, then run the request loop; returns the run, connect and run seconds."""
+    """Open the idle connections, connect every client, run the request loop, close everything.
+
+    Returns the run, the active clients' connect seconds and the run seconds.
+    """
     run = _Run()
-    connections: list[Any] = []
 
-    async def connect() -> None:
-        try:
-            connections.append(await asyncio.wait_for(opener(), timeout))
-            run.connected += 1
-        except (OSError, asyncio.TimeoutError):
+    async def open_all(count: int) -> list[Any]:
+        """Open ``count`` connections at once; a failed one is counted as an error."""
+        results = await asyncio.gather(*(asyncio.wait_for(opener(), timeout) for _ in range(count)),
+                                       return_exceptions=True)
+        opened = [r for r in results if not isinstance(r, BaseException)]
+        for failure in (r for r in results if isinstance(r, BaseException)):
+            if not isinstance(failure, (OSError, asyncio.TimeoutError)):
+                raise failure
             run.errors += 1
+        return opened
 
+    # Idle first, all of them, so they are at the head of the accept queue as on a real server.
+    idle = await open_all(spec.idle)
+    run.idle_connected = len(idle)
     started = time.perf_counter()
-    await asyncio.gather(*(connect() for _ in range(spec.clients)))
+    connections = await open_all(spec.clients)
+    run.connected = len(connections)
     connect_seconds = time.perf_counter() - started
     request = f"SLOW {spec.service_ms} x\n".encode()
     end = time.perf_counter() + spec.duration
 
     async def client(send: Any, readline: Any, close: Any) -> None:
+        answered = False
         try:
             while time.perf_counter() < end:
                 sent = time.perf_counter()
                 await send(request)
-                line = await asyncio.wait_for(readline(), timeout)
+                wait = min(timeout, max(end - sent, 0.0) + 1.0)
+                line = await asyncio.wait_for(readline(), wait)
                 if not line.startswith(b"OK"):
                     run.errors += 1
                     return
                 run.latencies.append(time.perf_counter() - sent)
+                if not answered:
+                    answered = True
+                    run.answered += 1
+                    if time.perf_counter() > end:
+                        run.starved += 1  # its first answer came only after the others hung up
                 await asyncio.sleep(spec.think_ms / 1000)
         except (OSError, asyncio.TimeoutError, ConnectionError):
             run.errors += 1
         finally:
+            if not answered:
+                run.starved += 1
             await close()
 
     run_started = time.perf_counter()
-    await asyncio.gather(*(client(*c) for c in connections))
+    try:
+        await asyncio.gather(*(client(*c) for c in connections))
+    finally:
+        await asyncio.gather(*(close() for _send, _readline, close in idle))
     return run, connect_seconds, time.perf_counter() - run_started
 
 
@@ -176,6 +219,7 @@ def _figures(model: str, run: _Run, connect_s: float, run_s: float, sampler: _Sa
     latencies = sorted(run.latencies)
     return {
         "model": model, "requests": len(latencies), "errors": run.errors, "connected": run.connected,
+        "idle_connected": run.idle_connected, "answered_clients": run.answered, "starved_clients": run.starved,
         "connect_ms": round(connect_s * 1000, 1),
         "throughput_rps": round(len(latencies) / run_s, 1) if run_s > 0 else 0.0,
         "p50_ms": _percentile(latencies, 0.50), "p95_ms": _percentile(latencies, 0.95),
@@ -204,7 +248,7 @@ async def _embedded(spec: ComparisonSpec) -> dict[str, Any]:
     elapsed = time.perf_counter() - started
     await asyncio.sleep(0)
     sampler = _Sampler()
-    figures = _figures("embedded", _Run(latencies, 0, 0), 0.0, elapsed, sampler, 0)
+    figures = _figures("embedded", _Run(latencies, answered=spec.clients), 0.0, elapsed, sampler, 0)
     figures["note"] = "handlers only, virtual clock: no network, no waiting"
     return figures
 
@@ -215,12 +259,14 @@ async def compare_models(spec: ComparisonSpec, *, stream: EventStream, hosts: di
     """Run ``spec`` against each model in turn. ``hosts`` maps ``oio``/``nio`` to listen endpoints."""
     results = []
     total = len(spec.models)
-    backlog = max(128, spec.clients * 2)  # a burst of connects must not overflow the accept queue
+    connections = spec.clients + spec.idle
+    backlog = max(128, connections * 2)  # a burst of connects must not overflow the accept queue
+    oio_threads = spec.oio_threads or connections + 8
     for index, model in enumerate(spec.models):
         if on_progress:
             on_progress(index / total, model)
         stream.emit(component=COMPONENT, layer=7, kind=Kind.STEP, correlation_id=correlation_id,
-                    summary=f"{model}: {spec.clients} slow clients for {spec.duration:g} s",
+                    summary=f"{model}: {spec.clients} slow clients and {spec.idle} idle connections for {spec.duration:g} s",
                     detail={"progress": round(index / total, 3), "model": model})
         if model == "embedded":
             results.append(await _embedded(spec))
@@ -228,7 +274,7 @@ async def compare_models(spec: ComparisonSpec, *, stream: EventStream, hosts: di
         server: Any
         if model == "oio":
             server = ThreadPerConnectionServer(stream=stream, host=hosts["oio"].host, port=hosts["oio"].port,
-                                               max_threads=spec.clients + 8, backlog=backlog,
+                                               max_threads=oio_threads, backlog=backlog,
                                                correlation_id=correlation_id, trace_budget=5)
         elif model == "nio":
             server = NioServer(stream=stream, host=hosts["nio"].host, port=hosts["nio"].port, workers=spec.workers,
@@ -252,6 +298,8 @@ async def compare_models(spec: ComparisonSpec, *, stream: EventStream, hosts: di
                     detail={"progress": round((index + 1) / total, 3), **figures})
     if on_progress:
         on_progress(1.0, "done")
-    return {"clients": spec.clients, "duration_s": spec.duration, "think_ms": spec.think_ms,
+    return {"clients": spec.clients, "idle": spec.idle, "oio_threads": oio_threads,
+            "oio_free_threads": max(oio_threads - spec.idle, 0),
+            "duration_s": spec.duration, "think_ms": spec.think_ms,
             "service_ms": spec.service_ms, "selector": selectors.DefaultSelector.__name__,
             "models": results}

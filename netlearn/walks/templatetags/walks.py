@@ -5,6 +5,7 @@ from typing import Any
 
 from django import template
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 register = template.Library()
 
@@ -36,8 +37,44 @@ def lab_action_label(spec: Any) -> str:
     if kind == "ha_failover":
         return _("Kill the active node of an active/standby pair and measure the failover.")
     if kind == "io_models":
-        return _("Serve the same slow clients with threads (OIO) and with event loops (NIO) and compare.")
+        return _("Serve the same clients, and many idle connections, with threads (OIO) and with event loops (NIO) and compare.")
+    if kind == "http_exchange":
+        return str(HTTP_SCENARIOS.get(str(spec.get("scenario")), kind))
     return str(kind)
+
+
+#: What each ``http_exchange`` scenario shows (the action's label on the step).
+HTTP_SCENARIOS = {
+    "caching": _lazy("Fetch a resource, then revalidate it with its ETag and get a real 304 Not Modified."),
+    "cookies": _lazy("Log in: watch Set-Cookie, the cookie sent back, and 401 vs 403."),
+    "cors": _lazy("Send a CORS preflight (OPTIONS) and cross-origin requests, and read the Access-Control headers."),
+    "status": _lazy("Send requests that get 301, 308, 405 and 404, and read the status lines and Location."),
+    "websocket": _lazy("Upgrade a connection to a WebSocket (101) through the L7 balancer and exchange frames."),
+}
+
+#: What one scripted request of an ``http_exchange`` shows (``netlearn.lab.http_exchange``).
+EXCHANGE_NOTES = {
+    "first_fetch": _lazy("First fetch: 200 with the body, an ETag validator and Cache-Control: no-cache."),
+    "revalidate": _lazy("Revalidation: If-None-Match carries the ETag; it still matches, so 304 and no body."),
+    "stale_validator": _lazy("A validator that no longer matches: the server sends the full 200 again."),
+    "no_cookie_401": _lazy("No session cookie: 401 Unauthorized (who are you?)."),
+    "login_sets_cookie": _lazy("Login: the response sets the session cookie with Set-Cookie (HttpOnly, SameSite)."),
+    "cookie_sent_back": _lazy("The browser sends the cookie back in the Cookie header: now 200."),
+    "authenticated_403": _lazy("Logged in but not an admin: 403 Forbidden (known, but not allowed)."),
+    "preflight": _lazy("Preflight: OPTIONS asks whether PUT with Content-Type is allowed from this origin."),
+    "allowed_origin": _lazy("An allowed origin: the response carries Access-Control-Allow-Origin."),
+    "other_origin": _lazy("Another origin: no Access-Control-Allow-Origin, so a browser hides the response."),
+    "moved_301": _lazy("301 Moved Permanently with a Location: clients may change POST to GET when following it."),
+    "moved_308": _lazy("308 Permanent Redirect: the client must repeat the same method and body."),
+    "method_405": _lazy("405 Method Not Allowed: the Allow header lists what this resource accepts."),
+    "missing_404": _lazy("404 Not Found: no such resource."),
+    "websocket_upgrade": _lazy("GET with Upgrade: websocket; 101 Switching Protocols; then frames both ways."),
+}
+
+
+@register.filter
+def exchange_note(note: Any) -> str:
+    return str(EXCHANGE_NOTES.get(str(note), ""))
 
 
 @register.filter
