@@ -3,9 +3,9 @@
 Text inside code, pre, kbd, samp, hex dumps, decoded payloads and elements marked
 ``translate="no"`` is left out (protocol bytes, commands and addresses are not prose); what is
 left must not hold an English sentence: four English words in a row of which at least two are
-function words ("the", "is", "to"...), or any six English words in a row. Technical names that
-Korean text keeps in English on purpose ("power of two choices", "Virtual Router Redundancy
-Protocol", a list of URL parts) are not sentences.
+function words ("the", "is", "to"...), or six with at least one. Technical names that Korean text
+keeps in English on purpose ("power of two choices", "Virtual Router Redundancy Protocol",
+"select vs poll vs epoll", a list of URL parts) are not sentences.
 """
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ FUNCTION_WORDS = {"the", "a", "an", "is", "are", "was", "be", "to", "of", "in", 
 
 def _is_sentence(run: str) -> bool:
     words = re.findall(r"[A-Za-z']+", run)
-    return len(words) >= 6 or sum(w.lower() in FUNCTION_WORDS for w in words) >= 2
+    function = sum(w.lower() in FUNCTION_WORDS for w in words)
+    return function >= 2 or (len(words) >= 6 and function >= 1)
 
 
 class _Text(HTMLParser):
