@@ -1,5 +1,6 @@
 # NetLearn: two commands on a fresh machine.
 #   make run   set up (venv, pinned deps, messages, migrate, content) and serve on 127.0.0.1:$(PORT)
+#              (DEBUG off; `make run DEBUG=1` for debug pages)
 #   make test  the same set-up, the browser the tests need, then the whole suite
 PY ?= python3
 VENV := .venv
@@ -27,8 +28,9 @@ setup: deps messages
 	$(BIN)/python manage.py collectstatic --noinput -v 0
 	$(BIN)/python manage.py seed_content
 
+# DEBUG is off (a class on a laptop); `make run DEBUG=1` gives debug pages and an access log.
 run: setup
-	$(BIN)/python -m uvicorn netlearn.asgi:application --host $(HOST) --port $(PORT) --lifespan on --loop uvloop --ws websockets --ws-per-message-deflate false
+	NETLEARN_DEBUG=$(if $(filter 1,$(DEBUG)),1,0) $(BIN)/python -m uvicorn netlearn.asgi:application --host $(HOST) --port $(PORT) --lifespan on --loop uvloop --http httptools --ws websockets --ws-per-message-deflate false $(if $(filter 1,$(DEBUG)),,--no-access-log)
 
 browser:
 	scripts/ensure-chromium.sh

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import re
@@ -433,7 +434,7 @@ async def idle_socket_memory(site: Site, walk_id: str | None, count: int) -> tup
                                            return_exceptions=True)
             failed = [r for r in results if isinstance(r, Exception)]
             if failed:
-                print(f"  idle sockets: {len(failed)} failed to open ({failed[0]!r})")
+                print(f"  idle sockets: {len(failed)} failed to open ({failed[0]!r})", file=sys.stderr)
         await asyncio.sleep(2.0)
         after = tree_rss_kb(site.worker_pids)
     finally:
@@ -497,7 +498,34 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] if ordered else float("nan")
 
 
+def summary(site: Site, args: argparse.Namespace, stats: Stats, mem: dict) -> dict:
+    """The run's figures as one JSON-ready dict (``--json``), beside the goal they are held to."""
+    wall = mem["wall"]
+    _, peak_connected, peak_rss = mem["peak"]
+    turned_away = len(stats.latencies.get("turned away (503)", []))
+    served = (stats.requests - turned_away) / wall
+    steps = stats.latencies.get("lesson step GET", [])
+    errors = sum(stats.errors.values()) + turned_away
+    _, per_socket = mem["idle"]
+    actions = {action: {"n": len(v), "p50_ms": round(pct(v, 50), 1), "p99_ms": round(pct(v, 99), 1)}
+               for action, v in stats.latencies.items() if v}
+    return {
+        "bench": "classroom", "config": site.name, "learners": args.learners, "duration_s": args.duration,
+        "wall_s": round(wall, 1), "load_avg_1m": os.getloadavg()[0], "served_req_per_s": round(served, 1),
+        "answered_req_per_s": round(stats.requests / wall, 1), "turned_away_503": turned_away,
+        "errors": dict(stats.errors), "step_p99_ms": round(pct(steps, 99), 1) if steps else None,
+        "peak_connected": peak_connected, "kb_per_connected_learner": per_socket,
+        "cpu_ms_per_request": {label: round(ms, 2) for label, ms in mem["costs"]}, "actions": actions,
+        "goal_met": {"served_200_req_per_s": served >= 200, "step_p99_50ms": bool(steps) and pct(steps, 99) <= 50,
+                     "zero_errors": errors == 0, "kb_per_learner_100": 0 < per_socket <= 100,
+                     "connected_1000": peak_connected >= 1000},
+    }
+
+
 def report(site: Site, args: argparse.Namespace, stats: Stats, mem: dict) -> None:
+    if args.json:
+        print(json.dumps(summary(site, args, stats, mem)), flush=True)
+        return
     wall = mem["wall"]
     _, peak_connected, peak_rss = mem["peak"]
     print(f"\n== {site.name}: {args.learners} learners max, ramp {args.ramp:.0f} s, run {wall:.1f} s, "
@@ -565,7 +593,8 @@ def stack_site() -> tuple[str, list[int], dict, callable]:
 
 
 async def bench(name: str, args: argparse.Namespace) -> None:
-    print(f"starting {name} …", flush=True)
+    if not args.json:
+        print(f"starting {name} …", flush=True)
     base, pids, others, stop = (embedded_site if name == "embedded" else stack_site)()
     try:
         steps, questions = await discover(base)
@@ -598,12 +627,14 @@ def main() -> None:
     parser.add_argument("--mix", type=parse_mix, default=parse_mix("steps=6,quiz=3,walk=1"),
                         help="relative weights of the actions, e.g. steps=6,quiz=3,walk=1")
     parser.add_argument("--config", choices=("both", "embedded", "stack"), default="both")
+    parser.add_argument("--json", action="store_true", help="one JSON line of figures per configuration")
     args = parser.parse_args()
     args.ramp = args.duration / 2 if args.ramp is None else min(args.ramp, args.duration)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the servers started from here inherit it
-    print(f"bench/classroom on {os.cpu_count()} cores, Python {sys.version.split()[0]}, client and servers on "
-          f"the same machine (the client's CPU competes with the server's); {PYTHON}")
+    if not args.json:
+        print(f"bench/classroom on {os.cpu_count()} cores, Python {sys.version.split()[0]}, client and servers on "
+              f"the same machine (the client's CPU competes with the server's); {PYTHON}")
     for name in (("embedded", "stack") if args.config == "both" else (args.config,)):
         asyncio.run(bench(name, args))
 

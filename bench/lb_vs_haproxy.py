@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Our L4 balancer against HAProxy (nbthread 1, mode tcp), in front of the same backends.
 
-    python bench/lb_vs_haproxy.py [--duration 5] [--rounds 3] [--connections 50]
+    python bench/lb_vs_haproxy.py [--duration 5] [--rounds 3] [--connections 50] [--pin] [--json]
 
 What runs, each in its own process so that /proc/<pid>/stat gives each one's own CPU time:
   * backends: four listening sockets served by one minimal uvloop Protocol (a fixed 200 answer
@@ -11,8 +11,17 @@ What runs, each in its own process so that /proc/<pid>/stat gives each one's own
   * our L4: ``netlearn.lab.balance.L4Balancer`` on uvloop, round robin, health checks every
     second, events ON (a subscriber receives every event);
   * a direct-to-one-backend baseline, so the balancers' own cost is visible.
-wrk runs against each target in turn (direct, haproxy, ours), ``--rounds`` times; the figures
-are the medians. Installs Debian's haproxy and wrk with apt-get if they are missing.
+Two scenarios, because keep-alive alone exercises the per-connection path (accept, choose, dial,
+events) only ``--connections`` times a run:
+  * ``keep-alive``: wrk keeps its connections open, every request rides one of them;
+  * ``new connection``: wrk sends ``Connection: close``, the backend answers with
+    ``Connection: close`` and closes, so every request is a new TCP connection through the proxy
+    (accept, choose, dial, four events, close): what an L4 balancer does all day.
+Both proxies are warmed alike (one untimed run each, per scenario) before the rounds; in every
+round the targets run in turn (direct, haproxy, ours; the order alternates from round to round),
+and the figures are the medians over ``--rounds``. ``--pin`` pins the two proxies to CPU 1 and
+the backends and wrk to CPU 0 (``taskset``), which steadies the figures on a 2-core machine.
+Installs Debian's haproxy and wrk with apt-get if they are missing.
 """
 from __future__ import annotations
 
@@ -35,6 +44,9 @@ sys.path.insert(0, str(ROOT))
 
 RESPONSE = (b"HTTP/1.1 200 OK\r\nServer: bench\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n"
             b"Connection: keep-alive\r\n\r\nhello, world\n")
+RESPONSE_CLOSE = RESPONSE.replace(b"Connection: keep-alive", b"Connection: close")
+SCENARIOS = {"keep-alive": [], "new connection": ["-H", "Connection: close"]}
+GOALS = {"keep-alive": (0.95, 0.80), "new connection": (0.80, 0.60)}  # (req/s, req per CPU-second) vs HAProxy
 BACKEND_HOST, HAPROXY_HOST, OURS_HOST = "127.0.5.1", "127.0.5.2", "127.0.5.3"
 
 
@@ -51,7 +63,10 @@ def serve_backends(ports: list[int]) -> None:
             buf = self.tail + data if self.tail else data
             n = buf.count(b"\r\n\r\n")
             self.tail = buf[buf.rfind(b"\r\n\r\n") + 4:] if n else buf
-            if n:
+            if n and b"Connection: close" in buf:
+                self.transport.write(RESPONSE_CLOSE)  # type: ignore[attr-defined]
+                self.transport.close()  # type: ignore[attr-defined]
+            elif n:
                 self.transport.write(RESPONSE * n)  # type: ignore[attr-defined]
 
     async def main() -> None:
@@ -120,9 +135,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-def run_wrk(url: str, *, duration: int, connections: int) -> dict[str, float]:
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", url],
-                         capture_output=True, text=True, check=True).stdout
+def run_wrk(url: str, *, duration: int, connections: int, extra: list[str] | None = None,
+            pin: list[str] | None = None) -> dict[str, float]:
+    out = subprocess.run([*(pin or []), "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", *(extra or []),
+                          url], capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
@@ -139,7 +155,8 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--json", action="store_true", help="print the figures as one JSON line too")
+    parser.add_argument("--json", action="store_true", help="print only one JSON line with the figures")
+    parser.add_argument("--pin", action="store_true", help="proxies on CPU 1, backends and wrk on CPU 0 (taskset)")
     parser.add_argument("--serve-backends", nargs="+", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--serve-ours", nargs="+", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -149,12 +166,15 @@ def main() -> None:
         return serve_ours(args.serve_ours[0], args.serve_ours[1:])
 
     ensure_tools()
+    say = (lambda *a, **k: None) if args.json else print
+    pin_proxy = ["taskset", "-c", "1"] if args.pin else []
+    pin_load = ["taskset", "-c", "0"] if args.pin else []
     ports = [free_port(BACKEND_HOST) for _ in range(4)]
     hap_port, our_port = free_port(HAPROXY_HOST), free_port(OURS_HOST)
     procs: list[subprocess.Popen[bytes]] = []
     tmp = tempfile.TemporaryDirectory()
     try:
-        procs.append(subprocess.Popen([sys.executable, __file__, "--serve-backends", *map(str, ports)]))
+        procs.append(subprocess.Popen([*pin_load, sys.executable, __file__, "--serve-backends", *map(str, ports)]))
         for p in ports:
             wait_listening(BACKEND_HOST, p)
         cfg = Path(tmp.name) / "haproxy.cfg"
@@ -174,9 +194,9 @@ backend be
     balance roundrobin
 {servers}
 """)
-        haproxy = subprocess.Popen(["haproxy", "-f", str(cfg), "-db"], stdout=subprocess.DEVNULL)
+        haproxy = subprocess.Popen([*pin_proxy, "haproxy", "-f", str(cfg), "-db"], stdout=subprocess.DEVNULL)
         procs.append(haproxy)
-        ours = subprocess.Popen([sys.executable, __file__, "--serve-ours", str(our_port), *map(str, ports)])
+        ours = subprocess.Popen([*pin_proxy, sys.executable, __file__, "--serve-ours", str(our_port), *map(str, ports)])
         procs.append(ours)
         wait_listening(HAPROXY_HOST, hap_port)
         wait_listening(OURS_HOST, our_port)
@@ -184,30 +204,47 @@ backend be
         targets = {"direct": (f"http://{BACKEND_HOST}:{ports[0]}/", procs[0].pid),
                    "haproxy": (f"http://{HAPROXY_HOST}:{hap_port}/", haproxy.pid),
                    "ours": (f"http://{OURS_HOST}:{our_port}/", ours.pid)}
-        results: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
-        run_wrk(targets["ours"][0], duration=1, connections=args.connections)  # warm-up
-        for rnd in range(1, args.rounds + 1):
-            for name, (url, pid) in targets.items():
-                cpu0 = cpu_seconds(pid)
-                figures = run_wrk(url, duration=args.duration, connections=args.connections)
-                figures["cpu_s"] = cpu_seconds(pid) - cpu0
-                figures["req_per_cpu_s"] = figures["requests"] / figures["cpu_s"] if figures["cpu_s"] else float("nan")
-                results[name].append(figures)
-                print(f"round {rnd} {name:8s} {figures['rps']:10.0f} req/s  p99 {figures['p99_ms']:7.2f} ms  "
-                      f"{figures['req_per_cpu_s']:9.0f} req/CPU-s  errors {figures['errors']:.0f}", flush=True)
-        med = {name: {k: statistics.median(r[k] for r in runs) for k in ("rps", "p99_ms", "req_per_cpu_s")}
-               for name, runs in results.items()}
-        print(f"\nmedians over {args.rounds} rounds, wrk -t1 -c{args.connections} -d{args.duration}s, "
-              f"{os.cpu_count()} CPUs; CPU = the proxy process (for 'direct': the backends process)")
-        print(f"{'target':10s}{'req/s':>12s}{'p99 ms':>10s}{'req/CPU-s':>12s}")
-        for name, m in med.items():
-            print(f"{name:10s}{m['rps']:12.0f}{m['p99_ms']:10.2f}{m['req_per_cpu_s']:12.0f}")
-        rps_ratio = med["ours"]["rps"] / med["haproxy"]["rps"]
-        cpu_ratio = med["ours"]["req_per_cpu_s"] / med["haproxy"]["req_per_cpu_s"]
-        print(f"\nours / haproxy: {rps_ratio:.1%} of req/s (goal 95%), {cpu_ratio:.1%} of req per CPU-second "
-              f"(goal 80%)")
+        report: dict[str, object] = {"bench": "lb_vs_haproxy", "duration_s": args.duration, "rounds": args.rounds,
+                                     "connections": args.connections, "pinned": args.pin, "cores": os.cpu_count(),
+                                     "scenarios": {}}
+        loads = []
+        for scenario, extra in SCENARIOS.items():
+            for name in ("haproxy", "ours"):  # warm both proxies alike
+                run_wrk(targets[name][0], duration=2, connections=args.connections, extra=extra, pin=pin_load)
+            results: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+            for rnd in range(1, args.rounds + 1):
+                order = list(targets) if rnd % 2 else list(reversed(targets))
+                for name in order:
+                    url, pid = targets[name]
+                    cpu0 = cpu_seconds(pid)
+                    figures = run_wrk(url, duration=args.duration, connections=args.connections, extra=extra,
+                                      pin=pin_load)
+                    figures["cpu_s"] = cpu_seconds(pid) - cpu0
+                    figures["req_per_cpu_s"] = figures["requests"] / figures["cpu_s"] if figures["cpu_s"] else float("nan")
+                    loads.append(os.getloadavg()[0])
+                    results[name].append(figures)
+                    say(f"{scenario:15s} round {rnd} {name:8s} {figures['rps']:10.0f} req/s  p99 {figures['p99_ms']:7.2f} ms  "
+                        f"{figures['req_per_cpu_s']:9.0f} req/CPU-s  errors {figures['errors']:.0f}", flush=True)
+            med = {name: {k: statistics.median(r[k] for r in runs) for k in ("rps", "p99_ms", "req_per_cpu_s")}
+                   | {"rps_min": min(r["rps"] for r in runs), "rps_max": max(r["rps"] for r in runs),
+                      "errors": sum(r["errors"] for r in runs)} for name, runs in results.items()}
+            rps_ratio = med["ours"]["rps"] / med["haproxy"]["rps"]
+            cpu_ratio = med["ours"]["req_per_cpu_s"] / med["haproxy"]["req_per_cpu_s"]
+            goal_rps, goal_cpu = GOALS[scenario]
+            report["scenarios"][scenario] = {  # type: ignore[index]
+                "medians": med, "rps_ratio": round(rps_ratio, 3), "cpu_ratio": round(cpu_ratio, 3),
+                "goal": {"rps_ratio": goal_rps, "cpu_ratio": goal_cpu},
+                "met": rps_ratio >= goal_rps and cpu_ratio >= goal_cpu}
+            say(f"\n{scenario}: medians over {args.rounds} rounds, wrk -t1 -c{args.connections} -d{args.duration}s "
+                f"{' '.join(extra)}; CPU = the proxy process (for 'direct': the backends process)")
+            say(f"{'target':10s}{'req/s':>12s}{'p99 ms':>10s}{'req/CPU-s':>12s}")
+            for name, m in med.items():
+                say(f"{name:10s}{m['rps']:12.0f}{m['p99_ms']:10.2f}{m['req_per_cpu_s']:12.0f}")
+            say(f"ours / haproxy: {rps_ratio:.2f}x req/s (goal {goal_rps}x), {cpu_ratio:.2f}x req per CPU-second "
+                f"(goal {goal_cpu}x)\n")
+        report["load_avg_1m"] = {"min": min(loads), "max": max(loads)}
         if args.json:
-            print(json.dumps({"medians": med, "rps_ratio": rps_ratio, "cpu_ratio": cpu_ratio}))
+            print(json.dumps(report))
     finally:
         for proc in procs:
             proc.terminate()

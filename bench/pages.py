@@ -1,15 +1,19 @@
-"""bench/pages: the same lesson step page under our production ASGI set-up and under gunicorn WSGI.
+"""bench/pages: the same lesson step page under our ASGI set-up and under gunicorn gthread, like for like.
 
-Not a test: a measurement. It seeds a throw-away database, starts
-  * ASGI: uvicorn (uvloop + httptools) with --workers 2, production settings, and
-  * WSGI: gunicorn with 2 sync workers, the same settings and database,
-then runs ``wrk`` against each in alternation (ASGI, WSGI, ASGI, WSGI, ...) so drift in the
-machine's load hits both, and prints requests/s, p50, p99 and the ASGI/WSGI ratio.
+Not a test: a measurement. It seeds a throw-away database, then starts, with the same production
+settings, the same SQLite database, the same worker and thread counts:
+  * ASGI: uvicorn (uvloop + httptools) ``--workers W``, each worker lending ``NETLEARN_SYNC_THREADS=T``
+    pooled threads to requests (netlearn.core.asgi_handler);
+  * WSGI: gunicorn ``-k gthread -w W --threads T`` (keep-alive, T requests at once per worker),
+and runs ``wrk`` against each in alternation (ASGI, WSGI, ASGI, WSGI, … for ``--rounds``), so drift
+in the machine's load hits both. Every request carries the same cookie: a returning anonymous
+learner's session and CSRF cookies (taken once, valid on both servers: same database and secret),
+the page's common case. Each run also reads the workers' CPU time (``/proc``) to give worker CPU
+per request under load. Reported: the median of the rounds with their spread (min–max), and the
+machine's load average beside them (other jobs on the machine skew every figure).
 
-The request carries the session cookie of a returning anonymous learner, the page's common case
-(a first visit also writes the session and the progress row once).
-
-    .venv/bin/python bench/pages.py [--duration 10] [--rounds 2] [--connections 32]
+    .venv/bin/python bench/pages.py [--duration 10] [--rounds 5] [--connections 32]
+                                    [--workers 2] [--threads 8] [--json]
 """
 from __future__ import annotations
 
@@ -20,9 +24,11 @@ import re
 import secrets
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
 from pathlib import Path
 
@@ -33,12 +39,15 @@ sys.path.insert(0, str(ROOT))
 
 from tests.scale.servers import free_port as _free_port, wait_for_healthy  # noqa: E402
 
+ASGI, WSGI = "ASGI uvicorn", "WSGI gunicorn gthread"
 
-def _env(data_dir: str) -> dict[str, str]:
-    env = dict(os.environ)
+
+def _env(data_dir: str, threads: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "NETLEARN_", "DATABASE_URL", "REDIS_URL"))}
     env.update({
         "DJANGO_SETTINGS_MODULE": "netlearn.settings.prod", "DJANGO_SECRET_KEY": secrets.token_urlsafe(40),
         "NETLEARN_HTTPS": "0", "NETLEARN_DATA_DIR": data_dir, "NETLEARN_LAB_MODE": "off",
+        "NETLEARN_SYNC_THREADS": str(threads),
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost", "PYTHONDONTWRITEBYTECODE": "1",
     })
     return env
@@ -56,27 +65,47 @@ def _seed(env: dict[str, str], data_dir: str) -> None:
     course.write_text(json.dumps(merged), encoding="utf-8")
     subprocess.run([PY, "manage.py", "import_content", "--add-missing", str(course)], cwd=ROOT, env=env, check=True,
                    stdout=subprocess.DEVNULL)
-
-
-def _wait(port: int, proc: subprocess.Popen) -> None:
-    wait_for_healthy(f"http://127.0.0.1:{port}{PATH}", proc, timeout=30, poll=0.2)
+    subprocess.run([PY, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
 
 
 def _session_cookie(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{PATH}") as r:
         cookies = r.headers.get_all("Set-Cookie") or []
-    pairs = [c.split(";", 1)[0] for c in cookies]
-    return "; ".join(pairs)
+    return "; ".join(c.split(";", 1)[0] for c in cookies)
 
 
-def _wrk(port: int, cookie: str, duration: int, connections: int) -> dict[str, float]:
+def _tree_cpu(pid: int) -> float:
+    """User + system seconds of a process and its children (the server's workers)."""
+    pids, total = [pid], 0
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            pids += [int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _wrk(port: int, cookie: str, duration: int, connections: int, pid: int | None = None) -> dict[str, float]:
+    before = _tree_cpu(pid) if pid else 0.0
     out = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-H", f"Cookie: {cookie}",
          "-H", "Accept-Language: en", f"http://127.0.0.1:{port}{PATH}"],
         capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    cpu = (_tree_cpu(pid) - before) if pid else 0.0
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return {"rps": rps, "p50": _ms(out, "50%"), "p99": _ms(out, "99%"), "errors": int(non2xx.group(1)) if non2xx else 0}
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "p50": _ms(out, "50%"),
+            "p99": _ms(out, "99%"), "non2xx": int(non2xx.group(1)) if non2xx else 0,
+            "socket_errors": sum(map(int, errors.groups())) if errors else 0,
+            "cpu_ms": cpu * 1000 / requests if requests else float("nan"),
+            "load": os.getloadavg()[0]}
 
 
 def _ms(out: str, label: str) -> float:
@@ -84,62 +113,88 @@ def _ms(out: str, label: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
+def _summary(runs: list[dict[str, float]]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key in ("rps", "p50", "p99", "cpu_ms"):
+        values = [r[key] for r in runs]
+        out[key] = {"median": round(statistics.median(values), 2), "min": round(min(values), 2),
+                    "max": round(max(values), 2)}
+    out["errors"] = sum(int(r["non2xx"]) + int(r["socket_errors"]) for r in runs)
+    return out
+
+
+def _stop(servers: dict[str, subprocess.Popen]) -> None:
+    for proc in servers.values():
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    for proc in servers.values():
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--json", action="store_true", help="print one JSON line with the figures")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench/pages needs wrk: apt-get install wrk")
+    say = (lambda *a, **k: None) if args.json else print
     data_dir = tempfile.mkdtemp(prefix="netlearn-bench-")
-    env = _env(data_dir)
+    env = _env(data_dir, args.threads)
     _seed(env, data_dir)
-    asgi_port, wsgi_port = _free_port(), _free_port()
+    ports = {ASGI: _free_port(), WSGI: _free_port()}
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL} if args.json else {}
     servers = {
-        "ASGI uvicorn": subprocess.Popen(
-            [PY, "-m", "uvicorn", "netlearn.asgi:application", "--host", "127.0.0.1", "--port", str(asgi_port),
+        ASGI: subprocess.Popen(
+            [PY, "-m", "uvicorn", "netlearn.asgi:application", "--host", "127.0.0.1", "--port", str(ports[ASGI]),
              "--workers", str(args.workers), "--loop", "uvloop", "--http", "httptools", "--lifespan", "on",
-             "--no-access-log", "--log-level", "warning"], cwd=ROOT, env=env, start_new_session=True),
-        "WSGI gunicorn": subprocess.Popen(
-            [PY, "-m", "gunicorn", "django.core.wsgi:get_wsgi_application()", "-b", f"127.0.0.1:{wsgi_port}",
-             "-w", "2", "-k", "sync", "--log-level", "warning"], cwd=ROOT, env=env, start_new_session=True),
+             "--no-access-log", "--log-level", "warning"], cwd=ROOT, env=env, start_new_session=True, **quiet),
+        WSGI: subprocess.Popen(
+            [PY, "-m", "gunicorn", "django.core.wsgi:get_wsgi_application()", "-b", f"127.0.0.1:{ports[WSGI]}",
+             "-w", str(args.workers), "-k", "gthread", "--threads", str(args.threads), "--keep-alive", "30",
+             "--log-level", "warning"], cwd=ROOT, env=env, start_new_session=True, **quiet),
     }
-    ports = {"ASGI uvicorn": asgi_port, "WSGI gunicorn": wsgi_port}
     try:
         for name, proc in servers.items():
-            _wait(ports[name], proc)
-        cookie = _session_cookie(asgi_port)
-        for port in ports.values():  # warm every worker's caches
-            _wrk(port, cookie, 2, args.connections)
+            wait_for_healthy(f"http://127.0.0.1:{ports[name]}{PATH}", proc, timeout=60, poll=0.2)
+        cookie = _session_cookie(ports[ASGI])
+        for name in servers:  # warm every worker's caches alike: the page, the session, the seen set
+            _wrk(ports[name], cookie, 3, args.connections)
         results: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
-        for _ in range(args.rounds):
-            for name in servers:
-                results[name].append(_wrk(ports[name], cookie, args.duration, args.connections))
-        print(f"\nGET {PATH}  wrk -t2 -c{args.connections} -d{args.duration}s x {args.rounds} rounds, alternating")
-        print(f"{'server':<16}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>9}")
-        summary = {}
-        for name, runs in results.items():
-            rps = sum(r["rps"] for r in runs) / len(runs)
-            p50 = sum(r["p50"] for r in runs) / len(runs)
-            p99 = sum(r["p99"] for r in runs) / len(runs)
-            errors = sum(int(r["errors"]) for r in runs)
-            summary[name] = rps
-            print(f"{name:<16}{rps:>10.0f}{p50:>10.1f}{p99:>10.1f}{errors:>9}")
-        ratio = summary["ASGI uvicorn"] / summary["WSGI gunicorn"]
-        print(f"ASGI / WSGI throughput: {ratio:.0%} (ASGI: uvicorn --workers {args.workers}, async views; WSGI: gunicorn 2 sync workers)")
+        for n in range(args.rounds):
+            for name in (servers if n % 2 == 0 else reversed(list(servers))):
+                results[name].append(_wrk(ports[name], cookie, args.duration, args.connections, servers[name].pid))
+                time.sleep(1)
+        summary = {name: _summary(runs) for name, runs in results.items()}
+        ratio = summary[ASGI]["rps"]["median"] / summary[WSGI]["rps"]["median"]
+        loads = [r["load"] for runs in results.values() for r in runs]
+        doc = {"bench": "pages", "path": PATH, "workers": args.workers, "threads": args.threads,
+               "connections": args.connections, "duration_s": args.duration, "rounds": args.rounds,
+               "cores": os.cpu_count(), "load_avg_1m": {"min": min(loads), "max": max(loads)},
+               "asgi": summary[ASGI], "wsgi": summary[WSGI], "asgi_over_wsgi_rps": round(ratio, 3),
+               "rounds_raw": results}
+        if args.json:
+            print(json.dumps(doc))
+            return
+        say(f"\nGET {PATH}  wrk -t2 -c{args.connections} -d{args.duration}s x {args.rounds} rounds, alternating; "
+            f"{args.workers} workers x {args.threads} threads each; load average {min(loads):.1f}–{max(loads):.1f}")
+        say(f"{'server':<24}{'req/s median (min–max)':>26}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/req':>12}{'errors':>8}")
+        for name in servers:
+            s = summary[name]
+            say(f"{name:<24}{s['rps']['median']:>12.0f} ({s['rps']['min']:.0f}–{s['rps']['max']:.0f})".ljust(50)
+                + f"{s['p50']['median']:>9.1f}{s['p99']['median']:>9.1f}{s['cpu_ms']['median']:>12.2f}{s['errors']:>8}")
+        say(f"ASGI / WSGI throughput (medians): {ratio:.2f}x")
     finally:
-        for proc in servers.values():
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        for proc in servers.values():
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        _stop(servers)
         shutil.rmtree(data_dir, ignore_errors=True)
 
 

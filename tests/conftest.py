@@ -21,6 +21,21 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 CHROMIUM = os.environ.get("NETLEARN_CHROMIUM", "/usr/bin/chromium")
 
 
+@pytest.fixture(autouse=True)
+def _fresh_caches() -> Iterator[None]:
+    """Every test starts with empty caches: database rows (and their primary keys) are new in each
+    test, while the per-process caches (sessions, seen sets, rendered pages, rate limits) are not."""
+    from django.core.cache import cache
+
+    from netlearn.lessons import pagecache
+    from netlearn.quizzes import selectors as quiz_selectors
+
+    cache.clear()
+    pagecache.pages.clear()
+    quiz_selectors._displayed.clear()
+    yield
+
+
 @pytest.fixture(scope="session")
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)

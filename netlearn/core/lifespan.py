@@ -6,6 +6,7 @@ loop starts a new lab when the old one dies or stops answering (``netlearn.walks
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -34,6 +35,7 @@ class LifespanApp:
                 return
 
     async def startup(self) -> None:
+        await asyncio.to_thread(_progress_recover)
         if settings.NETLEARN_LAB_MODE != "embedded":
             return
         from netlearn.lab.topology import LabConfig
@@ -47,6 +49,7 @@ class LifespanApp:
         self.supervisor = LabSupervisor(make_config).start()
 
     async def shutdown(self) -> None:
+        await asyncio.to_thread(_progress_flush)
         supervisor = getattr(self, "supervisor", None)
         if supervisor is not None:  # first, so it does not restart the lab we are stopping
             await supervisor.stop()
@@ -56,3 +59,31 @@ class LifespanApp:
             from netlearn.walks.bridge import stop_embedded_lab
 
             await stop_embedded_lab()
+
+
+def _progress_recover() -> None:
+    """Write the progress a killed worker journalled but never wrote (netlearn.lessons.progress)."""
+    from django.db import close_old_connections
+
+    from netlearn.lessons import progress
+
+    if not progress.write_behind():
+        return
+    try:
+        progress.journal().recover()
+    except Exception:  # noqa: BLE001 - the journal stays on disk; the flusher retries
+        log.exception("progress journal: recovery failed at start-up")
+    finally:
+        close_old_connections()
+
+
+def _progress_flush() -> None:
+    from django.db import connection
+
+    from netlearn.lessons import progress
+
+    try:
+        if progress.write_behind():
+            progress.journal().close()
+    finally:
+        connection.close()

@@ -9,6 +9,7 @@ from django.db.models import Count, Q
 
 from netlearn.core.i18n import LANGS
 
+from . import progress
 from .models import GlossaryTerm, Lesson, Step, StepView, Track, can_preview_drafts
 
 
@@ -67,6 +68,7 @@ def progress_seen_step_ids(*, user: Any = None, visitor: str = "", lesson: Lesso
     owner = _owner_filter(user=user, visitor=visitor)
     if owner is None:
         return set()
+    progress.flush()  # this process's views not written yet
     views = StepView.objects.filter(owner)
     if lesson is not None:
         views = views.filter(step__lesson=lesson)
@@ -101,6 +103,7 @@ def catalog(*, user: Any = None, visitor: str = "") -> list[TrackCard]:
     seen_by_lesson: dict[int, int] = {}
     owner = _owner_filter(user=user, visitor=visitor)
     if owner is not None:
+        progress.flush()
         for row in StepView.objects.filter(owner).values("step__lesson_id").annotate(n=Count("id")):
             seen_by_lesson[row["step__lesson_id"]] = row["n"]
     tracks: dict[int, TrackCard] = {}

@@ -4,10 +4,13 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from netlearn.core import contentversion
+
+from . import progress
 from .models import Lesson, Step, StepView
 
 _RENUMBER_OFFSET = 100_000
@@ -15,8 +18,10 @@ VISITOR_SESSION_KEY = "netlearn_visitor"
 
 
 def lesson_touch(*, lesson_id: int) -> None:
-    """Move ``updated_at``: the version the page caches are keyed on."""
+    """Move ``updated_at`` (the version the outline and Markdown caches are keyed on) and the
+    content version (the rendered step pages'): ``update()`` sends no ``post_save``."""
     Lesson.objects.filter(pk=lesson_id).update(updated_at=timezone.now())
+    contentversion.bump()
 
 
 @transaction.atomic
@@ -51,26 +56,18 @@ def visitor_key_new() -> str:
     return secrets.token_urlsafe(24)
 
 
-def progress_mark_seen(*, step: Step, user: Any = None, visitor: str = "") -> bool:
-    """Record that a learner saw ``step``; True when it is the first time. Reads before writing,
-    because re-reading a step is the common case and a read takes no database write lock."""
-    owner = {"user": user} if user is not None and user.is_authenticated else {"visitor": visitor}
-    if not owner.get("user") and not visitor:
-        return False
-    if StepView.objects.filter(step=step, **owner).exists():
-        return False
-    try:
-        with transaction.atomic():
-            StepView.objects.create(step=step, **owner)
-    except IntegrityError:  # the same learner in two tabs
-        return False
-    return True
+def progress_mark_seen(*, step_id: int, user: Any = None, visitor: str = "") -> frozenset[int]:
+    """Record that a learner saw a step, written behind the page (``progress``); returns the ids of
+    every step they have seen, this one included."""
+    return progress.mark_seen(progress.learner_of(user=user, visitor=visitor), step_id)
 
 
 def progress_claim_visitor(*, visitor: str, user: Any) -> int:
     """Move an anonymous visitor's progress to the account that just logged in."""
     if not visitor or user is None or not user.is_authenticated:
         return 0
+    progress.flush()
+    progress.forget(progress.learner_of(user=None, visitor=visitor), progress.learner_of(user=user, visitor=""))
     moved = 0
     with transaction.atomic():
         seen = set(StepView.objects.filter(user=user).values_list("step_id", flat=True))
@@ -85,6 +82,8 @@ def progress_claim_visitor(*, visitor: str, user: Any) -> int:
 
 
 def progress_reset(*, user: Any = None, visitor: str = "") -> int:
+    progress.flush()
+    progress.forget(progress.learner_of(user=user, visitor=visitor))
     if user is not None and user.is_authenticated:
         return StepView.objects.filter(user=user).delete()[0]
     if visitor:

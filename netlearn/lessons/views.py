@@ -1,29 +1,35 @@
 """Lesson pages. Thin: look up through selectors, record progress through services, render.
 
-The step page is the most visited page, so it is an async view that does all its database
-work in one hop to the ORM thread (``_step_context``) and renders in the event loop; the
-Markdown and the diagram come from caches. Under ASGI a sync view would queue every request
-behind the one thread Django gives sync code.
+The step page is the most visited page: it is served from ``pagecache`` (rendered once per step,
+language, full page or fragment, and content version), with the learner's few bytes (CSP nonce,
+CSRF token, account corner, lab banner, seen steps) joined in per request, and progress written
+behind the page (``progress``). A returning learner's view asks the database nothing. Instructors
+(who may see drafts) and requests with a query string get the page rendered afresh.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Collection
 
-from asgiref.sync import sync_to_async
 from django.contrib.admin.views.decorators import staff_member_required
 from django.db.models import Q
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
+from django.middleware.csrf import get_token
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
+from django.utils import translation
 from django.views.decorators.http import require_POST
 
+from netlearn.core import contentversion
+from netlearn.core.context_processors import lab_banner
 from netlearn.core.i18n import current_lang
 from netlearn.core.markdown import render_markdown
 
-from . import selectors, services
-from .models import can_preview_drafts
+from . import pagecache, selectors, services
+from .models import Step, can_preview_drafts
 
 OSI_LAYERS = (7, 6, 5, 4, 3, 2, 1)
+STEP_VARY = "HX-Request, Accept-Language, Cookie"
 
 
 def _visitor(request: HttpRequest, *, create: bool) -> str:
@@ -62,14 +68,12 @@ def _home_context(request: HttpRequest) -> dict[str, Any]:
     }
 
 
-async def home(request: HttpRequest) -> HttpResponse:
-    context = await sync_to_async(_home_context)(request)
-    return render(request, "lessons/home.html", context)
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "lessons/home.html", _home_context(request))
 
 
-async def lesson_list(request: HttpRequest) -> HttpResponse:
-    context = await sync_to_async(_home_context)(request)
-    return render(request, "lessons/catalog.html", context)
+def lesson_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "lessons/catalog.html", _home_context(request))
 
 
 def _lesson_context(request: HttpRequest, slug: str) -> dict[str, Any] | None:
@@ -84,50 +88,114 @@ def _lesson_context(request: HttpRequest, slug: str) -> dict[str, Any] | None:
             "seen_count": len(seen), "lang": current_lang()}
 
 
-async def lesson_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    context = await sync_to_async(_lesson_context)(request, slug)
+def lesson_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    context = _lesson_context(request, slug)
     if context is None:
         raise Http404("no such lesson")
     return render(request, "lessons/lesson.html", context)
 
 
-def _step_context(request: HttpRequest, slug: str, number: int) -> dict[str, Any] | None:
-    user, visitor = _learner(request, create_visitor=True)
-    step = selectors.step_for_page(slug=slug, number=number, user=user)
-    if step is None:
-        return None
+def _step_template(fragment: bool) -> str:
+    return "lessons/_step_fragment.html" if fragment else "lessons/step.html"
+
+
+def _step_page_context(step: Step, *, user: Any, seen: Collection[int] | Callable[[int], str]) -> dict[str, Any]:
+    """Everything a step page shows but the per-request parts (``seen`` may be a slot maker)."""
     lesson = step.lesson
     outline = selectors.lesson_outline(lesson=lesson)
-    services.progress_mark_seen(step=step, user=user, visitor=visitor)
-    seen = selectors.progress_seen_step_ids(user=user, visitor=visitor, lesson=lesson) if not request.htmx else set()
+    lang = current_lang()
+    total = len(outline)
     next_lesson = None
-    if number >= len(outline):
+    if step.number >= total:
         # The home page orders a track by (order, slug): lessons sharing an order follow by slug.
         later = Q(order__gt=lesson.order) | Q(order=lesson.order, slug__gt=lesson.slug)
         next_lesson = (type(lesson).objects.visible_to(user).filter(later, track=lesson.track)
                        .order_by("order", "slug").first())
-    return {"step": step, "lesson": lesson, "outline": outline, "seen": seen | {step.pk}, "next_lesson": next_lesson,
-            "is_instructor": can_preview_drafts(user)}
-
-
-async def step_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse:
-    context = await sync_to_async(_step_context)(request, slug, number)
-    if context is None:
-        raise Http404("no such step")
-    lang = current_lang()
-    step = context["step"]
-    total = len(context["outline"])
-    context.update({
-        "lang": lang,
-        "total": total,
+    return {
+        "step": step, "lesson": lesson, "outline": outline, "seen": seen, "next_lesson": next_lesson,
+        "is_instructor": can_preview_drafts(user), "lang": lang, "total": total,
         "body_html": render_markdown(step.body_ko if lang == "ko" and step.body_ko else step.body_en, lang=lang),
-        "prev_url": selectors.step_url(step.lesson.slug, step.number - 1) if step.number > 1 else selectors.lesson_url(step.lesson.slug),
-        "next_url": selectors.step_url(step.lesson.slug, step.number + 1) if step.number < total else None,
+        "prev_url": selectors.step_url(lesson.slug, step.number - 1) if step.number > 1 else selectors.lesson_url(lesson.slug),
+        "next_url": selectors.step_url(lesson.slug, step.number + 1) if step.number < total else None,
         "osi_layers": OSI_LAYERS,
-    })
-    template = "lessons/_step_fragment.html" if request.htmx and not request.htmx.boosted else "lessons/step.html"
-    response = render(request, template, context)
-    response["Vary"] = "HX-Request, Accept-Language, Cookie"
+    }
+
+
+class _SlotRequest:
+    """What the templates read from ``request`` in a page rendered for the cache (no query string)."""
+
+    GET = QueryDict()
+    csp_nonce = pagecache.slot("nonce")
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def get_full_path(self) -> str:
+        return self.path
+
+
+def _render_for_cache(slug: str, number: int, lang: str, fragment: bool) -> pagecache.CachedPage | None:
+    step = selectors.step_for_page(slug=slug, number=number, user=None)  # published lessons only
+    if step is None:
+        return None
+    with translation.override(lang):
+        context = _step_page_context(step, user=None, seen=pagecache.seen_slots)
+        context.update({"request": _SlotRequest(selectors.step_url(slug, number)), "csrf_token": pagecache.slot("csrf"),
+                        "account_slot": pagecache.slot("account"), "banner_slot": pagecache.slot("banner")})
+        html = render_to_string(_step_template(fragment), context)
+    return pagecache.CachedPage.from_html(html, step_id=step.pk, lesson_id=step.lesson_id)
+
+
+_anonymous_account: dict[str, str] = {}
+
+
+def _account_html(request: HttpRequest, lang: str) -> str:
+    user = request.user
+    if user.is_authenticated:
+        return render_to_string("_account.html", {"user": user, "csrf_token": get_token(request)})
+    html = _anonymous_account.get(lang)
+    if html is None:
+        html = _anonymous_account[lang] = render_to_string("_account.html", {"user": user})
+    return html
+
+
+def _slot_values(request: HttpRequest, page: pagecache.CachedPage, lang: str) -> dict[str, str]:
+    values = {}
+    if "nonce" in page.slots:
+        values["nonce"] = str(getattr(request, "csp_nonce", ""))  # set by the CSP middleware
+    if "csrf" in page.slots:
+        values["csrf"] = get_token(request)
+    if "account" in page.slots:
+        values["account"] = _account_html(request, lang)
+    if "banner" in page.slots:
+        banner = lab_banner(request)
+        values["banner"] = render_to_string("_lab_banner.html", banner) if banner else ""
+    return values
+
+
+def _step_uncached(request: HttpRequest, slug: str, number: int, fragment: bool) -> HttpResponse:
+    user, visitor = _learner(request, create_visitor=True)
+    step = selectors.step_for_page(slug=slug, number=number, user=user)
+    if step is None:
+        raise Http404("no such step")
+    seen = services.progress_mark_seen(step_id=step.pk, user=user, visitor=visitor)
+    return render(request, _step_template(fragment), _step_page_context(step, user=user, seen=seen))
+
+
+def step_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    fragment = bool(request.htmx and not request.htmx.boosted)
+    if request.GET or can_preview_drafts(request.user):
+        response = _step_uncached(request, slug, number, fragment)
+    else:
+        lang = current_lang()
+        page = pagecache.pages.get((slug, number, lang, fragment), contentversion.current(),
+                                   lambda: _render_for_cache(slug, number, lang, fragment))
+        if page is None:
+            raise Http404("no such step")
+        user, visitor = _learner(request, create_visitor=True)
+        seen = services.progress_mark_seen(step_id=page.step_id, user=user, visitor=visitor)
+        response = HttpResponse(page.compose(_slot_values(request, page, lang), seen))
+    response["Vary"] = STEP_VARY
     return response
 
 

@@ -20,3 +20,6 @@ class QuizzesConfig(AppConfig):
         register_section(QuizzesSection())
         # Log in and sign up both end in auth.login(), which sends this signal.
         user_logged_in.connect(merge_on_login, dispatch_uid="quizzes.merge_on_login")
+        from .signals import connect_content_version
+
+        connect_content_version()

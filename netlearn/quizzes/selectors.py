@@ -12,6 +12,8 @@ from django.db.models import Avg
 from django.http import HttpRequest
 from django.utils import timezone
 
+from netlearn.core import contentversion
+
 from .learner import Learner, learner_for
 from .models import Attempt, Choice, MockInterview, Question, Quiz, ReviewState, Topic
 
@@ -32,7 +34,27 @@ def next_due(learner: Learner):
     return state.due if state else None
 
 
+#: Questions by key, as displayed, per content version: a question page is read far more often
+#: than it changes, and fetching one with its choices, items and links costs six queries.
+#: Per process and bounded; the content version moves on any save of quiz content.
+_displayed: dict[tuple[str, str], Question] = {}
+DISPLAYED_MAX = 1024
+
+
 def question_for_display(**lookup) -> Question:
+    if set(lookup) == {"key"}:
+        cache_key = (lookup["key"], contentversion.current())
+        question = _displayed.get(cache_key)
+        if question is None:
+            question = _question_fetch(**lookup)
+            if len(_displayed) >= DISPLAYED_MAX:
+                _displayed.clear()
+            _displayed[cache_key] = question
+        return question
+    return _question_fetch(**lookup)
+
+
+def _question_fetch(**lookup) -> Question:
     return (Question.objects.prefetch_related("choices", "order_items", "checklist", "links", "topics")
             .select_related("follow_up").get(**lookup))
 

@@ -23,3 +23,6 @@ NETLEARN_LAB_MODE = "off"  # tests that need the embedded lab switch it on (see 
 NETLEARN_LAB_EPHEMERAL = True
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# Progress written in the request, so tests wrapped in a transaction see it; the write-behind
+# journal is tested on its own and with real worker processes (tests/lessons/test_progress_journal.py).
+NETLEARN_PROGRESS_WRITE_BEHIND = False

@@ -21,11 +21,12 @@ def _healthz(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok")
 
 
-urlpatterns = [path("thread/", _thread_name), path("healthz", _healthz), path("page/", _thread_name)]
+urlpatterns = [path("thread/", _thread_name), path("healthz", _healthz), path("page/", _thread_name),
+               path("lessons/<slug:slug>/<int:number>/", lambda request, slug, number: _thread_name(request))]
 
 
-async def _call(handler: PooledThreadASGIHandler, route: str) -> tuple[int, dict[bytes, bytes], bytes]:
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+async def _call(handler: PooledThreadASGIHandler, route: str, method: str = "GET") -> tuple[int, dict[bytes, bytes], bytes]:
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
              "path": route, "raw_path": route.encode(), "query_string": b"", "root_path": "",
              "headers": [(b"host", b"testserver")], "client": ("127.0.0.1", 5000), "server": ("testserver", 80)}
     messages: list[dict[str, Any]] = []
@@ -74,7 +75,7 @@ def test_a_queue_older_than_the_delay_limit_turns_new_pages_away(handler) -> Non
 
     async def run() -> None:
         pool = handler._pool()
-        lent = [await pool.get(), await pool.get()]
+        lent = [await pool.acquire(False), await pool.acquire(False)]
         first = asyncio.ensure_future(_call(handler, "/page/"))  # queues: the queue is young
         await asyncio.sleep(0.1)
         assert not first.done()
@@ -82,7 +83,7 @@ def test_a_queue_older_than_the_delay_limit_turns_new_pages_away(handler) -> Non
         status, _, _ = await asyncio.wait_for(_call(handler, "/page/"), 5)
         assert status == 503
         for executor in lent:
-            pool.put_nowait(executor)
+            pool.release(executor)
         status, _, _ = await asyncio.wait_for(first, 5)
         assert status == 200  # the one that queued is still served
         assert not handler.waiting
@@ -93,7 +94,7 @@ def test_a_queue_older_than_the_delay_limit_turns_new_pages_away(handler) -> Non
 def test_a_full_worker_turns_a_page_away_at_once_but_health_checks_wait(handler) -> None:
     async def run() -> None:
         pool = handler._pool()
-        lent = [await pool.get(), await pool.get()]  # every thread busy, no queue allowed
+        lent = [await pool.acquire(False), await pool.acquire(False)]  # every thread busy, no queue allowed
         status, headers, body = await asyncio.wait_for(_call(handler, "/page/"), 5)
         assert status == 503
         assert headers[b"retry-after"] == str(BUSY_RETRY_AFTER).encode()
@@ -103,10 +104,31 @@ def test_a_full_worker_turns_a_page_away_at_once_but_health_checks_wait(handler)
         await asyncio.sleep(0.2)
         assert not health.done()  # waits for a thread instead of being turned away
         for executor in lent:
-            pool.put_nowait(executor)
+            pool.release(executor)
         status, _, body = await asyncio.wait_for(health, 5)
         assert (status, body) == (200, b"ok")
         status, _, _ = await asyncio.wait_for(_call(handler, "/page/"), 5)
         assert status == 200  # threads free again: served
+
+    asyncio.run(run())
+
+
+def test_lesson_step_pages_are_served_first_and_never_turned_away(handler) -> None:
+    async def run() -> None:
+        pool = handler._pool()
+        lent = [await pool.acquire(False), await pool.acquire(False)]  # every thread busy, no queue allowed
+        assert (await asyncio.wait_for(_call(handler, "/page/"), 5))[0] == 503
+        finished: list[str] = []
+        other = asyncio.ensure_future(_call(handler, "/healthz"))  # waits (never turned away) ...
+        other.add_done_callback(lambda _: finished.append("healthz"))
+        await asyncio.sleep(0.1)
+        step = asyncio.ensure_future(_call(handler, "/lessons/sample-lesson/2/"))  # ... and so does a step page
+        step.add_done_callback(lambda _: finished.append("step"))
+        await asyncio.sleep(0.1)
+        assert finished == []
+        pool.release(lent.pop())  # one thread comes back: the step page, though it came later, gets it
+        results = await asyncio.wait_for(asyncio.gather(step, other), 5)
+        assert [status for status, _, _ in results] == [200, 200]
+        assert finished == ["step", "healthz"]
 
     asyncio.run(run())

@@ -19,7 +19,7 @@ def collected(settings, tmp_path):
     settings.STORAGES = STORAGES
     settings.WHITENOISE_AUTOREFRESH = False
     settings.WHITENOISE_USE_FINDERS = False
-    settings.DEBUG = True  # as make run: hashed names all the same (the STORAGES change resets the storage)
+    settings.DEBUG = False  # as make run and production (the STORAGES change resets the storage)
     call_command("collectstatic", interactive=False, verbosity=0)
     return settings.STATIC_ROOT
 

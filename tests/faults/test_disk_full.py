@@ -18,10 +18,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -132,6 +133,14 @@ def _start(mode: str, data: Path, log: Path, timeout: float = 60.0) -> Site:
         site.stop()
         raise
     return site
+
+
+def _eventually(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Wait for a state (lesson progress is written behind the page, within a fraction of a second)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the state never came"
+        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -288,6 +297,7 @@ def _scenario(site: Site, db: _Database) -> None:  # noqa: PLR0915 - one story, 
     status, _, body = _send(learner, action, fields)
     assert status == 200, body[:800]
     assert learner.get(f"/lessons/{lesson}/1/").status == 200
+    _eventually(lambda: db.rows("SELECT count(*) FROM lessons_stepview")[0][0] == 1)  # progress is written behind
     teacher = Learner(site.url)
     login = teacher.post_form("/admin/login/?next=/admin/",
                               {"username": INSTRUCTOR[0], "password": INSTRUCTOR[1], "next": "/admin/"})
@@ -380,7 +390,7 @@ def _scenario(site: Site, db: _Database) -> None:  # noqa: PLR0915 - one story, 
     assert len(attempts) == 2 and attempts[1][1] == attempts[0][1], attempts  # one new, same learner
     assert db.rows("SELECT id, step_id, visitor FROM lessons_stepview ORDER BY id")[:1] == before["views"]
     visitor = before["views"][0][2]
-    assert db.rows("SELECT count(*) FROM lessons_stepview WHERE visitor = ?", visitor) == [(2,)]
+    _eventually(lambda: db.rows("SELECT count(*) FROM lessons_stepview WHERE visitor = ?", visitor) == [(2,)])
     sessions = dict(db.rows("SELECT session_key, session_data FROM django_session"))
     assert all(sessions.get(key) == data for key, data in before["sessions"])
     assert db.rows("SELECT slug, name_en, name_ko FROM quizzes_topic WHERE id = ?", topic_id) == [

@@ -115,8 +115,20 @@ class Postgres:
         self.executor.start()
         return self
 
+    def _connect_when_ready(self, timeout: float = 60.0) -> "psycopg.Connection":
+        """A connection once the server accepts them: on a loaded machine the port answers while
+        PostgreSQL still says "the database system is starting up"."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return psycopg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres", autocommit=True)
+            except psycopg.OperationalError as exc:
+                if "starting up" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
     def create_database(self) -> None:
-        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres", autocommit=True) as conn:
+        with self._connect_when_ready() as conn:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.dbname,)).fetchone()
             if not exists:
                 conn.execute(f'CREATE DATABASE "{self.dbname}"')

@@ -83,3 +83,21 @@ def test_walk_command_warm_shows_the_cache_hit() -> None:
     assert document["capture"]["cache"] == "warm"
     assert any(s["kind"] == "cache" for s in document["steps"])
     assert not any(s["kind"] == "referral" for s in document["steps"])
+
+
+def test_walk_without_cap_net_raw_rebuilds_and_says_why() -> None:
+    """The real privilege check: the same walk in a process whose capabilities lack CAP_NET_RAW."""
+    import shutil
+
+    command = [sys.executable, "manage.py", "walk", "http://shop.netlearn.test/", "--json"]
+    if shutil.which("setpriv") and os.geteuid() == 0:
+        command = ["setpriv", "--inh-caps=-net_raw", "--bounding-set=-net_raw", *command]
+    out = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=60, check=True).stdout
+    document = json.loads(out)
+    if document["capture"]["mode"] == "captured":  # no way to drop the privilege here
+        return
+    assert document["status"] == "done" and document["capture"]["reason"] == "capture needs CAP_NET_RAW"
+    assert document["frames"] and not any(f["captured"] for f in document["frames"])
+    connect = next(s for s in document["steps"] if s["kind"] == "connect" and s["component"] == "client")
+    handshake = [f["info"] for f in document["frames"] if f["no"] in connect["frames"]]
+    assert "[SYN]" in handshake[0] and "[SYN, ACK]" in handshake[1] and "[PSH" not in handshake[0]

@@ -89,3 +89,12 @@ def lesson_title(slug: str) -> str:
 
     lesson = Lesson.objects.filter(slug=slug).first()
     return i18n.pick(lesson, "title") if lesson else slug
+
+
+@register.filter
+def seen_class(step_id: int, seen: Any) -> str:
+    """"seen" when the learner has seen the step. ``seen`` may be a cached page's slot maker
+    (``netlearn.lessons.pagecache``): the class is then filled in per request."""
+    if callable(seen):
+        return seen(step_id)
+    return "seen" if step_id in seen else ""

@@ -1,0 +1,105 @@
+"""Cached step pages (netlearn.lessons.pagecache): an instructor's save shows at once, in both
+languages; the cache key separates languages; one learner's private parts never reach another."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import Client
+
+from netlearn.lessons import pagecache
+from netlearn.lessons.models import Lesson, Step
+
+from .test_admin import _inline_post
+
+pytestmark = pytest.mark.django_db
+STEP2 = "/lessons/sample-lesson/2/"
+
+
+def _html(client: Client, path: str = STEP2, lang: str = "en") -> str:
+    response = client.get(path, HTTP_ACCEPT_LANGUAGE=lang)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_an_admin_edit_shows_on_the_next_view_in_both_languages(client, content, instructor) -> None:
+    assert "The resolver walks from the root." in _html(client, lang="en")
+    assert "리졸버가 루트부터 찾아갑니다." in _html(client, lang="ko")
+    assert len(pagecache.pages._pages) == 2  # both languages are now served from the cache
+
+    admin = Client()
+    admin.force_login(instructor)
+    lesson = Lesson.objects.get(slug="sample-lesson")
+    data = _inline_post(lesson, {})
+    data.update({"steps-1-body_en": "Edited: the resolver asks the root first.",
+                 "steps-1-body_ko": "고침: 리졸버는 루트에 먼저 묻습니다.",
+                 "steps-1-title_en": "Resolve the name (edited)"})
+    response = admin.post(f"/admin/lessons/lesson/{lesson.pk}/change/", data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+
+    english, korean = _html(client, lang="en"), _html(client, lang="ko")
+    assert "Edited: the resolver asks the root first." in english and "The resolver walks" not in english
+    assert "Resolve the name (edited)" in english
+    assert "고침: 리졸버는 루트에 먼저 묻습니다." in korean and "리졸버가 루트부터" not in korean
+
+
+def test_a_change_saved_outside_the_admin_shows_too(client, content) -> None:
+    _html(client)
+    Step.objects.filter(lesson__slug="sample-lesson", number=2).update(body_en="Changed by an update().")
+    assert "Changed by an update()." not in _html(client)  # update() sends no signal ...
+    from netlearn.lessons.services import lesson_touch
+
+    lesson_touch(lesson_id=Lesson.objects.get(slug="sample-lesson").pk)  # ... the services' paths bump
+    assert "Changed by an update()." in _html(client)
+
+
+def test_the_cache_key_separates_languages_and_fragments(client, content) -> None:
+    english, korean = _html(client, lang="en"), _html(client, lang="ko")
+    assert '<html lang="en"' in english and "The resolver walks from the root." in english
+    assert '<html lang="ko"' in korean and "리졸버가 루트부터 찾아갑니다." in korean
+    assert "리졸버가" not in english and "The resolver walks" not in korean
+    fragment = client.get(STEP2, HTTP_HX_REQUEST="true", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "<html" not in fragment and fragment.lstrip().startswith("<title>Resolve the name")
+    assert "<html" in _html(client, lang="en")  # the full page did not get the fragment's entry
+
+
+def _csrf(html: str) -> str:
+    return re.search(r'"X-CSRFToken": "([^"]+)"', html).group(1)
+
+
+def _nonce(html: str) -> str:
+    return re.search(r'"inlineStyleNonce": "([^"]+)"', html).group(1)
+
+
+def test_learners_private_parts_never_leak_between_users(content, django_user_model) -> None:
+    alice = django_user_model.objects.create_user("alice-learner", password="pw-alice-123")
+    bob = django_user_model.objects.create_user("bob-learner", password="pw-bob-123")
+    as_alice, as_bob = Client(), Client()
+    as_alice.force_login(alice)
+    as_bob.force_login(bob)
+
+    _html(as_alice, "/lessons/sample-lesson/1/")  # Alice has seen step 1, Bob has not
+    page_alice = _html(as_alice)
+    page_bob = _html(as_bob)
+    assert len(pagecache.pages._pages) == 2  # steps 1 and 2: Bob's page came from the cache Alice filled
+
+    assert ">alice-learner</a>" in page_alice and "bob-learner" not in page_alice
+    assert ">bob-learner</a>" in page_bob and "alice-learner" not in page_bob
+    assert 'data-step="1"\n               class="seen"' in page_alice
+    assert 'data-step="1"\n               class=""' in page_bob
+    assert _csrf(page_alice) != _csrf(page_bob) and _nonce(page_alice) != _nonce(page_bob)
+
+    # Each page's CSRF token is valid for its own session only, and the CSP header names its nonce.
+    response = as_bob.get(STEP2)
+    html = response.content.decode()
+    assert f"'nonce-{_nonce(html)}'" in response["Content-Security-Policy"]
+    assert "\ue000" not in html and "\ue001" not in html  # no slot is ever left unfilled
+
+
+def test_two_anonymous_visitors_keep_their_own_progress(content) -> None:
+    first, second = Client(), Client()
+    _html(first, "/lessons/sample-lesson/1/")
+    page_first, page_second = _html(first), _html(second)
+    assert 'data-step="1"\n               class="seen"' in page_first
+    assert 'data-step="1"\n               class=""' in page_second
+    assert 'data-step="2"\n               class="seen"' in page_second  # the step being read counts as seen
