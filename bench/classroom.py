@@ -52,11 +52,11 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.scale.http_client import Browser, HttpError, Response  # noqa: E402
 from tests.scale.servers import free_port  # noqa: E402
 from tests.scale.stack import PYTHON, Worker, manage, start_stack  # noqa: E402
 
@@ -65,101 +65,6 @@ TOKEN_RE = re.compile(r'name="token" value="([^"]+)"')
 CHOICE_RE = re.compile(r'name="choice" value="(\d+)"')
 WALK_RE = re.compile(r"/walk/([0-9a-f-]{36})/")
 WALK_URLS = ["http://shop.netlearn.test/", "http://www.netlearn.test/", "http://shop.netlearn.test/"]
-
-
-# -- a small HTTP/1.1 client: one keep-alive connection per learner ---------------------------
-class HttpError(Exception):
-    def __init__(self, kind: str) -> None:
-        super().__init__(kind)
-        self.kind = kind
-
-
-@dataclass
-class Response:
-    status: int
-    headers: dict[str, str]
-    body: str
-
-
-class Browser:
-    def __init__(self, base: str) -> None:
-        parts = urlsplit(base)
-        self.base, self.host, self.port = base, parts.hostname or "127.0.0.1", parts.port or 80
-        self.cookies: dict[str, str] = {}
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    def cookie_header(self) -> str:
-        return "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            self.reader = self.writer = None
-
-    async def request(self, method: str, path: str, form: dict[str, str] | None = None,
-                      timeout: float = 30.0) -> Response:
-        body = urlencode(form).encode() if form is not None else b""
-        head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", "Accept: text/html",
-                "Accept-Language: en"]
-        if self.cookies:
-            head.append(f"Cookie: {self.cookie_header()}")
-        if form is not None:
-            head += ["Content-Type: application/x-www-form-urlencoded", f"Content-Length: {len(body)}",
-                     f"Referer: {self.base}{path}", f"Origin: {self.base}"]
-        raw = ("\r\n".join(head) + "\r\n\r\n").encode() + body
-        for attempt in range(2):  # a keep-alive connection the server closed: reconnect once
-            fresh = self.writer is None
-            try:
-                if fresh:
-                    self.reader, self.writer = await asyncio.wait_for(
-                        asyncio.open_connection(self.host, self.port), timeout)
-                self.writer.write(raw)
-                return await asyncio.wait_for(self._read(), timeout)
-            except asyncio.TimeoutError:
-                await self.close()
-                raise HttpError("timeout")
-            except (ConnectionError, asyncio.IncompleteReadError, OSError) as exc:
-                await self.close()
-                if fresh or attempt:
-                    raise HttpError(type(exc).__name__)
-        raise HttpError("unreachable")
-
-    async def _read(self) -> Response:
-        assert self.reader is not None
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            if ":" in line:
-                name, value = line.split(":", 1)
-                name, value = name.strip().lower(), value.strip()
-                if name == "set-cookie":
-                    pair = value.split(";", 1)[0]
-                    if "=" in pair:
-                        k, v = pair.split("=", 1)
-                        if v and "max-age=0" not in value.lower():
-                            self.cookies[k] = v
-                        else:
-                            self.cookies.pop(k, None)
-                else:
-                    headers[name] = value
-        if "content-length" in headers:
-            body = await self.reader.readexactly(int(headers["content-length"]))
-        elif headers.get("transfer-encoding", "").lower() == "chunked":
-            chunks = []
-            while True:
-                size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
-                chunks.append(await self.reader.readexactly(size + 2))
-                if size == 0:
-                    break
-            body = b"".join(c[:-2] for c in chunks)
-        else:
-            body = await self.reader.read()
-        if headers.get("connection", "").lower() == "close":
-            await self.close()
-        return Response(status, headers, body.decode("utf-8", "replace"))
 
 
 # -- the class ---------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 
 websocket_urlpatterns: list = []
-for _module in ("netlearn.walks.routing",):
+for _module in ("netlearn.walks.routing", "netlearn.classroom.routing"):
     try:
         websocket_urlpatterns += importlib.import_module(_module).websocket_urlpatterns
     except ModuleNotFoundError:

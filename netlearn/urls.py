@@ -11,7 +11,8 @@ urlpatterns = [
 ]
 
 # Apps add their URLs here as they are built (each app owns its urls.py).
-for _module in ("netlearn.accounts.urls", "netlearn.lessons.urls", "netlearn.quizzes.urls", "netlearn.walks.urls"):
+for _module in ("netlearn.accounts.urls", "netlearn.lessons.urls", "netlearn.quizzes.urls", "netlearn.walks.urls",
+                "netlearn.classroom.urls"):
     try:
         __import__(_module)
     except ModuleNotFoundError:

@@ -8,10 +8,25 @@ each process counts alone (one process: the embedded default).
 
 A fixed window per (rule, learner): simple, one ``add`` + one ``incr`` per request, and the
 learner's wait is at most the window. Only POSTs are counted; pages stay free to read.
+
+Who is counted: every limited POST is counted twice, and refused when either count is over.
+
+* The learner: the signed-in user, or a session that really exists in the session store. A
+  session cookie is only a claim: a made-up ``sessionid`` (a fresh random one per request was
+  enough to escape the old limits, which hashed the raw cookie) loads no session, so that
+  request has no identity of its own and is counted under its client address instead, with the
+  same per-learner limit: rotating cookies buys nothing.
+* The client address (:mod:`netlearn.core.clientaddr`: ``X-Forwarded-For`` only from the
+  proxies in ``NETLEARN_TRUSTED_PROXIES``), with ``NETLEARN_RATE_LIMIT_ADDRESS_FACTOR`` times
+  the per-learner limit: a whole classroom behind one NAT address fits under it, while one
+  client minting real sessions to spread its requests over them is still bounded. A request
+  already refused for its learner is not counted here, so one client hammering past its own
+  limit cannot use up the budget of the classmates who share its address.
 """
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from typing import Any, Awaitable, Callable
 
@@ -21,6 +36,12 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.urls import Resolver404, resolve
+
+from .clientaddr import client_address
+
+log = logging.getLogger("netlearn.ratelimit")
+#: A classroom of this many learners behind one address stays under the address's limit.
+DEFAULT_ADDRESS_FACTOR = 40
 
 
 def _rule(request: HttpRequest) -> tuple[str, int, int] | None:
@@ -36,15 +57,21 @@ def _rule(request: HttpRequest) -> tuple[str, int, int] | None:
     return (match.view_name, *rule) if rule else None
 
 
-def _who(request: HttpRequest) -> str:
-    """A learner: the user when logged in, else the session cookie, else the client address."""
+def _who(request: HttpRequest) -> str | None:
+    """The learner, checked: the signed-in user, else a session the store really holds, else None.
+
+    Reading the session makes the store look the cookie's key up (the view reads the same
+    session object next, so nothing is loaded twice); for a key it does not hold, Django's
+    session backends drop the key, and ``session_key`` is then ``None``."""
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         return f"u{user.pk}"
-    session = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
-    if session:
-        return "s" + hashlib.blake2s(session.encode(), digest_size=8).hexdigest()
-    return "a" + request.META.get("REMOTE_ADDR", "")
+    session = getattr(request, "session", None)
+    if session is None or not request.COOKIES.get(settings.SESSION_COOKIE_NAME):
+        return None
+    session.keys()  # loads it: a key the store does not hold is forgotten here
+    key = session.session_key
+    return "s" + hashlib.blake2s(key.encode(), digest_size=8).hexdigest() if key else None
 
 
 def _count(name: str, who: str, window: int) -> tuple[int, int]:
@@ -73,11 +100,17 @@ def _check(request: HttpRequest) -> HttpResponse | None:
     if rule is None:
         return None
     name, limit, window = rule
+    address = client_address(request)
+    factor = int(getattr(settings, "NETLEARN_RATE_LIMIT_ADDRESS_FACTOR", DEFAULT_ADDRESS_FACTOR))
     try:
-        used, retry_after = _count(name, _who(request), window)
+        used, retry_after = _count(name, _who(request) or f"a{address}", window)
+        if used > limit:  # refused here, and not counted against the address: a client over its
+            return _too_many(request, retry_after)  # own limit cannot use up its classmates' budget
+        from_address, retry_after = _count(name, f"n{address}", window)
     except Exception:  # noqa: BLE001 - a cache outage must not take the site down: fail open
+        log.warning("rate limit not checked: the cache failed", exc_info=True)
         return None
-    return _too_many(request, retry_after) if used > limit else None
+    return _too_many(request, retry_after) if from_address > limit * factor else None
 
 
 class RateLimitMiddleware:

@@ -10,6 +10,8 @@ from django.db import transaction
 from django.db.models import Count, F
 from django.utils.translation import gettext_lazy as _, ngettext
 
+from netlearn.core.adminforms import LabelledChangeListMixin
+
 from .forms import GlossaryTermAdminForm, StepAdminForm
 from .models import GlossaryTerm, Lesson, Step, Track
 from .services import lesson_steps_renumber
@@ -20,7 +22,7 @@ admin.site.index_title = _("Course content")
 
 
 @admin.register(Track)
-class TrackAdmin(admin.ModelAdmin):
+class TrackAdmin(LabelledChangeListMixin, admin.ModelAdmin):
     list_display = ["title_en", "title_ko", "slug", "order"]
     list_editable = ["order"]
     prepopulated_fields = {"slug": ["title_en"]}
@@ -46,7 +48,7 @@ class StepInline(admin.StackedInline):
 
 
 @admin.register(Lesson)
-class LessonAdmin(admin.ModelAdmin):
+class LessonAdmin(LabelledChangeListMixin, admin.ModelAdmin):
     list_display = ["title_en", "title_ko", "track", "order", "published", "step_count", "updated_at"]
     list_editable = ["order", "published"]
     list_filter = ["track", "published"]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from urllib.parse import urlencode
+
 from django import forms
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
@@ -21,19 +24,38 @@ LAYER_CHOICES = [
 
 
 class MarkdownWidget(forms.Textarea):
-    """A textarea followed by its live preview; htmx posts the text as the author types."""
+    """A textarea followed by its live preview of exactly this field, in this field's language.
+
+    htmx posts from inside the admin's form, and a POST from inside a form carries the whole
+    form: the preview view then rendered the first body it found (step 1's English body in every
+    preview). So the request names its field (``?field=steps-2-body_ko``, which also gives the
+    language) and ``hx-params`` sends only that field's text; ``hx-sync`` drops an answer that a
+    newer keystroke made stale. Inline rows added later get their real name in the admin's
+    ``formset:added`` handler (templates/admin/base_site.html).
+    """
 
     def __init__(self, attrs: dict[str, Any] | None = None) -> None:
         base = {
             "rows": 12, "class": "md-source vLargeTextField",
-            "hx-post": "/lessons/_preview/", "hx-trigger": "input changed delay:400ms, load",
+            "hx-trigger": "input changed delay:300ms, load", "hx-sync": "this:replace",
             "hx-target": "next .md-preview", "hx-swap": "innerHTML",
         }
         super().__init__({**base, **(attrs or {})})
 
     def render(self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None) -> SafeString:
-        textarea = super().render(name, value, attrs, renderer)
-        return format_html('<div class="md-editor">{}<div class="md-preview prose" aria-live="polite"></div></div>', textarea)
+        url = f"{reverse('lessons:preview')}?{urlencode({'field': name})}"
+        textarea = super().render(name, value, {**(attrs or {}), "hx-post": url, "hx-params": name}, renderer)
+        language = preview_language(name)
+        return format_html('<div class="md-editor">{}<div class="md-preview prose" aria-live="polite" '
+                           'lang="{}" aria-label="{}"></div></div>', textarea, language or "", _("Preview"))
+
+
+def preview_language(field_name: str) -> str | None:
+    """``en``/``ko`` for a Markdown body field (``body_ko``, ``steps-2-body_ko``), else None."""
+    for language in ("en", "ko"):
+        if field_name.endswith(f"body_{language}"):
+            return language
+    return None
 
 
 class StepAdminForm(forms.ModelForm):

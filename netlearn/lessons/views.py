@@ -26,6 +26,7 @@ from netlearn.core.i18n import current_lang
 from netlearn.core.markdown import render_markdown
 
 from . import pagecache, selectors, services
+from .forms import preview_language
 from .models import Step, can_preview_drafts
 
 OSI_LAYERS = (7, 6, 5, 4, 3, 2, 1)
@@ -225,17 +226,23 @@ def search(request: HttpRequest) -> HttpResponse:
 @staff_member_required
 @require_POST
 def markdown_preview(request: HttpRequest) -> HttpResponse:
-    """Admin live preview: the same renderer and styles as the lesson page.
+    """Admin live preview of one field: the same renderer and styles as the lesson page.
 
-    The admin posts the one textarea that changed; its name ends with ``body_en``/``body_ko``
-    (``steps-0-body_ko`` in an inline), which also says which language to render for.
+    ``?field=`` names the textarea being edited (``steps-2-body_ko`` in an inline), and its name
+    gives the language to render for; the request carries that field's text (see
+    ``forms.MarkdownWidget``). Without ``field`` a request carrying exactly one body field is
+    previewed (a hand-written call); anything else is refused, never guessed.
     """
     if not (request.user.has_perm("lessons.change_step") or request.user.has_perm("lessons.change_glossaryterm")
             or request.user.has_perm("lessons.add_step")):
         return HttpResponse(status=403)
-    for name, value in request.POST.items():
-        if name.endswith(("body_en", "body_ko")):
-            lang = name[-2:]
-            html = render_markdown(value, lang=lang)
-            return TemplateResponse(request, "lessons/_preview.html", {"html": html, "lang": lang})
-    return HttpResponseBadRequest("no Markdown field in the request")
+    field = request.GET.get("field", "")
+    if not field:
+        bodies = [name for name in request.POST if preview_language(name)]
+        field = bodies[0] if len(bodies) == 1 else ""
+    lang = preview_language(field)
+    if lang is None or field not in request.POST:
+        return HttpResponseBadRequest("name one Markdown body field (?field=...) and send its text")
+    with translation.override(lang):  # as a learner reading in that language sees it
+        html = render_markdown(request.POST[field], lang=lang)
+        return TemplateResponse(request, "lessons/_preview.html", {"html": html, "lang": lang}).render()

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 
+from django import forms
 from django.contrib import admin
+from django.db import models
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _, override
+
+from netlearn.core.adminforms import LabelledInlineFormSet
 
 from . import selectors
 from .cards import CardOptions, card_context, feedback_context
@@ -22,12 +26,14 @@ GRADING_FIELDS = {"type", "numeric_value", "numeric_tolerance"}
 
 
 class ChoiceInline(admin.TabularInline):
+    formset = LabelledInlineFormSet
     model = Choice
     extra = 0
     fields = ("order", "text_en", "text_ko", "correct")
 
 
 class OrderItemInline(admin.TabularInline):
+    formset = LabelledInlineFormSet
     model = OrderItem
     extra = 0
     fields = ("position", "text_en", "text_ko")
@@ -35,18 +41,21 @@ class OrderItemInline(admin.TabularInline):
 
 
 class AcceptedAnswerInline(admin.TabularInline):
+    formset = LabelledInlineFormSet
     model = AcceptedAnswer
     extra = 0
     fields = ("text_en", "text_ko")
 
 
 class ChecklistInline(admin.TabularInline):
+    formset = LabelledInlineFormSet
     model = ChecklistItem
     extra = 0
     fields = ("order", "text_en", "text_ko")
 
 
 class LessonLinkInline(admin.TabularInline):
+    formset = LabelledInlineFormSet
     model = LessonLink
     extra = 0
     fields = ("lesson_slug", "step", "order")
@@ -79,8 +88,9 @@ class QuestionAdmin(admin.ModelAdmin):
     list_display = ("key", "type", "short_prompt", "difficulty", "attempts", "share_correct", "top_wrong", "preview")
     list_filter = ("topics", "type", TranslationFilter, "difficulty")
     search_fields = ("key", "prompt_en", "prompt_ko")
-    filter_horizontal = ("topics",)
-    autocomplete_fields = ("follow_up",)
+    # Checkboxes for the fixed topic list and a plain <select> for the follow-up question: the
+    # admin's filter widget and select2 autocomplete render unnamed controls (axe: serious).
+    formfield_overrides = {models.ManyToManyField: {"widget": forms.CheckboxSelectMultiple}}
     readonly_fields = ("version", "statistics", "preview")
     inlines = [ChoiceInline, OrderItemInline, AcceptedAnswerInline, ChecklistInline, LessonLinkInline]
     fieldsets = (
@@ -173,9 +183,9 @@ class QuestionAdmin(admin.ModelAdmin):
 
 
 class QuizQuestionInline(admin.TabularInline):
+    formset = LabelledInlineFormSet
     model = QuizQuestion
     extra = 0
-    autocomplete_fields = ("question",)
     fields = ("order", "question")
 
 
@@ -184,7 +194,7 @@ class QuizAdmin(admin.ModelAdmin):
     list_display = ("slug", "title_en", "title_ko")
     list_filter = ("topics",)
     search_fields = ("slug", "title_en", "title_ko")
-    filter_horizontal = ("topics",)
+    formfield_overrides = {models.ManyToManyField: {"widget": forms.CheckboxSelectMultiple}}
     inlines = [QuizQuestionInline]
 
 

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "netlearn.lessons",
     "netlearn.quizzes",
     "netlearn.walks",
+    "netlearn.classroom",
 ]
 
 MIDDLEWARE = [
@@ -105,7 +106,10 @@ def _channel_layers_from_env() -> dict:
                 "BACKEND": "channels_redis.core.RedisChannelLayer",
                 # redis-py 8 reads with a 5 s socket time-out by default, as long as channels_redis's
                 # blocking BZPOPMIN (5 s): every idle consumer would crash (channels_redis#422).
-                "CONFIG": {"hosts": [{"address": url, "socket_timeout": 15, "socket_connect_timeout": 5}],
+                # max_connections: redis-py 8 caps a pool at 100 and then fails at once ("Too many
+                # connections"); a live class of 1,000 joining together needs more (bench/live_class.py).
+                "CONFIG": {"hosts": [{"address": url, "socket_timeout": 15, "socket_connect_timeout": 5,
+                                      "max_connections": 2000}],
                            "capacity": CHANNEL_CAPACITY},
             }
         }
@@ -227,7 +231,14 @@ AXES_LOCKOUT_TEMPLATE = "lockout.html"
 # X-Forwarded-For (trusted from the proxy's address only), see docs/deploy.md.
 AXES_VERBOSE = False
 
+#: Proxies whose X-Forwarded-For is believed (addresses or networks; netlearn.core.clientaddr).
+#: Empty: the connection's address is the client's. Behind nginx on the same host: 127.0.0.1.
+NETLEARN_TRUSTED_PROXIES: list[str] = [
+    p for p in os.environ.get("NETLEARN_TRUSTED_PROXIES", "").split(",") if p.strip()]
+#: One client address may send this many times a learner's limit (a classroom behind one NAT).
+NETLEARN_RATE_LIMIT_ADDRESS_FACTOR = int(os.environ.get("NETLEARN_RATE_LIMIT_ADDRESS_FACTOR", "40"))
 #: POSTs per learner per window, by URL name (netlearn.core.ratelimit): (limit, seconds).
+#: Each is also counted per client address, at NETLEARN_RATE_LIMIT_ADDRESS_FACTOR times the limit.
 NETLEARN_RATE_LIMITS: dict[str, tuple[int, int]] = {
     "walks:index": (20, 60),
     "walks:compare": (10, 60),

@@ -64,8 +64,8 @@ async def walk_start(*, url: str, user: Any = None, session_key: str | None = No
                                           detail={"refusal": parsed.detail}, finished_at=timezone.now(),
                                           step_id=step_id, **owner)
     lab = await _available_lab(owner)
-    walk = await Walk.objects.acreate(url=url, worker=worker_identity(), step_id=step_id,
-                                      params={"cache": "cold" if cold else "warm"}, **owner)
+    walk = await _start_running(url=url, worker=worker_identity(), step_id=step_id,
+                                params={"cache": "cold" if cold else "warm"}, **owner)
     bridge.register_live(walk.id.hex)
     bridge.spawn(_run(walk.id.hex, lab, lambda l: l.walk(url, correlation_id=walk.id.hex, cold=cold), walk_finish))
     return walk
@@ -79,8 +79,8 @@ async def lab_action_start(*, step: Any, user: Any = None, session_key: str | No
                                 cold=True)
     owner = _owner(user, session_key)
     lab = await _available_lab(owner)
-    walk = await Walk.objects.acreate(kind=str(spec.get("kind", "")), url=describe_action(spec), params=spec,
-                                      step_id=step.pk, worker=worker_identity(), **owner)
+    walk = await _start_running(kind=str(spec.get("kind", "")), url=describe_action(spec), params=spec,
+                                step_id=step.pk, worker=worker_identity(), **owner)
     bridge.register_live(walk.id.hex)
     bridge.spawn(_run(walk.id.hex, lab, lambda l: l.run_action(spec, correlation_id=walk.id.hex), action_finish))
     return walk
@@ -100,15 +100,48 @@ def describe_action(spec: dict[str, Any]) -> str:
 
 
 async def _available_lab(owner: dict[str, Any]) -> Any:
+    """The running lab, after a cheap early look at the limits (the binding check is in
+    :func:`_start_running`): a learner already at the cap is told so without taking a lock."""
     lab = labstate.get_lab()
     if lab is None or not lab.is_alive():
         raise LabUnavailable()
     running = Walk.objects.filter(status=Walk.Status.RUNNING)
     if await running.filter(**owner).acount() >= MAX_RUNNING_PER_LEARNER:
         raise WalkBusy("learner")
-    if await running.acount() >= MAX_RUNNING_TOTAL:
-        raise WalkBusy("site")
     return lab
+
+
+#: The advisory lock (PostgreSQL) that serialises "count the running walks, then add one".
+START_LOCK_ID = 0x6E65_746C_7761_6C6B & 0x7FFF_FFFF_FFFF_FFFF  # "netlwalk"
+
+
+def _insert_running(fields: dict[str, Any]) -> Walk:
+    """Count and insert in one transaction that no other start can interleave with.
+
+    Why a lock: counting and then inserting in two steps let two POSTs from one learner (or many
+    learners at once) both see room and both start, past every cap. PostgreSQL: a transaction-
+    scoped advisory lock, taken by every start, so the count always sees the walks that the
+    starts before it committed (READ COMMITTED takes a fresh snapshot per statement). SQLite:
+    ``transaction_mode=IMMEDIATE`` (settings) makes ``atomic()`` take the database's write lock
+    at BEGIN, which serialises the same way. The lock is held for one COUNT and one INSERT."""
+    from django.db import connection
+
+    owner = {"user": fields.get("user"), "session_key": fields.get("session_key", "")}
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [START_LOCK_ID])
+        running = Walk.objects.filter(status=Walk.Status.RUNNING)
+        if running.filter(**owner).count() >= MAX_RUNNING_PER_LEARNER:
+            raise WalkBusy("learner")
+        if running.count() >= MAX_RUNNING_TOTAL:
+            raise WalkBusy("site")
+        return Walk.objects.create(**fields)
+
+
+async def _start_running(**fields: Any) -> Walk:
+    """Store a running walk if the learner's and the site's caps allow it (atomically), else WalkBusy."""
+    return await sync_to_async(_insert_running)(fields)
 
 
 async def _run(cid: str, lab: Any, work: Any, finish: Any) -> None:
@@ -118,16 +151,16 @@ async def _run(cid: str, lab: Any, work: Any, finish: Any) -> None:
 
         future = lab.submit(in_lab)
         record, topology = await asyncio.wait_for(asyncio.wrap_future(future), WALK_DEADLINE_SECONDS)
-        await _in_thread(finish, cid, record=record, topology=topology)
+        await in_thread(finish, cid, record=record, topology=topology)
     except asyncio.CancelledError:
         if asyncio.current_task().cancelling():  # this task was cancelled (shutdown): let it end
             raise
         # The lab's loop cancelled the walk: it crashed and is being restarted.
-        await _in_thread(walk_fail, cid, code="lab_error",
+        await in_thread(walk_fail, cid, code="lab_error",
                          message="the lab crashed during the walk; it restarts by itself")
     except Exception as exc:  # noqa: BLE001 - a lab failure is a failed walk, never a broken site
         log.exception("walk %s failed inside the lab", cid)
-        await _in_thread(walk_fail, cid, code="lab_error", message=repr(exc))
+        await in_thread(walk_fail, cid, code="lab_error", message=repr(exc))
     finally:
         bridge.unregister_live(cid)
         from channels.layers import get_channel_layer
@@ -137,7 +170,7 @@ async def _run(cid: str, lab: Any, work: Any, finish: Any) -> None:
             await layer.group_send(f"walk.{cid}", {"type": "walk.finished", "walk": cid})
 
 
-async def _in_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
+async def in_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
     """Run an ORM write from a background task. ``thread_sensitive=False``: the request that
     spawned the task (and its executor) may be gone by the time the walk ends."""
     from django.db import close_old_connections
@@ -333,7 +366,7 @@ async def sweep_lost_walks() -> list[str]:
 
     from netlearn.core import livebuffer
 
-    lost = await _in_thread(mark_lost_walks)
+    lost = await in_thread(mark_lost_walks)
     layer, shared = get_channel_layer(), livebuffer.get_buffer()
     for cid in lost:
         try:

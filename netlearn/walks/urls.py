@@ -6,6 +6,7 @@ app_name = "walks"
 urlpatterns = [
     path("walk/", views.walk_index, name="index"),
     path("walk/compare/", compare.compare_view, name="compare"),
+    path("walk/compare/<slug:token>/", compare.compare_result, name="compare_result"),
     path("walk/<uuid:walk_id>/", views.walk_detail, name="detail"),
     path("walk/<uuid:walk_id>.json", views.walk_json, name="json"),
     path("walk/<uuid:walk_id>.pcapng", views.walk_pcap, name="pcap"),

@@ -11,4 +11,14 @@
       }
     }
   });
+  // A refusal or an error (400: a URL outside the lab, 429: one comparison at a time, 404: a result
+  // that expired, 503/504) carries its explanation for the results area: show it (htmx does not
+  // swap error responses by default).
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    if (target && target.id === "compare-results" && event.detail.xhr && event.detail.xhr.status >= 400) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
 })();

@@ -35,7 +35,9 @@ def test_instructor_can_edit_content_but_not_users(client, content, instructor) 
     assert client.get("/admin/lessons/lesson/").status_code == 200
     lesson = Lesson.objects.get(slug="sample-lesson")
     page = client.get(f"/admin/lessons/lesson/{lesson.pk}/change/").content.decode()
-    assert 'hx-post="/lessons/_preview/"' in page and "md-preview" in page
+    assert 'hx-post="/lessons/_preview/?field=steps-2-body_ko"' in page
+    assert 'hx-params="steps-2-body_ko"' in page
+    assert "md-preview" in page
     assert f"/admin/r/" in page  # "view on site" for the lesson and its steps
     assert client.get("/admin/auth/user/").status_code == 403
     assert client.get("/admin/auth/group/").status_code == 403
@@ -88,3 +90,24 @@ def test_preview_renders_like_the_lesson_page(client, content, instructor) -> No
     html = response.content.decode()
     assert response.status_code == 200 and 'lang="ko"' in html
     assert "<strong>굵게</strong>" in html and 'href="/glossary/VIP/"' in html and "<script>" not in html
+
+
+def test_preview_renders_exactly_the_named_field_in_its_language(client, content, instructor) -> None:
+    """The whole inline form arrives (as htmx sent it before): only ?field= decides what is shown."""
+    client.force_login(instructor)
+    form = {"steps-0-body_en": "step one english", "steps-0-body_ko": "첫 단계",
+            "steps-2-body_en": "step three english", "steps-2-body_ko": "**세 번째** 단계"}
+    response = client.post("/lessons/_preview/?field=steps-2-body_ko", form)
+    html = response.content.decode()
+    assert response.status_code == 200 and 'lang="ko"' in html
+    assert "<strong>세 번째</strong>" in html and "step one" not in html and "첫 단계" not in html
+    english = client.post("/lessons/_preview/?field=steps-2-body_en", form).content.decode()
+    assert 'lang="en"' in english and "step three english" in english and "세 번째" not in english
+
+
+def test_preview_refuses_to_guess_between_fields(client, content, instructor) -> None:
+    client.force_login(instructor)
+    both = {"steps-0-body_en": "a", "steps-0-body_ko": "b"}
+    assert client.post("/lessons/_preview/", both).status_code == 400
+    assert client.post("/lessons/_preview/?field=steps-0-title_en", both).status_code == 400
+    assert client.post("/lessons/_preview/?field=steps-5-body_en", both).status_code == 400

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -44,6 +45,12 @@ RULES: list[tuple[str, dict[str, int | set[int]]]] = [
     (r"^quizzes:(answer|reveal|mock_start|mock_answer|mock_pass|mock_finish)$|^walks:try$", {}),
     # A mock interview belongs to its learner: anybody else gets 404.
     (r"^quizzes:mock$", {"anonymous": 404, "learner": 404, "instructor": 404, "superuser": 404}),
+    # Live classroom: a session's console and report are its owner's alone (someone else owns this one).
+    (r"^classroom:(console|report|report_csv)$", {"anonymous": 302, "learner": 403, "instructor": 404, "superuser": 404}),
+    (r"^classroom:teach$", {"anonymous": 302, "learner": 403, "instructor": 200, "superuser": 200}),
+    (r"^classroom:live$", {"anonymous": 302, "learner": 302, "instructor": 302, "superuser": 302}),  # join first
+    # A comparison is fetched by the token its POST answered; an unknown token is 404 for anybody.
+    (r"^walks:compare_result$", {"anonymous": 404, "learner": 404, "instructor": 404, "superuser": 404}),
     # The stored walk has no step 0 to inspect.
     (r"^walks:step$", {"anonymous": 404, "learner": 404, "instructor": 404, "superuser": 404}),
     # A walk's pcapng is only for the learner who walked it (the sample walk is nobody's, and has no frames).
@@ -71,6 +78,9 @@ def world(db, django_user_model, client) -> dict[str, Any]:
     from netlearn.core.content import import_document
     from netlearn.lessons.models import GlossaryTerm, Lesson, Step
     from netlearn.quizzes.models import MockInterview, Question, Quiz, Topic
+    from django.utils import timezone
+
+    from netlearn.classroom.models import LiveSession
     from netlearn.walks.models import Walk
     from tests.quizzes.conftest import BANK
 
@@ -88,6 +98,7 @@ def world(db, django_user_model, client) -> dict[str, Any]:
                                detail={"topology": {}})
     question = Question.objects.first()
     mock = MockInterview.objects.create(user=owner) if hasattr(MockInterview, "user") else None
+    live = LiveSession.objects.create(code="K7QM2X", owner=owner, expires_at=timezone.now() + timedelta(hours=1))
     return {
         "users": users,
         "values": {
@@ -95,6 +106,7 @@ def world(db, django_user_model, client) -> dict[str, Any]:
             "key": question.key, "question_pk": question.pk, "walk_id": walk.id, "seq": 0, "step_id": step.pk,
             "pk": mock.pk if mock else 1, "quiz": Quiz.objects.first(), "topic": Topic.objects.get(slug="tcp"),
             "uidb64": "MQ", "token": "set-password", "lesson": Lesson.objects.first(),
+            "code": live.code,
         },
     }
 

@@ -61,3 +61,95 @@ def test_login_is_throttled_after_repeated_failures(client, settings, django_use
     locked = client.post("/accounts/login/", {"username": "eve", "password": "pw-eve-correct-1"})
     assert locked.status_code == 429
     assert "Too many sign-in attempts" in locked.content.decode()
+
+
+# -- Who is counted: a checked identity and the client address ------------------------------------
+
+def _fresh_cookie_client(client):
+    """The test client with a made-up session cookie, different each time (never a real session)."""
+    import secrets
+
+    client.cookies["sessionid"] = secrets.token_hex(16)
+    return client
+
+
+def test_rotating_made_up_session_cookies_does_not_escape_the_limit(client, settings):
+    settings.NETLEARN_RATE_LIMITS = {"walks:index": (5, 60)}
+    statuses = [_fresh_cookie_client(client).post("/walk/", {"url": "http://203.0.113.9/"}).status_code
+                for _ in range(20)]
+    assert statuses[:5].count(429) == 0
+    assert statuses[5:] == [429] * 15
+
+
+def test_a_real_session_has_its_own_budget_beside_cookie_rotators_on_its_address(client, settings):
+    settings.NETLEARN_RATE_LIMITS = {"walks:index": (3, 60)}
+    for _ in range(6):  # a rotator on the same address uses up the address's anonymous budget
+        _fresh_cookie_client(client.__class__()).post("/walk/", {"url": "http://203.0.113.9/"})
+    learner = client.__class__()
+    learner.get("/walk/")  # a real session, as a browser has
+    statuses = [learner.post("/walk/", {"url": "http://203.0.113.9/"}).status_code for _ in range(4)]
+    assert statuses[:3].count(429) == 0 and statuses[3] == 429
+
+
+def test_one_address_gets_a_classroom_sized_budget_and_no_more(settings):
+    from django.test import Client
+
+    settings.NETLEARN_RATE_LIMITS = {"walks:index": (2, 60)}
+    settings.NETLEARN_RATE_LIMIT_ADDRESS_FACTOR = 3  # a "classroom" of three learners per address
+    learners = [Client(REMOTE_ADDR="198.51.100.7") for _ in range(4)]
+    for learner in learners:
+        learner.get("/walk/")
+    answers = [[learner.post("/walk/", {"url": "http://203.0.113.9/"}).status_code for _ in range(2)]
+               for learner in learners]
+    assert [s for row in answers[:3] for s in row].count(429) == 0  # 3 learners × 2 = the address's 6
+    assert answers[3] == [429, 429]
+    elsewhere = Client(REMOTE_ADDR="198.51.100.8")
+    elsewhere.get("/walk/")
+    assert elsewhere.post("/walk/", {"url": "http://203.0.113.9/"}).status_code != 429
+
+
+def test_a_client_past_its_own_limit_does_not_use_up_its_address(settings):
+    from django.test import Client
+
+    settings.NETLEARN_RATE_LIMITS = {"walks:index": (2, 60)}
+    settings.NETLEARN_RATE_LIMIT_ADDRESS_FACTOR = 2
+    hammer = Client(REMOTE_ADDR="198.51.100.9")
+    hammer.get("/walk/")
+    answers = [hammer.post("/walk/", {"url": "http://203.0.113.9/"}).status_code for _ in range(30)]
+    assert answers.count(429) == 28
+    classmate = Client(REMOTE_ADDR="198.51.100.9")
+    classmate.get("/walk/")
+    answers = [classmate.post("/walk/", {"url": "http://203.0.113.9/"}).status_code for _ in range(2)]
+    assert answers.count(429) == 0
+
+
+@pytest.mark.parametrize(("trusted", "remote", "forwarded", "expected"), [
+    ([], "203.0.113.5", "198.51.100.1", "203.0.113.5"),                  # no proxy trusted: header ignored
+    (["127.0.0.1"], "203.0.113.5", "198.51.100.1", "203.0.113.5"),       # not from the proxy: ignored
+    (["127.0.0.1"], "127.0.0.1", "198.51.100.1", "198.51.100.1"),        # nginx on the host
+    (["127.0.0.1"], "127.0.0.1", "6.6.6.6, 198.51.100.1", "198.51.100.1"),  # the client wrote the left one
+    (["127.0.0.1", "10.0.0.0/8"], "127.0.0.1", "198.51.100.1, 10.1.2.3", "198.51.100.1"),  # two proxies
+    (["127.0.0.1"], "127.0.0.1", "not-an-address", "127.0.0.1"),
+])
+def test_client_address_believes_x_forwarded_for_only_from_trusted_proxies(rf, settings, trusted, remote,
+                                                                         forwarded, expected):
+    from netlearn.core.clientaddr import client_address
+
+    settings.NETLEARN_TRUSTED_PROXIES = trusted
+    request = rf.post("/walk/", REMOTE_ADDR=remote, HTTP_X_FORWARDED_FOR=forwarded)
+    assert client_address(request) == expected
+
+
+def test_forged_forwarded_addresses_do_not_escape_the_limit_behind_a_trusted_proxy(settings):
+    import secrets
+
+    from django.test import Client
+
+    settings.NETLEARN_TRUSTED_PROXIES = ["127.0.0.1"]
+    settings.NETLEARN_RATE_LIMITS = {"walks:index": (3, 60)}
+    statuses = []
+    for n in range(8):  # a new forged address and a new made-up cookie each time, through the proxy
+        forged = Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR=f"192.0.2.{n}, 198.51.100.20")
+        forged.cookies["sessionid"] = secrets.token_hex(16)
+        statuses.append(forged.post("/walk/", {"url": "http://203.0.113.9/"}).status_code)
+    assert statuses[:3].count(429) == 0 and statuses[3:] == [429] * 5

@@ -1,10 +1,15 @@
 """Compare mode: four real walks, round trips counted from what the client really sent."""
 from __future__ import annotations
 
+import asyncio
+import re
+
 import pytest
 from django.test import AsyncClient
 
+from netlearn.lab import control
 from netlearn.lab.compare import compare_protocols, row_urls
+from netlearn.walks import compare
 from netlearn.walks.compare import rows_context
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -33,16 +38,68 @@ async def test_round_trips_fall_from_h1_tls_to_h3(lab) -> None:
     assert sum(1 for r in context["rows"] if r["fewest"]) == 1 and context["rows"][3]["fewest"]
 
 
+async def _poll(client: AsyncClient, body: str, deadline: float = 60.0) -> str:
+    """Follow the "comparing…" fragment's hx-get until it answers with the result, as htmx does."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + deadline
+    while 'class="card compare-pending"' in body:
+        assert loop.time() < until, "the comparison did not finish"
+        poll = re.search(r'hx-get="([^"]+)"', body).group(1)
+        await asyncio.sleep(0.2)  # htmx waits a second between polls; this only paces the loop
+        answer = await client.get(poll, headers={"HX-Request": "true"})
+        assert answer.status_code in (200, 504), answer.status_code
+        body = answer.content.decode()
+    return body
+
+
 async def test_compare_page_renders_four_waterfalls(embedded_lab) -> None:
     client = AsyncClient()
     page = await client.get("/walk/compare/")
     assert page.status_code == 200 and 'name="latency"' in page.content.decode()
     response = await client.post("/walk/compare/", {"url": "https://shop.netlearn.test/", "latency": "0"},
                                  headers={"HX-Request": "true"})
-    body = response.content.decode()
     assert response.status_code == 200
+    body = await _poll(client, response.content.decode())
     assert body.count('class="compare-row') == 4
     assert "HTTP/3" in body and "TLS handshake" in body and "QUIC handshake" in body
+
+
+@pytest.fixture
+def slow_backends(embedded_lab):
+    for n in range(1, 5):
+        command = {"op": "latency", "backend": n, "seconds": 3}
+        embedded_lab.submit(lambda lab, command=command: control.apply(lab, command)).result(5)
+    return embedded_lab
+
+
+async def test_the_post_answers_while_the_comparison_still_runs(slow_backends) -> None:
+    """The request does not wait for the lab (it would hold a pooled thread up to 40 s)."""
+    client = AsyncClient()
+    response = await client.post("/walk/compare/", {"url": "http://shop.netlearn.test/", "latency": "0"},
+                                 headers={"HX-Request": "true"})
+    body = response.content.decode()
+    assert response.status_code == 200 and 'class="card compare-pending"' in body
+    token = re.search(r"/walk/compare/([0-9a-f]{32})/", body).group(1)
+    assert token in compare._running  # the backends answer 3 s late: surely still running
+    again = await client.post("/walk/compare/", {"url": "http://shop.netlearn.test/", "latency": "0"},
+                              headers={"HX-Request": "true"})
+    assert again.status_code == 200 and "still running" in again.content.decode()  # one per learner:
+    assert f"/walk/compare/{token}/" in again.content.decode() and len(compare._running) == 1  # the same one
+    body = await _poll(client, body)
+    assert body.count('class="compare-row') == 4
+
+
+async def test_without_javascript_the_post_redirects_to_a_refreshing_page(embedded_lab) -> None:
+    client = AsyncClient()
+    response = await client.post("/walk/compare/", {"url": "https://shop.netlearn.test/", "latency": "0"})
+    assert response.status_code == 302 and re.fullmatch(r"/walk/compare/[0-9a-f]{32}/", response["Location"])
+    page = (await client.get(response["Location"])).content.decode()
+    assert "<html" in page
+    if 'class="card compare-pending"' in page:
+        assert '<noscript><meta http-equiv="refresh"' in page
+    body = await _poll(client, page)
+    assert body.count('class="compare-row') == 4
+    assert (await client.get("/walk/compare/0123456789abcdef0123456789abcdef/")).status_code == 404
 
 
 async def test_compare_refuses_urls_outside_the_lab_without_a_connection(connect_watch) -> None:

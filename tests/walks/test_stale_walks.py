@@ -123,7 +123,7 @@ async def test_a_late_real_record_replaces_the_worker_lost_verdict(embedded_lab)
     await Walk.objects.filter(id=lost.id).aupdate(status=Walk.Status.FAILED, code=WORKER_LOST)
     await Walk.objects.filter(id=failed.id).aupdate(status=Walk.Status.FAILED, code="lab_error")
     for cid in (lost.id.hex, failed.id.hex):
-        await services._in_thread(walk_finish, cid, record=record, topology=topology)  # no crash
+        await services.in_thread(walk_finish, cid, record=record, topology=topology)  # no crash
     lost = await Walk.objects.aget(id=lost.id)
     assert (lost.status, lost.code) == (Walk.Status.DONE, "") and lost.events  # the record wins
     failed = await Walk.objects.aget(id=failed.id)

@@ -28,6 +28,7 @@ from ..events import Endpoint, Kind
 from ..stream import EventStream
 from ..tls.ca import LabPki
 from .http_client import USER_AGENT
+from .slowlink import SlowLink
 from .tls_client import RoundTrips, TlsFailure
 
 COMPONENT = "client"
@@ -40,6 +41,10 @@ class _H3Protocol(QuicConnectionProtocol):
         super().__init__(quic)
         self.client = client
         self.h3 = H3Connection(quic)
+        self.link = SlowLink(client.rtt.delay, closing=self._transport_closing)
+
+    def _transport_closing(self) -> bool:
+        return self._transport is None or self._transport.is_closing()
 
     def transmit(self) -> None:
         self._transmit_task = None
@@ -47,10 +52,7 @@ class _H3Protocol(QuicConnectionProtocol):
         packets = self.client.new_packets("packet_sent")
         for data, addr in datagrams:
             self.client.datagram("client", data, packets)
-            if self.client.rtt.delay:
-                self._loop.call_later(self.client.rtt.delay, self._transport.sendto, data, addr)  # type: ignore[union-attr]
-            else:
-                self._transport.sendto(data, addr)  # type: ignore[union-attr]
+            self.link.send(self._transport.sendto, data, addr)  # type: ignore[union-attr]
         timer_at = self._quic.get_timer()
         if self._timer is not None and self._timer_at != timer_at:
             self._timer.cancel()
@@ -244,6 +246,7 @@ class H3Client:
             await asyncio.wait_for(protocol.wait_closed(), 1.0)
         except asyncio.TimeoutError:
             pass
+        await protocol.link.drained()  # CONNECTION_CLOSE may still be on the slow link
         protocol._transport.close()  # type: ignore[union-attr]
         self.stream.emit(component=COMPONENT, layer=4, kind=Kind.CLOSE, src=self.local, dst=self.remote,
                          transport="udp", correlation_id=self.cid,

@@ -6,9 +6,10 @@ walk would never see a record. Here OpenSSL only ever writes into ``outgoing`` a
 really sent or received passes through :class:`~netlearn.lab.tls.records.TlsObserver` and
 becomes a layer-6 event with its real bytes.
 
-``LinkDelay`` adds a one-way delay to everything the client sends (compare mode): each write is
-scheduled ``delay`` seconds later, in order, so a round trip costs ``delay`` more while a flight
-of several writes is not delayed several times, which is how a slow link behaves.
+:class:`~netlearn.lab.walker.slowlink.SlowLink` adds a one-way delay to everything the client
+sends (compare mode): each write is scheduled ``delay`` seconds later, in order, so a round trip
+costs ``delay`` more while a flight of several writes is not delayed several times, which is how
+a slow link behaves; closing waits for what is still on the wire.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from typing import Any
 from ..events import Endpoint, Kind
 from ..stream import EventStream
 from ..tls.records import TlsObserver, TlsParseError
+from .slowlink import SlowLink
 
 COMPONENT = "client"
 READ_SIZE = 65536
@@ -78,6 +80,7 @@ class TlsClientConnection:
         self.sslobj: ssl.SSLObject | None = None
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
+        self._link: SlowLink | None = None
         self.records = {"client": 0, "server": 0}
 
     # -- TCP -------------------------------------------------------------------------------
@@ -102,6 +105,8 @@ class TlsClientConnection:
         connect_ms = (time.perf_counter() - started) * 1000
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._reader, self._writer = await asyncio.open_connection(sock=sock)
+        transport = self._writer.transport
+        self._link = SlowLink(self.rtt.delay, closing=transport.is_closing)
         self.stream.emit(component=COMPONENT, layer=4, kind=Kind.CONNECT, src=self.local, dst=self.remote,
                          transport="tcp", correlation_id=self.cid,
                          summary=f"TCP 3-way handshake with {self.remote} ({self.role}) in {connect_ms:.2f} ms",
@@ -110,11 +115,8 @@ class TlsClientConnection:
         return connect_ms
 
     def _write(self, data: bytes) -> None:
-        assert self._writer is not None
-        if self.rtt.delay:
-            asyncio.get_running_loop().call_later(self.rtt.delay, self._writer.write, data)
-        else:
-            self._writer.write(data)
+        assert self._writer is not None and self._link is not None
+        self._link.send(self._writer.write, data)
 
     async def _read(self) -> bytes:
         assert self._reader is not None
@@ -236,7 +238,7 @@ class TlsClientConnection:
     async def close(self) -> None:
         if self._writer is None:
             return
-        writer, self._writer = self._writer, None
+        writer = self._writer
         if self.sslobj is not None:
             try:
                 self.sslobj.unwrap()
@@ -245,7 +247,10 @@ class TlsClientConnection:
             data = self.outgoing.read()
             if data:
                 self._observe("client", data)
-                writer.write(data)
+                self._write(data)
+        if self._link is not None:
+            await self._link.drained()  # the last flight is still on the slow link: let it arrive
+        self._writer = None
         writer.close()
         established = self.sslobj is not None and self.observer.keys_active and self.records["client"] > 2
         self.stream.emit(component=COMPONENT, layer=4, kind=Kind.CLOSE, src=self.local, dst=self.remote,
