@@ -25,6 +25,7 @@ messages: deps
 
 setup: deps messages
 	$(BIN)/python manage.py migrate --noinput -v 0
+	$(BIN)/python manage.py collectstatic --noinput -v 0
 	$(BIN)/python manage.py seed_content
 
 # DEBUG is off (a class on a laptop); `make run DEBUG=1` gives debug pages and an access log.

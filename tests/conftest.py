@@ -218,3 +218,14 @@ def pytest_collection_modifyitems(config, items) -> None:
     """Browser tests last: Playwright's sync API keeps an event loop running in the main thread
     for the rest of the session, and pytest-asyncio cannot start its own loop after that."""
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
+@pytest.fixture
+def shipped_course(transactional_db) -> None:
+    """The whole shipped course (lessons, glossary, questions, quizzes) in the test database."""
+    from django.conf import settings
+
+    from netlearn.core.content import import_document, load_files
+
+    import_document(load_files(sorted((Path(settings.BASE_DIR) / "fixtures" / "content").glob("*.json"))),
+                    mode="add_missing")

@@ -165,14 +165,14 @@ class ClassroomConsumer(AsyncWebsocketConsumer):
         return await database_sync_to_async(services.stage_push_walk)(session=session, walk_id=walk.id.hex)
 
     async def _compare(self, session: LiveSession, url: str, latency: Any) -> LiveSession:
-        from netlearn.walks.compare import _compare, _latency
+        from netlearn.walks.compare import parse_latency, run_comparison
 
         await self._notice(_("Running the comparison…"), ok=True)
-        result = await _compare(url.strip() or "https://shop.netlearn.test/", _latency(str(latency or 20)))
+        result = await run_comparison(url.strip() or "https://shop.netlearn.test/", parse_latency(str(latency or 20)))
         if "error" in result:
             raise ClassroomError(str(result["error"]["title"]), code="compare_failed")
         rows = [{k: v for k, v in row.items() if k != "explanation"} for row in result["rows"]]
-        stored = {"rows": rows, "host": result["host"], "path": result["path"], "latency": _latency(str(latency or 20))}
+        stored = {"rows": rows, "host": result["host"], "path": result["path"], "latency": parse_latency(str(latency or 20))}
         return await database_sync_to_async(services.stage_push_compare)(session=session, result=stored)
 
     async def _after_people_change(self, action: str, message: dict[str, Any]) -> None:

@@ -145,7 +145,9 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    # Hashed names + gzip, far-future cached by WhiteNoise (netlearn/core/storage.py); needs collectstatic
+    # (make setup runs it).
+    "staticfiles": {"BACKEND": "netlearn.core.storage.HashedStaticStorage"},
 }
 
 LOGIN_URL = "/accounts/login/"

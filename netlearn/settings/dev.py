@@ -17,7 +17,8 @@ if not _key_file.exists():
 
     _key_file.write_text(secrets.token_urlsafe(50))
 SECRET_KEY = _key_file.read_text().strip()  # generated per machine, git-ignored under var/
-# Static files straight from static/ (no collectstatic step for `make run`); re-read on change
-# only in debug mode (checking files costs every request a stat).
+# Static files: what `make setup` collected (hashed names, gzip, a year's caching: netlearn/core/storage.py),
+# and straight from static/ as well; re-read on change only in debug mode (checking files costs every
+# request a stat), where pages use the plain names.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG

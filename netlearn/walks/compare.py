@@ -30,7 +30,6 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils import translation
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_http_methods
 
 from netlearn.core import labstate
@@ -57,7 +56,7 @@ POLL_SECONDS = 1
 _running: dict[str, str] = {}
 
 
-def _latency(raw: str | None) -> int:
+def parse_latency(raw: str | None) -> int:
     try:
         value = int(raw or 0)
     except ValueError:
@@ -87,7 +86,7 @@ async def compare_view(request: HtmxHttpRequest) -> HttpResponse:
     context: dict[str, Any] = {}
     if request.method == "POST":
         url = (request.POST.get("url") or DEFAULT_URL).strip()
-        latency = _latency(request.POST.get("latency"))
+        latency = parse_latency(request.POST.get("latency"))
         context = await _start(request, url, latency)
         if "token" in context and not request.htmx:
             return redirect("walks:compare_result", token=context["token"])
@@ -133,6 +132,30 @@ def _error(title: str, why: str, status: int) -> dict[str, Any]:
     return {"error": {"title": title, "why": why, "internet": ""}, "status": status}
 
 
+async def run_comparison(url: str, latency: int, *, lab: Any = None) -> dict[str, Any]:
+    """Walk ``url`` over the four protocols and return the template's context, or an ``_error``
+    dict. Awaited on the site's loop, so no request thread waits with it: the compare page's
+    background task and the live classroom's console (``netlearn.classroom``) both use it."""
+    parsed = parse_lab_url(url)
+    if isinstance(parsed, Refusal):
+        return {"error": explain(parsed.code, parsed.detail), "status": 400}
+    lab = lab if lab is not None else labstate.get_lab()
+    if lab is None or not lab.is_alive():
+        return _error(_("The lab is starting"), _("Try again in a few seconds."), 503)
+
+    async def run(the_lab: Any) -> list[Any]:
+        return await compare_protocols(the_lab, url, added_rtt_ms=latency)
+
+    try:
+        rows = await asyncio.wait_for(asyncio.wrap_future(lab.submit(run)), COMPARE_DEADLINE_SECONDS)
+    except (TimeoutError, RuntimeError):
+        return _error(_("The comparison took too long"), _("Try again with less added latency."), 504)
+    except Exception as exc:
+        log.exception("a comparison of %s failed inside the lab", url)
+        return _error(_("The comparison failed"), repr(exc)[:200], 502)
+    return {**rows_context(rows), "ran": True, "host": parsed.ascii_host, "path": parsed.target}
+
+
 async def _start(request: HttpRequest, url: str, latency: int) -> dict[str, Any]:
     """Vet the URL and start the comparison in the background; ``{"token": ...}`` or an error."""
     parsed = parse_lab_url(url)
@@ -155,30 +178,16 @@ async def _start(request: HttpRequest, url: str, latency: int) -> dict[str, Any]
     except BaseException:
         _running.pop(token, None)
         raise
-    bridge.spawn(_run(token, lab, url, latency, {"host": parsed.ascii_host, "path": parsed.target},
-                      translation.get_language()))
+    bridge.spawn(_run(token, lab, url, latency, translation.get_language()))
     return {"token": token}
 
 
-async def _run(token: str, lab: Any, url: str, latency: int, where: dict[str, str], language: str) -> None:
+async def _run(token: str, lab: Any, url: str, latency: int, language: str) -> None:
     """The comparison itself, on the site's loop, awaiting the lab without holding a thread.
     ``language``: the learner's, for the explanations written into the result."""
-    async def run(the_lab: Any) -> list[Any]:
-        return await compare_protocols(the_lab, url, added_rtt_ms=latency)
-
     try:
-        try:
-            rows = await asyncio.wait_for(asyncio.wrap_future(lab.submit(run)), COMPARE_DEADLINE_SECONDS)
-            failure: tuple[Any, str, int] | None = None
-        except (TimeoutError, RuntimeError):
-            failure = (_lazy("The comparison took too long"), str(_lazy("Try again with less added latency.")),
-                       504)
-        except Exception as exc:
-            log.exception("comparison %s failed inside the lab", token)
-            failure = (_lazy("The comparison failed"), repr(exc)[:200], 502)
         with translation.override(language):  # the learner's language, not the task's default
-            result = _error(str(failure[0]), str(failure[1]), failure[2]) if failure else {
-                **rows_context(rows), "ran": True, **where}
+            result = await run_comparison(url, latency, lab=lab)
         await in_thread(cache.set, _key(token), {"state": "done", "url": url, "latency": latency,
                                                  "result": result}, RESULT_SECONDS)
     finally:

@@ -15,6 +15,8 @@ from netlearn.core.diagram import LINK_IDS as KNOWN_LINKS
 from netlearn.lab import packets
 from netlearn.lab.events import Kind
 
+from . import summaries
+
 CATEGORY_BY_KIND = {
     Kind.QUERY: "dns", Kind.REFERRAL: "dns", Kind.ANSWER: "dns", Kind.CACHE: "dns",
     Kind.CONNECT: "tcp", Kind.ACCEPT: "tcp", Kind.CLOSE: "tcp",
@@ -139,7 +141,7 @@ def step_view(event: dict[str, Any], topology: dict[str, str], *, seq: int, t0: 
     kind = event["kind"]
     return StepView(
         seq=event.get("seq", seq), event=event, kind=kind, layer=event["layer"], component=event["component"],
-        category=CATEGORY_BY_KIND.get(kind, "lab"), title=title_for(event), summary=event["summary"],
+        category=CATEGORY_BY_KIND.get(kind, "lab"), title=title_for(event), summary=summaries.summary_for(event),
         t_ms=round((event["ts"] - t0) * 1000, 3), src_node=src_node, dst_node=dst_node, link=link,
         direction=direction, is_error=kind == Kind.ERROR or event.get("detail", {}).get("step") in ERROR_STEPS,
         has_bytes=bool(event.get("data_hex")),
@@ -387,7 +389,8 @@ def _ipv4(host: str) -> bool:
 
 def _layer(n: int, protocol: str, data: bytes, fields: list[packets.Field], **extra: Any) -> dict[str, Any]:
     return {"layer": n, "name": _(LAYER_NAMES[n]), "protocol": protocol, "length": len(data),
-            "fields": [{"name": _(f.name), "value": f.value, "index": i} for i, f in enumerate(fields)],
+            "fields": [{"name": _(f.name), "value": summaries.field_value(f.value), "index": i}
+                       for i, f in enumerate(fields)],
             "rows": packets.hexdump_rows(data, fields), "observed": True, **extra}
 
 

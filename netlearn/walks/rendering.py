@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from netlearn.core import labstate
 
-from . import packetview, presenters
+from . import presenters, steplist, summaries, timeline, wireshark
 from .explanations import explain
 from .models import Walk
 
@@ -89,7 +89,10 @@ class StepLabels:
 def step_item_html(ctx: dict[str, Any], labels: StepLabels) -> SafeString:
     """One ``<li>`` of a walk's step list. Built with ``format_html`` rather than a template:
     a walk has ~70 steps, and through the template engine this list was most of a walk's
-    rendering cost (see bench/classroom). Every value is escaped by ``format_html``."""
+    rendering cost (see bench/classroom). Every value is escaped by ``format_html``.
+
+    The title is the row's one control (it opens the inspector); the lesson and quiz links live
+    in the inspector of the selected step, not on every row."""
     step: presenters.StepView = ctx["step"]
     walk = ctx["walk"]
     meta = []
@@ -97,23 +100,19 @@ def step_item_html(ctx: dict[str, Any], labels: StepLabels) -> SafeString:
         meta.append(format_html('<span class="step-time">+{} ms</span>', f"{step.t_ms:.2f}"))
     if step.has_bytes:
         meta.append(format_html('<span class="badge">{} B</span>', step.event.get("data_len", 0)))
-    if walk is not None:
-        meta.append(format_html('<button type="button" class="link inspect-btn" data-seq="{}">{}</button>',
-                                step.seq, labels.inspect))
-    if ctx["lesson_url"]:
-        meta.append(format_html('<a class="small" href="{}">{}</a>', ctx["lesson_url"], labels.lesson))
-    if ctx["quiz_url"]:
-        meta.append(format_html('<a class="small" href="{}">{}</a>', ctx["quiz_url"], labels.quiz))
+    title = (format_html('<button type="button" class="step-title inspect-btn" data-seq="{}" aria-label="{}: {}">{}'
+                         '</button>', step.seq, labels.inspect, step.title, step.title)
+             if walk is not None else format_html('<span class="step-title">{}</span>', step.title))
     return format_html(
         '<li class="walk-step cat-{}{}" id="{}" data-seq="{}" data-t="{}" data-link="{}" data-dir="{}" '
-        'data-src="{}" data-dst="{}" data-kind="{}"{} tabindex="-1">'
+        'data-src="{}" data-dst="{}" data-kind="{}" data-phase="{}"{} tabindex="-1">'
         '<span class="layer-badge layer-{}" title="{} {}">L{}</span>'
-        '<span class="step-main"><span class="step-title">{}</span><span class="step-summary">{}</span></span>'
+        '<span class="step-main">{}<span class="step-summary">{}</span></span>'
         '<span class="step-meta">{}</span></li>',
         step.category, " is-error" if step.is_error else "", step.dom_id, step.seq, step.t_ms, step.link or "",
-        step.direction, step.src_node or "", step.dst_node or "", step.kind,
+        step.direction, step.src_node or "", step.dst_node or "", step.kind, step.phase,
         format_html(' data-inspect="{}"', ctx["inspect_url"]) if ctx.get("inspect_url") else "",
-        step.layer, labels.layer, step.layer, step.layer, step.title, step.summary, mark_safe("".join(meta)),
+        step.layer, labels.layer, step.layer, step.layer, title, step.summary, mark_safe("".join(meta)),
     )
 
 
@@ -128,14 +127,19 @@ def live_steps_html(events: list[dict[str, Any]], topology: dict[str, str]) -> s
     return f'<ol id="walk-steps" hx-swap-oob="beforeend">{"".join(items)}</ol>'
 
 
-def walk_context(walk: Walk) -> dict[str, Any]:
+def walk_context(walk: Walk, packet_query: dict[str, str] | None = None) -> dict[str, Any]:
+    """Everything a finished walk's page shows; ``packet_query`` (filter, hop, no) chooses what
+    the packet view lists and which packet it opens."""
     topology = walk.detail.get("topology", {})
     steps = presenters.build_steps(walk.events, topology)
     inspect_base, labels = _inspect_base(walk), StepLabels.current()
     explanation = explain(walk.code, walk.detail.get("refusal") or walk.detail.get("outcome")) if walk.code else None
+    step_ctxs = [_step_ctx(s, walk, labels, inspect_base) for s in steps]
     return {
         "walk": walk,
-        "steps": [_step_ctx(s, walk, labels, inspect_base) for s in steps],
+        "steps": step_ctxs,
+        "items": steplist.list_items(step_ctxs),
+        "chapters": steplist.chapter_labels(),
         "waterfall": presenters.waterfall(steps),
         "explanation": explanation,
         "parsed": walk.detail.get("parsed"),
@@ -143,13 +147,42 @@ def walk_context(walk: Walk) -> dict[str, Any]:
         "total_ms": steps[-1].t_ms if steps else 0,
         "layers_seen": sorted({s.layer for s in steps}, reverse=True),
         "capture": {**(walk.detail.get("capture") or {}), "frames": len(walk.frames or [])} if walk.frames else None,
-        "packets": packetview.packet_rows(walk),
+        "timeline": timeline.waterfall_rows(steps),
+        "packets": packets_context(walk, packet_query or {}) if walk.frames else None,
+        "flow": wireshark.flow_graph(walk.frames or [], presenters._role) if walk.frames else None,
     }
+
+
+def packets_context(walk: Walk, query: dict[str, str]) -> wireshark.PacketView:
+    """The packet view for a filter, a hop and a chosen packet number, as given in the query string."""
+    try:
+        selected = int(query.get("no") or 0) or None
+    except ValueError:
+        selected = None
+    return wireshark.packet_view(walk.frames or [], filter_text=str(query.get("filter", ""))[:200],
+                                 hop=str(query.get("hop", "")), selected_no=selected)
+
+
+def packets_html(walk: Walk, query: dict[str, str]) -> str:
+    return render_to_string("walks/_packets.html", {"walk": walk, "packets": packets_context(walk, query)})
+
+
+def try_walk_context(walk: Walk) -> dict[str, Any]:
+    """A walk run from a lesson's "try it" panel: what fits a lesson column (the outcome, the
+    phase waterfall) and the way to the full walk page, where the diagram, steps, inspector and
+    packets have room and walk.js."""
+    steps = presenters.build_steps(walk.events, walk.detail.get("topology", {}))
+    explanation = explain(walk.code, walk.detail.get("refusal") or walk.detail.get("outcome")) if walk.code else None
+    return {"walk": walk, "explanation": explanation, "step_count": len(steps),
+            "total_ms": steps[-1].t_ms if steps else 0, "timeline": timeline.waterfall_rows(steps),
+            "chapters": [presenters.phase_title(s.phase) for s in steps if s.phase_start]}
 
 
 def final_html(walk: Walk) -> str:
     if walk.kind != "walk":
         return render_to_string("walks/_action_result.html", action_context(walk))
+    if walk.step_id:
+        return render_to_string("walks/_try_walk_result.html", try_walk_context(walk))
     return render_to_string("walks/_result.html", {**walk_context(walk), "oob": True})
 
 
@@ -174,6 +207,8 @@ def inspector_html(walk: Walk, seq: int) -> str | None:
     frames, earlier = step_frames(walk, step)
     return render_to_string("walks/_inspector.html", {
         "walk": walk, "step": step, "layers": presenters.inspector_layers(step.event, frames, earlier),
+        "reason": summaries.choice_reason(step.event.get("detail", {})),
+        "algorithm": summaries.algorithm_name(str(step.event.get("detail", {}).get("algorithm", ""))),
         "step_frames": frames or [], "lesson_url": lesson_link(step), "quiz_url": quiz_link(step)})
 
 

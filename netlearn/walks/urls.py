@@ -11,5 +11,6 @@ urlpatterns = [
     path("walk/<uuid:walk_id>.json", views.walk_json, name="json"),
     path("walk/<uuid:walk_id>.pcapng", views.walk_pcap, name="pcap"),
     path("walk/<uuid:walk_id>/step/<int:seq>/", views.walk_step, name="step"),
+    path("walk/<uuid:walk_id>/packets/", views.walk_packets, name="packets"),
     path("lab/try/<int:step_id>/", views.try_step, name="try"),
 ]

@@ -41,7 +41,7 @@ async def walk_index(request: HtmxHttpRequest) -> HttpResponse:
     user = await request.auser()
     session_key = await _session_key(request)
     error = None
-    url = DEFAULT_URL
+    url = request.GET.get("url", "")[:2100] or DEFAULT_URL  # a quiz or lesson can link to a walk of its URL
     history = await sync_to_async(selectors.history)(user=user, session_key=session_key)
     if request.method == "POST":
         url = request.POST.get("url", "")
@@ -75,10 +75,21 @@ async def _render_panel(request: HttpRequest, walk: Walk) -> HttpResponse:
     return TemplateResponse(request, "walks/_panel.html", context)
 
 
-def _panel_context(walk: Walk) -> dict[str, Any]:
+def _panel_context(walk: Walk, packet_query: dict[str, str] | None = None) -> dict[str, Any]:
     if walk.kind != "walk":
         return rendering.action_context(walk)
-    return rendering.walk_context(walk) if walk.is_finished else {"walk": walk}
+    return rendering.walk_context(walk, packet_query) if walk.is_finished else {"walk": walk}
+
+
+async def walk_packets(request: HttpRequest, walk_id: Any) -> HttpResponse:
+    """The packet view alone (htmx swaps it for a new display filter, hop or chosen packet)."""
+    walk = await Walk.objects.filter(id=walk_id).afirst()
+    if walk is None or not walk.is_finished or not walk.frames:
+        raise Http404
+    if not request.htmx:
+        query = request.GET.urlencode()
+        return redirect(f"{walk.get_absolute_url()}?{query}#packets")
+    return HttpResponse(await sync_to_async(rendering.packets_html)(walk, request.GET.dict()))
 
 
 def _busy_message(exc: Exception) -> str:
@@ -94,7 +105,7 @@ async def walk_detail(request: HtmxHttpRequest, walk_id: Any) -> HttpResponse:
         raise Http404
     user = await request.auser()
     session_key = await _session_key(request)
-    context = await sync_to_async(_panel_context)(walk)
+    context = await sync_to_async(_panel_context)(walk, request.GET.dict())
     history = await sync_to_async(selectors.history)(user=user, session_key=session_key)
     if walk.kind != "walk":
         template = "walks/_action_panel.html" if request.htmx else "walks/action_detail.html"
@@ -152,4 +163,5 @@ async def try_step(request: HtmxHttpRequest, step_id: int) -> HttpResponse:
     if not request.htmx:
         return redirect(walk.get_absolute_url())
     template = "walks/_action_panel.html" if walk.kind != "walk" else "walks/_try_walk_panel.html"
-    return TemplateResponse(request, template, {"walk": walk})
+    context = await sync_to_async(rendering.try_walk_context)(walk) if walk.kind == "walk" and walk.is_finished else {}
+    return TemplateResponse(request, template, {"walk": walk, **context})

@@ -10,7 +10,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 KINDS = ("walk", "dns_query", "lb_distribution", "backend_fault", "ha_failover", "io_models", "http_exchange")
 RESULT_MARKERS = {
-    "walk": ".walk-step", "dns_query": ".dns-result", "lb_distribution": ".bar-chart",
+    "walk": ".try-walk-result a.button[href^='/walk/']", "dns_query": ".dns-result", "lb_distribution": ".bar-chart",
     "backend_fault": ".fault-result", "ha_failover": ".ha-result", "io_models": ".io-table",
     "http_exchange": ".http-exchange-result",
 }

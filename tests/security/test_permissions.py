@@ -57,6 +57,9 @@ RULES: list[tuple[str, dict[str, int | set[int]]]] = [
     (r"^walks:step$", {"anonymous": 404, "learner": 404, "instructor": 404, "superuser": 404}),
     # A walk's pcapng is only for the learner who walked it (the sample walk is nobody's, and has no frames).
     (r"^walks:pcap$", {"anonymous": 404, "learner": 404, "instructor": 404, "superuser": 404}),
+    # The packet view of a walk without frames (the sample walk) is not there; /favicon.ico points at the SVG.
+    (r"^walks:packets$", {"anonymous": 404, "learner": 404, "instructor": 404, "superuser": 404}),
+    (r"^favicon$", {"anonymous": 301, "learner": 301, "instructor": 301, "superuser": 301}),
 ]
 
 

@@ -60,7 +60,7 @@ async def test_finished_walk_page_json_and_inspector(embedded_lab) -> None:
     assert "shop.netlearn.test" in text
     choose = next(s for s in document["steps"] if s["kind"] == "choose")
     text = (await client.get(f"/walk/{walk.id}/step/{choose['seq']}/")).content.decode()
-    assert "choice card" in text and "backend-4" in text and "round_robin" in text
+    assert "choice card" in text and "backend-4" in text and "round robin" in text
     connect = next(s for s in document["steps"] if s["kind"] == "connect" and s["component"] == "client")
     text = (await client.get(f"/walk/{walk.id}/step/{connect['seq']}/")).content.decode()
     assert "SYN-ACK" in text and str(connect["src"][1]) in text

@@ -1,6 +1,7 @@
 """Template helpers shared by every app: the topology drawing, bilingual fields, Markdown."""
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -63,6 +64,32 @@ def spaced(values: Iterable[Any] | None) -> str:
 def pick_title(item: Any, lang: str) -> str:
     """For cached outline items that carry both titles: ``{{ item|pick_title:lang }}``."""
     return item.title(lang)
+
+
+@register.filter
+def markdown_text(text: str) -> str:
+    """Markdown as plain text, for snippets and short labels (glossary cards, search results,
+    quiz items, recent answers): wiki links, backticks and emphasis rendered by the site's own
+    pipeline, then the tags dropped, so no ``[[TLS]]`` or ``*…*`` shows through. Autoescaped on output."""
+    import html
+
+    from django.utils.html import strip_tags
+
+    plain = html.unescape(strip_tags(render_markdown(text or "", lang=i18n.current_lang())))
+    plain = WIKI_LEFTOVER.sub(lambda m: m.group(2) or m.group(1), plain)  # e.g. inside a table cell
+    return " ".join(plain.split())
+
+
+WIKI_LEFTOVER = re.compile(r"\[\[([^\]|]+)(?:\|([^\]]+))?\]\]")
+
+
+@register.filter
+def lesson_title(slug: str) -> str:
+    """A lesson's title in the active language, from its slug (the slug itself if there is no such lesson)."""
+    from netlearn.lessons.models import Lesson
+
+    lesson = Lesson.objects.filter(slug=slug).first()
+    return i18n.pick(lesson, "title") if lesson else slug
 
 
 @register.filter
