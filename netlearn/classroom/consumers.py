@@ -172,7 +172,8 @@ class ClassroomConsumer(AsyncWebsocketConsumer):
         if "error" in result:
             raise ClassroomError(str(result["error"]["title"]), code="compare_failed")
         rows = [{k: v for k, v in row.items() if k != "explanation"} for row in result["rows"]]
-        stored = {"rows": rows, "host": result["host"], "path": result["path"], "latency": parse_latency(str(latency or 20))}
+        stored = {"rows": rows, "host": result["host"], "path": result["path"],
+                  "latency": parse_latency(str(latency or 20))}
         return await database_sync_to_async(services.stage_push_compare)(session=session, result=stored)
 
     async def _after_people_change(self, action: str, message: dict[str, Any]) -> None:
