@@ -86,9 +86,9 @@ WIKI_LEFTOVER = re.compile(r"\[\[([^\]|]+)(?:\|([^\]]+))?\]\]")
 @register.filter
 def lesson_title(slug: str) -> str:
     """A lesson's title in the active language, from its slug (the slug itself if there is no such lesson)."""
-    from netlearn.lessons.models import Lesson
+    from django.apps import apps
 
-    lesson = Lesson.objects.filter(slug=slug).first()
+    lesson = apps.get_model("lessons", "Lesson").objects.filter(slug=slug).first()  # core names no app above it
     return i18n.pick(lesson, "title") if lesson else slug
 
 
