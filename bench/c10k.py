@@ -65,8 +65,9 @@ async def serve(model: str, max_threads: int) -> None:
 # -- the client side (parent) -------------------------------------------------------------------
 class Child:
     def __init__(self, model: str, max_threads: int) -> None:
-        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", model, "--oio-max-threads", str(max_threads)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve", model, "--oio-max-threads", str(max_threads)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.port = json.loads(self._line())["port"]
 
     def _line(self) -> str:

@@ -56,9 +56,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from netlearn.devtools.servers import free_port  # noqa: E402
+from netlearn.devtools.stack import PYTHON, Worker, manage, start_stack  # noqa: E402
 from tests.scale.http_client import Browser, HttpError, Response  # noqa: E402
-from tests.scale.servers import free_port  # noqa: E402
-from tests.scale.stack import PYTHON, Worker, manage, start_stack  # noqa: E402
 
 CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 TOKEN_RE = re.compile(r'name="token" value="([^"]+)"')
@@ -303,7 +303,8 @@ async def request_costs(site: Site, count: int = 150) -> list[tuple[str, float]]
     costs = []
     try:
         await browser.request("GET", site.steps[0])  # a session, like a learner's
-        for label, path in (("GET /healthz (middleware + the lab's state as JSON)", "/healthz"), ("lesson step GET", site.steps[0]),
+        for label, path in (("GET /healthz (middleware + the lab's state as JSON)", "/healthz"),
+                            ("lesson step GET", site.steps[0]),
                             ("question GET", f"/quizzes/q/{site.questions[0]}/")):
             for _ in range(10):
                 await browser.request("GET", path)
@@ -352,7 +353,7 @@ async def sampler(site: Site, stats: Stats, t_start: float, done: asyncio.Event)
         stats.samples.append((time.monotonic() - t_start, stats.connected, tree_rss_kb(site.worker_pids)))
         try:
             await asyncio.wait_for(done.wait(), 1.0)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 
@@ -437,7 +438,8 @@ def report(site: Site, args: argparse.Namespace, stats: Stats, mem: dict) -> Non
           f"think {args.think[0]:g}-{args.think[1]:g} s, mix "
           f"{','.join(f'{k}={v:g}' for k, v in args.mix.items())}, learners started {stats.started}")
     served = stats.requests - len(stats.latencies.get("turned away (503)", []))
-    print(f"throughput: {stats.requests / wall:.1f} HTTP req/s ({stats.requests} answered, {served / wall:.1f}/s served), "
+    print(f"throughput: {stats.requests / wall:.1f} HTTP req/s ({stats.requests} answered, "
+          f"{served / wall:.1f}/s served), "
           f"{len(stats.latencies['walk POST→final msg']) / wall:.2f} walks/s completed")
     print(f"{'action':24s} {'n':>7s} {'per s':>7s} {'p50 ms':>9s} {'p95 ms':>9s} {'p99 ms':>9s}")
     for action in ("lesson step GET", "question GET", "answer POST", "walk form GET", "walk POST", "ws connect",
@@ -457,7 +459,8 @@ def report(site: Site, args: argparse.Namespace, stats: Stats, mem: dict) -> Non
     delta = peak_rss - mem["baseline"]
     per = f"{delta / peak_connected:.0f} KB" if peak_connected else "n/a"
     print(f"memory under load: workers ({len(site.worker_pids)}) RSS {mem['baseline'] / 1024:.0f} MB after warm-up, "
-          f"{peak_rss / 1024:.0f} MB at the peak of {peak_connected} connected learners (max {mem['max_rss'] / 1024:.0f} MB)"
+          f"{peak_rss / 1024:.0f} MB at the peak of {peak_connected} connected learners "
+          f"(max {mem['max_rss'] / 1024:.0f} MB)"
           f" → {per} per connected learner (growth / connected); total RSS / connected = "
           f"{(peak_rss / peak_connected if peak_connected else float('nan')):.0f} KB")
     if mem["others"]:

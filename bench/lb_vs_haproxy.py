@@ -220,10 +220,12 @@ backend be
                     figures = run_wrk(url, duration=args.duration, connections=args.connections, extra=extra,
                                       pin=pin_load)
                     figures["cpu_s"] = cpu_seconds(pid) - cpu0
-                    figures["req_per_cpu_s"] = figures["requests"] / figures["cpu_s"] if figures["cpu_s"] else float("nan")
+                    figures["req_per_cpu_s"] = (figures["requests"] / figures["cpu_s"] if figures["cpu_s"]
+                                                else float("nan"))
                     loads.append(os.getloadavg()[0])
                     results[name].append(figures)
-                    say(f"{scenario:15s} round {rnd} {name:8s} {figures['rps']:10.0f} req/s  p99 {figures['p99_ms']:7.2f} ms  "
+                    say(f"{scenario:15s} round {rnd} {name:8s} {figures['rps']:10.0f} req/s  "
+                        f"p99 {figures['p99_ms']:7.2f} ms  "
                         f"{figures['req_per_cpu_s']:9.0f} req/CPU-s  errors {figures['errors']:.0f}", flush=True)
             med = {name: {k: statistics.median(r[k] for r in runs) for k in ("rps", "p99_ms", "req_per_cpu_s")}
                    | {"rps_min": min(r["rps"] for r in runs), "rps_max": max(r["rps"] for r in runs),

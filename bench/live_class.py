@@ -25,9 +25,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.classroom import embedded_site, stack_site, tree_rss_kb  # noqa: E402
-from tests.scale.classroom_client import (  # noqa: E402
-    CHOICE_RE, LESSON_RE, RUN_RE, SINGLE_RE, command, join, open_session, stage_of, ws_url)
+from bench.classroom import embedded_site, stack_site, tree_rss_kb
+from tests.scale.classroom_client import (
+    CHOICE_RE,
+    LESSON_RE,
+    RUN_RE,
+    SINGLE_RE,
+    command,
+    join,
+    open_session,
+    stage_of,
+    ws_url,
+)
 
 PASSWORD = "Kq7-lantern-ridge-42"
 PHASE_TIMEOUT = 120.0
@@ -130,12 +139,12 @@ async def run(base: str, pids: list[int], n: int) -> dict:
         await console.send(message)
         try:
             await asyncio.wait_for(room.done[phase].wait(), PHASE_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             room.errors.append(f"{phase}: {len(room.seen[phase])}/{n} screens within {PHASE_TIMEOUT:.0f} s")
     room.go_answer.set()
     try:
         await asyncio.wait_for(room.done["answer"].wait(), PHASE_TIMEOUT)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         room.errors.append(f"answers: {len(room.seen['answer'])}/{n} acknowledged")
     await asyncio.gather(*tasks, return_exceptions=True)
     drain.cancel()
@@ -159,7 +168,7 @@ async def run(base: str, pids: list[int], n: int) -> dict:
     }
 
 
-async def _drain(ws) -> None:  # noqa: ANN001 - the console's panels: read and dropped
+async def _drain(ws) -> None:
     try:
         while True:
             await ws.recv()
@@ -173,7 +182,7 @@ def bench(name: str, n: int) -> dict:
         env = _env_of(pids)
         import subprocess
 
-        from tests.scale.stack import PYTHON, ROOT
+        from netlearn.devtools.stack import PYTHON, ROOT
 
         done = subprocess.run([PYTHON, "manage.py", "createinstructor", "bench-teacher", "--password", PASSWORD,
                                "--no-input"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)

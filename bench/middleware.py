@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pages import PATH, _env, _seed  # noqa: E402
+from pages import PATH, _env, _seed
 
 
 class _Timer:

@@ -37,13 +37,15 @@ PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python
 PATH = "/lessons/what-happens-when-you-type-a-url/3/"
 sys.path.insert(0, str(ROOT))
 
-from tests.scale.servers import free_port as _free_port, wait_for_healthy  # noqa: E402
+from netlearn.devtools.servers import free_port as _free_port  # noqa: E402
+from netlearn.devtools.servers import wait_for_healthy  # noqa: E402
 
 ASGI, WSGI = "ASGI uvicorn", "WSGI gunicorn gthread"
 
 
 def _env(data_dir: str, threads: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "NETLEARN_", "DATABASE_URL", "REDIS_URL"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DJANGO_", "NETLEARN_", "DATABASE_URL", "REDIS_URL"))}
     env.update({
         "DJANGO_SETTINGS_MODULE": "netlearn.settings.prod", "DJANGO_SECRET_KEY": secrets.token_urlsafe(40),
         "NETLEARN_HTTPS": "0", "NETLEARN_DATA_DIR": data_dir, "NETLEARN_LAB_MODE": "off",

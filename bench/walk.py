@@ -13,10 +13,11 @@ bookkeeping). Two levels are measured:
 Capture's cost (issue 13): ``--walks N`` single walks (default 100) with the lab capturing on lo
 and as many with capture paused (frames rebuilt instead), alternating walk by walk on one lab so
 that load from other jobs falls on both alike, each timed from submit until the walk is stored
-(its last step); p50 and p95 of each, and what capture adds. From the capture timestamps it also splits a walk's time into
-what the kernel alone spent (a SYN-ACK after its SYN, a bare ACK after the segment it acknowledges:
-no user space involved) and everything between frames, which is the lab's own Python (servers
-parsing, balancers choosing, the walker) and which the "network share" above counts as network.
+(its last step); p50 and p95 of each, and what capture adds. From the capture timestamps it also
+splits a walk's time into what the kernel alone spent (a SYN-ACK after its SYN, a bare ACK after
+the segment it acknowledges: no user space involved) and everything between frames, which is the
+lab's own Python (servers parsing, balancers choosing, the walker) and which the "network share"
+above counts as network.
 
 Run: ``make bench-walk`` (or ``.venv/bin/python bench/walk.py [--json] [--walks N] [--capture-only]``).
 ``--json`` prints one JSON line with every figure. Not a test: it prints figures.
@@ -179,26 +180,30 @@ async def main() -> None:
             say(f"bench/walk on {os.cpu_count()} cores, Python {sys.version.split()[0]}, URL {URL}")
             say("level  walks  walks/s    p50 ms    p95 ms   network share (median)")
             for n in (1, 10, 100):
-                await asyncio.wrap_future(thread.submit(lambda l: lab_level(l, 3)))  # warm caches
-                durations, shares, wall = await asyncio.wrap_future(thread.submit(lambda l, n=n: lab_level(l, n)))
+                await asyncio.wrap_future(thread.submit(lambda lab: lab_level(lab, 3)))  # warm caches
+                durations, shares, wall = await asyncio.wrap_future(thread.submit(lambda lab, n=n: lab_level(lab, n)))
                 say(f"lab    {n:5d} {n / wall:8.1f} {pct(durations, 50):9.2f} {pct(durations, 95):9.2f}   "
                     f"{statistics.median(shares) * 100:5.1f} %")
                 figures["levels"].append({"level": "lab", "walks": n, "walks_per_s": round(n / wall, 1),
-                                          "p50_ms": round(pct(durations, 50), 2), "p95_ms": round(pct(durations, 95), 2),
+                                          "p50_ms": round(pct(durations, 50), 2),
+                                          "p95_ms": round(pct(durations, 95), 2),
                                           "network_share_pct": round(statistics.median(shares) * 100, 1)})
             for n in (1, 10):
                 await site_level(1)
                 durations, wall = await site_level(n)
-                say(f"site   {n:5d} {n / wall:8.1f} {pct(durations, 50):9.2f} {pct(durations, 95):9.2f}   (includes DB)")
+                say(f"site   {n:5d} {n / wall:8.1f} {pct(durations, 50):9.2f} {pct(durations, 95):9.2f}   "
+                    "(includes DB)")
                 figures["levels"].append({"level": "site", "walks": n, "walks_per_s": round(n / wall, 1),
-                                          "p50_ms": round(pct(durations, 50), 2), "p95_ms": round(pct(durations, 95), 2)})
+                                          "p50_ms": round(pct(durations, 50), 2),
+                                          "p95_ms": round(pct(durations, 95), 2)})
         finally:
             await bridge.stop_embedded_lab()
     cost = await capture_cost(args.walks)
     figures["capture"] = cost
     say(f"\ncapture ({cost['capture_mode']}) vs off, {cost['walks_per_mode']} single walks each, submit → stored:")
     say(f"  on  p50 {cost['p50_on_ms']:.2f} ms  p95 {cost['p95_on_ms']:.2f} ms")
-    say(f"  off p50 {cost['p50_off_ms']:.2f} ms  p95 {cost['p95_off_ms']:.2f} ms   capture adds {cost['p50_added_pct']:.1f} % "
+    say(f"  off p50 {cost['p50_off_ms']:.2f} ms  p95 {cost['p95_off_ms']:.2f} ms   "
+        f"capture adds {cost['p50_added_pct']:.1f} % "
         f"at p50, {cost['p95_added_pct']:.1f} % at p95 (goal: p95 ≤ 150 ms and ≤ 20 % added)")
     if "kernel_ms_median" in cost:
         say(f"  from first to last frame {cost['frames_span_ms_median']:.2f} ms (median): the kernel alone "

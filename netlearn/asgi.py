@@ -1,11 +1,12 @@
-"""ASGI entry point: HTTP (Django), WebSockets (Channels) and lifespan (the embedded lab)."""
+"""ASGI entry point and composition root: HTTP (Django), WebSockets (Channels) and the lifespan,
+which runs the background services chosen here (``netlearn/background.py``: the progress journal, the embedded lab)."""
 from __future__ import annotations
 
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "netlearn.settings.dev")
 
-from netlearn.core.asgi_handler import get_asgi_application  # noqa: E402
+from netlearn.core.asgi_handler import get_asgi_application
 
 # Django must be set up before consumers (and their models) are imported. Each request's sync
 # code runs on one of a few long-lived threads (see netlearn.core.asgi_handler).
@@ -17,6 +18,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from netlearn.background import EmbeddedLab, ProgressJournal  # noqa: E402
 from netlearn.core.lifespan import LifespanApp  # noqa: E402
 from netlearn.routing import websocket_urlpatterns  # noqa: E402
 
@@ -24,6 +26,6 @@ application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-        "lifespan": LifespanApp(),
+        "lifespan": LifespanApp([ProgressJournal(), EmbeddedLab()]),
     }
 )

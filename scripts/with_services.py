@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.scale.servers import Postgres, Redis  # noqa: E402
+from netlearn.devtools.servers import Postgres, Redis
 
 
 def main(argv: list[str]) -> int:

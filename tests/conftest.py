@@ -1,7 +1,12 @@
 """Shared fixtures: a real ASGI server in a thread, real headless Chromium, artifacts.
 
-Playwright's sync API keeps an event loop running in the main thread, so Django ORM calls in
-the same test would raise SynchronousOnlyOperation: allowed here, in tests only.
+Django's async-safety guard stays ON everywhere (a lazy ORM access on an event loop must fail
+here as it would in production), except inside Playwright tests: Playwright's sync API keeps an
+event loop running in the main thread, so the test's own ORM calls would raise
+SynchronousOnlyOperation. The ``browser`` fixture lifts the guard on the main thread only, while
+Playwright runs (browser tests run last): the ASGI server threads they talk to keep it. Server
+processes the tests start (tests/scale, tests/faults) get an environment without any ``DJANGO_*``
+variable of this process, so the guard is on there too.
 """
 from __future__ import annotations
 
@@ -10,12 +15,50 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+if TYPE_CHECKING:
+    from tests.syscall_watch import SyscallWatch
+
+ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
+os.environ.pop(ASYNC_UNSAFE, None)
+
+
+class _GuardLiftedOnOneThread:
+    """Stands in for the ``os`` module inside ``django.utils.asyncio`` (whose guard reads
+    ``os.environ``): the test's own thread sees ``DJANGO_ALLOW_ASYNC_UNSAFE`` set, every other
+    thread (the ASGI server the test talks to) sees the real environment, guard on."""
+
+    def __init__(self, thread: threading.Thread) -> None:
+        self.thread = thread
+
+    @property
+    def environ(self) -> dict[str, str] | os._Environ[str]:
+        if threading.current_thread() is self.thread:
+            return {**os.environ, ASYNC_UNSAFE: "true"}
+        return os.environ
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(os, name)
+
+
+@pytest.fixture(autouse=True)
+def _no_lab_left_running() -> Iterator[None]:
+    """A test that starts a lab thread (``LabThread``) must leave none running: a leaked lab keeps
+    dialling its backends (health checks) and would blur every later test's socket watch."""
+    before = {t for t in threading.enumerate() if t.name == "netlearn-lab"}
+    yield
+    from tests.waiting import eventually_sync
+
+    def leaked() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "netlearn-lab" and t not in before and t.is_alive()]
+
+    eventually_sync(lambda: not leaked(), "every lab thread this test started has stopped")
+
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 CHROMIUM = os.environ.get("NETLEARN_CHROMIUM", "/usr/bin/chromium")
@@ -100,7 +143,10 @@ def browser():
         pytest.fail(f"Chromium not found at {CHROMIUM}: run `make test`, which installs it.")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as p:
+    with sync_playwright() as p, pytest.MonkeyPatch.context() as patch:
+        import django.utils.asyncio
+
+        patch.setattr(django.utils.asyncio, "os", _GuardLiftedOnOneThread(threading.current_thread()))
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
             args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--disable-background-networking",
@@ -127,42 +173,18 @@ def phone_page(browser):
     context.close()
 
 
-class _ConnectWatch:
-    """Every ``socket.connect`` (and ``sendto``) destination in this process, via an audit hook.
-
-    Audit hooks see C-level calls too, so nothing (asyncio, uvloop's Python fallbacks, a library)
-    can connect without being recorded. Hooks cannot be removed, so one global hook feeds
-    whichever watch is active.
-    """
-
-    active: "list[_ConnectWatch]" = []
-    installed = False
-
-    def __init__(self) -> None:
-        self.destinations: list[tuple] = []
-
-    @classmethod
-    def hook(cls, event: str, args: tuple) -> None:
-        if event in ("socket.connect", "socket.sendto") and cls.active:
-            address = args[1] if event == "socket.connect" else args[-1]
-            for watch in cls.active:
-                watch.destinations.append(address)
-
-    def hosts(self) -> set[str]:
-        return {str(a[0]) for a in self.destinations if isinstance(a, tuple) and a}
-
-
 @pytest.fixture
-def connect_watch():
-    import sys
+def connect_watch() -> Iterator[SyscallWatch]:
+    """Every network destination this process dials during the test, from ``strace`` (all threads,
+    the lab's uvloop thread included): see ``tests/syscall_watch.py``."""
+    from tests.syscall_watch import watch_this_process
 
-    if not _ConnectWatch.installed:
-        sys.addaudithook(_ConnectWatch.hook)
-        _ConnectWatch.installed = True
-    watch = _ConnectWatch()
-    _ConnectWatch.active.append(watch)
-    yield watch
-    _ConnectWatch.active.remove(watch)
+    watch = watch_this_process()
+    try:
+        yield watch
+        watch.stop()
+    finally:
+        watch.close()
 
 
 @pytest.fixture

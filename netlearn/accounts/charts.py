@@ -2,8 +2,8 @@
 to screen readers through the data table that accompanies it in the template."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 WIDTH, HEIGHT = 720, 220
 PAD_LEFT, PAD_BOTTOM, PAD_TOP = 36, 28, 12

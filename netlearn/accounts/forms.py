@@ -10,5 +10,5 @@ class SignUpForm(UserCreationForm):
 
     email = forms.EmailField(label=_("E-mail (optional, for password reset)"), required=False)
 
-    class Meta(UserCreationForm.Meta):
+    class Meta(UserCreationForm.Meta):  # type: ignore[name-defined]  # django-stubs omits the Meta
         fields = ("username", "email")

@@ -157,7 +157,7 @@ class ClassroomConsumer(AsyncWebsocketConsumer):
         try:
             walk = await walk_start(url=url, user=user)
         except (WalkBusy, LabUnavailable) as exc:
-            raise ClassroomError(_busy_message(exc), code="lab_busy")
+            raise ClassroomError(_busy_message(exc), code="lab_busy") from exc
         if walk.status == walk.Status.REFUSED:
             from netlearn.walks.explanations import explain
 
@@ -172,7 +172,8 @@ class ClassroomConsumer(AsyncWebsocketConsumer):
         if "error" in result:
             raise ClassroomError(str(result["error"]["title"]), code="compare_failed")
         rows = [{k: v for k, v in row.items() if k != "explanation"} for row in result["rows"]]
-        stored = {"rows": rows, "host": result["host"], "path": result["path"], "latency": parse_latency(str(latency or 20))}
+        stored = {"rows": rows, "host": result["host"], "path": result["path"],
+                  "latency": parse_latency(str(latency or 20))}
         return await database_sync_to_async(services.stage_push_compare)(session=session, result=stored)
 
     async def _after_people_change(self, action: str, message: dict[str, Any]) -> None:
@@ -218,7 +219,7 @@ class ClassroomConsumer(AsyncWebsocketConsumer):
                     if answers != shown_answers:
                         shown_answers = answers
                         await self._send_answers()
-                except Exception:  # noqa: BLE001 - a database hiccup: the next tick tries again
+                except Exception:
                     log.exception("session %s: the console's panels could not be drawn", self.session_id)
                 await asyncio.sleep(PANEL_INTERVAL)
 
@@ -229,7 +230,7 @@ class ClassroomConsumer(AsyncWebsocketConsumer):
             return  # an older push arriving late, or one already sent at connect
         try:
             html = await rendering.STAGES.get(self.session_id, version, lang=self.lang, console=self.teaching)
-        except Exception:  # noqa: BLE001 - a stage that cannot be drawn must not drop the room's sockets
+        except Exception:
             log.exception("session %s: stage %s could not be rendered", self.session_id, version)
             return await self._notice(_("This screen could not be shown. The instructor can push it again."))
         self.version = version

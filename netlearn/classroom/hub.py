@@ -48,7 +48,7 @@ class _Room:
                 message = await self.layer.receive(self.channel)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - a Redis hiccup: keep the room's channel alive
+            except Exception:
                 log.exception("room %s: receive failed; retrying", self.group)
                 await asyncio.sleep(0.5)
                 continue

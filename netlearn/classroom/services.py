@@ -8,9 +8,10 @@ a message fit to show that person.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Mapping
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -147,7 +148,7 @@ def _participant_of(session: LiveSession, participant_id: Any) -> Participant:
     try:
         return Participant.objects.get(session=session, pk=int(participant_id))
     except (TypeError, ValueError, Participant.DoesNotExist):
-        raise ClassroomError(_("That participant is not in this session."), code="no_participant")
+        raise ClassroomError(_("That participant is not in this session."), code="no_participant") from None
 
 
 def participant_rename(*, session: LiveSession, user: Any, participant_id: Any, name: str) -> Participant:
@@ -182,7 +183,7 @@ def stage_push_step(*, session: LiveSession, lesson: str, number: Any) -> LiveSe
     try:
         step = Step.objects.select_related("lesson").get(lesson__slug=str(lesson), number=int(number))
     except (TypeError, ValueError, Step.DoesNotExist):
-        raise ClassroomError(_("There is no such lesson step."), code="no_step")
+        raise ClassroomError(_("There is no such lesson step."), code="no_step") from None
     return _set_stage(session, {"kind": "step", "step": step.pk})
 
 
@@ -275,7 +276,7 @@ def answer_submit(*, participant: Participant, run_id: Any, data: Mapping[str, A
     try:
         answer = parse_answer(run.question, data)
     except AnswerError as exc:
-        raise ClassroomError(str(exc), code="bad_answer")
+        raise ClassroomError(str(exc), code="bad_answer") from exc
     result: Grade = grade(run.question, answer)
     try:
         with transaction.atomic():

@@ -178,7 +178,8 @@ class PooledThreadASGIHandler(ASGIHandler):
         signals.request_started.send(sender=self.__class__, scope=scope)
         request, error_response = self.create_request(scope, body_file)
         response = error_response if request is None else self.get_response(request)
-        response._handler_class = self.__class__
+        assert response is not None  # create_request gives a request or an error response
+        response._handler_class = self.__class__  # type: ignore[attr-defined]  # as Django's own handler does
         if isinstance(response, FileResponse):
             response.block_size = self.chunk_size
         if not response.streaming:

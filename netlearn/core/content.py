@@ -150,7 +150,8 @@ def load_files(paths: list[Path]) -> dict[str, Any]:
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
-            raise ContentError([f"{path.name}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}"])
+            raise ContentError(
+                [f"{path.name}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}"]) from exc
         if not isinstance(doc, dict):
             raise ContentError([f"{path.name}: expected a JSON object"])
         for key, value in doc.items():

@@ -116,7 +116,8 @@ class DrawnLink:
 
 
 @lru_cache(maxsize=512)
-def drawing(lit_nodes: frozenset[str], lit_links: frozenset[str], lang: str) -> tuple[tuple[DrawnNode, ...], tuple[DrawnLink, ...]]:
+def drawing(lit_nodes: frozenset[str], lit_links: frozenset[str],
+            lang: str) -> tuple[tuple[DrawnNode, ...], tuple[DrawnLink, ...]]:
     """Everything the template needs; ``lang`` is part of the key because labels are translated."""
     nodes = tuple(
         DrawnNode(n.id, n.x - NODE_W // 2, n.y - NODE_H // 2, n.x, n.y + 5,

@@ -59,7 +59,7 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
             continue
         seen.add(id(current))
         yield current
-        pending.extend((current.__context__, current.__cause__))
+        pending.extend(e for e in (current.__context__, current.__cause__) if e is not None)
 
 
 def storage_full_error(exc: BaseException | None) -> BaseException | None:
@@ -120,11 +120,11 @@ def _page(request: HttpRequest, template: str, fragment: str, status: int) -> Ht
     cannot be rendered (it reads the session and the user, and the database may be unreadable)."""
     with translation.override(_language(request)):
         language = translation.get_language()
-        content = None
+        content: str | None = None
         if not request.headers.get("HX-Request"):
             try:
                 content = render_to_string(template, request=request)
-            except Exception:  # noqa: BLE001 - fall back to the page without the site's layout
+            except Exception:
                 logger.warning("the %s error page fell back to its plain version", status, exc_info=True)
         if content is None:
             body = render_to_string(fragment)
@@ -147,20 +147,20 @@ def storage_full(request: HttpRequest, exc: BaseException) -> HttpResponse:
         # goes to the top of the page, for htmx to swap in (it does not swap errors by default).
         response["HX-Retarget"] = "#main"
         response["HX-Reswap"] = "afterbegin show:top"
-    response._has_been_logged = True  # our one ERROR line above, not also Django's (with its traceback)
+    response._has_been_logged = True  # type: ignore[attr-defined]  # our one ERROR line above, not also Django's (with its traceback)
     return response
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """``handler400``: 507 for a session that could not be saved on a full disk, else Django's 400."""
-    if is_storage_full(exception):
+    if exception is not None and is_storage_full(exception):
         return storage_full(request, exception)
-    return defaults.bad_request(request, exception)
+    return defaults.bad_request(request, exception or Exception("bad request"))
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     """``handler500``: 507 when the storage is full, a friendly 500 for anything else."""
     exc = sys.exc_info()[1]
-    if is_storage_full(exc):
+    if exc is not None and is_storage_full(exc):
         return storage_full(request, exc)
     return _page(request, "500.html", "_500.html", 500)

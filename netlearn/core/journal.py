@@ -20,8 +20,8 @@ import logging
 import os
 import threading
 import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 log = logging.getLogger("netlearn.journal")
 
@@ -80,7 +80,7 @@ class WriteAheadJournal:
                 self._pending, self._fd, self._path = [], None, None
             try:
                 self.apply(records)
-            except Exception:  # noqa: BLE001 - keep the records: the next flush or recover() retries
+            except Exception:
                 log.exception("journal: %d records not applied yet; kept in %s", len(records), path)
                 with self._lock:
                     self._pending[:0] = records
@@ -114,7 +114,7 @@ class WriteAheadJournal:
                     self.apply(records)
                     applied += len(records)
                 _unlink(path)
-            except Exception:  # noqa: BLE001 - a database outage: the segment stays for next time
+            except Exception:
                 log.exception("journal: could not recover %s", path)
             finally:
                 os.close(fd)
@@ -155,7 +155,7 @@ class WriteAheadJournal:
                 since_recover = 0.0
                 try:
                     self.recover()
-                except Exception:  # noqa: BLE001
+                except Exception:
                     log.exception("journal: recovery failed")
             self._wake.wait(self.interval)  # gather a batch
             since_recover += self.interval

@@ -73,7 +73,7 @@ def _glossary_rule(state: StateInline, silent: bool) -> bool:
     return True
 
 
-def _render_glossary_link(self, tokens, idx, options, env) -> str:  # noqa: ANN001 - markdown-it signature
+def _render_glossary_link(self, tokens, idx, options, env) -> str:
     meta = tokens[idx].meta
     return f'<a class="term" href="{escape(glossary_url(meta["term"]))}">{escape(meta["text"])}</a>'
 
@@ -83,7 +83,9 @@ def _highlight(code: str, lang: str, attrs: str) -> str:
         lexer = get_lexer_by_name((lang or "").strip().lower() or "text")
     except ClassNotFound:
         lexer = get_lexer_by_name("text")
-    return f'<pre class="highlight"><code class="language-{escape(lexer.aliases[0] if lexer.aliases else "text")}">{highlight(code, lexer, _formatter)}</code></pre>\n'
+    language = escape(lexer.aliases[0] if lexer.aliases else "text")
+    highlighted = highlight(code, lexer, _formatter)
+    return f'<pre class="highlight"><code class="language-{language}">{highlighted}</code></pre>\n'
 
 
 def _build() -> MarkdownIt:

@@ -30,7 +30,7 @@ class AsyncWhiteNoiseMiddleware(WhiteNoiseMiddleware):
         if self.is_async:
             markcoroutinefunction(self)
 
-    def __call__(self, request: HttpRequest) -> Any:  # type: ignore[override]
+    def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
             return self.__acall__(request)
         return super().__call__(request)

@@ -134,7 +134,8 @@ class Checker:
             if particle in _RIGHT[final]:
                 continue
             right = _OTHER[particle]
-            findings.append(Finding(where, match.group(0).strip(), f"{word} is read ending in a {final}: write {word}{right}, not {word}{particle}"))
+            findings.append(Finding(where, match.group(0).strip(),
+                                    f"{word} is read ending in a {final}: write {word}{right}, not {word}{particle}"))
         return findings
 
     def check_all(self, texts: Iterable[tuple[str, str]]) -> list[Finding]:
@@ -155,7 +156,8 @@ def korean_fields(document: Any, path: str = "") -> Iterator[tuple[str, str]]:
             yield from korean_fields(value, f"{path}.{key}" if path else key)
     elif isinstance(document, list):
         for index, item in enumerate(document):
-            label = next((item[k] for k in ("slug", "key", "term") if isinstance(item, dict) and isinstance(item.get(k), str)), index)
+            label = next((item[k] for k in ("slug", "key", "term")
+                          if isinstance(item, dict) and isinstance(item.get(k), str)), index)
             yield from korean_fields(item, f"{path}[{label}]")
 
 

@@ -17,14 +17,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any
 
 import h11
 
+from .action_error import ActionError  # its one home, shared with http_exchange
 from .balance.l4 import L4Balancer
 from .balance.pool import HealthConfig
-from .events import Endpoint, Kind
+from .events import Endpoint
 from .http.backend import BackendServer
 from .stream import EventStream
 from .walker.dns_client import stub_query
@@ -36,10 +38,6 @@ MAX_REQUESTS = 100
 DEMO_WEIGHTS = {"backend-1": 4, "backend-2": 2, "backend-3": 1, "backend-4": 1}
 #: Source addresses the client spreads over, so source-IP hashing has several clients to hash.
 CLIENT_HOSTS = tuple(f"127.0.9.{i}" for i in range(1, 9))
-
-
-class ActionError(ValueError):
-    """A spec the lab will not run; the message is shown to the learner."""
 
 
 async def run_action(lab: Any, spec: dict[str, Any], correlation_id: str) -> dict[str, Any]:
@@ -95,7 +93,8 @@ async def private_pool(lab: Any, cid: str, *, algorithm: str, weights: dict[str,
             stream.correlator.bind(b.address, cid)
         for index, seconds in (slow or {}).items():
             backends[index - 1].set_latency(seconds)
-        balancer = L4Balancer(Endpoint(config.l4.host, 0), stream, "l4", backends=[(b.name, b.address) for b in backends],
+        balancer = L4Balancer(Endpoint(config.l4.host, 0), stream, "l4",
+                              backends=[(b.name, b.address) for b in backends],
                               algorithm=algorithm, health=HealthConfig(interval=0.15, threshold=2, timeout=0.4),
                               connect_timeout=1.0, idle_timeout=10.0)
         if weights:
@@ -139,7 +138,7 @@ async def http_get(stream: EventStream, target: Endpoint, cid: str, *, client_ho
                 return None, "closed", (time.perf_counter() - started) * 1000
     except h11.RemoteProtocolError:
         return None, "closed", (time.perf_counter() - started) * 1000  # the balancer hung up: no backend
-    except (OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError) as exc:
         return None, type(exc).__name__, (time.perf_counter() - started) * 1000
     finally:
         sock.close()

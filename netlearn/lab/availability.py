@@ -11,7 +11,8 @@ option) and :func:`comparison_queue_status`.
 """
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from .availability_config import AvailabilityConfig
 from .events import Endpoint
@@ -22,7 +23,8 @@ from .iomodels.compare import ComparisonRejected, ComparisonSpec, compare_models
 from .iomodels.demos import backlog_demo, graceful_shutdown_demo
 from .iomodels.queue import ComparisonQueue, QueueFull
 from .registry import RegistryServer, ServiceInstance
-from .registry.demo import Options, run_client_side_demo, step as _step
+from .registry.demo import Options, run_client_side_demo
+from .registry.demo import step as _step
 from .stream import EventStream
 
 #: One comparison at a time for the whole process (the lab is one per process too).
@@ -62,7 +64,8 @@ async def run_io_models_comparison(stream: EventStream, config: AvailabilityConf
 
     def told(position: int) -> None:
         if position:
-            _step(stream, correlation_id, f"queued: {position} comparison(s) ahead of this one", queue_position=position)
+            _step(stream, correlation_id, f"queued: {position} comparison(s) ahead of this one",
+                  queue_position=position)
         if on_position is not None:
             on_position(position)
 

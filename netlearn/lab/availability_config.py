@@ -72,7 +72,7 @@ class AvailabilityConfig:
     io_timeout: float = 5.0
 
     @classmethod
-    def ephemeral(cls, **overrides: object) -> "AvailabilityConfig":
+    def ephemeral(cls, **overrides: object) -> AvailabilityConfig:
         """Same addresses, kernel-chosen ports (the HA virtual port too: the pair shares it)."""
         base = cls(**overrides)  # type: ignore[arg-type]
         return dataclasses.replace(

@@ -75,7 +75,7 @@ def bars_from_events(events: list[LabEvent]) -> tuple[list[dict[str, Any]], floa
         bars.append({"label": "QUIC handshake", "kind": "quic", "start": ms(first_packet), "end": ms(quic_done)})
     pending: dict[str, LabEvent] = {}
     for e in client:
-        target = e.detail.get("target")
+        target = str(e.detail.get("target", ""))
         if e.kind == Kind.REQUEST:
             pending[target] = e
         elif e.kind == Kind.RESPONSE and target in pending:

@@ -9,10 +9,11 @@ the endpoints (see :class:`~netlearn.lab.stream.Correlator`).
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
-from typing import Any, Mapping, NamedTuple
+from typing import Any, NamedTuple
 
 #: Bodies and other payloads are kept up to this many bytes; ``data_len`` keeps the true size.
 MAX_EVENT_BYTES = 4096
@@ -28,7 +29,7 @@ class Endpoint(NamedTuple):
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     @classmethod
-    def of(cls, sockname: Any) -> "Endpoint":
+    def of(cls, sockname: Any) -> Endpoint:
         """Build from ``getsockname()``/``getpeername()`` output (IPv6 tuples have 4 items)."""
         return cls(str(sockname[0]), int(sockname[1]))
 

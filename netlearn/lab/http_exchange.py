@@ -20,6 +20,7 @@ import h11
 from websockets.frames import Frame, Opcode
 from websockets.protocol import Protocol, Side, State
 
+from .action_error import ActionError
 from .events import Endpoint
 
 APP_ORIGIN = "http://app.netlearn.test"
@@ -219,7 +220,7 @@ async def _websocket(stream: Any, l7: Endpoint, cid: str, *, client_host: str) -
             pending = b""
             if reply is not None:
                 exchange.frames.append({"direction": "in", "opcode": reply.opcode.name,
-                                        "text": reply.data.decode("utf-8", "replace"), "masked": False})
+                                        "text": bytes(reply.data).decode("utf-8", "replace"), "masked": False})
         ws.send_close(1000, "bye")
         exchange.frames.append({"direction": "out", "opcode": "CLOSE", "text": "1000 bye", "masked": True})
         conn.writer.write(b"".join(ws.data_to_send()))
@@ -244,8 +245,6 @@ async def _next_frame(ws: Protocol, reader: asyncio.StreamReader, pending: bytes
 
 
 async def http_exchange(lab: Any, spec: dict[str, Any], cid: str) -> dict[str, Any]:
-    from .actions import ActionError
-
     scenario = str(spec.get("scenario", ""))
     if scenario not in SCENARIO_NAMES:
         raise ActionError(f"unknown HTTP scenario {scenario!r}")

@@ -20,14 +20,23 @@ import logging
 import threading
 import time
 import uuid
-from typing import Any, Awaitable, Callable, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from .events import Endpoint, Kind, LabEvent
+from .events import Kind, LabEvent
 from .stream import EventStream, Recorder
 from .topology import LabConfig
 from .walker.directory import LabDirectory
 from .walker.url import LabTarget
 from .walker.walk import WalkOutcome, run_walk
+
+if TYPE_CHECKING:  # the parts are imported when the lab starts (they pull in TLS, QUIC, ...)
+    from .availability import StandingAvailabilityLab
+    from .availability_config import AvailabilityConfig
+    from .dns import DnsLab
+    from .modern import ModernLab
+    from .walker.secure import SecureServices
+    from .web import WebLab
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -76,15 +85,17 @@ class Lab:
     """Every lab component on one event loop."""
 
     def __init__(self, config: LabConfig | None = None, *, stream: EventStream | None = None,
-                 max_concurrent_walks: int = 32, availability: Any = None, capture: str | None = None) -> None:
-        #: An ``AvailabilityConfig`` to also run the standing registry, HA pair and NIO server.
+                 max_concurrent_walks: int = 32, availability: AvailabilityConfig | None = None,
+                 capture: str | None = None) -> None:
+        #: To also run the standing registry, HA pair and NIO server.
         self.availability_config = availability
-        self.availability: Any = None
+        self.availability: StandingAvailabilityLab | None = None
         self.config = config or LabConfig()
         self.stream = stream or EventStream()
-        self.dns: Any = None
-        self.web: Any = None
-        self.modern: Any = None  # port 443: TLS, HTTP/2, HTTP/3 (netlearn/lab/modern)
+        # The parts, while the lab runs (None before start() and after stop()).
+        self.dns: DnsLab | None = None
+        self.web: WebLab | None = None
+        self.modern: ModernLab | None = None  # port 443: TLS, HTTP/2, HTTP/3 (netlearn/lab/modern)
         self.state = "stopped"
         self.started_at: float | None = None
         from .capture.session import LabCapture
@@ -127,10 +138,10 @@ class Lab:
             if part is not None:
                 try:
                     await asyncio.wait_for(part.stop(), part_timeout)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     log.warning("lab part %s did not stop within %.0f s; abandoned", type(part).__name__,
                                 part_timeout)
-                except Exception:  # noqa: BLE001 - stop everything we can
+                except Exception:
                     log.exception("lab part failed to stop")
         self.availability = self.modern = self.web = self.dns = None
         self.state = "stopped"
@@ -158,21 +169,21 @@ class Lab:
     def directory(self) -> LabDirectory:
         """The walker's allow-list: lab addresses with URL ports mapped to real listening ports."""
         services: dict[tuple[str, int], LabTarget] = {}
-        web = self.web
-        for role, component in (("l4", web.l4), ("l7", web.l7)):
-            address: Endpoint = component.address
+        web, dns = self.web, self.dns
+        if web is None or dns is None:
+            raise RuntimeError("the lab is not running")
+        for role, address in (("l4", web.l4.address), ("l7", web.l7.address)):
             services[(address.host, 80)] = LabTarget(address.host, address.port, role)
         for backend in web.backends:
             address = backend.address
             services[(address.host, 80)] = LabTarget(address.host, address.port, backend.name)
         if self.modern is not None:  # URL port 443 → the TLS listeners
-            for role, component in (("l4", self.modern.l4), ("tls-front", self.modern.front)):
-                services[(component.address.host, 443)] = LabTarget(component.address.host, component.address.port,
-                                                                     role)
+            for role, address in (("l4", self.modern.l4.address), ("tls-front", self.modern.front.address)):
+                services[(address.host, 443)] = LabTarget(address.host, address.port, role)
             for server in self.modern.backends:
                 services[(server.address.host, 443)] = LabTarget(server.address.host, server.address.port,
                                                                  server.name)
-        return LabDirectory(resolver=self.dns.resolver.address, client_host=self.config.client_host,
+        return LabDirectory(resolver=dns.resolver.address, client_host=self.config.client_host,
                             services=services)
 
     def describe(self) -> dict[str, Any]:
@@ -235,19 +246,22 @@ class Lab:
                 await asyncio.sleep(WALK_SETTLE_SECONDS)
         return ActionRecord(cid, result, recorder.events, recorder.dropped, error)
 
-    def secure_services(self) -> Any:
+    def secure_services(self) -> SecureServices:
         """The lab CA and the QUIC listeners (UDP 443), for https walks."""
         from .walker.secure import SecureServices
 
-        quic = {(q.address.host, 443): LabTarget(q.address.host, q.address.port, q.name) for q in self.modern.quic}
-        return SecureServices(pki=self.modern.pki, quic=quic)
+        modern = self.modern
+        if modern is None:
+            raise RuntimeError("the lab's TLS, HTTP/2 and HTTP/3 part is not running")
+        quic = {(q.address.host, 443): LabTarget(q.address.host, q.address.port, q.name) for q in modern.quic}
+        return SecureServices(pki=modern.pki, quic=quic)
 
 
 class LabThread:
     """Runs a :class:`Lab` on its own loop in a daemon thread."""
 
     def __init__(self, config: LabConfig | None = None, *, stream: EventStream | None = None,
-                 availability: Any = None, capture: str | None = None) -> None:
+                 availability: AvailabilityConfig | None = None, capture: str | None = None) -> None:
         self.lab = Lab(config, stream=stream, availability=availability, capture=capture)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -255,12 +269,15 @@ class LabThread:
         self._stopped: asyncio.Event | None = None
         self._crash: BaseException | None = None
         self.error: BaseException | None = None
+        #: Calls submitted and not finished: a crash cancels them (see :meth:`_die`).
+        self._pending: set[concurrent.futures.Future[Any]] = set()
+        self._pending_lock = threading.Lock()
 
     @property
     def stream(self) -> EventStream:
         return self.lab.stream
 
-    def start(self, timeout: float = 20.0) -> "LabThread":
+    def start(self, timeout: float = 20.0) -> LabThread:
         self._thread = threading.Thread(target=self._run, name="netlearn-lab", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
@@ -270,6 +287,7 @@ class LabThread:
         return self
 
     def _run(self) -> None:
+        loop: asyncio.AbstractEventLoop
         try:
             import uvloop
 
@@ -281,11 +299,24 @@ class LabThread:
         try:
             loop.run_until_complete(self._main())
         except BaseException as exc:  # noqa: BLE001 - a crashed lab is reported, never re-raised into the site
-            self.error = exc
-            log.exception("the lab crashed")
-        finally:
-            loop.run_until_complete(loop.shutdown_asyncgens())
+            self._die(loop, self._crash or exc)
+            return
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+    def _die(self, loop: asyncio.AbstractEventLoop, error: BaseException) -> None:
+        """The lab's loop blew up: nothing of the lab may run again. Close the loop (which closes
+        every socket it owns, so a new lab can bind the same ports) and cancel every call still
+        waiting on it, so its caller (a walk, a control call) ends at once instead of hanging."""
+        self.error = error
+        log.error("the lab crashed", exc_info=error)
+        try:
             loop.close()
+        finally:
+            with self._pending_lock:
+                pending, self._pending = self._pending, set()
+            for future in pending:
+                future.cancel()
 
     async def _main(self) -> None:
         self._stopped = asyncio.Event()
@@ -298,19 +329,21 @@ class LabThread:
         self._ready.set()
         try:
             await self._stopped.wait()
-            if self._crash is not None:
-                raise self._crash
         finally:
-            # Even on a crash: release the ports (a restarted lab binds them again) and end the
-            # walks and control calls in flight (their callers see them cancelled, not hanging).
-            await self.lab.stop()
-            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in others:
-                task.cancel()
-            if others:
-                await asyncio.wait(others, timeout=PART_STOP_TIMEOUT)
+            if self.error is None:  # after a crash the loop is closed: nothing may run (see _die)
+                await self._orderly_stop()
 
-    def submit(self, factory: Callable[[Lab], Awaitable[T]]) -> "concurrent.futures.Future[T]":
+    async def _orderly_stop(self) -> None:
+        """Release the ports and end the walks and control calls in flight (their callers see
+        them cancelled, not hanging)."""
+        await self.lab.stop()
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        if others:
+            await asyncio.wait(others, timeout=PART_STOP_TIMEOUT)
+
+    def submit(self, factory: Callable[[Lab], Awaitable[T]]) -> concurrent.futures.Future[T]:
         """Run ``factory(lab)`` on the lab's loop; thread-safe."""
         if self.loop is None or not self.is_alive():
             raise RuntimeError("the lab is not running")
@@ -318,7 +351,15 @@ class LabThread:
         async def call() -> T:
             return await factory(self.lab)
 
-        return asyncio.run_coroutine_threadsafe(call(), self.loop)
+        future = asyncio.run_coroutine_threadsafe(call(), self.loop)
+        with self._pending_lock:
+            self._pending.add(future)
+        future.add_done_callback(self._forget)
+        return future
+
+    def _forget(self, future: concurrent.futures.Future[Any]) -> None:
+        with self._pending_lock:
+            self._pending.discard(future)
 
     def call(self, fn: Callable[[Lab], T], timeout: float = 10.0) -> T:
         """Run a plain function on the lab's loop (control calls) and wait for its result."""
@@ -340,16 +381,19 @@ class LabThread:
             return {"state": "unresponsive", "error": repr(exc)}
 
     def crash_for_test(self, error: BaseException | None = None) -> None:
-        """Make the lab's loop raise, as an unexpected bug would: the thread ends with
-        :attr:`error` set and the site's supervisor has something to restart (fault tests)."""
+        """Kill the lab's loop mid-flight, as a bug in the loop machinery would: the loop stops
+        with every task suspended where it was, none of the lab's orderly stop runs, and the
+        thread dies with :attr:`error` set (:meth:`_die`). The site's supervisor then has a dead
+        lab to replace (fault tests)."""
         if self.loop is None or self._stopped is None or not self.is_alive():
             raise RuntimeError("the lab is not running")
+        loop = self.loop
 
         def crash() -> None:
             self._crash = error or RuntimeError("lab crashed on purpose (crash_for_test)")
-            self._stopped.set()
+            loop.stop()  # run_until_complete(self._main()) raises: _main never resumes
 
-        self.loop.call_soon_threadsafe(crash)
+        loop.call_soon_threadsafe(crash)
 
     def stop(self, timeout: float = 6.0) -> None:
         """Ask the lab to stop and wait at most ``timeout``; a lab that overruns is a daemon thread

@@ -22,7 +22,8 @@ import dataclasses
 import logging
 import threading
 from collections import OrderedDict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .events import Endpoint, Kind, LabEvent, make_event
 
@@ -109,7 +110,7 @@ class EventStream:
         for subscriber in self._subscribers:  # a snapshot: the list is replaced, never mutated
             try:
                 subscriber(event)
-            except Exception:  # noqa: BLE001 - one bad listener must not stop the lab
+            except Exception:
                 log.exception("event subscriber failed")
         return event
 
@@ -141,7 +142,7 @@ class Recorder:
     def close(self) -> None:
         self._unsubscribe()
 
-    def __enter__(self) -> "Recorder":
+    def __enter__(self) -> Recorder:
         return self
 
     def __exit__(self, *exc: object) -> None:

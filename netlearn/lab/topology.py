@@ -64,12 +64,12 @@ class LabConfig:
     health_timeout: float = 0.5
 
     @classmethod
-    def ephemeral(cls, **overrides: object) -> "LabConfig":
+    def ephemeral(cls, **overrides: object) -> LabConfig:
         """Same addresses, kernel-chosen ports: for tests and a second lab beside ``make run``."""
         base = cls(**overrides)  # type: ignore[arg-type]
         return base.with_ports(0)
 
-    def with_ports(self, port: int) -> "LabConfig":
+    def with_ports(self, port: int) -> LabConfig:
         return dataclasses.replace(
             self,
             root=Endpoint(self.root.host, port),

@@ -11,8 +11,9 @@ the L7 balancer (``www``/``api``) routes ``/api/*`` and ``api.netlearn.test`` to
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from .balance.l4 import L4Balancer
 from .balance.l7 import L7Balancer

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.forms.models import BaseInlineFormSet
 from django.db import transaction
 from django.db.models import Count, F
-from django.utils.translation import gettext_lazy as _, ngettext
+from django.forms.models import BaseInlineFormSet
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from netlearn.core.adminforms import LabelledChangeListMixin
 

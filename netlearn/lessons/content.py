@@ -12,7 +12,7 @@ from typing import Any
 from netlearn.core.content import LANGS, Mode, text_problems
 from netlearn.core.markdown import glossary_terms_in
 
-from .models import GlossaryTerm, Lesson, Step, Track
+from .models import GlossaryTerm, Lesson, Track
 from .validation import diagram_problems, lab_action_problems, layers_problems, slug_problems
 
 
@@ -75,7 +75,8 @@ class TracksSection:
         return added, updated, skipped
 
     def export_items(self) -> list[dict[str, Any]]:
-        return [{"slug": t.slug, "order": t.order, "title": _bi(t, "title")} for t in Track.objects.order_by("order", "slug")]
+        return [{"slug": t.slug, "order": t.order, "title": _bi(t, "title")}
+                for t in Track.objects.order_by("order", "slug")]
 
 
 class GlossarySection:
@@ -159,7 +160,8 @@ class LessonsSection:
                 body = step.get("body")
                 if isinstance(body, dict):
                     for lang in LANGS:
-                        for term in glossary_terms_in(body.get(lang) if isinstance(body.get(lang), str) else ""):
+                        text = body.get(lang)
+                        for term in glossary_terms_in(text if isinstance(text, str) else ""):
                             if term not in terms:
                                 problems.append(f"{spath}.body.{lang}: [[{term}]] is not a glossary term")
         return problems
@@ -187,7 +189,8 @@ class LessonsSection:
         return added, updated, skipped
 
     def export_items(self) -> list[dict[str, Any]]:
-        lessons = Lesson.objects.select_related("track").prefetch_related("steps").order_by("track__order", "order", "slug")
+        lessons = (Lesson.objects.select_related("track").prefetch_related("steps")
+                   .order_by("track__order", "order", "slug"))
         return [
             {
                 "slug": lesson.slug, "track": lesson.track.slug, "order": lesson.order, "published": lesson.published,

@@ -3,7 +3,6 @@ textarea that previews itself through htmx with the lesson page's own renderer."
 from __future__ import annotations
 
 from typing import Any
-
 from urllib.parse import urlencode
 
 from django import forms
@@ -91,7 +90,7 @@ class StepAdminForm(forms.ModelForm):
         return value
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         self.instance.diagram = {"nodes": data.get("lit_nodes", []), "links": data.get("lit_links", [])}
         return data
 

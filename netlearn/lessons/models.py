@@ -41,17 +41,17 @@ class Track(models.Model):
 
 
 class LessonQuerySet(models.QuerySet):
-    def published(self) -> "LessonQuerySet":
+    def published(self) -> LessonQuerySet:
         return self.filter(published=True)
 
-    def visible_to(self, user) -> "LessonQuerySet":  # noqa: ANN001
+    def visible_to(self, user) -> LessonQuerySet:
         """Learners see published lessons; instructors also their drafts."""
         if can_preview_drafts(user):
             return self
         return self.published()
 
 
-def can_preview_drafts(user) -> bool:  # noqa: ANN001
+def can_preview_drafts(user) -> bool:
     return bool(user and user.is_active and user.is_staff and user.has_perm("lessons.view_lesson"))
 
 
@@ -85,7 +85,8 @@ class Lesson(models.Model):
 
 class Step(models.Model):
     lesson = models.ForeignKey(Lesson, on_delete=models.CASCADE, related_name="steps")
-    number = models.PositiveIntegerField(_("number"), help_text=_("Position in the lesson, from 1. Change the numbers to reorder."))
+    number = models.PositiveIntegerField(
+        _("number"), help_text=_("Position in the lesson, from 1. Change the numbers to reorder."))
     title_en = models.CharField(_("title (English)"), max_length=200)
     title_ko = models.CharField(_("title (Korean)"), max_length=200)
     body_en = models.TextField(_("body (English, Markdown)"))
@@ -168,7 +169,8 @@ class StepView(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["step", "user"], condition=Q(user__isnull=False), name="stepview_user_once"),
+            models.UniqueConstraint(fields=["step", "user"], condition=Q(user__isnull=False),
+                                    name="stepview_user_once"),
             models.UniqueConstraint(fields=["step", "visitor"], condition=~Q(visitor=""), name="stepview_visitor_once"),
             models.CheckConstraint(condition=Q(user__isnull=False) | ~Q(visitor=""), name="stepview_has_owner"),
         ]

@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 from django.utils.safestring import SafeString, mark_safe
 
@@ -53,7 +53,7 @@ class CachedPage:
     slots: frozenset[str]
 
     @classmethod
-    def from_html(cls, html: str, *, step_id: int, lesson_id: int) -> "CachedPage":
+    def from_html(cls, html: str, *, step_id: int, lesson_id: int) -> CachedPage:
         parts = tuple(_SLOT_RE.split(html))
         return cls(step_id, lesson_id, parts, frozenset(parts[1::2]))
 

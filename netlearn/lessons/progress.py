@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import atexit
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache

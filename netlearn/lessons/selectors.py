@@ -139,7 +139,8 @@ def glossary_used_in(*, term: GlossaryTerm, user: Any = None) -> list[Step]:
     for lang in LANGS:
         q |= Q(**{f"body_{lang}__contains": f"[[{term.term}]]"}) | Q(**{f"body_{lang}__contains": f"[[{term.term}|"})
     lessons = Lesson.objects.visible_to(user)
-    return list(Step.objects.filter(q, lesson__in=lessons).select_related("lesson").order_by("lesson__order", "number")[:30])
+    steps = Step.objects.filter(q, lesson__in=lessons).select_related("lesson")
+    return list(steps.order_by("lesson__order", "number")[:30])
 
 
 @dataclass

@@ -8,7 +8,8 @@ behind the page (``progress``). A returning learner's view asks the database not
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Collection
+from collections.abc import Callable, Collection
+from typing import Any
 
 from django.contrib.admin.views.decorators import staff_member_required
 from django.db.models import Q
@@ -22,6 +23,7 @@ from django.views.decorators.http import require_POST
 
 from netlearn.core import contentversion
 from netlearn.core.context_processors import lab_banner
+from netlearn.core.htmx import HtmxHttpRequest
 from netlearn.core.i18n import current_lang
 from netlearn.core.markdown import render_markdown
 
@@ -116,7 +118,8 @@ def _step_page_context(step: Step, *, user: Any, seen: Collection[int] | Callabl
         "step": step, "lesson": lesson, "outline": outline, "seen": seen, "next_lesson": next_lesson,
         "is_instructor": can_preview_drafts(user), "lang": lang, "total": total,
         "body_html": render_markdown(step.body_ko if lang == "ko" and step.body_ko else step.body_en, lang=lang),
-        "prev_url": selectors.step_url(lesson.slug, step.number - 1) if step.number > 1 else selectors.lesson_url(lesson.slug),
+        "prev_url": (selectors.step_url(lesson.slug, step.number - 1) if step.number > 1
+                     else selectors.lesson_url(lesson.slug)),
         "next_url": selectors.step_url(lesson.slug, step.number + 1) if step.number < total else None,
         "osi_layers": OSI_LAYERS,
     }
@@ -183,7 +186,7 @@ def _step_uncached(request: HttpRequest, slug: str, number: int, fragment: bool)
     return render(request, _step_template(fragment), _step_page_context(step, user=user, seen=seen))
 
 
-def step_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+def step_detail(request: HtmxHttpRequest, slug: str, number: int) -> HttpResponse:
     fragment = bool(request.htmx and not request.htmx.boosted)
     if request.GET or can_preview_drafts(request.user):
         response = _step_uncached(request, slug, number, fragment)
@@ -216,7 +219,7 @@ def glossary_detail(request: HttpRequest, term: str) -> HttpResponse:
     return render(request, "lessons/term.html", {"term": found, "used_in": used_in})
 
 
-def search(request: HttpRequest) -> HttpResponse:
+def search(request: HtmxHttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:200]
     results = selectors.search(query=query, user=request.user)
     template = "lessons/_search_results.html" if request.htmx else "lessons/search.html"

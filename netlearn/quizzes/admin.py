@@ -12,15 +12,28 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils.html import format_html
-from django.utils.translation import gettext_lazy as _, override
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import override
 
 from netlearn.core.adminforms import LabelledInlineFormSet
 
 from . import selectors
 from .cards import CardOptions, card_context, feedback_context
 from .grading import AnswerError, grade, parse_answer
-from .models import (AcceptedAnswer, Attempt, ChecklistItem, Choice, LessonLink, MockInterview, OrderItem,
-                     Question, Quiz, QuizQuestion, ReviewState, Topic)
+from .models import (
+    AcceptedAnswer,
+    Attempt,
+    ChecklistItem,
+    Choice,
+    LessonLink,
+    MockInterview,
+    OrderItem,
+    Question,
+    Quiz,
+    QuizQuestion,
+    ReviewState,
+    Topic,
+)
 
 GRADING_FIELDS = {"type", "numeric_value", "numeric_tolerance"}
 

@@ -15,8 +15,18 @@ from django.db import transaction
 
 from netlearn.core.content import Mode, text_problems
 
-from .models import (AcceptedAnswer, ChecklistItem, Choice, LessonLink, OrderItem, Question, QuestionType,
-                     Quiz, QuizQuestion, Topic)
+from .models import (
+    AcceptedAnswer,
+    ChecklistItem,
+    Choice,
+    LessonLink,
+    OrderItem,
+    Question,
+    QuestionType,
+    Quiz,
+    QuizQuestion,
+    Topic,
+)
 from .topics import TOPICS
 
 TYPES = {t.value for t in QuestionType}
@@ -33,9 +43,9 @@ def _known_lesson_steps(document: dict[str, Any]) -> dict[str, set[int]]:
     try:
         Step = apps.get_model("lessons", "Step")
         Lesson = apps.get_model("lessons", "Lesson")
-    except LookupError:
-        Step = Lesson = None
-    if Step is not None:
+    except LookupError:  # the lessons app is not installed: no step can be checked
+        Step = Lesson = None  # type: ignore[assignment]
+    if Step is not None and Lesson is not None:
         for slug in Lesson.objects.values_list("slug", flat=True):
             known.setdefault(slug, set())
         for slug, number in Step.objects.values_list("lesson__slug", "number"):
@@ -266,7 +276,7 @@ def question_to_dict(q: Question) -> dict[str, Any]:
         data["key_terms"] = q.key_terms
     if q.walk_url:
         data["walk_url"] = q.walk_url
-    if q.follow_up_id:
+    if q.follow_up is not None:
         data["follow_up"] = q.follow_up.key
     return data
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from django.utils.translation import gettext as _
 
@@ -60,7 +61,7 @@ def _ids(values: list[str]) -> list[int]:
     try:
         return [int(v) for v in values]
     except (TypeError, ValueError):
-        raise AnswerError(_("This answer was not understood. Please reload the question and try again."))
+        raise AnswerError(_("This answer was not understood. Please reload the question and try again.")) from None
 
 
 def parse_answer(question: Question, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -92,7 +93,7 @@ def parse_answer(question: Question, data: Mapping[str, Any]) -> dict[str, Any]:
         try:
             number = float(raw.replace(",", ".").replace(" ", ""))
         except ValueError:
-            raise AnswerError(_("“%(value)s” is not a number.") % {"value": raw})
+            raise AnswerError(_("“%(value)s” is not a number.") % {"value": raw}) from None
         if not math.isfinite(number):
             raise AnswerError(_("“%(value)s” is not a number.") % {"value": raw})
         return {"number": number}
@@ -128,7 +129,7 @@ def _parse_order(question: Question, data: Mapping[str, Any]) -> list[int]:
             try:
                 positions[item_id] = int(raw[-1])
             except ValueError:
-                raise AnswerError(_("Give every item a position."))
+                raise AnswerError(_("Give every item a position.")) from None
         if sorted(positions.values()) != list(range(1, len(items) + 1)):
             raise AnswerError(_("Each position must be used exactly once."))
         order = sorted(items, key=lambda i: positions[i])
@@ -158,9 +159,9 @@ def grade(question: Question, answer: dict[str, Any]) -> Grade:
         return Grade(given == expected, in_place / len(expected) if expected else 0.0,
                      {"expected": expected, "in_place": [a == b for a, b in zip(given, expected)]})
     if qtype == QuestionType.SHORT:
-        given = normalise(answer["text"])
+        typed = normalise(answer["text"])
         variants = {normalise(v) for a in question.accepted.all() for v in (a.text_en, a.text_ko) if v}
-        ok = bool(given) and given in variants
+        ok = bool(typed) and typed in variants
         return Grade(ok, 1.0 if ok else 0.0, {})
     if qtype == QuestionType.NUMERIC:
         target = question.numeric_value if question.numeric_value is not None else math.nan

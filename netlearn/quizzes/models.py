@@ -61,7 +61,8 @@ class Question(models.Model):
     #: [{"en": ..., "ko": ...}]: words the linked lesson steps must contain, so a question's link
     #: lands on a step that teaches its answer (tests/quizzes/test_lesson_links.py checks it).
     key_terms = models.JSONField(default=list, blank=True,
-                                 help_text=_('Terms the linked steps must contain, e.g. [{"en": "REST", "ko": "REST"}].'))
+                                 help_text=_('Terms the linked steps must contain, '
+                                             'e.g. [{"en": "REST", "ko": "REST"}].'))
     #: Bumped whenever an edit could change how an answer is graded, so a form rendered before
     #: the edit is recognised as stale instead of being graded against different choices.
     version = models.PositiveIntegerField(default=1)
@@ -165,7 +166,8 @@ class Quiz(models.Model):
     title_en = models.CharField(max_length=200)
     title_ko = models.CharField(max_length=200)
     topics = models.ManyToManyField(Topic, related_name="quizzes", blank=True)
-    questions = models.ManyToManyField(Question, through="QuizQuestion", related_name="quizzes")
+    questions: models.ManyToManyField[Question, QuizQuestion] = models.ManyToManyField(
+        Question, through="QuizQuestion", related_name="quizzes")
 
     title = Localized()
 

@@ -50,11 +50,11 @@ def rating_for(grade: Grade, *, passed: bool = False) -> Rating:
 
 def review(card_data: dict[str, Any] | None, rating: Rating, *, now: datetime) -> Scheduled:
     """Apply one review to a stored card (``None``: first time) and return the new state."""
-    card = Card.from_dict(card_data) if card_data else Card(due=now)
+    card = Card.from_dict(card_data) if card_data else Card(due=now)  # type: ignore[arg-type]  # stored as JSON
     was_review = card.state == State.Review
     new_card, _log = _scheduler.review_card(card, rating, review_datetime=now)
     return Scheduled(
-        card=new_card.to_dict(),
+        card=dict(new_card.to_dict()),
         due=new_card.due,
         rating=int(rating),
         lapsed=was_review and rating == Rating.Again,

@@ -6,9 +6,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from django.db.models import Count, FloatField, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import Avg, Count, FloatField, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Cast, TruncDate
-from django.db.models import Avg
 from django.http import HttpRequest
 from django.utils import timezone
 

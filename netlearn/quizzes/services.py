@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import random
 import secrets
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from django.core import signing
 from django.db import IntegrityError, transaction
@@ -19,7 +20,7 @@ from django.utils.translation import gettext as _
 
 from .grading import AnswerError, Grade, grade, parse_answer
 from .learner import Learner
-from .models import Attempt, MockInterview, Question, QuestionType, Quiz, ReviewState
+from .models import Attempt, MockInterview, Question, Quiz, ReviewState
 from .scheduling import rating_for, review
 
 TOKEN_SALT = "netlearn.quizzes.attempt"
@@ -34,7 +35,7 @@ class StaleQuestion(AnswerError):
 class AttemptResult:
     attempt: Attempt
     grade: Grade
-    review: ReviewState
+    review: ReviewState | None  # None: a duplicate answer for a question never scheduled
     duplicate: bool = False
 
 
@@ -47,9 +48,9 @@ def _check_token(question: Question, token: str) -> str:
     try:
         data = signing.loads(token or "", salt=TOKEN_SALT, max_age=TOKEN_MAX_AGE)
     except signing.SignatureExpired:
-        raise StaleQuestion(_("This form is too old. Here is the question again."))
+        raise StaleQuestion(_("This form is too old. Here is the question again.")) from None
     except signing.BadSignature:
-        raise AnswerError(_("This form was altered. Please reload the question and try again."))
+        raise AnswerError(_("This form was altered. Please reload the question and try again.")) from None
     if not isinstance(data, dict) or data.get("q") != question.pk or not isinstance(data.get("n"), str):
         raise AnswerError(_("This form belongs to another question. Please reload the page."))
     if data.get("v") != question.version:
@@ -80,8 +81,9 @@ def attempt_submit(*, learner: Learner, question: Question, token: str, data: Ma
                 correct=result.correct, score=result.score, passed=passed, question_version=question.version,
                 duration_ms=duration_ms, mode=mode,
             )
-            if "choices" in answer:
-                attempt.picked_choices.set(answer["choices"])
+            choices = answer.get("choices")
+            if isinstance(choices, list):
+                attempt.picked_choices.set(choices)
             state = _reschedule(learner, question, rating_for(result, passed=passed), now=now)
     except IntegrityError:
         # Lost a race with the same token (a double click reaching two workers).

@@ -78,7 +78,7 @@ def _question(key: str) -> Question:
     try:
         return selectors.question_for_display(key=key)
     except Question.DoesNotExist:
-        raise Http404
+        raise Http404 from None
 
 
 def _mode(value: str | None) -> str:

@@ -78,7 +78,7 @@ def _database_from_env() -> dict:
 
         # Persistent connections, one per pooled request thread (netlearn.core.asgi_handler keeps
         # that number bounded), checked before reuse so a restarted PostgreSQL costs no request.
-        return dj_database_url.parse(url, conn_max_age=600, conn_health_checks=True)
+        return dict(dj_database_url.parse(url, conn_max_age=600, conn_health_checks=True))
     return {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": DATA_DIR / "netlearn.sqlite3",

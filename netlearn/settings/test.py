@@ -1,6 +1,6 @@
 """Tests: a real SQLite file (live servers and threads share it), fast hashing, no DEBUG."""
 from .base import *  # noqa: F403
-from .base import DATABASES, DATA_DIR
+from .base import DATA_DIR, DATABASES
 
 DEBUG = False
 SECRET_KEY = "test-only-not-secret"

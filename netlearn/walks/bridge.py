@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +33,7 @@ from netlearn.lab.topology import LabConfig
 log = logging.getLogger("netlearn.walks")
 
 #: Walks in flight on this process, by correlation id (the walk's hex id).
-_live: dict[str, "LiveWalk"] = {}
+_live: dict[str, LiveWalk] = {}
 _site_loop: asyncio.AbstractEventLoop | None = None
 _tasks: set[asyncio.Task] = set()
 
@@ -67,7 +68,7 @@ async def catch_up(correlation_id: str) -> list[dict[str, Any]] | None:
         return None
     try:
         return await shared.read(correlation_id)
-    except Exception:  # noqa: BLE001 - Redis away: the final render still shows everything
+    except Exception:
         log.warning("live buffer unreadable for walk %s", correlation_id, exc_info=True)
         return None
 
@@ -110,11 +111,11 @@ async def _pump(live: LiveWalk) -> None:
         await _quietly(shared.close(cid), "close")
 
 
-async def _quietly(coro: Any, what: str) -> None:
+async def _quietly(coro: Awaitable[object], what: str) -> None:
     """A broken Redis must not stop the walk: the stored record stays complete."""
     try:
         await coro
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.warning("live %s failed", what, exc_info=True)
 
 
@@ -137,7 +138,7 @@ def _deliver(cid: str, event: dict[str, Any]) -> None:
     live.outbox.put_nowait(event)
 
 
-def _spawn(coro: Any) -> None:
+def _spawn(coro: Coroutine[Any, Any, None]) -> None:
     task = asyncio.ensure_future(coro)
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)
@@ -168,7 +169,15 @@ def attach(thread: LabThread, loop: asyncio.AbstractEventLoop) -> None:
 
 async def start_embedded_lab(config: LabConfig | None = None) -> LabThread:
     thread = LabThread(config or LabConfig())
-    await asyncio.to_thread(thread.start)
+    starting = asyncio.ensure_future(asyncio.to_thread(thread.start))
+    try:
+        await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        # Cancelled (the server is shutting down, the supervisor stopped) while the lab was still
+        # starting in its thread: it would run on, attached to nothing. Stop it once it is up.
+        await asyncio.gather(starting, return_exceptions=True)
+        await asyncio.to_thread(thread.stop)
+        raise
     attach(thread, asyncio.get_running_loop())
     log.info("lab started: %s", thread.call(lambda lab: lab.endpoints()))
     return thread
@@ -183,6 +192,6 @@ async def stop_embedded_lab() -> None:
         task.cancel()
 
 
-def spawn(coro: Any) -> None:
+def spawn(coro: Coroutine[Any, Any, None]) -> None:
     """Run a coroutine on the site's loop beyond the request that started it (keeps a reference)."""
     _spawn(coro)

@@ -33,6 +33,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from netlearn.core import labstate
+from netlearn.core.htmx import HtmxHttpRequest
 from netlearn.lab.compare import MAX_ADDED_RTT_MS, compare_protocols
 from netlearn.lab.walker.url import Refusal, parse_lab_url
 
@@ -79,7 +80,7 @@ def rows_context(rows: list[Any]) -> dict[str, Any]:
 
 
 @require_http_methods(["GET", "POST"])
-async def compare_view(request: HttpRequest) -> HttpResponse:
+async def compare_view(request: HtmxHttpRequest) -> HttpResponse:
     url = DEFAULT_URL
     latency = 20
     context: dict[str, Any] = {}
@@ -92,7 +93,7 @@ async def compare_view(request: HttpRequest) -> HttpResponse:
     return _page(request, {"url": url, "latency": latency, **context})
 
 
-async def compare_result(request: HttpRequest, token: str) -> HttpResponse:
+async def compare_result(request: HtmxHttpRequest, token: str) -> HttpResponse:
     """The comparison ``token`` started: still running (poll again), its rows, or its error."""
     state = await cache.aget(_key(token))
     if state is None:  # expired, or its worker stopped before storing it: say so where the result goes
@@ -104,7 +105,7 @@ async def compare_result(request: HttpRequest, token: str) -> HttpResponse:
     return _page(request, context)
 
 
-def _page(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
+def _page(request: HtmxHttpRequest, context: dict[str, Any]) -> HttpResponse:
     """The results fragment for htmx, else the whole page; a pending one polls for its result."""
     fragment = request.htmx and (request.method == "POST" or "token" in context or "ran" in context
                                  or "error" in context)
@@ -149,7 +150,7 @@ async def run_comparison(url: str, latency: int, *, lab: Any = None) -> dict[str
         rows = await asyncio.wait_for(asyncio.wrap_future(lab.submit(run)), COMPARE_DEADLINE_SECONDS)
     except (TimeoutError, RuntimeError):
         return _error(_("The comparison took too long"), _("Try again with less added latency."), 504)
-    except Exception as exc:  # noqa: BLE001 - a lab failure is an explained error, never a stuck page
+    except Exception as exc:
         log.exception("a comparison of %s failed inside the lab", url)
         return _error(_("The comparison failed"), repr(exc)[:200], 502)
     return {**rows_context(rows), "ran": True, "host": parsed.ascii_host, "path": parsed.target}

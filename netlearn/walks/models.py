@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 
 class WalkQuerySet(models.QuerySet):
-    def for_learner(self, *, user, session_key: str | None) -> "WalkQuerySet":
+    def for_learner(self, *, user, session_key: str | None) -> WalkQuerySet:
         """A learner sees only their own walks (by account, or by session when anonymous)."""
         if user is not None and user.is_authenticated:
             return self.filter(user=user)

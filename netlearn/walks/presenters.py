@@ -98,7 +98,8 @@ PHASES = ("url", "dns", "connect", "request", "subresources", "render", "close")
 #: translated table for each of them was most of the time spent rendering a walk.
 PHASE_TITLES = {
     "url": gettext_noop("1 · The URL and the caches"), "dns": gettext_noop("2 · DNS: root → TLD → authoritative"),
-    "connect": gettext_noop("3 · TCP to the virtual IP, the balancer chooses"), "request": gettext_noop("4 · HTTP request and response"),
+    "connect": gettext_noop("3 · TCP to the virtual IP, the balancer chooses"),
+    "request": gettext_noop("4 · HTTP request and response"),
     "subresources": gettext_noop("5 · Sub-resources on the same connection"), "render": gettext_noop("6 · Render"),
     "close": gettext_noop("7 · Close the connection"),
 }
@@ -109,7 +110,7 @@ def phase_title(phase: str) -> str:
     return _(title) if title else phase
 
 
-def next_phase(current: str, step: "StepView") -> str:
+def next_phase(current: str, step: StepView) -> str:
     detail = step.event.get("detail", {})
     candidate = {
         "url": "url", "browser_cache": "url", "refused": "url", "resolved": "dns", "nxdomain": "dns",
@@ -158,15 +159,18 @@ BROWSER_STEP_TITLES = {
     "dns_failed": gettext_noop("DNS failed"), "connection_failed": gettext_noop("The connection failed"),
     "server_error": gettext_noop("The server side failed"), "reconnect": gettext_noop("Open a new connection"),
     "skip_subresource": gettext_noop("Skip a resource from another origin"),
-    "dns_tcp_retry": gettext_noop("Truncated answer: retry over TCP"), "no_address": gettext_noop("No address in the answer"),
+    "dns_tcp_retry": gettext_noop("Truncated answer: retry over TCP"),
+    "no_address": gettext_noop("No address in the answer"),
     "tls_trust": gettext_noop("Which certificates does the browser trust?"),
     "tls_established": gettext_noop("TLS 1.3 handshake complete"), "cert_failed": gettext_noop("Certificate rejected"),
-    "alt_svc": gettext_noop("Alt-Svc: the server offers HTTP/3"), "multiplexed": gettext_noop("Requests multiplexed on one connection"),
+    "alt_svc": gettext_noop("Alt-Svc: the server offers HTTP/3"),
+    "multiplexed": gettext_noop("Requests multiplexed on one connection"),
     "h3_attempt": gettext_noop("Try HTTP/3 over QUIC"), "quic_established": gettext_noop("QUIC connection ready"),
     "round_trips": gettext_noop("Count the round trips"),
 }
 ROLE_EVENT_TITLES = {
-    "connect": gettext_noop("%(role)s opens a TCP connection"), "accept": gettext_noop("%(role)s accepts a TCP connection"),
+    "connect": gettext_noop("%(role)s opens a TCP connection"),
+    "accept": gettext_noop("%(role)s accepts a TCP connection"),
     "close": gettext_noop("%(role)s: connection closed"), "request": gettext_noop("%(role)s: HTTP request"),
     "response": gettext_noop("%(role)s: HTTP response"), "forward": gettext_noop("%(role)s forwards the bytes"),
     "choose": gettext_noop("%(role)s chooses a backend"), "health_check": gettext_noop("%(role)s: health check"),
@@ -219,8 +223,9 @@ def _q(detail: dict[str, Any]) -> str:
 
 
 ROLE_NAMES = {
-    "client": gettext_noop("Browser"), "resolver": gettext_noop("Resolver"), "root": gettext_noop("Root"), "tld": gettext_noop("TLD"),
-    "authoritative": gettext_noop("Authoritative"), "l4": gettext_noop("L4 balancer"), "l7": gettext_noop("L7 balancer"), "lab": gettext_noop("Lab"),
+    "client": gettext_noop("Browser"), "resolver": gettext_noop("Resolver"), "root": gettext_noop("Root"),
+    "tld": gettext_noop("TLD"), "authoritative": gettext_noop("Authoritative"), "l4": gettext_noop("L4 balancer"),
+    "l7": gettext_noop("L7 balancer"), "lab": gettext_noop("Lab"),
     "tls-front": gettext_noop("TLS front (in front of the L7)"), "quic-l4": gettext_noop("HTTP/3 front (shop)"),
     "quic-l7": gettext_noop("HTTP/3 front (www)"),
 }
@@ -259,7 +264,8 @@ def inspector_layers(event: dict[str, Any], frames: list[dict[str, Any]] | None 
     layers.append({"layer": 6, "name": _(LAYER_NAMES[6]), "protocol": "—",
                    "note": _("Plain text: no TLS here. With HTTPS, TLS would encrypt the layer above.")})
     layers.append({"layer": 5, "name": _(LAYER_NAMES[5]), "protocol": "—",
-                   "note": _("No separate session protocol: the TCP connection (or the DNS ID) ties messages together.")})
+                   "note": _("No separate session protocol: the TCP connection (or the DNS ID) ties messages "
+                             "together.")})
     if frames:
         layers += _frame_layers(frames[0], earlier)
     elif frames is not None or not payload:  # the walk has frames, none of them this step's; or no bytes at all

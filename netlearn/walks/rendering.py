@@ -57,7 +57,7 @@ async def live_topology() -> dict[str, str]:
     return await asyncio.to_thread(lab.call, topology_map)
 
 
-def _step_ctx(step: presenters.StepView, walk: Walk | None, labels: "StepLabels",
+def _step_ctx(step: presenters.StepView, walk: Walk | None, labels: StepLabels,
               inspect_base: str | None = None) -> dict[str, Any]:
     ctx = {"step": step, "walk": walk, "lesson_url": lesson_link(step), "quiz_url": quiz_link(step),
            "phase_title": presenters.phase_title(step.phase) if step.phase_start else "",
@@ -82,7 +82,7 @@ class StepLabels:
     quiz: str
 
     @classmethod
-    def current(cls) -> "StepLabels":
+    def current(cls) -> StepLabels:
         return cls(_("OSI layer"), _("Inspect"), _("Lesson"), _("Quiz"))
 
 

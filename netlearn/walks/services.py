@@ -6,8 +6,9 @@ import asyncio
 import logging
 import os
 import socket
-from datetime import timedelta
-from typing import Any
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.db import transaction
@@ -18,6 +19,18 @@ from netlearn.lab.walker.url import Refusal, parse_lab_url
 
 from . import bridge, packetview
 from .models import Walk
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+    from django.contrib.auth.models import AnonymousUser
+
+    from netlearn.lab.runner import ActionRecord, Lab, LabThread, WalkRecord
+    from netlearn.lessons.models import Step
+
+    User = AbstractBaseUser | AnonymousUser
+
+R = TypeVar("R", "WalkRecord", "ActionRecord")
+T = TypeVar("T")
 
 log = logging.getLogger("netlearn.walks")
 
@@ -44,13 +57,13 @@ class LabUnavailable(Exception):
     """The lab is not running in this process (starting, restarting or switched off)."""
 
 
-def _owner(user: Any, session_key: str | None) -> dict[str, Any]:
+def _owner(user: User | None, session_key: str | None) -> dict[str, Any]:
     if user is not None and user.is_authenticated:
         return {"user": user, "session_key": ""}
     return {"user": None, "session_key": session_key or ""}
 
 
-async def walk_start(*, url: str, user: Any = None, session_key: str | None = None,
+async def walk_start(*, url: str, user: User | None = None, session_key: str | None = None,
                      step_id: int | None = None, cold: bool = False) -> Walk:
     """Create a walk. A URL the lab may not walk is stored as refused, and no socket is opened.
     ``step_id``: the lesson step whose "try it" started it, written in the same INSERT (one write:
@@ -67,11 +80,12 @@ async def walk_start(*, url: str, user: Any = None, session_key: str | None = No
     walk = await _start_running(url=url, worker=worker_identity(), step_id=step_id,
                                 params={"cache": "cold" if cold else "warm"}, **owner)
     bridge.register_live(walk.id.hex)
-    bridge.spawn(_run(walk.id.hex, lab, lambda l: l.walk(url, correlation_id=walk.id.hex, cold=cold), walk_finish))
+    bridge.spawn(_run(walk.id.hex, lab, lambda running: running.walk(url, correlation_id=walk.id.hex, cold=cold),
+                      walk_finish))
     return walk
 
 
-async def lab_action_start(*, step: Any, user: Any = None, session_key: str | None = None) -> Walk:
+async def lab_action_start(*, step: Step, user: User | None = None, session_key: str | None = None) -> Walk:
     """Run a lesson step's "try it" action. A walk action is a walk; the others are stored the same way."""
     spec = dict(step.lab_action or {})
     if spec.get("kind") == "walk":  # cold: a lesson's walk shows the whole resolution, whoever walked before
@@ -82,7 +96,8 @@ async def lab_action_start(*, step: Any, user: Any = None, session_key: str | No
     walk = await _start_running(kind=str(spec.get("kind", "")), url=describe_action(spec), params=spec,
                                 step_id=step.pk, worker=worker_identity(), **owner)
     bridge.register_live(walk.id.hex)
-    bridge.spawn(_run(walk.id.hex, lab, lambda l: l.run_action(spec, correlation_id=walk.id.hex), action_finish))
+    bridge.spawn(_run(walk.id.hex, lab, lambda running: running.run_action(spec, correlation_id=walk.id.hex),
+                      action_finish))
     return walk
 
 
@@ -99,7 +114,7 @@ def describe_action(spec: dict[str, Any]) -> str:
     return str(kind)
 
 
-async def _available_lab(owner: dict[str, Any]) -> Any:
+async def _available_lab(owner: dict[str, Any]) -> LabThread:
     """The running lab, after a cheap early look at the limits (the binding check is in
     :func:`_start_running`): a learner already at the cap is told so without taking a lock."""
     lab = labstate.get_lab()
@@ -144,21 +159,23 @@ async def _start_running(**fields: Any) -> Walk:
     return await sync_to_async(_insert_running)(fields)
 
 
-async def _run(cid: str, lab: Any, work: Any, finish: Any) -> None:
+async def _run(cid: str, lab: LabThread, work: Callable[[Lab], Awaitable[R]],
+               finish: Callable[..., None]) -> None:
     try:
-        async def in_lab(l: Any) -> tuple[Any, dict[str, str]]:
-            return await work(l), topology_map(l)
+        async def in_lab(running: Lab) -> tuple[R, dict[str, str]]:
+            return await work(running), topology_map(running)
 
         future = lab.submit(in_lab)
         record, topology = await asyncio.wait_for(asyncio.wrap_future(future), WALK_DEADLINE_SECONDS)
         await in_thread(finish, cid, record=record, topology=topology)
     except asyncio.CancelledError:
-        if asyncio.current_task().cancelling():  # this task was cancelled (shutdown): let it end
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():  # this task was cancelled (shutdown): let it end
             raise
         # The lab's loop cancelled the walk: it crashed and is being restarted.
         await in_thread(walk_fail, cid, code="lab_error",
                          message="the lab crashed during the walk; it restarts by itself")
-    except Exception as exc:  # noqa: BLE001 - a lab failure is a failed walk, never a broken site
+    except Exception as exc:
         log.exception("walk %s failed inside the lab", cid)
         await in_thread(walk_fail, cid, code="lab_error", message=repr(exc))
     finally:
@@ -170,12 +187,12 @@ async def _run(cid: str, lab: Any, work: Any, finish: Any) -> None:
             await layer.group_send(f"walk.{cid}", {"type": "walk.finished", "walk": cid})
 
 
-async def in_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
+async def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run an ORM write from a background task. ``thread_sensitive=False``: the request that
     spawned the task (and its executor) may be gone by the time the walk ends."""
     from django.db import close_old_connections
 
-    def call() -> Any:
+    def call() -> T:
         try:
             return fn(*args, **kwargs)
         finally:
@@ -184,7 +201,7 @@ async def in_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
     return await sync_to_async(call, thread_sensitive=False)()
 
 
-def topology_map(lab: Any) -> dict[str, str]:
+def topology_map(lab: Lab) -> dict[str, str]:
     """Lab address → diagram node id, stored with the walk so a replay draws the same picture."""
     endpoints = lab.endpoints()
     nodes = {lab.config.client_host: "client"}
@@ -208,7 +225,7 @@ def _storable(walk: Walk) -> bool:
     return False
 
 
-def walk_finish(cid: str, *, record: Any, topology: dict[str, str]) -> None:
+def walk_finish(cid: str, *, record: WalkRecord, topology: dict[str, str]) -> None:
     outcome = record.outcome
     status = {"done": Walk.Status.DONE, "refused": Walk.Status.REFUSED}.get(outcome.status, Walk.Status.FAILED)
     with transaction.atomic():
@@ -228,7 +245,7 @@ def walk_finish(cid: str, *, record: Any, topology: dict[str, str]) -> None:
         walk.save()
 
 
-def action_finish(cid: str, *, record: Any, topology: dict[str, str]) -> None:
+def action_finish(cid: str, *, record: ActionRecord, topology: dict[str, str]) -> None:
     with transaction.atomic():
         walk = Walk.objects.select_for_update().get(id=cid)
         if not _storable(walk):
@@ -336,7 +353,7 @@ def worker_gone(worker: str) -> bool:
     return False
 
 
-def mark_lost_walks(*, now: Any = None) -> list[str]:
+def mark_lost_walks(*, now: datetime | None = None) -> list[str]:
     """Fail the running walks whose worker is gone or that are past every deadline (see above).
     Returns their ids (hex). Safe to run in every worker at once: each row changes only while
     it is still running, so one sweep wins and a walk that is being stored is left alone."""
@@ -374,6 +391,6 @@ async def sweep_lost_walks() -> list[str]:
                 await shared.close(cid)
             if layer is not None:
                 await layer.group_send(f"walk.{cid}", {"type": "walk.finished", "walk": cid})
-        except Exception:  # noqa: BLE001 - the pages' own stored-result check still finds it
+        except Exception:
             log.warning("could not announce lost walk %s", cid, exc_info=True)
     return lost

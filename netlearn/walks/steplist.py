@@ -45,7 +45,8 @@ def list_items(step_ctxs: list[dict[str, Any]]) -> list[ListItem]:
         key = _foldable(step)
         j = i + 1
         if key:
-            while j < len(step_ctxs) and _foldable(step_ctxs[j]["step"]) == key and not step_ctxs[j]["step"].phase_start:
+            while (j < len(step_ctxs) and _foldable(step_ctxs[j]["step"]) == key
+                   and not step_ctxs[j]["step"].phase_start):
                 j += 1
         items.append(ListItem("step", phase=step.phase, html=ctx["html"]))
         rest = step_ctxs[i + 1:j]

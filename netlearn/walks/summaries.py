@@ -152,7 +152,8 @@ def _query(e: Event, d: dict[str, Any]) -> str:
     q = {"q": f"{d.get('qname', '')} {d.get('qtype', '')}".strip(), "role": _role(e["component"])}
     if e["component"] == "client":
         return _("Stub resolver asks the recursive resolver for %(q)s (recursion desired)") % q
-    return _("%(role)s receives the query %(q)s over %(transport)s") % {**q, "transport": (e.get("transport") or "udp").upper()}
+    transport = (e.get("transport") or "udp").upper()
+    return _("%(role)s receives the query %(q)s over %(transport)s") % {**q, "transport": transport}
 
 
 def _referral(e: Event, d: dict[str, Any]) -> str:
@@ -253,8 +254,8 @@ def _frame(e: Event, d: dict[str, Any]) -> str:
     proto = "HTTP/3" if d.get("protocol") == "h3" else "HTTP/2"
     arrow = "→" if d.get("direction") == "client" else "←"
     if "stream_id" in d:
-        return _("%(proto)s %(arrow)s %(frame)s on stream %(sid)s") % {"proto": proto, "arrow": arrow,
-                                                                       "frame": d.get("frame", ""), "sid": d["stream_id"]}
+        return _("%(proto)s %(arrow)s %(frame)s on stream %(sid)s") % {
+            "proto": proto, "arrow": arrow, "frame": d.get("frame", ""), "sid": d["stream_id"]}
     return _("%(proto)s %(arrow)s %(frame)s") % {"proto": proto, "arrow": arrow, "frame": d.get("frame", "")}
 
 

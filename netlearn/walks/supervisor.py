@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from netlearn.core import labstate
 from netlearn.lab.runner import LabThread
@@ -39,10 +40,10 @@ from . import bridge, services
 
 log = logging.getLogger("netlearn.walks.supervisor")
 
-_current: "LabSupervisor | None" = None
+_current: LabSupervisor | None = None
 
 
-def current() -> "LabSupervisor | None":
+def current() -> LabSupervisor | None:
     """The supervisor of this process's lab, if one runs (tests reach it through here)."""
     return _current
 
@@ -61,7 +62,7 @@ class LabSupervisor:
         self._held = False
         self._tasks: list[asyncio.Task] = []
 
-    def start(self) -> "LabSupervisor":
+    def start(self) -> LabSupervisor:
         global _current
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._watch(), name="lab-supervisor"),
@@ -87,7 +88,7 @@ class LabSupervisor:
             try:
                 self.walks_lost += len(await services.sweep_lost_walks())
                 failing = False
-            except Exception:  # noqa: BLE001 - the database may be restarting; try again next time
+            except Exception:
                 if not failing:
                     log.warning("the lost-walk sweep failed; retrying every %.0f s", self.sweep_interval,
                                 exc_info=True)
@@ -139,7 +140,7 @@ class LabSupervisor:
                 try:
                     await bridge.start_embedded_lab(self.make_config())
                     break
-                except Exception:  # noqa: BLE001 - try again; the site keeps serving meanwhile
+                except Exception:
                     log.exception("the lab did not restart; trying again in %.1f s", pause)
                     await asyncio.sleep(pause)
                     pause = min(pause * 2, self.max_pause)

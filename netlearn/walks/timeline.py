@@ -46,8 +46,8 @@ def waterfall_rows(steps: list[StepView]) -> dict[str, Any]:
         elif s.kind == "step" and d.get("step") == "tls_established" and rows:
             conn = next((r for r in reversed(rows) if r["segments"][0][0] == "connect"), None)
             if conn is not None:
-                conn["segments"].append(("tls", max(conn["segments"][-1][2], s.t_ms - float(d.get("handshake_ms") or 0)),
-                                         s.t_ms))
+                tls_start = max(conn["segments"][-1][2], s.t_ms - float(d.get("handshake_ms") or 0))
+                conn["segments"].append(("tls", tls_start, s.t_ms))
     pending: dict[str, StepView] = {}
     for s in client:
         d = s.event.get("detail", {})

@@ -11,6 +11,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_http_methods
 
+from netlearn.core.htmx import HtmxHttpRequest
+
 from . import rendering, selectors
 from .models import Walk
 from .services import LabUnavailable, WalkBusy, lab_action_start, walk_start
@@ -35,7 +37,7 @@ async def _session_key(request: HttpRequest) -> str:
 
 
 @require_http_methods(["GET", "POST"])
-async def walk_index(request: HttpRequest) -> HttpResponse:
+async def walk_index(request: HtmxHttpRequest) -> HttpResponse:
     user = await request.auser()
     session_key = await _session_key(request)
     error = None
@@ -97,7 +99,7 @@ def _busy_message(exc: Exception) -> str:
     return _("The lab is starting or restarting. Lessons and quizzes work meanwhile; try again in a few seconds.")
 
 
-async def walk_detail(request: HttpRequest, walk_id: Any) -> HttpResponse:
+async def walk_detail(request: HtmxHttpRequest, walk_id: Any) -> HttpResponse:
     walk = await Walk.objects.filter(id=walk_id).afirst()
     if walk is None:
         raise Http404
@@ -145,7 +147,7 @@ async def walk_step(request: HttpRequest, walk_id: Any, seq: int) -> HttpRespons
 
 
 @require_http_methods(["POST"])
-async def try_step(request: HttpRequest, step_id: int) -> HttpResponse:
+async def try_step(request: HtmxHttpRequest, step_id: int) -> HttpResponse:
     """Run a lesson step's "try it" action; the result streams into the step (or opens as a page)."""
     from netlearn.lessons.models import Step
 

@@ -116,7 +116,8 @@ def packet_view(frames: list[Frame], *, filter_text: str = "", hop: str = "", se
     except FilterError as exc:
         error = _("“%(word)s” is not a filter this page knows. Try one of: %(examples)s.") % {
             "word": str(exc), "examples": ", ".join(FILTER_EXAMPLES)}
-        keep = lambda f: True
+        def keep(f: dict[str, Any]) -> bool:
+            return True
     rows = [{**f, "time": f"{f.get('t_ms', 0.0):.3f}", "flags": tcp_flags(f)} for f in frames
             if keep(f) and hop_matches(hop, f)]
     chosen = next((f for f in frames if f.get("no") == selected_no), None) or (rows[0] if rows else None)
@@ -144,8 +145,8 @@ def flow_graph(frames: list[Frame], role_name: Callable[[str], str]) -> dict[str
     nodes.discard("")
     ordered = [n for n in HOST_ORDER if n in nodes] + sorted(n for n in nodes if n not in HOST_ORDER)
     x = {n: LEFT + COLUMN_W // 2 + i * COLUMN_W for i, n in enumerate(ordered)}
-    arrows = []
-    for i, f in enumerate(frames):
+    arrows: list[dict[str, Any]] = []
+    for f in frames:
         a, b = str(f.get("src_node") or ""), str(f.get("dst_node") or "")
         if a not in x or b not in x:
             continue

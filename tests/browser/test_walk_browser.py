@@ -36,7 +36,8 @@ def _in_view(page, selector: str) -> bool:
         const el = document.querySelector(sel);
         if (!el) return false;
         const r = el.getBoundingClientRect();
-        const cover = document.elementFromPoint(Math.min(r.left + 12, innerWidth - 1), Math.min(r.top + 8, innerHeight - 1));
+        const cover = document.elementFromPoint(Math.min(r.left + 12, innerWidth - 1),
+                                                Math.min(r.top + 8, innerHeight - 1));
         return r.width > 0 && r.height > 0 && r.top >= 0 && r.top < innerHeight - 16 && r.bottom > 0
             && r.left >= 0 && r.left < innerWidth && !!cover && (el.contains(cover) || cover.contains(el));
     }""", selector)

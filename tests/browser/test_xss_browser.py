@@ -67,18 +67,18 @@ def _course() -> dict:
 class Guard:
     """Collects what would betray a script that ran."""
 
-    def __init__(self, page) -> None:  # noqa: ANN001
+    def __init__(self, page) -> None:
         self.page = page
         self.dialogs: list[str] = []
         self.csp: list[str] = []
         page.on("dialog", self._dialog)
         page.on("console", self._console)
 
-    def _dialog(self, dialog) -> None:  # noqa: ANN001
+    def _dialog(self, dialog) -> None:
         self.dialogs.append(dialog.message)
         dialog.dismiss()
 
-    def _console(self, message) -> None:  # noqa: ANN001
+    def _console(self, message) -> None:
         if "Content Security Policy" in message.text or "Content-Security-Policy" in message.text:
             self.csp.append(message.text)
 
@@ -95,7 +95,7 @@ class Guard:
         assert page.locator("iframe").count() == 0, where
 
 
-def _visit(page, guard: Guard, url: str, must_show: str = "window.__xss") -> None:  # noqa: ANN001
+def _visit(page, guard: Guard, url: str, must_show: str = "window.__xss") -> None:
     response = page.goto(url)
     assert response is not None and response.status < 500, (url, response and response.status)
     guard.check(url)

@@ -27,7 +27,7 @@ def load_course() -> None:
     import_document(course_document(), mode="replace")
 
 
-def make_instructor(username: str = "teacher", password: str = "pw-teacher-123"):  # noqa: ANN201
+def make_instructor(username: str = "teacher", password: str = "pw-teacher-123"):
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
@@ -42,10 +42,10 @@ def course(db) -> None:
 
 
 @pytest.fixture
-def instructor(db):  # noqa: ANN201
+def instructor(db):
     return make_instructor()
 
 
 @pytest.fixture
-def learner(db, django_user_model):  # noqa: ANN201
+def learner(db, django_user_model):
     return django_user_model.objects.create_user("learner", password="pw-learner-123")

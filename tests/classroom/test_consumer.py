@@ -85,7 +85,7 @@ async def test_a_pushed_step_reaches_every_participant_and_answers_reach_only_th
     run_id = (await sync_to_async(lambda: LiveSession.objects.get(pk=room.pk).stage)())["run"]
     right = await sync_to_async(lambda: room.runs.get().question.choices.get(correct=True).pk)()
     mine = []
-    for participant, socket in people:
+    for _participant, socket in people:
         await _send(socket, action="answer", run=str(run_id), choice=str(right))
         mine.append(await _until(socket, "live-mine"))
     assert "<strong>SYN</strong>" in mine[0] and "<strong>SYN (ko)</strong>" in mine[1]  # each in their language

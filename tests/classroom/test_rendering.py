@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def room(course, instructor):  # noqa: ANN201
+def room(course, instructor):
     return services.session_open(user=instructor)
 
 

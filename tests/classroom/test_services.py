@@ -9,13 +9,13 @@ from django.utils import timezone
 from netlearn.classroom import selectors, services
 from netlearn.classroom.models import LiveAnswer, Participant
 from netlearn.classroom.rules import ClassroomError, clean_display_name, normalise_code
-from netlearn.quizzes.models import Attempt, Question, ReviewState
+from netlearn.quizzes.models import Attempt, ReviewState
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def room(course, instructor):  # noqa: ANN201
+def room(course, instructor):
     return services.session_open(user=instructor, title="Week 3")
 
 

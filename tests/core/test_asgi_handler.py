@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import path
 
 from netlearn.core.asgi_handler import BUSY_RETRY_AFTER, PooledThreadASGIHandler
+from tests.waiting import eventually
 
 
 def _thread_name(request: HttpRequest) -> HttpResponse:
@@ -25,7 +27,8 @@ urlpatterns = [path("thread/", _thread_name), path("healthz", _healthz), path("p
                path("lessons/<slug:slug>/<int:number>/", lambda request, slug, number: _thread_name(request))]
 
 
-async def _call(handler: PooledThreadASGIHandler, route: str, method: str = "GET") -> tuple[int, dict[bytes, bytes], bytes]:
+async def _call(handler: PooledThreadASGIHandler, route: str,
+                method: str = "GET") -> tuple[int, dict[bytes, bytes], bytes]:
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
              "path": route, "raw_path": route.encode(), "query_string": b"", "root_path": "",
              "headers": [(b"host", b"testserver")], "client": ("127.0.0.1", 5000), "server": ("testserver", 80)}
@@ -77,9 +80,10 @@ def test_a_queue_older_than_the_delay_limit_turns_new_pages_away(handler) -> Non
         pool = handler._pool()
         lent = [await pool.acquire(False), await pool.acquire(False)]
         first = asyncio.ensure_future(_call(handler, "/page/"))  # queues: the queue is young
-        await asyncio.sleep(0.1)
+        await eventually(lambda: len(handler.waiting) == 1, "the first page waiting for a thread")
         assert not first.done()
-        await asyncio.sleep(0.3)  # now the oldest waiter has waited longer than the limit
+        await eventually(lambda: time.monotonic() - handler.waiting[0] > handler.max_queue_delay,
+                         "the oldest waiter older than the limit")
         status, _, _ = await asyncio.wait_for(_call(handler, "/page/"), 5)
         assert status == 503
         for executor in lent:
@@ -101,7 +105,7 @@ def test_a_full_worker_turns_a_page_away_at_once_but_health_checks_wait(handler)
         text = body.decode()
         assert "try again in a few seconds" in text and "다시 시도해 주세요" in text
         health = asyncio.ensure_future(_call(handler, "/healthz"))
-        await asyncio.sleep(0.2)
+        await eventually(lambda: len(handler.waiting) == 1, "the health check waiting for a thread")
         assert not health.done()  # waits for a thread instead of being turned away
         for executor in lent:
             pool.release(executor)

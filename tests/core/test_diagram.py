@@ -34,4 +34,5 @@ def test_include_draws_ids_and_lit_classes() -> None:
 
 def test_unknown_ids_are_reported_with_their_path() -> None:
     problems = diagram_problems({"nodes": ["client", "mainframe"], "links": ["client-moon"]}, "x.diagram")
-    assert problems == ["x.diagram.nodes[1]: unknown node id 'mainframe'", "x.diagram.links[0]: unknown link id 'client-moon'"]
+    assert problems == ["x.diagram.nodes[1]: unknown node id 'mainframe'",
+                        "x.diagram.links[0]: unknown link id 'client-moon'"]

@@ -33,7 +33,8 @@ XSS_CORPUS = [
     "&lt;script&gt;alert(1)&lt;/script&gt;",
 ]
 
-_DANGEROUS = re.compile(r"<(script|iframe|svg|math|style|body|details)\b|\son\w+\s*=|javascript:|vbscript:|data:text", re.I)
+_DANGEROUS = re.compile(r"<(script|iframe|svg|math|style|body|details)\b|\son\w+\s*=|javascript:|vbscript:|data:text",
+                        re.I)
 
 
 @pytest.mark.parametrize("payload", XSS_CORPUS)

@@ -1,12 +1,17 @@
-"""Crash the embedded lab of a real ASGI server: the site keeps teaching, then the lab comes back."""
+"""Crash the embedded lab of a real ASGI server: the site keeps teaching, then the lab comes back.
+
+The crash is real (``LabThread.crash_for_test``): the lab's loop stops dead with every task
+suspended, none of the lab's orderly stop runs (its parts still say "running"), and the thread
+ends with an error. The supervisor must notice a dead thread and build a new lab.
+"""
 from __future__ import annotations
 
 import json
-import time
 
 from netlearn.core import labstate
 from netlearn.walks import supervisor as lab_supervisor
 from tests.scale.client import Learner
+from tests.waiting import eventually_sync
 
 BANNER = "The lab is restarting…"
 
@@ -17,24 +22,21 @@ def _health(learner: Learner) -> dict:
     return json.loads(answer.body)["lab"]
 
 
-def _wait_for(predicate, timeout: float, what: str):  # noqa: ANN001, ANN202
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"not within {timeout} s: {what}")
+def _walk_document(learner: Learner, walk_id: str) -> dict:
+    return json.loads(learner.get(f"/walk/{walk_id}.json").body)
 
 
-def _walk_done(learner: Learner, timeout: float = 15.0) -> dict:
+def _walk_done(learner: Learner) -> dict:
     walk_id, _ = learner.start_walk("http://shop.netlearn.test/")
+    eventually_sync(lambda: _walk_document(learner, walk_id)["status"] != "running", "the walk finished")
+    return _walk_document(learner, walk_id)
 
-    def finished() -> dict | None:
-        document = json.loads(learner.get(f"/walk/{walk_id}.json").body)
-        return document if document["status"] != "running" else None
 
-    return _wait_for(finished, timeout, "the walk finished")
+def _crashed(old_lab) -> None:
+    """The thread died with the crash's error, and the orderly stop never ran."""
+    eventually_sync(lambda: not old_lab.is_alive(), "the lab thread ended")
+    assert isinstance(old_lab.error, RuntimeError) and "crash_for_test" in str(old_lab.error)
+    assert old_lab.lab.state == "running" and old_lab.lab.web is not None  # Lab.stop() never ran
 
 
 def test_a_crashed_lab_shows_the_banner_while_lessons_and_quizzes_keep_working(
@@ -47,9 +49,8 @@ def test_a_crashed_lab_shows_the_banner_while_lessons_and_quizzes_keep_working(
     supervisor.hold_restarts()
     try:
         old_lab.crash_for_test()
-        _wait_for(lambda: not old_lab.is_alive(), 5, "the lab thread ended")
-        assert isinstance(old_lab.error, RuntimeError)
-        assert _wait_for(lambda: _health(learner)["state"] == "restarting", 5, "healthz says restarting")
+        _crashed(old_lab)
+        eventually_sync(lambda: _health(learner)["state"] == "restarting", "healthz says restarting")
         for path in ("/lessons/sample-lesson/1/", "/quizzes/", "/"):
             answer = learner.get(path)
             assert answer.status == 200, path
@@ -59,7 +60,7 @@ def test_a_crashed_lab_shows_the_banner_while_lessons_and_quizzes_keep_working(
         assert "실습실을 다시 시작하는 중입니다" in korean.get("/lessons/sample-lesson/1/").body
     finally:
         supervisor.hold_restarts(False)
-    _wait_for(lambda: _health(learner)["state"] == "running", 10, "the lab runs again")
+    eventually_sync(lambda: _health(learner)["state"] == "running", "the lab runs again")
     assert labstate.get_lab() is not old_lab
     assert BANNER not in learner.get("/quizzes/").body
     assert supervisor.restarts == 1
@@ -71,8 +72,9 @@ def test_the_lab_restarts_by_itself_within_seconds_and_walks_stream_again(
     assert _walk_done(learner)["status"] == "done"
     old_lab = labstate.get_lab()
     old_lab.crash_for_test()
-    _wait_for(lambda: labstate.get_lab() is not old_lab and labstate.get_lab().is_alive()
-              and _health(learner)["state"] == "running", 5, "a new lab within 5 s")
+    _crashed(old_lab)
+    eventually_sync(lambda: labstate.get_lab() is not old_lab and labstate.get_lab().is_alive()
+                    and _health(learner)["state"] == "running", "a new lab, started by the supervisor")
     document = _walk_done(learner)
     assert document["status"] == "done", document
     # The bridge is attached to the new lab: its events reached the stored walk, DNS to close.
@@ -86,12 +88,20 @@ def test_a_walk_in_flight_when_the_lab_crashes_fails_clearly_instead_of_hanging(
 
     learner = Learner(asgi_live_server_with_lab)
     lab = labstate.get_lab()
-    for backend in (1, 2, 3, 4):  # every backend answers late: the walk is surely in flight
-        lab.submit(lambda l, n=backend: control.apply(l, {"op": "latency", "backend": n, "seconds": 5})).result(5)
+    for backend in (1, 2, 3, 4):  # every backend answers late: the walk will surely be in flight
+        lab.submit(lambda lab, n=backend: control.apply(lab, {"op": "latency", "backend": n, "seconds": 10})).result(5)
     walk_id, _ = learner.start_walk("http://shop.netlearn.test/")
-    time.sleep(0.5)
+    eventually_sync(lambda: lab.call(lambda lab: sum(b.describe()["active_connections"] for b in lab.web.backends)),
+                    "the walk's request waiting at a backend")
     lab.crash_for_test()
-    document = _wait_for(lambda: (d := json.loads(learner.get(f"/walk/{walk_id}.json").body))["status"]
-                         != "running" and d, 4, "the walk in flight ended (well before the backends' 5 s)")
+    _crashed(lab)
+    # The walk's call into the dead lab was cancelled: it fails clearly instead of hanging for
+    # the backend's 10 s (or the walk's 30 s deadline).
+    eventually_sync(lambda: _walk_document(learner, walk_id)["status"] != "running", "the walk in flight ended")
+    document = _walk_document(learner, walk_id)
     assert document["status"] == "failed"
     assert document["code"] == "lab_error"
+    from netlearn.walks.models import Walk
+
+    # Cancelled by the crash (not the walk's deadline running out): the explanation says so.
+    assert Walk.objects.get(id=walk_id).detail["error"] == "the lab crashed during the walk; it restarts by itself"

@@ -15,9 +15,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from netlearn.devtools.servers import free_port
+from netlearn.devtools.stack import Worker
 from tests.scale.client import Learner
-from tests.scale.servers import free_port
-from tests.scale.stack import Worker
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable

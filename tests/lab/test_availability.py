@@ -9,13 +9,19 @@ import sys
 import pytest
 
 from netlearn.lab.availability import (
-    ComparisonRejected, run_backlog_demo, run_client_side_demo, run_ft_demo, run_graceful_shutdown_demo,
-    run_ha_failover_demo, run_io_models_comparison,
+    ComparisonRejected,
+    run_backlog_demo,
+    run_client_side_demo,
+    run_ft_demo,
+    run_graceful_shutdown_demo,
+    run_ha_failover_demo,
+    run_io_models_comparison,
 )
 from netlearn.lab.availability_config import AvailabilityConfig
 from netlearn.lab.events import Kind
 from netlearn.lab.iomodels.queue import ComparisonQueue
 from netlearn.lab.stream import EventStream, Recorder
+from tests.waiting import eventually_async
 
 CID = "try-it-1"
 
@@ -36,8 +42,10 @@ async def test_client_side_demo_evicts_and_converges(stream, config) -> None:
     json.dumps(result)
     assert result["calls_while_converging"]["failed"] == 0  # retry hid the dead instance
     assert result["silent_for_ms"] >= config.eviction_after * 1000
-    bound = result["expected_bound_ms"] + 150
-    assert all(0 < ms <= bound for ms in result["caches_converged_after_ms"].values())
+    # Every client's cache dropped the dead instance (no upper bound on wall time: the figure is
+    # shown to the learner next to result["expected_bound_ms"], not asserted).
+    assert result["evicted_after_ms"] is not None
+    assert all(ms is not None and ms > 0 for ms in result["caches_converged_after_ms"].values()), result
     assert set(result["distribution_before_kill"]["client-2"]) <= {"shop-1", "shop-3"}  # zone-a only
     kinds = {e.kind for e in recorder.events}
     assert {Kind.CONTROL, Kind.HEALTH_CHECK, Kind.CACHE, Kind.CHOOSE} <= kinds
@@ -48,9 +56,12 @@ async def test_ha_failover_demo_measures_gap_and_preemption(stream, config) -> N
         result = await run_ha_failover_demo(stream, config, CID)
     json.dumps(result)
     assert result["took_over"] and result["preemption"]["preempted"]
-    # The outage is bounded by the master-down interval plus a probe interval and a margin.
-    assert result["failover_gap_ms"] <= result["master_down_interval_ms"] + result["probe_interval_ms"] + 100
-    assert result["takeover_after_ms"] <= result["master_down_interval_ms"] + 50
+    # The standby waited for the adverts to stop (the master-down interval, counted from the last
+    # advert it heard, at most one advert interval before the kill) before taking over; the
+    # outage was real (failed probes) and measured.
+    # (1 ms: the figures are rounded to 0.1 ms each)
+    assert result["takeover_after_ms"] >= result["master_down_interval_ms"] - result["advert_interval_ms"] - 1
+    assert result["failover_gap_ms"] is not None and result["failover_gap_ms"] > 0
     assert result["failed_connections"] >= 1
     assert any(e.detail.get("event") == "takeover" for e in recorder.of_kind(Kind.CONTROL))
     assert recorder.of_kind(Kind.HEALTH_CHECK)
@@ -121,8 +132,11 @@ async def test_backlog_demo_shows_dropped_syns_being_retried(stream, config) -> 
     result = await run_backlog_demo(stream, config, CID, {"backlog": 2, "extra": 2})
     assert result["connected_immediately"] == 3  # backlog + 1 completed handshakes queue
     assert result["pending_while_paused"] == 2 and result["refused"] == 0
-    # Dropped SYNs are retransmitted after the initial RTO (1 s on Linux) and then succeed.
-    assert result["completed_after_resume"] == 2 and all(900 <= ms <= 2500 for ms in result["late_connect_ms"])
+    # Dropped SYNs are retransmitted (the kernel's own count, TCP_INFO) and then succeed; never
+    # before the initial retransmission timeout (1 s on Linux; a lower bound cannot flake).
+    assert result["completed_after_resume"] == 2 and all(ms >= 900 for ms in result["late_connect_ms"])
+    assert len(result["late_syn_retransmissions"]) == 2
+    assert all(count >= 1 for count in result["late_syn_retransmissions"]), result
     assert result["served"] == 5
     assert result["accept_queue"] == {"length": 3, "limit": 2}
 
@@ -154,12 +168,21 @@ async def test_the_standing_lab_can_be_poked_and_stops_cleanly(stream) -> None:
         assert info["state"] == "running" and len(info["instances"]) == 4
         assert info["ha"]["nodes"][0]["holds_virtual"] and info["nio"]["selector"] == "EpollSelector"
         await lab.kill_instance("shop-2")
-        await asyncio.sleep(config.eviction_after + 0.15)
-        _, snapshot = await http_json(lab.address, "GET", "/registry/shop")
-        assert [i["instance_id"] for i in snapshot["instances"]] == ["shop-1", "shop-3", "shop-4"]
+
+        async def registered() -> list[str]:
+            _, snapshot = await http_json(lab.address, "GET", "/registry/shop")
+            return [i["instance_id"] for i in snapshot["instances"]]
+
+        async def evicted() -> bool:
+            return await registered() == ["shop-1", "shop-3", "shop-4"]
+
+        await eventually_async(evicted, "shop-2 evicted, the others still registered")
         await lab.restart_instance("shop-2")
-        _, snapshot = await http_json(lab.address, "GET", "/registry/shop")
-        assert len(snapshot["instances"]) == 4
+
+        async def all_back() -> bool:
+            return sorted(await registered()) == ["shop-1", "shop-2", "shop-3", "shop-4"]
+
+        await eventually_async(all_back, "all four registered again")
     finally:
         await lab.stop()
     assert lab.describe()["state"] == "stopped"

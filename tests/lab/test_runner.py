@@ -11,11 +11,11 @@ from netlearn.lab.topology import LabConfig
 def test_lab_thread_starts_reports_and_stops_without_leaks() -> None:
     threads_before = {t.name for t in threading.enumerate()}
     lab = LabThread(LabConfig.ephemeral()).start()
-    endpoints = lab.call(lambda l: l.endpoints())
+    endpoints = lab.call(lambda lab: lab.endpoints())
     described = lab.describe()
     assert described["state"] == "running"
     assert {"root", "tld", "authoritative", "resolver", "l4", "l7"} <= set(described["components"])
-    record = lab.submit(lambda l: l.walk("http://shop.netlearn.test/")).result(30)
+    record = lab.submit(lambda lab: lab.walk("http://shop.netlearn.test/")).result(30)
     assert record.outcome.status == "done"
     lab.stop()
     assert not lab.is_alive()
@@ -36,7 +36,7 @@ def test_a_stopped_lab_reports_stopped_and_refuses_work() -> None:
     lab.stop()
     assert lab.describe()["state"] == "stopped"
     try:
-        lab.submit(lambda l: l.walk("http://shop.netlearn.test/"))
+        lab.submit(lambda lab: lab.walk("http://shop.netlearn.test/"))
     except RuntimeError as exc:
         assert "not running" in str(exc)
     else:

@@ -12,7 +12,8 @@ pytestmark = pytest.mark.django_db
 def test_instructors_group_has_exactly_the_content_permissions() -> None:
     perms = set(Group.objects.get(name="Instructors").permissions.filter(content_type__app_label="lessons")
                 .values_list("codename", flat=True))
-    expected = {f"{a}_{m}" for m in ("track", "lesson", "step", "glossaryterm") for a in ("add", "change", "delete", "view")}
+    expected = {f"{a}_{m}" for m in ("track", "lesson", "step", "glossaryterm")
+                for a in ("add", "change", "delete", "view")}
     assert perms == expected
     others = Group.objects.get(name="Instructors").permissions.filter(content_type__app_label="auth")
     assert not others.exists()
@@ -38,7 +39,7 @@ def test_instructor_can_edit_content_but_not_users(client, content, instructor) 
     assert 'hx-post="/lessons/_preview/?field=steps-2-body_ko"' in page
     assert 'hx-params="steps-2-body_ko"' in page
     assert "md-preview" in page
-    assert f"/admin/r/" in page  # "view on site" for the lesson and its steps
+    assert "/admin/r/" in page  # "view on site" for the lesson and its steps
     assert client.get("/admin/auth/user/").status_code == 403
     assert client.get("/admin/auth/group/").status_code == 403
 
@@ -46,7 +47,8 @@ def test_instructor_can_edit_content_but_not_users(client, content, instructor) 
 def _inline_post(lesson: Lesson, numbers: dict[int, int]) -> dict[str, str]:
     data = {
         "slug": lesson.slug, "track": str(lesson.track_id), "order": str(lesson.order), "published": "on",
-        "title_en": lesson.title_en, "title_ko": lesson.title_ko, "summary_en": lesson.summary_en, "summary_ko": lesson.summary_ko,
+        "title_en": lesson.title_en, "title_ko": lesson.title_ko,
+        "summary_en": lesson.summary_en, "summary_ko": lesson.summary_ko,
     }
     steps = list(lesson.steps.order_by("number"))
     data.update({"steps-TOTAL_FORMS": str(len(steps)), "steps-INITIAL_FORMS": str(len(steps)),
@@ -54,7 +56,8 @@ def _inline_post(lesson: Lesson, numbers: dict[int, int]) -> dict[str, str]:
     for i, step in enumerate(steps):
         prefix = f"steps-{i}-"
         data.update({
-            prefix + "id": str(step.pk), prefix + "lesson": str(lesson.pk), prefix + "number": str(numbers.get(step.number, step.number)),
+            prefix + "id": str(step.pk), prefix + "lesson": str(lesson.pk),
+            prefix + "number": str(numbers.get(step.number, step.number)),
             prefix + "title_en": step.title_en, prefix + "title_ko": step.title_ko,
             prefix + "body_en": step.body_en, prefix + "body_ko": step.body_ko, prefix + "lab_action": "null",
         })

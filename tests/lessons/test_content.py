@@ -64,9 +64,11 @@ def test_add_missing_keeps_edits_and_is_idempotent(content) -> None:
     "mutate, expected",
     [
         (lambda d: d["lessons"][0]["steps"][1]["body"].pop("ko"), "lessons[0].steps[1].body.ko: missing or empty"),
-        (lambda d: d["lessons"][0]["steps"][0].update(layers=[8]), "lessons[0].steps[0].layers[0]: OSI layer must be 1-7"),
+        (lambda d: d["lessons"][0]["steps"][0].update(layers=[8]),
+         "lessons[0].steps[0].layers[0]: OSI layer must be 1-7"),
         (lambda d: d["lessons"][0]["steps"][0]["diagram"]["nodes"].append("moon"), "unknown node id 'moon'"),
-        (lambda d: d["lessons"][0]["steps"][0].update(lab_action={"kind": "rm -rf"}), "lessons[0].steps[0].lab_action.kind"),
+        (lambda d: d["lessons"][0]["steps"][0].update(lab_action={"kind": "rm -rf"}),
+         "lessons[0].steps[0].lab_action.kind"),
         (lambda d: d["lessons"][0].update(track="nowhere"), "lessons[0].track: unknown track 'nowhere'"),
         (lambda d: d["lessons"][0]["steps"][2]["body"].update(en="See [[NOPE]]."), "[[NOPE]] is not a glossary term"),
         (lambda d: d["lessons"][1].update(slug="sample-lesson"), "lessons[1].slug: 'sample-lesson' already used"),

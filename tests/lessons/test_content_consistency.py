@@ -43,7 +43,8 @@ def test_tcp_states_have_one_spelling_and_the_rfcs_only_where_it_is_named() -> N
     stray = [f"{where}: {m.group(0)}" for where, text in fields for m in HYPHENATED_STATE.finditer(text)
              if "RFC 9293" not in text and ".accepted[" not in where]  # a learner may type either
     assert not stray, "write FIN_WAIT_1-style names (RFC spelling only next to 'RFC 9293'):\n" + "\n".join(stray)
-    assert any("FIN-WAIT-1" in text and "FIN_WAIT_1" in text for _, text in fields), "the TCP lesson names both spellings once"
+    assert any("FIN-WAIT-1" in text and "FIN_WAIT_1" in text for _, text in fields), \
+        "the TCP lesson names both spellings once"
 
 
 def test_no_text_shows_literal_emphasis_markers() -> None:

@@ -98,7 +98,8 @@ def test_the_weighted_try_it_states_the_weights_and_shares_the_action_uses() -> 
 def test_the_io_models_try_it_states_the_load_the_action_runs() -> None:
     load = IO_MODELS_LOAD
     free = load["oio_threads"] - load["idle"]
-    numbers = {str(load["idle"]), str(load["clients"]), str(load["oio_threads"]), str(free), str(load["clients"] - free)}
+    numbers = {str(load["idle"]), str(load["clients"]), str(load["oio_threads"]), str(free),
+               str(load["clients"] - free)}
     steps = [(f"{path.name} {lesson['slug']}/{n}", step) for path in sorted(FIXTURES.glob("*.json"))
              for lesson in json.loads(path.read_text(encoding="utf-8")).get("lessons", [])
              for n, step in enumerate(lesson["steps"], start=1)
@@ -107,4 +108,5 @@ def test_the_io_models_try_it_states_the_load_the_action_runs() -> None:
     for where, step in steps:
         for lang in ("en", "ko"):
             said = set(re.findall(r"\d+", step["body"][lang]))
-            assert numbers <= said, f"{where}.{lang}: the action runs {load} ({free} free threads); missing {numbers - said}"
+            assert numbers <= said, \
+                f"{where}.{lang}: the action runs {load} ({free} free threads); missing {numbers - said}"

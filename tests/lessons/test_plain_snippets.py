@@ -27,7 +27,8 @@ def test_snippets_are_text(course):
     client = Client()
     for path in ("/glossary/", "/search/?q=TLS", "/search/?q=DNS", "/quizzes/q/url-steps-order/"):
         text = _visible(client.get(path).content.decode())
-        assert not RAW.search(text), f"{path}: {RAW.search(text).group(0)!r} in {text[RAW.search(text).start() - 60:][:140]!r}"
+        found = RAW.search(text)
+        assert not found, f"{path}: {found.group(0)!r} in {text[found.start() - 60:][:140]!r}"
 
 
 def test_recent_answers_and_learn_more_links(course):

@@ -69,7 +69,8 @@ def test_views_of_a_deleted_step_do_not_block_the_others(journal, content, learn
 
 # -- a real worker, killed between the view and the flush --------------------------------------
 def _env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "NETLEARN_", "DATABASE_URL", "REDIS_URL"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DJANGO_", "NETLEARN_", "DATABASE_URL", "REDIS_URL"))}
     env.pop("PYTEST_CURRENT_TEST", None)
     env.update({"DJANGO_SETTINGS_MODULE": "netlearn.settings.prod", "DJANGO_SECRET_KEY": "journal-test-" + "x" * 40,
                 "NETLEARN_HTTPS": "0", "NETLEARN_DATA_DIR": str(data_dir), "NETLEARN_LAB_MODE": "off",
@@ -79,7 +80,7 @@ def _env(data_dir: Path) -> dict[str, str]:
 
 
 def _start_worker(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
-    from tests.scale.servers import wait_for_healthy
+    from netlearn.devtools.servers import wait_for_healthy
 
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "netlearn.asgi:application", "--host", "127.0.0.1",
                              "--port", str(port), "--lifespan", "on", "--no-access-log"],
@@ -94,7 +95,7 @@ def _views(db: Path) -> list[tuple[int, str]]:
 
 
 def test_progress_survives_a_worker_killed_before_the_flush(tmp_path) -> None:
-    from tests.scale.servers import free_port
+    from netlearn.devtools.servers import free_port
 
     data_dir = tmp_path / "data"
     env = _env(data_dir)

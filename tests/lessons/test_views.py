@@ -53,7 +53,8 @@ def test_viewing_a_step_records_progress_for_anonymous_and_users(client, content
 
 
 def test_unknown_lesson_and_step_give_friendly_404(client, content) -> None:
-    for url in ("/lessons/nope/", "/lessons/nope/1/", "/lessons/sample-lesson/99/", "/lessons/sample-lesson/0/", "/glossary/NOPE/"):
+    for url in ("/lessons/nope/", "/lessons/nope/1/", "/lessons/sample-lesson/99/", "/lessons/sample-lesson/0/",
+                "/glossary/NOPE/"):
         response = client.get(url)
         assert response.status_code == 404
         assert "This page took a wrong turn" in response.content.decode()

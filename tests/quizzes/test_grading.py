@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from netlearn.quizzes.grading import AnswerError, grade, normalise, parse_answer
 

@@ -25,7 +25,8 @@ def _course() -> dict:
 
 
 def _step_texts(document: dict) -> dict[tuple[str, int], dict[str, str]]:
-    return {(lesson["slug"], number): {lang: f"{step['title'][lang]}\n{step['body'][lang]}".casefold() for lang in LANGS}
+    return {(lesson["slug"], number): {lang: f"{step['title'][lang]}\n{step['body'][lang]}".casefold()
+                                       for lang in LANGS}
             for lesson in document.get("lessons", [])
             for number, step in enumerate(lesson["steps"], start=1)}
 

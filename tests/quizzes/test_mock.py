@@ -3,8 +3,6 @@ from __future__ import annotations
 import random
 import re
 
-from django.test import Client
-
 from netlearn.quizzes.learner import Learner
 from netlearn.quizzes.models import Attempt, MockInterview, Question
 from netlearn.quizzes.services import attempt_token, draw_questions, mock_answer, mock_serve, mock_start

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from fsrs import Rating
 
 from netlearn.quizzes.grading import Grade
 from netlearn.quizzes.scheduling import rating_for, review
 
-NOW = datetime(2025, 3, 1, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 
 
 def test_a_new_question_answered_right_comes_back_in_days_and_a_missed_one_in_minutes():

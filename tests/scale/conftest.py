@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from .stack import Stack, start_stack
+from netlearn.devtools.stack import Stack, start_stack
 
 
 @pytest.fixture(scope="module")

@@ -61,11 +61,11 @@ class Browser:
                 return await asyncio.wait_for(self._read(), timeout)
             except TimeoutError:
                 await self.close()
-                raise HttpError("timeout")
+                raise HttpError("timeout") from None
             except (ConnectionError, asyncio.IncompleteReadError, OSError) as exc:
                 await self.close()
                 if fresh or attempt:
-                    raise HttpError(type(exc).__name__)
+                    raise HttpError(type(exc).__name__) from exc
         raise HttpError("unreachable")
 
     async def _read(self) -> Response:

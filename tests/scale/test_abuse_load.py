@@ -43,10 +43,10 @@ from pathlib import Path
 
 import pytest
 
+from netlearn.devtools.servers import free_port
+from netlearn.devtools.stack import Worker, manage
 from tests.scale.client import CSRF_RE, WALK_RE
 from tests.scale.http_client import Browser, HttpError
-from tests.scale.servers import free_port
-from tests.scale.stack import Worker, manage
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(420)]
 

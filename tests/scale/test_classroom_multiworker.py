@@ -8,15 +8,16 @@ import signal
 
 import pytest
 
+from netlearn.devtools.stack import manage
+
 from .classroom_client import CHOICE_RE, LESSON_RE, RUN_RE, SINGLE_RE, command, join, open_session, stage_of, ws_url
-from .stack import manage
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(240)]
 PARTICIPANTS = 6
 PASSWORD = "pw-teacher-scale-123"
 
 
-async def _recv_until(ws, predicate, timeout: float = 30.0) -> str:  # noqa: ANN001
+async def _recv_until(ws, predicate, timeout: float = 30.0) -> str:
     async with asyncio.timeout(timeout):
         while True:
             message = await ws.recv()
@@ -24,7 +25,7 @@ async def _recv_until(ws, predicate, timeout: float = 30.0) -> str:  # noqa: ANN
                 return message
 
 
-async def _class(stack, code: str, console_html: str, cookies: list[str], teacher_cookie: str) -> dict:  # noqa: ANN001
+async def _class(stack, code: str, console_html: str, cookies: list[str], teacher_cookie: str) -> dict:
     import websockets
 
     base = stack.nginx.url
@@ -64,7 +65,7 @@ def test_a_class_spread_over_two_workers(stack) -> None:
     manage(stack.env, "createinstructor", "teacher", "--password", PASSWORD, "--no-input")
     teacher, code, console_html = open_session(stack.nginx.url, "teacher", PASSWORD)
     learners = [join(stack.nginx.url, code, f"P{i}") for i in range(PARTICIPANTS)]
-    result = asyncio.run(_class(stack, code, console_html, [l.cookie_header() for l in learners],
+    result = asyncio.run(_class(stack, code, console_html, [learner.cookie_header() for learner in learners],
                                 teacher.cookie_header()))
     assert set(result["upstreams"]) == {f"127.0.0.1:{w.port}" for w in stack.workers}
     assert f'data-count="{PARTICIPANTS}"' in result["panel"]
@@ -83,7 +84,7 @@ def test_a_class_spread_over_two_workers(stack) -> None:
     assert len(teacher.get(f"/teach/{code}/report.csv").body.strip().splitlines()) == PARTICIPANTS + 1
 
 
-async def _rejoin(stack, code: str, cookie: str) -> tuple[list[str], str]:  # noqa: ANN001
+async def _rejoin(stack, code: str, cookie: str) -> tuple[list[str], str]:
     import websockets
 
     base = stack.nginx.url

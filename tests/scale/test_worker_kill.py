@@ -16,6 +16,7 @@ nginx connection), so one kill takes both the walk and the socket.
 """
 from __future__ import annotations
 
+import json
 import signal
 import threading
 import time
@@ -24,24 +25,29 @@ import psutil
 import psycopg
 import pytest
 
+from tests.waiting import eventually_sync
+
 from .client import Learner
 
 pytestmark = [pytest.mark.services, pytest.mark.browser, pytest.mark.timeout(150)]
 
 LESSON = "/lessons/what-happens-when-you-type-a-url/"
-#: The survivor's sweep runs every 2 s (LabSupervisor.sweep_interval): a generous bound.
-DETECTION_BOUND_S = 10.0
+#: The survivor's sweep runs every 2 s (LabSupervisor.sweep_interval): a generous deadline for the
+#: state to appear, not a bound the test asserts (the time taken is printed, not checked).
+DETECTION_BOUND_S = 30.0
 
 RECORDER = """
 window.__ws = [];
 window.__status = [];
 for (const name of ["htmx:wsOpen", "htmx:wsClose"]) {
-  document.addEventListener(name, (e) => window.__ws.push({name, code: e.detail && e.detail.event ? e.detail.event.code : null}));
+  document.addEventListener(name, (e) => window.__ws.push(
+    {name, code: e.detail && e.detail.event ? e.detail.event.code : null}));
 }
 document.addEventListener("DOMContentLoaded", () => {
   const region = document.querySelector(".ws-status");
   if (!region) return;
-  new MutationObserver(() => window.__status.push(region.textContent)).observe(region, {childList: true, subtree: true});
+  new MutationObserver(() => window.__status.push(region.textContent))
+    .observe(region, {childList: true, subtree: true});
 });
 """
 
@@ -128,7 +134,7 @@ def test_killing_the_worker_of_a_walk_and_its_socket(stack, page, artifacts_dir)
         assert page.locator(".ws-status").inner_text() == ""
 
         probe.start()
-        time.sleep(0.5)
+        eventually_sync(lambda: probe.answers, "the lesson probe's first answer")
         # The extension's own backoff (full jitter, 0-1 s for the first retry), made a steady 1.5 s
         # so the status can be seen and photographed before the socket is back.
         page.evaluate("htmx.config.wsReconnectDelay = () => 1500")
@@ -182,7 +188,7 @@ def test_killing_the_worker_of_a_walk_and_its_socket(stack, page, artifacts_dir)
         page.screenshot(path=str(artifacts_dir / "walk-worker-killed-desktop.png"))
 
         # The other worker kept serving lesson pages throughout, and still does.
-        time.sleep(0.5)
+        eventually_sync(lambda: sum(a[0] > killed_at for a in probe.answers) >= 3, "lesson answers after the kill")
         probe.halt.set()
         probe.join(10)
         after_kill = [a for a in probe.answers if a[0] > killed_at]
@@ -193,12 +199,11 @@ def test_killing_the_worker_of_a_walk_and_its_socket(stack, page, artifacts_dir)
         # And a new walk through nginx runs to the end on the survivor.
         walk_id, posted = learner.start_walk("http://shop.netlearn.test/")
         assert posted.upstream.endswith(_addr(survivor))
-        for _ in range(100):
-            document = learner.get(f"/walk/{walk_id}.json").body
-            if '"done"' in document:
-                break
-            time.sleep(0.1)
-        assert '"done"' in document
+        def status() -> str:
+            return json.loads(learner.get(f"/walk/{walk_id}.json").body)["status"]
+
+        eventually_sync(lambda: status() != "running", "the new walk finished")
+        assert status() == "done"
     finally:
         probe.halt.set()
         lock.close()

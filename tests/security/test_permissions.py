@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -46,7 +47,8 @@ RULES: list[tuple[str, dict[str, int | set[int]]]] = [
     # A mock interview belongs to its learner: anybody else gets 404.
     (r"^quizzes:mock$", {"anonymous": 404, "learner": 404, "instructor": 404, "superuser": 404}),
     # Live classroom: a session's console and report are its owner's alone (someone else owns this one).
-    (r"^classroom:(console|report|report_csv)$", {"anonymous": 302, "learner": 403, "instructor": 404, "superuser": 404}),
+    (r"^classroom:(console|report|report_csv)$",
+     {"anonymous": 302, "learner": 403, "instructor": 404, "superuser": 404}),
     (r"^classroom:teach$", {"anonymous": 302, "learner": 403, "instructor": 200, "superuser": 200}),
     (r"^classroom:live$", {"anonymous": 302, "learner": 302, "instructor": 302, "superuser": 302}),  # join first
     # A comparison is fetched by the token its POST answered; an unknown token is 404 for anybody.
@@ -74,13 +76,12 @@ def _patterns(resolver: URLResolver, prefix: str = "", namespace: str = "") -> I
 def world(db, django_user_model, client) -> dict[str, Any]:
     """One of everything a URL can point at, and one user per role."""
     from django.contrib.auth.models import Group
-
-    from netlearn.core.content import import_document
-    from netlearn.lessons.models import GlossaryTerm, Lesson, Step
-    from netlearn.quizzes.models import MockInterview, Question, Quiz, Topic
     from django.utils import timezone
 
     from netlearn.classroom.models import LiveSession
+    from netlearn.core.content import import_document
+    from netlearn.lessons.models import GlossaryTerm, Lesson, Step
+    from netlearn.quizzes.models import MockInterview, Question, Quiz, Topic
     from netlearn.walks.models import Walk
     from tests.quizzes.conftest import BANK
 
@@ -138,9 +139,9 @@ def _url(name: str, route: str, pattern: URLPattern, world: dict[str, Any]) -> s
 
 
 def _admin_object_id(name: str) -> int:
+    from django.apps import apps
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
-    from django.apps import apps
 
     match = re.match(r"admin:(\w+?)_(\w+?)_(change|delete|history|password_change)$", name)
     if name == "admin:auth_user_password_change" or (match and match.group(2) == "user"):

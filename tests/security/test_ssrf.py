@@ -1,9 +1,11 @@
 """SSRF: hostile URLs through the real walk service and the embedded lab never reach past loopback.
 
-Every test watches every ``socket.connect`` and ``sendto`` of this process (``connect_watch``, an
-audit hook) and checks that nothing went outside 127.0.0.0/8, and that the walk ends with a clear
-refusal or failure code. The DNS cases edit the authoritative server's zone in memory, on the lab's
-own loop, to play an attacker who controls a lab record: pointing it outside, delegating a sub-zone
+Every test watches every ``connect``, ``sendto``, ``sendmsg`` and ``sendmmsg`` system call of this
+process, on every thread, the lab's uvloop thread included (``connect_watch``: ``strace`` attached to
+the test process, ``tests/syscall_watch.py``; ``test_syscall_watch.py`` proves it sees a deliberate
+outside dial from each kind of socket) and checks that nothing went outside loopback, and that the
+walk ends with a clear refusal or failure code. The DNS cases edit the authoritative server's zone in
+memory, on the lab's own loop, to play an attacker who controls a lab record: pointing it outside, delegating a sub-zone
 to a foreign name server, and rebinding a name in the middle of a walk.
 """
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dnslib import QTYPE, RR, DNSLabel
 from netlearn.lab.events import Kind
 from netlearn.walks.models import Walk
 from netlearn.walks.services import walk_start
+from tests.syscall_watch import SyscallWatch
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -86,16 +89,9 @@ HOSTILE_URLS: dict[str, str] = {
 }
 
 
-def _outside(watch: Any) -> set[str]:
-    """Destinations outside 127.0.0.0/8 (anything that is not an IPv4 loopback address counts)."""
-    bad = set()
-    for host in watch.hosts():
-        try:
-            if ipaddress.ip_address(host) not in LOOPBACK:
-                bad.add(host)
-        except ValueError:
-            bad.add(host)
-    return bad
+def _outside(watch: SyscallWatch) -> set[str]:
+    """Destinations that are not loopback (and socket families that could leave the machine)."""
+    return watch.outside()
 
 
 async def _finished(walk: Walk, timeout: float = 15.0) -> Walk:

@@ -1,6 +1,8 @@
 """The walk's WebSocket, with Channels' communicator against the real ASGI application."""
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from channels.testing import WebsocketCommunicator
 
@@ -34,6 +36,33 @@ async def test_walk_steps_stream_to_the_socket_and_end_with_the_full_result(embe
     for live in messages[:-1]:
         assert 'hx-swap-oob="beforeend"' in live
     await communicator.disconnect()
+
+
+async def test_a_slow_walk_streams_its_steps_live_before_it_ends(embedded_lab) -> None:
+    """On the embedded defaults (in-memory layer): every backend answers 0.5 s late (the lab's
+    failure injection), so the walk is still running while its DNS and TCP steps stream."""
+    from asgiref.sync import sync_to_async
+
+    from netlearn.lab import control
+    from netlearn.walks.models import Walk
+
+    for backend in (1, 2, 3, 4):
+        await asyncio.wrap_future(embedded_lab.submit(
+            lambda lab, n=backend: control.apply(lab, {"op": "latency", "backend": n, "seconds": 0.5})))
+    walk = await walk_start(url="http://shop.netlearn.test/", session_key="s")
+    communicator = WebsocketCommunicator(application, f"/ws/walk/{walk.id}/?lang=en",
+                                         headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")])
+    connected, _ = await communicator.connect()
+    assert connected
+    first = await communicator.receive_from(timeout=15)
+    status_when_first_arrived = await sync_to_async(lambda: Walk.objects.get(id=walk.id).status)()
+    messages = [first, *await _receive_until_final(communicator)] if 'id="walk-result"' not in first else [first]
+    await communicator.disconnect()
+    live, final = messages[:-1], messages[-1]
+    assert status_when_first_arrived == Walk.Status.RUNNING  # streamed while the walk ran, not replayed after
+    assert live and all('hx-swap-oob="beforeend"' in message for message in live)
+    assert "walk-step" in live[0] and "DNS" in "".join(live)
+    assert 'id="walk-result"' in final and "walk-step" in final
 
 
 async def test_late_socket_gets_the_stored_walk(embedded_lab) -> None:

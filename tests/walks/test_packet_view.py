@@ -48,8 +48,8 @@ async def test_filters_hops_tree_bytes_flow_and_waterfall(embedded_lab):
     either = _rows(await view(filter="dns || tcp.flags.syn"))
     assert sorted(either, key=int) == sorted(dns + syn, key=int)
     hop = _rows(await view(hop="balancer-backend"))
-    assert hop and all(str(by_no[int(n)]["src_node"]).startswith("backend-") or str(by_no[int(n)]["dst_node"]).startswith(
-        "backend-") for n in hop)
+    assert hop and all(str(by_no[int(n)]["src_node"]).startswith("backend-")
+                       or str(by_no[int(n)]["dst_node"]).startswith("backend-") for n in hop)
     front = _rows(await view(hop="client-balancer"))
     assert front and not set(front) & set(hop)
     bad = await view(filter="tcp.window_size < 3")

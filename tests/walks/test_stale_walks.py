@@ -22,8 +22,14 @@ from django.utils import timezone
 from netlearn.asgi import application
 from netlearn.walks import services
 from netlearn.walks.models import Walk
-from netlearn.walks.services import (LOST_AFTER_SECONDS, WORKER_LOST, mark_lost_walks, walk_finish,
-                                     worker_gone, worker_identity)
+from netlearn.walks.services import (
+    LOST_AFTER_SECONDS,
+    WORKER_LOST,
+    mark_lost_walks,
+    walk_finish,
+    worker_gone,
+    worker_identity,
+)
 from netlearn.walks.supervisor import LabSupervisor
 
 pytestmark = pytest.mark.django_db(transaction=True)

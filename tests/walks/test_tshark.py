@@ -59,7 +59,8 @@ def check_agreement(record, rows: list[dict[str, str]]) -> None:
     """Every frame decodes cleanly, and tshark's dissection says what our packet list says."""
     frames = packetview.packet_rows(record)
     assert len(rows) == len(frames) > 0
-    bad = [r for r in rows if r["_ws.malformed"] or any(s and int(s) >= 0x800000 for s in r["_ws.expert.severity"].split(","))]
+    bad = [r for r in rows
+           if r["_ws.malformed"] or any(s and int(s) >= 0x800000 for s in r["_ws.expert.severity"].split(","))]
     assert not bad, bad
     # The page's packet order is tshark's order in time (kernel timestamps, to the nanosecond).
     times = [r["frame.time_epoch"] for r in rows]
@@ -155,5 +156,6 @@ async def test_http3_decodes_cleanly(lab: Lab, tmp_path: Path) -> None:
     rows = tshark(pcap, lab)
     check_agreement(record, rows)
     quic = tshark(pcap, lab, "-Y", "quic")
-    assert quic and all(f["protocol"] == "QUIC" for f in record.frames if str(f["no"]) in {r["frame.number"] for r in quic})
+    numbers = {r["frame.number"] for r in quic}
+    assert quic and all(f["protocol"] == "QUIC" for f in record.frames if str(f["no"]) in numbers)
     assert presenters.build_steps(events, {})  # the page renders the same events

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from django import template
 from django.template.loader import render_to_string
@@ -85,9 +86,9 @@ WIKI_LEFTOVER = re.compile(r"\[\[([^\]|]+)(?:\|([^\]]+))?\]\]")
 @register.filter
 def lesson_title(slug: str) -> str:
     """A lesson's title in the active language, from its slug (the slug itself if there is no such lesson)."""
-    from netlearn.lessons.models import Lesson
+    from django.apps import apps
 
-    lesson = Lesson.objects.filter(slug=slug).first()
+    lesson = apps.get_model("lessons", "Lesson").objects.filter(slug=slug).first()  # core names no app above it
     return i18n.pick(lesson, "title") if lesson else slug
 
 

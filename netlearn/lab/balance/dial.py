@@ -69,7 +69,7 @@ def _established(sock: socket.socket) -> bool:
     return True
 
 
-def _connected(sock: socket.socket, timeout: float) -> "asyncio.Future[None]":
+def _connected(sock: socket.socket, timeout: float) -> asyncio.Future[None]:
     """A future set when the non-blocking ``connect()`` finishes (or fails, or times out)."""
     loop = asyncio.get_running_loop()
     done: asyncio.Future[None] = loop.create_future()
@@ -89,7 +89,7 @@ def _connected(sock: socket.socket, timeout: float) -> "asyncio.Future[None]":
         err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         finish(OSError(err, os.strerror(err)) if err else None)
 
-    def cancelled(fut: "asyncio.Future[None]") -> None:
+    def cancelled(fut: asyncio.Future[None]) -> None:
         if fut.cancelled():
             loop.remove_writer(fd)
             timer.cancel()

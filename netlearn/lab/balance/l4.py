@@ -17,10 +17,11 @@ almost nothing. An idle sweep closes connections that moved no byte for ``idle_t
 from __future__ import annotations
 
 import asyncio
-import typing
 import random
 import time
-from typing import Any, Mapping, Sequence
+import typing
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ..events import Endpoint, Kind
 from ..stream import EventStream
@@ -200,7 +201,6 @@ class _ClientSide(asyncio.Protocol):
         if self.done:
             transport.abort()
             return
-        transport = typing.cast("asyncio.Transport", transport)  # uvloop transports are not asyncio subclasses
         self.upstream = transport
         lb.stream.emit(component=lb.name, layer=4, kind=Kind.CONNECT, transport="tcp", src=local,
                        dst=backend.endpoint, correlation_id=self.cid,

@@ -19,19 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ..events import Endpoint, Kind
 from ..stream import EventStream
+from .l7_session import Session, plain_error, pool_for  # the per-connection logic, in its own module
 from .pool import BackendPool, HealthConfig
 
-
-def pool_for(host: str, target: str, *, api_hosts: Sequence[str] = ("api.netlearn.test",)) -> str:
-    """The routing rule, pure: ``api`` by host or by path prefix, ``web`` otherwise."""
-    path = target.split("?", 1)[0]
-    if host in api_hosts or path == "/api" or path.startswith("/api/"):
-        return "api"
-    return "web"
+__all__ = ["L7Balancer", "pool_for"]
 
 
 class L7Balancer:
@@ -106,8 +102,6 @@ class L7Balancer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        from .l7_session import Session, plain_error  # the per-connection logic, in its own module
-
         peer = Endpoint.of(writer.get_extra_info("peername"))
         local = Endpoint.of(writer.get_extra_info("sockname"))
         cid = self.stream.correlator.lookup(peer)

@@ -3,37 +3,49 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import h11
 
 from ..events import Endpoint, Kind
 from ..http.codec import MAX_BODY_BYTES, MAX_HEAD_BYTES, MirroredConnection, cookies, header_value, plain_response
+from ..stream import EventStream
 from .algorithms import BackendState, Choice
 from .dial import dial
+from .l7_rules import HOP_BY_HOP, REASONS, SERVER, VIA, ProxyError
 from .l7_upgrade import tunnel, wants_websocket
 from .pool import BackendPool
 
-if TYPE_CHECKING:
-    from .l7 import L7Balancer
-
-SERVER = "netlearn-l7/1.0 (h11)"
-VIA = "1.1 l7.netlearn.test (netlearn-l7)"
-#: Headers that describe one hop, never forwarded (RFC 9110 §7.6.1); Content-Length is recomputed.
-HOP_BY_HOP = {b"connection", b"keep-alive", b"proxy-connection", b"proxy-authenticate", b"proxy-authorization",
-              b"te", b"trailer", b"transfer-encoding", b"upgrade", b"content-length"}
 COOKIE_PREFIX = "nl_"
-REASONS = {400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large",
-           431: "Request Header Fields Too Large", 502: "Bad Gateway", 503: "Service Unavailable",
-           504: "Gateway Timeout"}
+__all__ = ["HOP_BY_HOP", "REASONS", "SERVER", "VIA", "Balancer", "ProxyError", "Session", "plain_error", "pool_for"]
 
 
-class ProxyError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+class Balancer(Protocol):
+    """What a session needs of its balancer (``L7Balancer`` is one): where it listens, where it
+    reports, its pools, its limits and its counters. The session never imports the balancer."""
+
+    name: str
+    stream: EventStream
+    pools: dict[str, BackendPool]
+    counters: dict[str, int]
+    api_hosts: tuple[str, ...]
+    backend_timeout: float
+    connect_timeout: float
+    head_timeout: float
+    idle_timeout: float
+
+    @property
+    def address(self) -> Endpoint: ...
+
+
+def pool_for(host: str, target: str, *, api_hosts: Sequence[str] = ("api.netlearn.test",)) -> str:
+    """The routing rule, pure: ``api`` by host or by path prefix, ``web`` otherwise."""
+    path = target.split("?", 1)[0]
+    if host in api_hosts or path == "/api" or path.startswith("/api/"):
+        return "api"
+    return "web"
 
 
 class _Stale(Exception):
@@ -41,7 +53,8 @@ class _Stale(Exception):
 
 
 def plain_error(status: int, message: str) -> bytes:
-    return plain_response(status, REASONS.get(status, "Error"), f"{status} {REASONS.get(status, '')}: {message}\n".encode(),
+    return plain_response(status, REASONS.get(status, "Error"),
+                          f"{status} {REASONS.get(status, '')}: {message}\n".encode(),
                           server=SERVER, extra=[("Via", VIA)])
 
 
@@ -58,7 +71,7 @@ class _Upstream:
 
 
 class Session:
-    def __init__(self, lb: "L7Balancer", reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
+    def __init__(self, lb: Balancer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
                  peer: Endpoint, local: Endpoint, cid: str | None) -> None:
         self.lb = lb
         self.reader = reader
@@ -153,7 +166,6 @@ class Session:
         self.lb.counters["requests"] += 1
         method, target = request.method.decode(), request.target.decode("latin-1")
         host = (header_value(request.headers, b"host") or b"").decode("latin-1").rsplit(":", 1)[0].lower()
-        from .l7 import pool_for
 
         pool_name = pool_for(host, target, api_hosts=self.lb.api_hosts)
         pool = self.lb.pools[pool_name]

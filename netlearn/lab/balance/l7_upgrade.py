@@ -23,6 +23,7 @@ from ..events import Kind
 from ..http.codec import MirroredConnection, header_value
 from .algorithms import BackendState
 from .dial import dial
+from .l7_rules import HOP_BY_HOP, VIA, ProxyError
 
 if TYPE_CHECKING:
     from .l7_session import Session
@@ -39,8 +40,6 @@ def wants_websocket(request: h11.Request) -> bool:
 
 async def tunnel(session: Session, backend: BackendState, request: h11.Request) -> bool:
     """Forward the upgrade; relay a 101 and splice, or relay the refusal. Returns keep-alive."""
-    from .l7_session import HOP_BY_HOP, VIA, ProxyError
-
     lb = session.lb
     try:
         sock, local = await dial(lb.address.host, backend.endpoint, timeout=lb.connect_timeout, stream=lb.stream,
@@ -98,8 +97,6 @@ async def tunnel(session: Session, backend: BackendState, request: h11.Request) 
 async def _relay_refusal(session: Session, upstream: MirroredConnection, reader: asyncio.StreamReader,
                          response: h11.Response, backend: BackendState, request: h11.Request) -> bool:
     """The backend answered the upgrade with an ordinary response: the client gets it as sent."""
-    from .l7_session import HOP_BY_HOP, VIA
-
     body = bytearray()
     async with asyncio.timeout(session.lb.backend_timeout):
         while True:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from ..events import Endpoint, Kind
 from ..stream import EventStream
@@ -72,7 +73,8 @@ class BackendPool:
     # -- health checks ---------------------------------------------------------------------
     async def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"{self.component}-{self.pool}-health")
+            self._task = asyncio.get_running_loop().create_task(self._run(),
+                                                                name=f"{self.component}-{self.pool}-health")
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -83,7 +85,7 @@ class BackendPool:
             except asyncio.CancelledError:
                 pass
 
-    async def wait_round(self, predicate: Callable[["BackendPool"], bool], timeout: float) -> bool:
+    async def wait_round(self, predicate: Callable[[BackendPool], bool], timeout: float) -> bool:
         """Wait until ``predicate(pool)`` holds after a completed check round (or time out)."""
         async def _wait() -> None:
             async with self._round:
@@ -91,7 +93,7 @@ class BackendPool:
         try:
             await asyncio.wait_for(_wait(), timeout)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
 
     async def _run(self) -> None:

@@ -252,7 +252,8 @@ def _udp(frame: bytes, b: int, ip_end: int, src_ip: str, dst_ip: str, layers: li
     payload = frame[b + 8:ip_end]
     layers.append(Layer("UDP", "User Datagram Protocol", 4, b, b + 8,
                         f"Src Port: {sport}, Dst Port: {dport}", [
-                            Node("Source Port", str(sport), b, b + 2), Node("Destination Port", str(dport), b + 2, b + 4),
+                            Node("Source Port", str(sport), b, b + 2),
+                            Node("Destination Port", str(dport), b + 2, b + 4),
                             Node("Length", str(length), b + 4, b + 6),
                             Node("Checksum", f"0x{csum:04x} [unverified]", b + 6, b + 8),
                             Node("UDP payload", f"{len(payload)} bytes", b + 8, ip_end)]))
@@ -356,8 +357,9 @@ def _skip_question(message: bytes, pos: int) -> int:
 def http_layer(payload: bytes, offset: int) -> Layer | None:
     line_end = payload.find(b"\r\n")
     first = payload[:line_end].decode("latin-1") if line_end > 0 else ""
-    is_start = first.startswith("HTTP/1.") or any(first.startswith(m + " ") and first.endswith((" HTTP/1.1", " HTTP/1.0"))
-                                                  for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"))
+    is_start = first.startswith("HTTP/1.") or any(
+        first.startswith(m + " ") and first.endswith((" HTTP/1.1", " HTTP/1.0"))
+        for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"))
     if not is_start:
         return Layer("HTTP", "Hypertext Transfer Protocol", 7, offset, offset + len(payload),
                      "Continuation", [Node("Data", f"{len(payload)} bytes", offset, offset + len(payload))])
@@ -376,7 +378,8 @@ def http_layer(payload: bytes, offset: int) -> Layer | None:
     if head_end + 2 <= len(payload):
         fields.append(Node("End of head", "\\r\\n", offset + head_end, offset + head_end + 2))
     if head_end + 2 < len(payload):
-        fields.append(Node("Body", f"{len(payload) - head_end - 2} bytes", offset + head_end + 2, offset + len(payload)))
+        fields.append(Node("Body", f"{len(payload) - head_end - 2} bytes", offset + head_end + 2,
+                           offset + len(payload)))
     return Layer("HTTP", "Hypertext Transfer Protocol", 7, offset, offset + len(payload), first, fields)
 
 
@@ -394,7 +397,8 @@ def tls_layer(payload: bytes, offset: int) -> Layer | None:
         names.append(pretty)
         fields.append(Node(f"TLS record: {pretty}", f"{CONTENT_TYPES[ctype]}, {VERSIONS.get(version, hex(version))}, "
                                                     f"{length} bytes", offset + pos, offset + end, children=[
-                               Node("Content Type", f"{CONTENT_TYPES[ctype]} ({ctype})", offset + pos, offset + pos + 1),
+                               Node("Content Type", f"{CONTENT_TYPES[ctype]} ({ctype})", offset + pos,
+                                    offset + pos + 1),
                                Node("Version", VERSIONS.get(version, hex(version)), offset + pos + 1, offset + pos + 3),
                                Node("Length", str(length), offset + pos + 3, offset + pos + 5)]))
         pos += 5 + length

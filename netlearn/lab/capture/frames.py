@@ -129,7 +129,8 @@ class _Rebuilder:
         pseudo = _pseudo(src[0], dst[0], 17, length)
         header = struct.pack("!HHHH", src[1], dst[1], length, 0)
         csum = checksum16(pseudo + header + payload) or 0xFFFF
-        self.frames.append((self._ts(ts), _ip_frame(src[0], dst[0], 17, header[:6] + struct.pack("!H", csum) + payload)))
+        datagram = header[:6] + struct.pack("!H", csum) + payload
+        self.frames.append((self._ts(ts), _ip_frame(src[0], dst[0], 17, datagram)))
 
     def _tcp(self, ts: float, src: tuple[str, int], dst: tuple[str, int], flags: int, payload: bytes = b"") -> None:
         seq = self.next_seq.get((src, dst), 0)

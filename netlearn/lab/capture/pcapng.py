@@ -35,7 +35,8 @@ def section_header(application: str = "NetLearn lab capture") -> bytes:
 
 
 def interface_description(name: str = "lo", snaplen: int = 262144) -> bytes:
-    body = struct.pack("<HHI", LINKTYPE_ETHERNET, 0, snaplen) + _option(2, name.encode()) + _option(9, b"\x09") + _OPT_END
+    body = (struct.pack("<HHI", LINKTYPE_ETHERNET, 0, snaplen) + _option(2, name.encode()) + _option(9, b"\x09")
+            + _OPT_END)
     return _block(0x00000001, body)
 
 

@@ -106,8 +106,8 @@ async def start_dns(
         )
         await resolver.start()
     except BaseException:
-        for server in reversed(started):
-            await server.stop()
+        for part in reversed(started):
+            await part.stop()
         raise
     return DnsLab(root=root, tld=tld, authoritative=authoritative, resolver=resolver)
 

@@ -218,7 +218,7 @@ class ResolverServer(DnsServerBase):
         transport, protocol = await loop.create_datagram_endpoint(
             lambda: _OneAnswer(machine.matches),
             local_addr=(self.address.host, 0),
-            remote_addr=tuple(upstream.endpoint),
+            remote_addr=(upstream.endpoint.host, upstream.endpoint.port),
             family=socket.AF_INET,
         )
         local = Endpoint.of(transport.get_extra_info("sockname"))

@@ -76,7 +76,7 @@ class DnsServerBase:
         loop = asyncio.get_running_loop()
         for _ in range(8):  # with port 0, UDP's free port may be taken for TCP: pick again
             udp, _proto = await loop.create_datagram_endpoint(
-                lambda: _Udp(self), local_addr=tuple(self.endpoint)
+                lambda: _Udp(self), local_addr=(self.endpoint.host, self.endpoint.port)
             )
             bound = Endpoint.of(udp.get_extra_info("sockname"))
             try:

@@ -37,7 +37,7 @@ def safe_parse(wire: bytes) -> DNSRecord:
     """
     try:
         return DNSRecord.parse(wire)
-    except Exception as exc:  # noqa: BLE001 - untrusted input, see docstring
+    except Exception as exc:
         raise DnsMessageError(str(exc) or type(exc).__name__) from exc
 
 

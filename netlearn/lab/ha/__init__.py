@@ -2,7 +2,7 @@
 and, for contrast, fault tolerance (a replica pair whose client asks both)."""
 from __future__ import annotations
 
-from .advert import Advertisement, AdvertError, AdvertPolicy, parse
+from .advert import AdvertError, Advertisement, AdvertPolicy, parse
 from .ft import FTClient, Replica
 from .machine import Action, State, VrrpMachine
 from .node import HANode

@@ -13,7 +13,9 @@ import time
 from typing import Any
 
 from ..availability_config import AvailabilityConfig
-from ..registry.demo import Options, ms as _ms, step as _step
+from ..registry.demo import Options
+from ..registry.demo import ms as _ms
+from ..registry.demo import step as _step
 from ..registry.httpio import HttpError, http_json
 from ..stream import EventStream
 from .ft import FTClient, Replica

@@ -20,7 +20,7 @@ from typing import Any
 from ..events import Endpoint, Kind
 from ..registry.httpio import JsonHttpServer
 from ..stream import EventStream
-from .advert import Advertisement, AdvertError, AdvertPolicy, parse
+from .advert import AdvertError, Advertisement, AdvertPolicy, parse
 from .machine import Action, State, VrrpMachine
 
 MAX_DATAGRAM = 64
@@ -28,7 +28,7 @@ _STOP = -1  # the driver's stop sentinel (priorities are 0-255)
 
 
 class _AdvertProtocol(asyncio.DatagramProtocol):
-    def __init__(self, node: "HANode") -> None:
+    def __init__(self, node: HANode) -> None:
         self.node = node
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
@@ -71,8 +71,9 @@ class HANode:
 
     async def start(self, *, as_master: bool = False) -> None:
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(lambda: _AdvertProtocol(self), local_addr=tuple(self.own))
-        self._transport = transport  # type: ignore[assignment]
+        transport, _ = await loop.create_datagram_endpoint(lambda: _AdvertProtocol(self),
+                                                           local_addr=(self.own.host, self.own.port))
+        self._transport = transport
         self._bound = Endpoint.of(transport.get_extra_info("sockname"))
         self.state = "running"
         actions = self.machine.start(time.monotonic(), as_master=as_master)
@@ -89,7 +90,7 @@ class HANode:
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
                 priority: int | None = await asyncio.wait_for(self._inbox.get(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 priority = None
             if not self._running or priority == _STOP:
                 return

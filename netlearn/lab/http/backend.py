@@ -10,9 +10,10 @@ after ``idle_timeout``), and closing. Writing is paused while the peer is not re
 from __future__ import annotations
 
 import asyncio
-import typing
 import time
-from typing import Any, Callable
+import typing
+from collections.abc import Callable
+from typing import Any
 
 from ..events import Endpoint, Kind
 from ..stream import EventStream
@@ -29,7 +30,8 @@ class BackendServer:
     """One HTTP/1.1 backend (``backend-N``) of the lab."""
 
     def __init__(self, endpoint: Endpoint, stream: EventStream, name: str, *, max_connections: int = 512,
-                 head_timeout: float = 10.0, idle_timeout: float = 30.0, clock: Callable[[], float] = time.time) -> None:
+                 head_timeout: float = 10.0, idle_timeout: float = 30.0,
+                 clock: Callable[[], float] = time.time) -> None:
         self.name = name
         self.stream = stream
         self.max_connections = max_connections
@@ -92,7 +94,8 @@ class BackendServer:
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "state": "running" if self.running else "stopped", "host": self._bind.host,
                 "port": self._bind.port, "active_connections": len(self._connections),
-                "latency_ms": self.behaviour.latency * 1000, "mode": self.behaviour.mode, "counters": dict(self.counters)}
+                "latency_ms": self.behaviour.latency * 1000, "mode": self.behaviour.mode,
+                "counters": dict(self.counters)}
 
     def _control(self, action: str, summary: str, **detail: Any) -> None:
         self.stream.emit(component=self.name, layer=7, kind=Kind.CONTROL, summary=summary, dst=self._bind,

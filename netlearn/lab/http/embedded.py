@@ -7,7 +7,7 @@ handler runs and reports exactly as on a socket, but delays are recorded instead
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from ..events import Endpoint, LabEvent
 from ..stream import EventStream, Recorder

@@ -9,8 +9,8 @@ import h11
 
 from . import features
 from .codec import MAX_BODY_BYTES, MAX_HEAD_BYTES, MirroredConnection, plain_response
+from .context import HandlerContext
 from .messages import HttpRequest, HttpResponse, Outgoing, ProtocolFailure
-from .pipeline import ChannelContext
 from .site import SLOW_DELAY, STATIC, hello_body, route_for
 
 SERVER_NAME = "netlearn-backend/1.0 (h11)"
@@ -42,7 +42,7 @@ class HttpDecoder:
     def partial(self) -> bool:
         return self._pending is not None or (self.conn.buffered > 0 and self.conn.h11.their_state is h11.IDLE)
 
-    def decode(self, ctx: ChannelContext) -> HttpRequest | ProtocolFailure | None:
+    def decode(self, ctx: HandlerContext) -> HttpRequest | ProtocolFailure | None:
         while True:
             try:
                 event, raw = self.conn.next_event()
@@ -82,13 +82,13 @@ class RequestLogger:
 
     name = "logger"
 
-    def inbound(self, ctx: ChannelContext, request: HttpRequest) -> HttpRequest:
+    def inbound(self, ctx: HandlerContext, request: HttpRequest) -> HttpRequest:
         peer = ctx.pipeline.peer
         ctx.report("logged", f'{peer.host} "{request.method} {request.target} HTTP/{request.http_version}"',
                    direction="in", line=f"{request.method} {request.target}")
         return request
 
-    def outbound(self, ctx: ChannelContext, out: Outgoing) -> Outgoing:
+    def outbound(self, ctx: HandlerContext, out: Outgoing) -> Outgoing:
         ctx.report("logged", f"{out.status}, {len(out.data)} bytes out", direction="out", status=out.status,
                    bytes=len(out.data))
         return out
@@ -99,7 +99,7 @@ class Router:
 
     name = "router"
 
-    def inbound(self, ctx: ChannelContext, request: HttpRequest) -> HttpRequest:
+    def inbound(self, ctx: HandlerContext, request: HttpRequest) -> HttpRequest:
         request.route = route_for(request.method, request.target)
         ctx.report("routed", f"{request.route.path} → {request.route.name}", route=request.route.name,
                    path=request.route.path)
@@ -114,7 +114,7 @@ class SiteApplication:
     def __init__(self, backend: str) -> None:
         self.backend = backend
 
-    def inbound(self, ctx: ChannelContext, request: HttpRequest) -> HttpResponse:
+    def inbound(self, ctx: HandlerContext, request: HttpRequest) -> HttpResponse:
         behaviour = ctx.pipeline.behaviour
         route = request.route or route_for(request.method, request.target)
         response = self._answer(route.name, route.path, request, ctx.pipeline.peer.host)
@@ -187,7 +187,7 @@ class HttpEncoder:
             self._date = formatdate(now, usegmt=True)
         return self._date
 
-    def outbound(self, ctx: ChannelContext, response: HttpResponse) -> Outgoing:
+    def outbound(self, ctx: HandlerContext, response: HttpResponse) -> Outgoing:
         conn = self.decoder.conn.h11
         date = self._http_date(ctx.pipeline.clock())
         head_request = response.request is not None and response.request.method == "HEAD"
@@ -222,7 +222,7 @@ class HttpEncoder:
 
 
     @staticmethod
-    def _switch(ctx: ChannelContext, conn: h11.Connection, response: HttpResponse,
+    def _switch(ctx: HandlerContext, conn: h11.Connection, response: HttpResponse,
                 headers: list[tuple[str, str]]) -> Outgoing:
         head = conn.send(h11.InformationalResponse(status_code=101, reason=response.reason, headers=headers)) or b""
         ctx.report("encoded", f"101 → {len(head)} bytes, protocol switched", status=101, bytes=len(head),

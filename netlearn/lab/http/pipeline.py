@@ -21,28 +21,24 @@ starts the next HTTP cycle. Nothing here sleeps, reads a socket or knows about a
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from ..events import Endpoint, Kind
 from ..stream import EventStream
-from .messages import HttpRequest, HttpResponse, Outgoing, ProtocolFailure
+from .context import Behaviour
+from .handlers import default_handlers
+from .messages import HttpResponse, Outgoing, ProtocolFailure
 
 LAYER = 7
-
-
-@dataclass
-class Behaviour:
-    """Failure injection shared by every connection of one backend (mutated by its controls)."""
-
-    latency: float = 0.0
-    mode: str = "ok"  # "ok" | "error" | "close"
+__all__ = ["Behaviour", "ChannelContext", "HttpPipeline"]
 
 
 class ChannelContext:
-    """What a handler may touch: its own identity, the connection's endpoints and the stream."""
+    """What a handler may touch (``context.HandlerContext``): its own identity, the
+    connection's endpoints and behaviour, and the stream."""
 
-    def __init__(self, pipeline: "HttpPipeline", name: str, index: int) -> None:
+    def __init__(self, pipeline: HttpPipeline, name: str, index: int) -> None:
         self.pipeline = pipeline
         self.name = name
         self.index = index
@@ -66,8 +62,6 @@ class HttpPipeline:
     def __init__(self, *, component: str, stream: EventStream | None, local: Endpoint, peer: Endpoint,
                  behaviour: Behaviour | None = None, clock: Callable[[], float] = time.time,
                  handlers: list[Any] | None = None) -> None:
-        from .handlers import default_handlers  # the handlers import this module's types
-
         self.component = component
         self.stream = stream
         self.local = local

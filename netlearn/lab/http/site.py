@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-INDEX_HTML = """<!doctype html>
+INDEX_HTML = b"""<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -28,7 +28,7 @@ Look at the <code>X-Backend</code> response header to see which one answered.</p
 </main>
 </body>
 </html>
-""".encode()
+"""
 
 STYLE_CSS = b"""body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 40rem; color: #1d2433; }
 header { display: flex; align-items: center; gap: 1rem; }

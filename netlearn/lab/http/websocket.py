@@ -49,7 +49,7 @@ class WebSocketEcho:
         self._emit(f"WebSocket {frame.opcode.name} frame in ({len(frame.data)} bytes)", frame, inbound=True)
         if frame.opcode is Opcode.TEXT:
             self.messages += 1
-            reply = "echo: " + frame.data.decode("utf-8", "replace")
+            reply = "echo: " + bytes(frame.data).decode("utf-8", "replace")
             self.protocol.send_text(reply.encode())
             self._emit(f"WebSocket TEXT frame out: {reply[:60]}", Frame(Opcode.TEXT, reply.encode()), inbound=False)
 

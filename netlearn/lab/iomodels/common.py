@@ -43,9 +43,9 @@ class ThreadEmitter:
             return
         try:
             if _running_loop() is loop:
-                self.stream.emit(**kwargs)  # type: ignore[arg-type]
+                self.stream.emit(**kwargs)
             else:
-                loop.call_soon_threadsafe(lambda: self.stream.emit(**kwargs))  # type: ignore[arg-type]
+                loop.call_soon_threadsafe(lambda: self.stream.emit(**kwargs))
         except RuntimeError:  # the loop closed under us while stopping: nothing left to tell
             pass
 

@@ -31,8 +31,9 @@ import asyncio
 import selectors
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from ..events import Kind
 from ..stream import EventStream
@@ -94,7 +95,7 @@ class _Sampler:
         self.peak_rss, self.peak_threads = self.base_rss, self.base_threads
         self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> "_Sampler":
+    async def __aenter__(self) -> _Sampler:
         self._task = asyncio.create_task(self._run())
         return self
 
@@ -192,7 +193,7 @@ async def _drive(opener: Opener, spec: ComparisonSpec, timeout: float) -> tuple[
                     if time.perf_counter() > end:
                         run.starved += 1  # its first answer came only after the others hung up
                 await asyncio.sleep(spec.think_ms / 1000)
-        except (OSError, asyncio.TimeoutError, ConnectionError):
+        except (TimeoutError, OSError, ConnectionError):
             run.errors += 1
         finally:
             if not answered:
@@ -266,7 +267,8 @@ async def compare_models(spec: ComparisonSpec, *, stream: EventStream, hosts: di
         if on_progress:
             on_progress(index / total, model)
         stream.emit(component=COMPONENT, layer=7, kind=Kind.STEP, correlation_id=correlation_id,
-                    summary=f"{model}: {spec.clients} slow clients and {spec.idle} idle connections for {spec.duration:g} s",
+                    summary=f"{model}: {spec.clients} slow clients and {spec.idle} idle connections "
+                            f"for {spec.duration:g} s",
                     detail={"progress": round(index / total, 3), "model": model})
         if model == "embedded":
             results.append(await _embedded(spec))

@@ -54,6 +54,16 @@ def accept_queue(sock: socket.socket) -> tuple[int, int] | None:
     return unacked, sacked
 
 
+def syn_retransmissions(sock: socket.socket) -> int | None:
+    """How many times the kernel retransmitted on this connection so far (``tcpi_total_retrans``):
+    right after ``connect()`` returns, the SYNs it had to send again."""
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+    except OSError:
+        return None
+    return struct.unpack_from("I", info, 100)[0] if len(info) >= 104 else None
+
+
 async def _connect(host: str, address: Endpoint, loop: asyncio.AbstractEventLoop) -> tuple[socket.socket, float]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setblocking(False)
@@ -88,7 +98,7 @@ async def backlog_demo(*, stream: EventStream, host: str, port: int, client_host
             tasks.append(task)
             done, _ = await asyncio.wait({task}, timeout=0.05)
             immediate += int(bool(done) and task.exception() is None)
-        queue = accept_queue(server._listener) if server._listener else None  # noqa: SLF001 - the demo's probe
+        queue = accept_queue(server._listener) if server._listener else None
         refused = sum(1 for t in tasks if t.done() and isinstance(t.exception(), ConnectionRefusedError))
         pending = sum(1 for t in tasks if not t.done())
         stream.emit(component=COMPONENT, layer=4, kind=Kind.CONTROL, correlation_id=correlation_id,
@@ -99,13 +109,14 @@ async def backlog_demo(*, stream: EventStream, host: str, port: int, client_host
         stream.emit(component=COMPONENT, layer=4, kind=Kind.CONTROL, correlation_id=correlation_id,
                     summary="accept loop resumed")
         await asyncio.wait(tasks, timeout=wait_limit)
-        late_ms = []
+        late_ms, retransmitted = [], []
         for task in tasks:
             if task.done() and task.exception() is None:
                 sock, elapsed = task.result()
                 sockets.append(sock)
                 if elapsed > 0.1:
                     late_ms.append(round(elapsed * 1000))
+                    retransmitted.append(syn_retransmissions(sock))
             else:
                 task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -120,11 +131,13 @@ async def backlog_demo(*, stream: EventStream, host: str, port: int, client_host
             "pending_while_paused": pending, "refused": refused,
             "accept_queue": {"length": queue[0], "limit": queue[1]} if queue else None,
             "completed_after_resume": len(late_ms), "late_connect_ms": sorted(late_ms),
+            "late_syn_retransmissions": retransmitted,
             "resumed_after_ms": round(resume_after * 1000),
             "served": served, "never_connected": len(tasks) - len(sockets),
             "listen_overflows": (overflows_after - overflows_before)
             if overflows_before is not None and overflows_after is not None else None,
-            "somaxconn": _sysctl("net.core.somaxconn"), "tcp_abort_on_overflow": _sysctl("net.ipv4.tcp_abort_on_overflow"),
+            "somaxconn": _sysctl("net.core.somaxconn"),
+            "tcp_abort_on_overflow": _sysctl("net.ipv4.tcp_abort_on_overflow"),
             "explanation": ("Linux queued backlog+1 completed connections while accept() was paused, then dropped "
                             "further SYNs instead of refusing them; each client retransmitted its SYN (~1 s, the "
                             "initial retransmission timeout) and connected once accepting resumed."),
@@ -174,6 +187,7 @@ async def _shutdown_round(*, stream: EventStream, host: str, port: int, client_h
             await asyncio.sleep(0.005)  # every request read by the server before we pull the plug
         requests_read = server.counters.requests
         started = time.perf_counter()
+        shutdown: asyncio.Task[Any]
         if graceful:
             shutdown = asyncio.create_task(server.shutdown_gracefully(timeout=slow_ms / 1000 + 2))
         else:
@@ -189,7 +203,8 @@ async def _shutdown_round(*, stream: EventStream, host: str, port: int, client_h
         report = await shutdown
         answered = sum(1 for o in outcomes if o is True)
         return {"mode": "shutdownGracefully" if graceful else "hard stop", "in_flight": requests_read,
-                "answered": answered, "lost": requests_read - answered, "new_connection_during_shutdown": new_connection,
+                "answered": answered, "lost": requests_read - answered,
+                "new_connection_during_shutdown": new_connection,
                 "shutdown_ms": round((time.perf_counter() - started) * 1000, 1),
                 "drained": bool(report and report.get("drained")) if graceful else False}
     finally:

@@ -207,9 +207,12 @@ class NioWorker:
                 self._close(channel)
                 return
         want = selectors.EVENT_READ | (selectors.EVENT_WRITE if channel.out else 0)
+        selector = self._selector
+        if selector is None:  # the loop has stopped
+            return
         try:
-            if self._selector.get_key(channel.sock).events != want:
-                self._selector.modify(channel.sock, want, channel)
+            if selector.get_key(channel.sock).events != want:
+                selector.modify(channel.sock, want, channel)
         except (KeyError, ValueError):
             return
         if channel.closing and not channel.out and not channel.queue:
@@ -220,7 +223,8 @@ class NioWorker:
         if fileno < 0:
             return
         try:
-            self._selector.unregister(channel.sock)
+            if self._selector is not None:
+                self._selector.unregister(channel.sock)
         except (KeyError, ValueError):
             pass
         self.channels.pop(fileno, None)

@@ -68,7 +68,7 @@ class _H3ServerProtocol(QuicConnectionProtocol):
         self.peer: Endpoint | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def datagram_received(self, data: bytes | str, addr: Any) -> None:  # type: ignore[override]
+    def datagram_received(self, data: bytes | str, addr: Any) -> None:
         if self.peer is None:
             self.peer = Endpoint.of(addr)
             self.front.counters["connections"] += 1

@@ -20,11 +20,11 @@ import asyncio
 import ssl
 from typing import Any
 
-import h11
 import h2.config
 import h2.connection
 import h2.events
 import h2.exceptions
+import h11
 
 from ..events import Endpoint, Kind
 from ..stream import EventStream
@@ -96,8 +96,8 @@ class SecureWebServer:
         cipher = sslobj.cipher() if sslobj is not None else None
         self.stream.emit(component=self.name, layer=6, kind=Kind.ACCEPT, src=peer, dst=local, transport="tcp",
                          correlation_id=cid,
-                         summary=f"{self.name} completed a TLS handshake with {peer}: {sslobj.version() if sslobj else ''}"
-                                 f", SNI {sni or '(none)'}, ALPN {alpn}",
+                         summary=f"{self.name} completed a TLS handshake with {peer}: "
+                                 f"{sslobj.version() if sslobj else ''}, SNI {sni or '(none)'}, ALPN {alpn}",
                          detail={"sni": sni, "alpn": alpn, "tls_version": sslobj.version() if sslobj else None,
                                  "cipher": cipher[0] if cipher else None, "terminates_tls": True})
         try:

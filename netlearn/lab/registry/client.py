@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ..events import Endpoint, Kind
 from ..stream import EventStream
@@ -74,7 +75,7 @@ class DiscoveryClient:
             try:
                 await asyncio.wait_for(self._stop.wait(), self.refresh)
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             try:
                 await self.fetch()

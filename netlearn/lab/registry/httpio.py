@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import h11
 
@@ -70,7 +71,7 @@ class JsonHttpServer:
         self._tasks.add(task)
         try:
             await asyncio.wait_for(self._serve(reader, writer), self.timeout)
-        except (asyncio.TimeoutError, OSError, h11.ProtocolError):
+        except (TimeoutError, OSError, h11.ProtocolError):
             pass
         finally:
             self._slots += 1
@@ -129,7 +130,7 @@ async def http_json(address: Endpoint | tuple[str, int], method: str, path: str,
             asyncio.open_connection(host, port, local_addr=(local_host, 0) if local_host else None), timeout)
     except ConnectionRefusedError as exc:
         raise HttpError("refused", f"{host}:{port} refused the connection") from exc
-    except asyncio.TimeoutError as exc:
+    except TimeoutError as exc:
         raise HttpError("timeout", f"connecting to {host}:{port} timed out") from exc
     except OSError as exc:
         raise HttpError("unreachable", f"{host}:{port}: {exc.strerror or exc}") from exc
@@ -144,7 +145,7 @@ async def http_json(address: Endpoint | tuple[str, int], method: str, path: str,
         writer.write(conn.send(h11.Data(data=body)) or b"")
         writer.write(conn.send(h11.EndOfMessage()) or b"")
         status, data = await asyncio.wait_for(_read_response(conn, reader, max_body), timeout)
-    except asyncio.TimeoutError as exc:
+    except TimeoutError as exc:
         raise HttpError("timeout", f"{host}:{port} did not answer in {timeout:g} s") from exc
     except (OSError, h11.ProtocolError) as exc:
         raise HttpError("reset", f"{host}:{port} broke the connection: {exc}") from exc

@@ -58,7 +58,7 @@ class ServiceInstance:
             try:
                 await asyncio.wait_for(self._stop.wait(), self.heartbeat_interval)
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             try:
                 status = await self._call({"op": "renew", "service": self.service, "instance_id": self.instance_id})

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..events import Endpoint, Kind
 from ..stream import EventStream
@@ -62,7 +63,7 @@ class RegistryServer:
         while not self._stopped.is_set():
             try:
                 await asyncio.wait_for(self._stopped.wait(), self.sweep_interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             now = self.clock()
             for lease in self.table.expired(now):

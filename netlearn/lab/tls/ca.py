@@ -65,7 +65,7 @@ def ensure_lab_pki(directory: Path | str | None = None) -> LabPki:
     ``None`` means a fresh temporary directory (tests that want isolation)."""
     base = Path(directory) if directory is not None else Path(tempfile.mkdtemp(prefix="netlearn-lab-ca-"))
     base.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     for candidate in sorted(base.glob(GENERATION_PREFIX + "*"), reverse=True):
         pki = _paths(candidate)
         if _usable(pki, now):

@@ -10,6 +10,7 @@ import socket
 import struct
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from dnslib import QTYPE, RCODE, DNSRecord
 
@@ -51,8 +52,8 @@ async def stub_query(
     response: bytes | None = None
     transport = "udp"
     for attempt in (1, 2):
-        response = await _udp_exchange(stream, resolver, client_host, wire, name, qtype, correlation_id, timeout, attempt,
-                                       labels)
+        response = await _udp_exchange(stream, resolver, client_host, wire, name, qtype, correlation_id, timeout,
+                                       attempt, labels)
         if response is not None:
             break
     if response is not None and DNSRecord.parse(response).header.tc:
@@ -60,7 +61,8 @@ async def stub_query(
         stream.emit(component=COMPONENT, layer=7, kind=Kind.STEP, correlation_id=correlation_id,
                     summary="The answer was truncated (TC=1): retrying over TCP, as RFC 7766 requires",
                     detail={"step": "dns_tcp_retry"})
-        response = await _tcp_exchange(stream, resolver, client_host, wire, name, qtype, correlation_id, timeout, labels)
+        response = await _tcp_exchange(stream, resolver, client_host, wire, name, qtype, correlation_id, timeout,
+                                       labels)
     elapsed_ms = (time.perf_counter() - started) * 1000
     if response is None:
         return StubAnswer(rcode="TIMEOUT", elapsed_ms=elapsed_ms, error="timeout", transport=transport)
@@ -88,7 +90,9 @@ def _bound_socket(kind: int, client_host: str) -> socket.socket:
     return sock
 
 
-async def _udp_exchange(stream, resolver, client_host, wire, name, qtype, cid, timeout, attempt, labels) -> bytes | None:
+async def _udp_exchange(stream: EventStream, resolver: Endpoint, client_host: str, wire: bytes, name: str,
+                        qtype: str, cid: str, timeout: float, attempt: int,
+                        labels: dict[str, Any]) -> bytes | None:
     loop = asyncio.get_running_loop()
     sock = _bound_socket(socket.SOCK_DGRAM, client_host)
     local = Endpoint.of(sock.getsockname())
@@ -106,11 +110,12 @@ async def _udp_exchange(stream, resolver, client_host, wire, name, qtype, cid, t
         started = time.perf_counter()
         try:
             data = await asyncio.wait_for(loop.sock_recv(sock, 65535), timeout)
-        except (asyncio.TimeoutError, ConnectionRefusedError) as exc:
+        except (TimeoutError, ConnectionRefusedError) as exc:
+            timed_out = isinstance(exc, TimeoutError)
             stream.emit(component=COMPONENT, layer=7, kind=Kind.ERROR, src=resolver, dst=local, correlation_id=cid,
                         transport="udp", summary=f"No answer from the resolver within {timeout:.1f} s"
-                        if isinstance(exc, asyncio.TimeoutError) else "The resolver's port is closed (ICMP unreachable)",
-                        detail={"error": "timeout" if isinstance(exc, asyncio.TimeoutError) else "refused"})
+                        if timed_out else "The resolver's port is closed (ICMP unreachable)",
+                        detail={"error": "timeout" if timed_out else "refused"})
             return None
         _emit_answer(stream, resolver, local, data, cid, "udp", (time.perf_counter() - started) * 1000, labels["role"])
         return data
@@ -119,7 +124,8 @@ async def _udp_exchange(stream, resolver, client_host, wire, name, qtype, cid, t
         stream.correlator.unbind(local)
 
 
-async def _tcp_exchange(stream, resolver, client_host, wire, name, qtype, cid, timeout, labels) -> bytes | None:
+async def _tcp_exchange(stream: EventStream, resolver: Endpoint, client_host: str, wire: bytes, name: str,
+                        qtype: str, cid: str, timeout: float, labels: dict[str, Any]) -> bytes | None:
     loop = asyncio.get_running_loop()
     sock = _bound_socket(socket.SOCK_STREAM, client_host)
     local = Endpoint.of(sock.getsockname())
@@ -138,7 +144,7 @@ async def _tcp_exchange(stream, resolver, client_host, wire, name, qtype, cid, t
         writer.close()
         _emit_answer(stream, resolver, local, data, cid, "tcp", (time.perf_counter() - started) * 1000, labels["role"])
         return data
-    except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError):
+    except (TimeoutError, OSError, asyncio.IncompleteReadError):
         stream.emit(component=COMPONENT, layer=7, kind=Kind.ERROR, src=resolver, dst=local, correlation_id=cid,
                     transport="tcp", summary="The TCP retry to the resolver failed", detail={"error": "tcp_failed"})
         return None
@@ -147,7 +153,8 @@ async def _tcp_exchange(stream, resolver, client_host, wire, name, qtype, cid, t
         stream.correlator.unbind(local)
 
 
-def _emit_answer(stream, resolver, local, data, cid, transport, elapsed_ms, role="resolver") -> None:
+def _emit_answer(stream: EventStream, resolver: Endpoint, local: Endpoint, data: bytes, cid: str,
+                 transport: str, elapsed_ms: float, role: str = "resolver") -> None:
     try:
         record = DNSRecord.parse(data)
         rcode = RCODE.get(record.header.rcode)

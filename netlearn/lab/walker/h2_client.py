@@ -14,7 +14,7 @@ from typing import Any
 import h2.config
 import h2.connection
 import h2.events
-from hyperframe.frame import Frame, HeadersFrame, SettingsFrame
+from hyperframe.frame import DataFrame, Frame, GoAwayFrame, HeadersFrame, SettingsFrame, WindowUpdateFrame
 
 from ..events import Kind
 from ..stream import EventStream
@@ -98,12 +98,12 @@ class H2Client:
             elif isinstance(frame, SettingsFrame):
                 detail["settings"] = {str(k): v for k, v in frame.settings.items()}
                 extra = " ACK" if "ACK" in flags else f" ({len(frame.settings)} values)"
-            elif name == "WINDOWUPDATE":
+            elif isinstance(frame, WindowUpdateFrame):
                 detail["increment"] = frame.window_increment
                 extra = f" +{frame.window_increment} bytes"
-            elif name == "DATA":
+            elif isinstance(frame, DataFrame):
                 extra = f" {len(frame.data)} bytes" + (" (END_STREAM)" if "END_STREAM" in flags else "")
-            elif name == "GOAWAY":
+            elif isinstance(frame, GoAwayFrame):
                 detail["last_stream_id"] = frame.last_stream_id
                 detail["error_code"] = frame.error_code
             self.stream.emit(component=COMPONENT, layer=7, kind=Kind.FRAME, src=src, dst=dst, data=raw,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from typing import Any
+from typing import Any, TextIO
 
 from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.h3.connection import H3_ALPN, H3Connection
@@ -37,7 +37,7 @@ PACKET_NAMES = {"initial": "Initial", "handshake": "Handshake", "1RTT": "1-RTT",
 
 
 class _H3Protocol(QuicConnectionProtocol):
-    def __init__(self, quic: QuicConnection, *, client: "H3Client") -> None:
+    def __init__(self, quic: QuicConnection, *, client: H3Client) -> None:
         super().__init__(quic)
         self.client = client
         self.h3 = H3Connection(quic)
@@ -61,9 +61,10 @@ class _H3Protocol(QuicConnectionProtocol):
             self._timer = self._loop.call_at(timer_at, self._handle_timer)
         self._timer_at = timer_at
 
-    def datagram_received(self, data: bytes | str, addr: Any) -> None:  # type: ignore[override]
-        self._quic.receive_datagram(bytes(data), addr, now=self._loop.time())  # type: ignore[arg-type]
-        self.client.datagram("server", bytes(data), self.client.new_packets("packet_received"))
+    def datagram_received(self, data: bytes | str, addr: Any) -> None:
+        raw = data if isinstance(data, bytes) else data.encode()
+        self._quic.receive_datagram(raw, addr, now=self._loop.time())
+        self.client.datagram("server", raw, self.client.new_packets("packet_received"))
         self._process_events()
         self.transmit()
 
@@ -136,7 +137,8 @@ class H3Client:
                              summary=f"HTTP/3 ← HEADERS stream {event.stream_id}: {item['headers'].get(':status')} "
                                      f"({len(event.headers)} headers, QPACK-decoded)",
                              detail={"protocol": "h3", "frame": "HEADERS", "direction": "server",
-                                     "stream_id": event.stream_id, "headers": [[k, v] for k, v in item["headers"].items()]})
+                                     "stream_id": event.stream_id,
+                                     "headers": [[k, v] for k, v in item["headers"].items()]})
         elif isinstance(event, DataReceived):
             item["body"] += event.data
             if event.data:
@@ -166,19 +168,19 @@ class H3Client:
         self.stream.correlator.bind(self.local, self.cid)
         from ..capture.keylog import keylog_path
 
-        self._keylog = open(keylog_path(self.cid), "a", encoding="ascii")  # noqa: SIM115 - closed in close()
+        self._keylog: TextIO | None = open(keylog_path(self.cid), "a", encoding="ascii")  # noqa: SIM115 - closed in close()
         config = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN, server_name=self.server_name,
                                    cafile=str(self.pki.ca_cert), quic_logger=self.logger, idle_timeout=self.timeout * 2,
                                    secrets_log_file=self._keylog)
         quic = QuicConnection(configuration=config)
         _transport, protocol = await loop.create_datagram_endpoint(lambda: _H3Protocol(quic, client=self), sock=sock)
-        self.protocol = protocol  # type: ignore[assignment]
+        self.protocol = protocol
         started = time.perf_counter()
         self.rtt.expect("QUIC Initial (ClientHello)")
-        protocol.connect(tuple(self.remote))  # type: ignore[attr-defined]
+        protocol.connect(tuple(self.remote))
         try:
-            await asyncio.wait_for(protocol.wait_connected(), self.timeout)  # type: ignore[attr-defined]
-        except asyncio.TimeoutError:
+            await asyncio.wait_for(protocol.wait_connected(), self.timeout)
+        except TimeoutError:
             raise TlsFailure("quic_timeout", f"No QUIC handshake with {self.remote} within {self.timeout:.0f} s"
                              + (f": {self.error}" if self.error else "")) from None
         except ConnectionError as exc:
@@ -244,7 +246,7 @@ class H3Client:
         protocol.close()
         try:
             await asyncio.wait_for(protocol.wait_closed(), 1.0)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         await protocol.link.drained()  # CONNECTION_CLOSE may still be on the slow link
         protocol._transport.close()  # type: ignore[union-attr]

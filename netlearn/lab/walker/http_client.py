@@ -84,7 +84,7 @@ class BrowserConnection:
         except ConnectionRefusedError:
             sock.close()
             raise FetchError("refused", f"{self.remote} refused the connection (RST in answer to SYN)") from None
-        except (asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, OSError) as exc:
             sock.close()
             raise FetchError("connect_failed", f"Could not connect to {self.remote}: {exc!r}") from None
         connect_ms = (time.perf_counter() - started) * 1000
@@ -129,7 +129,7 @@ class BrowserConnection:
             if event is h11.NEED_DATA:
                 try:
                     chunk = await asyncio.wait_for(self._reader.read(65536), self.timeout)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     raise FetchError("timeout", f"No answer within {self.timeout:.0f} s") from None
                 except ConnectionResetError:
                     raise FetchError("reset", "The connection was reset (RST) before a full answer") from None
@@ -176,7 +176,7 @@ class BrowserConnection:
         try:
             writer.close()
             await asyncio.wait_for(writer.wait_closed(), 1.0)
-        except (OSError, asyncio.TimeoutError):
+        except (TimeoutError, OSError):
             pass
         self.stream.emit(component=COMPONENT, layer=4, kind=Kind.CLOSE, src=self.local, dst=self.remote,
                          transport="tcp", correlation_id=self.cid,

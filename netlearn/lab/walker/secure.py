@@ -11,6 +11,7 @@ step, exactly where a browser would stop with NET::ERR_CERT_COMMON_NAME_INVALID.
 """
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
@@ -117,7 +118,7 @@ async def _plain(stream: EventStream, cid: str, parsed: ParsedUrl, target: LabTa
         await conn.close()
 
 
-def _logging_context(pki: "object", alpn: tuple[str, ...], cid: str) -> "object":
+def _logging_context(pki: object, alpn: tuple[str, ...], cid: str) -> ssl.SSLContext:
     """The browser's TLS context, logging its keys for the walk's pcapng (netlearn/lab/capture)."""
     from ..capture.keylog import keylog_path
 

@@ -97,7 +97,7 @@ class TlsClientConnection:
             await asyncio.sleep(self.rtt.delay)  # the SYN crosses the slow link
         try:
             await asyncio.wait_for(loop.sock_connect(sock, tuple(self.remote)), self.timeout)
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             sock.close()
             raise TlsFailure("refused" if isinstance(exc, ConnectionRefusedError) else "connect_failed",
                              f"Could not connect to {self.remote}: {exc!r}") from None
@@ -122,7 +122,7 @@ class TlsClientConnection:
         assert self._reader is not None
         try:
             data = await asyncio.wait_for(self._reader.read(READ_SIZE), self.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise TlsFailure("timeout", f"No bytes from {self.remote} within {self.timeout:.0f} s") from None
         except ConnectionResetError:
             raise TlsFailure("reset", "The connection was reset (RST)") from None
@@ -167,6 +167,8 @@ class TlsClientConnection:
                         "seq": self.records[direction]})
 
     async def handshake(self, *, verify: bool = True) -> dict[str, Any]:
+        if self.context is None:
+            raise TlsFailure("tls_failed", "no TLS context for this connection")
         self.sslobj = self.context.wrap_bio(self.incoming, self.outgoing, server_hostname=self.server_name)
         started = time.perf_counter()
         first = True
@@ -179,7 +181,7 @@ class TlsClientConnection:
                 first = False
                 data = await self._read()
                 if not data:
-                    raise TlsFailure("closed", "The server closed the connection during the TLS handshake")
+                    raise TlsFailure("closed", "The server closed the connection during the TLS handshake") from None
                 self.rtt.answered("server's TLS flight")
                 self._observe("server", data)
                 self.incoming.write(data)
@@ -192,7 +194,7 @@ class TlsClientConnection:
                 raise TlsFailure("tls_failed", f"TLS handshake failed: {exc.reason or exc}") from None
         self._flush()  # the client's Finished: without this flush it is never sent
         cipher = self.sslobj.cipher()
-        cert = self.sslobj.getpeercert() or {}
+        cert: dict[str, Any] = dict(self.sslobj.getpeercert() or {})
         return {"handshake_ms": round((time.perf_counter() - started) * 1000, 3), "version": self.sslobj.version(),
                 "cipher": cipher[0] if cipher else None, "alpn": self.sslobj.selected_alpn_protocol(),
                 "subject_alt_names": [v for k, v in cert.get("subjectAltName", ()) if k == "DNS"],

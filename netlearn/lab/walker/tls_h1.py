@@ -28,7 +28,8 @@ async def fetch_h1(stream: EventStream, cid: str, conn: TlsClientConnection, hos
     head += machine.send(h11.EndOfMessage()) or b""
     started = time.perf_counter()
     stream.emit(component=COMPONENT, layer=7, kind=Kind.REQUEST, src=conn.local, dst=conn.remote, data=head,
-                transport="tcp", correlation_id=cid, summary=f"GET {path} ({purpose})" + (" inside TLS" if conn.context is not None else ""),
+                transport="tcp", correlation_id=cid,
+                summary=f"GET {path} ({purpose})" + (" inside TLS" if conn.context is not None else ""),
                 detail={"method": "GET", "target": path, "purpose": purpose, "protocol": "http/1.1",
                         "expects_answer": True})
     conn.send(head, expect=f"GET {path}")

@@ -90,7 +90,8 @@ def parse_lab_url(text: str, *, schemes: frozenset[str] | None = None) -> Parsed
         return Refusal("control_chars")
     if "://" not in text:
         scheme_match = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*):", text)
-        if scheme_match and scheme_match.group(1).lower() not in ALLOWED_SCHEMES and not text[len(scheme_match.group(0)):].isdigit():
+        if (scheme_match and scheme_match.group(1).lower() not in ALLOWED_SCHEMES
+                and not text[len(scheme_match.group(0)):].isdigit()):
             return Refusal("scheme", {"scheme": scheme_match.group(1).lower()})
         text = "http://" + text  # what a browser's address bar does
     try:

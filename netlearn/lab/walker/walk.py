@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from ..events import Kind
@@ -44,18 +44,19 @@ def _step(stream: EventStream, cid: str, summary: str, *, layer: int = 7, step: 
 
 async def run_walk(url: str, *, stream: EventStream, directory: LabDirectory, correlation_id: str,
                    fetch_subresources: bool = True, timeout: float = 5.0, protocol: str | None = None,
-                   secure: "SecureServices | None" = None, added_rtt: float = 0.0) -> WalkOutcome:
+                   secure: SecureServices | None = None, added_rtt: float = 0.0) -> WalkOutcome:
     cid = correlation_id
     started = time.perf_counter()
     parsed = parse_lab_url(url)
     if isinstance(parsed, Refusal):
+        refusal: dict[str, Any] = dict(parsed.detail)
         _step(stream, cid, f"The lab will not walk this URL ({parsed.code}); no connection was made",
-              step="refused", code=parsed.code, **parsed.detail)
+              step="refused", code=parsed.code, **refusal)
         return WalkOutcome("refused", parsed.code, dict(parsed.detail), started=started, finished=time.perf_counter())
     outcome = WalkOutcome("done", parsed=parsed, started=started)
     _step(stream, cid, f"Parse the URL: scheme {parsed.scheme}, host {parsed.host}, port {parsed.port}, "
           f"path {parsed.target}" + (f" (IDNA: {parsed.ascii_host})" if parsed.is_idna else ""),
-          step="url", **parsed.as_dict())
+          step="url", **dict[str, Any](parsed.as_dict()))
     if parsed.scheme != "http" and secure is None:
         _step(stream, cid, "HTTPS walks need the lab's TLS servers, which are not running in this lab yet",
               step="refused", code="scheme_unavailable", scheme=parsed.scheme)

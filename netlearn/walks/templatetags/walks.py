@@ -31,13 +31,15 @@ def lab_action_label(spec: Any) -> str:
             "n": spec.get("requests", 40), "lb": str(spec.get("balancer", "l4")).upper(),
             "algo": ALGORITHM_NAMES.get(spec.get("algorithm", ""), spec.get("algorithm", ""))}
     if kind == "backend_fault":
-        fault = {"stop": _("Stop"), "slow": _("Slow down"), "error": _("Break (HTTP 500)")}.get(spec.get("fault"), "")
+        faults = {"stop": _("Stop"), "slow": _("Slow down"), "error": _("Break (HTTP 500)")}
+        fault = faults.get(str(spec.get("fault")), "")
         return _("%(fault)s backend %(n)s behind a balancer and watch its health checks react.") % {
             "fault": fault, "n": spec.get("backend", 1)}
     if kind == "ha_failover":
         return _("Kill the active node of an active/standby pair and measure the failover.")
     if kind == "io_models":
-        return _("Serve the same clients, and many idle connections, with threads (OIO) and with event loops (NIO) and compare.")
+        return _("Serve the same clients, and many idle connections, with threads (OIO) and with event loops (NIO) "
+                 "and compare.")
     if kind == "http_exchange":
         return str(HTTP_SCENARIOS.get(str(spec.get("scenario")), kind))
     return str(kind)

@@ -1,7 +1,7 @@
 """Real backends and balancers on the lab's loopback addresses, ephemeral ports."""
 from __future__ import annotations
 
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import pytest
 

@@ -6,8 +6,16 @@ from collections import Counter
 
 import pytest
 
-from netlearn.lab.balance.algorithms import (ALGORITHMS, BackendState, LeastConnections, PeakEwma, RoundRobin,
-                                             SmoothWeightedRoundRobin, SourceHash, make_algorithm)
+from netlearn.lab.balance.algorithms import (
+    ALGORITHMS,
+    BackendState,
+    LeastConnections,
+    PeakEwma,
+    RoundRobin,
+    SmoothWeightedRoundRobin,
+    SourceHash,
+    make_algorithm,
+)
 from netlearn.lab.events import Endpoint
 
 

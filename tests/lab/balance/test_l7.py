@@ -7,6 +7,7 @@ from collections import Counter
 from netlearn.lab.events import Kind
 from netlearn.lab.stream import EventStream, Recorder
 from netlearn.lab.web import WebLab
+from tests.waiting import eventually
 
 from ..http.client import fetch, raw_exchange
 
@@ -134,9 +135,10 @@ async def test_whole_web_lab_stops_without_leaks(stream: EventStream) -> None:
     before = asyncio.all_tasks()
     web = await start_web(LabConfig.ephemeral(health_interval=0.1), stream)
     assert await web.wait_healthy(5)
-    reader, writer = await asyncio.open_connection(*web.l7.address)
-    writer.write(b"GET /slow HTTP/1.1\r\nHost: www.netlearn.test\r\n\r\n")
-    await asyncio.sleep(0.05)
+    with Recorder(stream) as rec:
+        reader, writer = await asyncio.open_connection(*web.l7.address)
+        writer.write(b"GET /slow HTTP/1.1\r\nHost: www.netlearn.test\r\n\r\n")
+        await eventually(lambda: rec.of_kind(Kind.FORWARD, "l7"), "the slow request forwarded to a backend")
     await web.stop()
     writer.close()
     assert asyncio.all_tasks() <= before

@@ -21,7 +21,8 @@ def _rebuilt(*steps) -> list[bytes]:
 
 
 def test_tcp_fields_have_byte_ranges_and_relative_numbers() -> None:
-    syn, syn_ack, ack, data = _rebuilt(("handshake", CLIENT, SERVER), ("segment", CLIENT, SERVER, b"GET / HTTP/1.1\r\n\r\n"))
+    syn, syn_ack, ack, data = _rebuilt(("handshake", CLIENT, SERVER),
+                                       ("segment", CLIENT, SERVER, b"GET / HTTP/1.1\r\n\r\n"))
     conv = Conversation()
     for frame in (syn, syn_ack, ack):
         dissect(frame, conversation=conv)

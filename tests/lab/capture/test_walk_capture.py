@@ -56,7 +56,8 @@ async def test_walk_order_follows_the_kernel_clock(lab: Lab) -> None:
         first.setdefault((event["component"], event["kind"]), event)
     backend = next(e["component"] for e in events if e["component"].startswith("backend-"))
     client_connect, l4_connect = first[("client", "connect")], first[("l4", "connect")]
-    assert client_connect["seq"] < first[("l4", "accept")]["seq"] < l4_connect["seq"] < first[(backend, "accept")]["seq"]
+    assert (client_connect["seq"] < first[("l4", "accept")]["seq"] < l4_connect["seq"]
+            < first[(backend, "accept")]["seq"])
     frames = {f["no"]: f for f in record.frames}
     for connect in (client_connect, l4_connect):
         syn = frames[connect["frames"][0]]
@@ -70,8 +71,9 @@ async def test_cold_walk_sees_the_referrals_a_warm_walk_skips(lab: Lab) -> None:
     await lab.walk("http://shop.netlearn.test/", correlation_id=uuid.uuid4().hex)  # warms the shared cache
     warm = await lab.walk("http://shop.netlearn.test/", correlation_id=uuid.uuid4().hex)
     cold = await lab.walk("http://shop.netlearn.test/", correlation_id=uuid.uuid4().hex, cold=True)
-    asked = lambda r: [e.detail.get("server_role") for e in r.events
-                       if e.component == "resolver" and e.kind == Kind.QUERY and e.detail.get("server_role") != "resolver"]
+    def asked(r):
+        return [e.detail.get("server_role") for e in r.events
+                if e.component == "resolver" and e.kind == Kind.QUERY and e.detail.get("server_role") != "resolver"]
     assert asked(warm) == [] and any(e.kind == Kind.CACHE for e in warm.events)
     assert asked(cold)[:3] == ["root", "tld", "authoritative"]
     assert cold.capture["cache"] == "cold" and warm.capture["cache"] == "warm"
@@ -88,7 +90,8 @@ async def test_concurrent_walks_keep_their_own_frames(lab: Lab) -> None:
         lab.walk("http://www.netlearn.test/api/hello", correlation_id=uuid.uuid4().hex, cold=True))
     _captured(one)
     client = lab.config.client_host
-    ends = lambda r: {tuple(e) for f in r.frames for e in (f["src"], f["dst"]) if e[0] == client}
+    def ends(r):
+        return {tuple(e) for f in r.frames for e in (f["src"], f["dst"]) if e[0] == client}
     assert ends(one) and ends(two) and not ends(one) & ends(two)
     assert not {f["hex"] for f in one.frames} & {f["hex"] for f in two.frames}
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from netlearn.lab.ha import Action, AdvertError, AdvertPolicy, Advertisement, State, VrrpMachine, parse
+from netlearn.lab.ha import Action, AdvertError, Advertisement, AdvertPolicy, State, VrrpMachine, parse
 
 POLICY = AdvertPolicy(vrid=51, virtual_address="127.0.5.1", peers={"127.0.5.2": 200, "127.0.5.3": 100})
 

@@ -30,7 +30,8 @@ async def fetch(endpoint: Endpoint, path: str = "/", *, host: str = "www.netlear
         try:
             conn = h11.Connection(h11.CLIENT)
             hdrs = [("Host", host), ("Connection", "close"), *(headers or [])]
-            writer.write(conn.send(h11.Request(method="GET", target=path, headers=hdrs)) + conn.send(h11.EndOfMessage()))
+            writer.write(conn.send(h11.Request(method="GET", target=path, headers=hdrs))
+                         + conn.send(h11.EndOfMessage()))
             status, got, body = 0, {}, bytearray()
             while True:
                 event = conn.next_event()

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import pytest
 
 from netlearn.lab.events import Endpoint, Kind
 from netlearn.lab.http import BackendServer
 from netlearn.lab.stream import EventStream, Recorder
+from tests.waiting import eventually
 
 from .client import fetch, raw_exchange
 
@@ -86,12 +87,12 @@ async def test_bad_input_does_not_stop_the_server_serving_others(backend: Backen
 
 async def test_connection_cap_refuses_with_503(backend: BackendServer) -> None:
     held = [await asyncio.open_connection(*backend.address) for _ in range(4)]
-    await asyncio.sleep(0.05)
+    await eventually(lambda: backend.describe()["active_connections"] == 4, "the four held connections accepted")
     answer = await raw_exchange(backend.address, GET % b"/health")
     assert answer.startswith(b"HTTP/1.1 503 ")
     for _, w in held:
         w.close()
-    await asyncio.sleep(0.05)
+    await eventually(lambda: backend.describe()["active_connections"] == 0, "the held connections closed")
     assert (await fetch(backend.address, "/health")).status == 200
 
 
@@ -115,13 +116,15 @@ async def test_error_mode_latency_and_close_mode(backend: BackendServer, stream:
         backend.set_mode("close")
         answer = await raw_exchange(backend.address, GET % b"/")
         head, _, body = answer.partition(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.1 200") and 0 < len(body) < int(head.split(b"Content-Length: ")[1].split(b"\r")[0])
+        declared = int(head.split(b"Content-Length: ")[1].split(b"\r")[0])
+        assert head.startswith(b"HTTP/1.1 200") and 0 < len(body) < declared
         backend.set_mode("ok")
         backend.set_latency(0.2)
         loop = asyncio.get_running_loop()
         started = loop.time()
         assert (await fetch(backend.address, "/health")).status == 200
-    assert [e.detail["action"] for e in rec.of_kind(Kind.CONTROL)] == ["set_mode", "set_mode", "set_mode", "set_latency"]
+    actions = [e.detail["action"] for e in rec.of_kind(Kind.CONTROL)]
+    assert actions == ["set_mode", "set_mode", "set_mode", "set_latency"]
     [handled] = [e for e in rec.of_kind(Kind.HANDLER) if e.detail["action"] == "handled"][-1:]
     assert handled.detail["delay_ms"] == pytest.approx(200.0)
     assert loop.time() - started >= 0.19  # the loop clock, not wall time: the delay really happened
@@ -129,7 +132,8 @@ async def test_error_mode_latency_and_close_mode(backend: BackendServer, stream:
         backend.set_mode("explode")
 
 
-async def test_events_carry_the_correlation_id_of_the_client_endpoint(backend: BackendServer, stream: EventStream) -> None:
+async def test_events_carry_the_correlation_id_of_the_client_endpoint(backend: BackendServer,
+                                                                      stream: EventStream) -> None:
     sock = socket.socket()
     sock.bind(("127.0.9.1", 0))
     stream.correlator.bind(Endpoint.of(sock.getsockname()), "walk-42")
@@ -140,7 +144,7 @@ async def test_events_carry_the_correlation_id_of_the_client_endpoint(backend: B
         writer.write(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
         await reader.read()
         writer.close()
-        await asyncio.sleep(0.05)
+        await eventually(lambda: rec.of_kind(Kind.CLOSE), "the backend's CLOSE event")
     kinds = [e.kind for e in rec.events]
     assert kinds[0] == Kind.ACCEPT and Kind.REQUEST in kinds and Kind.RESPONSE in kinds and kinds[-1] == Kind.CLOSE
 
@@ -149,9 +153,10 @@ async def test_stop_leaks_no_tasks_or_connections(stream: EventStream) -> None:
     server = BackendServer(Endpoint("127.0.3.2", 0), stream, "backend-2")
     await server.start()
     before = asyncio.all_tasks()
-    reader, writer = await asyncio.open_connection(*server.address)
-    writer.write(GET % b"/slow")  # a delayed answer pending at stop time
-    await asyncio.sleep(0.05)
+    with Recorder(stream) as rec:
+        reader, writer = await asyncio.open_connection(*server.address)
+        writer.write(GET % b"/slow")  # a delayed answer pending at stop time
+        await eventually(lambda: rec.of_kind(Kind.REQUEST), "the slow request received")
     await server.stop()
     assert await asyncio.wait_for(reader.read(), 2) == b""
     writer.close()

@@ -88,7 +88,8 @@ def test_every_handler_reports_in_pipeline_order_with_real_head_bytes() -> None:
     ch = EmbeddedChannel()
     request = b"GET /api/hello HTTP/1.1\r\nhOsT: shop.netlearn.test\r\nX-Odd:  spaced \r\n\r\n"
     ch.write_inbound(request)
-    handlers = [(e.detail["index"], e.detail["handler"], e.detail["action"]) for e in ch.events if e.kind == Kind.HANDLER]
+    handlers = [(e.detail["index"], e.detail["handler"], e.detail["action"])
+                for e in ch.events if e.kind == Kind.HANDLER]
     assert handlers == [(0, "decoder", "decoded"), (1, "logger", "logged"), (2, "router", "routed"),
                         (3, "application", "handled"), (4, "encoder", "encoded"), (1, "logger", "logged")]
     [req] = [e for e in ch.events if e.kind == Kind.REQUEST]

@@ -67,9 +67,8 @@ async def test_an_endless_line_is_refused_and_closed(server) -> None:
 async def test_stop_releases_the_port(server) -> None:
     address = server.address
     await server.stop()
-    with socket.socket() as probe:
-        with pytest.raises(ConnectionRefusedError):
-            probe.connect(address)
+    with socket.socket() as probe, pytest.raises(ConnectionRefusedError):
+        probe.connect(address)
 
 
 async def test_nio_reports_its_selector_and_thread_count() -> None:

@@ -10,6 +10,7 @@ from netlearn.lab.events import Kind
 from netlearn.lab.registry import Chooser, DiscoveryClient, RegistryServer, ServiceInstance
 from netlearn.lab.registry.httpio import http_json
 from netlearn.lab.stream import EventStream, Recorder
+from tests.waiting import eventually
 
 INTERVAL, MISSED, SWEEP = 0.1, 3, 0.02
 
@@ -34,7 +35,11 @@ async def lab():
 async def test_instances_register_and_renew(lab) -> None:
     stream, registry, _ = lab
     with Recorder(stream) as recorder:
-        await asyncio.sleep(INTERVAL * 2.5)
+        def renewed() -> bool:
+            heard = {e.detail["instance_id"] for e in recorder.of_kind(Kind.HEALTH_CHECK, "registry")}
+            return all(i["renewals"] >= 1 for i in registry.describe()["services"]["shop"]) and len(heard) == 3
+
+        await eventually(renewed, "a renewal from every instance")
     snapshot = registry.describe()["services"]["shop"]
     assert [i["instance_id"] for i in snapshot] == ["i1", "i2", "i3"]
     assert all(i["renewals"] >= 1 for i in snapshot)
@@ -47,14 +52,13 @@ async def test_a_killed_instance_is_evicted_after_the_missed_heartbeats(lab) -> 
     _, registry, instances = lab
     killed_at = time.monotonic()
     await instances[1].kill()
-    deadline = killed_at + INTERVAL * MISSED + 1.0
-    while not registry.evictions and time.monotonic() < deadline:
-        await asyncio.sleep(0.01)
+    await eventually(lambda: registry.evictions, "the eviction")
     (eviction,) = registry.evictions
     assert eviction["instance_id"] == "i2"
     waited = eviction["at"] - killed_at
-    # The lease is interval × missed after the last renewal, and the sweep runs every SWEEP.
-    assert INTERVAL * MISSED - INTERVAL <= waited <= INTERVAL * MISSED + SWEEP + 0.15
+    # The lease is interval × missed after the last renewal (at most one interval before the kill):
+    # never evicted earlier. No upper bound: a loaded machine may sweep late.
+    assert waited >= INTERVAL * MISSED - INTERVAL
     assert [i["instance_id"] for i in registry.describe()["services"]["shop"]] == ["i1", "i3"]
 
 

@@ -116,10 +116,8 @@ async def test_refused_urls_open_no_socket_at_all(lab: Lab, connect_watch) -> No
 
 
 async def test_stopped_backend_is_avoided_after_health_checks(lab: Lab) -> None:
-    import asyncio
-
     await lab.web.stop_backend(1)
-    await asyncio.sleep(lab.config.health_interval * (lab.config.health_threshold + 2))
+    assert await lab.web.l4.pool.wait_round(lambda p: not p.by_name["backend-1"].healthy, 20)
     backends = set()
     for _ in range(6):
         record = await lab.walk("http://shop.netlearn.test/", correlation_id=uuid.uuid4().hex)

@@ -19,7 +19,7 @@ GROUP = "Instructors"
 class Command(BaseCommand):
     help = "Create an instructor account (staff, Instructors group) or promote an existing user."
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("username")
         parser.add_argument("--email", default="")
         parser.add_argument("--password", help="prefer NETLEARN_INSTRUCTOR_PASSWORD or the prompt (shell history)")
@@ -38,7 +38,7 @@ class Command(BaseCommand):
             if no_input:
                 raise CommandError("A new instructor needs a password: set NETLEARN_INSTRUCTOR_PASSWORD or --password.")
             password = self._ask_password()
-        if created:
+        if user is None:
             user = User(username=username, email=email)
         if password:
             try:

@@ -14,7 +14,7 @@ from netlearn.core.content import export_document
 class Command(BaseCommand):
     help = "Export all course content as JSON (docs/content-format.md) to stdout or --output."
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("--output", "-o", help="write to this file instead of stdout")
 
     def handle(self, *args, output: str | None = None, **options) -> None:

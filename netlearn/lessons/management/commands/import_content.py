@@ -15,7 +15,7 @@ from netlearn.core.content import ContentError, import_document, load_files
 class Command(BaseCommand):
     help = "Import content JSON files (replace mode). Rejects the whole import on any problem."
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("paths", nargs="+", help="JSON files in the content format")
         parser.add_argument("--add-missing", action="store_true",
                             help="only add objects whose key does not exist yet (like seed_content)")
@@ -29,7 +29,8 @@ class Command(BaseCommand):
             stats = import_document(load_files(files), mode="add_missing" if add_missing else "replace")
         except ContentError as exc:
             raise CommandError(
-                f"Import rejected, nothing was changed ({len(exc.problems)} problem(s)):\n  " + "\n  ".join(exc.problems)
+                f"Import rejected, nothing was changed ({len(exc.problems)} problem(s)):\n  "
+                + "\n  ".join(exc.problems)
             ) from exc
         for name, (added, updated, skipped) in stats.by_section.items():
             self.stdout.write(f"{name}: {added} added, {updated} updated, {skipped} unchanged")

@@ -8,6 +8,7 @@ each answer is one JSON line. ``--events`` prints every lab event as a JSON line
 """
 from __future__ import annotations
 
+import functools
 import json
 import signal
 import sys
@@ -46,7 +47,7 @@ class Command(BaseCommand):
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-        self._say(lab.call(lambda l: l.endpoints()))
+        self._say(lab.call(lambda lab: lab.endpoints()))
         threading.Thread(target=self._commands, args=(lab,), name="runlab-stdin", daemon=True).start()
         while not stop.wait(0.5):
             if not lab.is_alive():
@@ -59,7 +60,7 @@ class Command(BaseCommand):
                 continue
             try:
                 command = control.parse(line)
-                result = lab.submit(lambda l, c=command: control.apply(l, c)).result(30)
+                result = lab.submit(functools.partial(control.apply, command=command)).result(30)
             except control.ControlError as exc:
                 result = {"ok": False, "error": str(exc)}
             except Exception as exc:  # noqa: BLE001 - a bad command never stops the lab

@@ -16,9 +16,9 @@ import uuid
 
 from django.core.management.base import BaseCommand, CommandError
 
+from netlearn.lab.capture.pcapng import pcapng_bytes
 from netlearn.lab.runner import LabThread
 from netlearn.lab.topology import LabConfig
-from netlearn.lab.capture.pcapng import pcapng_bytes
 from netlearn.walks import packetview, presenters, selectors
 from netlearn.walks.services import topology_map
 
@@ -37,7 +37,7 @@ class Command(BaseCommand):
                            help="warm the resolver's cache first: the walk shows the cache hit")
 
     def handle(self, *args, url: str, json: bool = False, pcap: str | None = None, cold: bool = True,
-               **options) -> None:  # noqa: A002
+               **options) -> None:
         lab = LabThread(LabConfig.ephemeral())
         try:
             lab.start()
@@ -46,10 +46,10 @@ class Command(BaseCommand):
         try:
             cid = uuid.uuid4().hex
 
-            async def walk(l):
+            async def walk(running):
                 if not cold:
-                    await l.walk(url, fetch_subresources=False)  # fills the shared cache; not recorded
-                return await l.walk(url, correlation_id=cid, cold=cold), topology_map(l)
+                    await running.walk(url, fetch_subresources=False)  # fills the shared cache; not recorded
+                return await running.walk(url, correlation_id=cid, cold=cold), topology_map(running)
 
             record, topology = lab.submit(walk).result(60)
         finally:

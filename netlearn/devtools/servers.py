@@ -24,7 +24,8 @@ from pathlib import Path
 
 import psycopg
 
-SERVICES_HINT = "run `bash scripts/ensure-services.sh` (make test does) to install Debian's postgresql, redis-server, nginx"
+SERVICES_HINT = ("run `bash scripts/ensure-services.sh` (make test does) to install Debian's postgresql, "
+                 "redis-server, nginx")
 
 
 def free_port() -> int:
@@ -33,7 +34,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for_healthy(url: str, process: "subprocess.Popen", log: Path | None = None, *, timeout: float = 40.0,
+def wait_for_healthy(url: str, process: subprocess.Popen, log: Path | None = None, *, timeout: float = 40.0,
                      poll: float = 0.1) -> None:
     """Until ``url`` answers 200 (a server we started, e.g. its ``/healthz``); fail fast with
     the tail of its log if the process exits first."""
@@ -111,11 +112,12 @@ class Postgres:
     def url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{self.dbname}"
 
-    def start(self) -> "Postgres":
+    def start(self) -> Postgres:
         self.executor.start()
+        self.wait_ready()
         return self
 
-    def _connect_when_ready(self, timeout: float = 60.0) -> "psycopg.Connection":
+    def _connect_when_ready(self, timeout: float = 60.0) -> psycopg.Connection:
         """A connection once the server accepts them: on a loaded machine the port answers while
         PostgreSQL still says "the database system is starting up"."""
         deadline = time.monotonic() + timeout
@@ -126,6 +128,10 @@ class Postgres:
                 if "starting up" not in str(exc) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Until the server accepts sessions (see ``_connect_when_ready``): ``start`` returns only then."""
+        self._connect_when_ready(timeout).close()
 
     def create_database(self) -> None:
         with self._connect_when_ready() as conn:
@@ -139,7 +145,7 @@ class Postgres:
 
     def restart(self) -> None:
         self.stop()
-        self.executor.start()
+        self.start()
 
     def destroy(self) -> None:
         self.stop()
@@ -165,7 +171,7 @@ class Redis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> "Redis":
+    def start(self) -> Redis:
         self.executor.start()
         return self
 
@@ -237,7 +243,7 @@ class Nginx:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "Nginx":
+    def start(self) -> Nginx:
         self.process = subprocess.Popen([self.executable, "-p", str(self.root), "-c", str(self.root / "nginx.conf")],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         wait_for_port(self.port)

@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .servers import Nginx, Postgres, Redis, free_port, wait_for_healthy
+from netlearn.devtools.servers import Nginx, Postgres, Redis, free_port, wait_for_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -54,7 +54,7 @@ class Worker:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 40.0) -> "Worker":
+    def start(self, timeout: float = 40.0) -> Worker:
         self.process = subprocess.Popen(
             [PYTHON, "-m", "uvicorn", "netlearn.asgi:application", "--host", "127.0.0.1", "--port", str(self.port),
              "--lifespan", "on", "--ws", "websockets-sansio", "--timeout-graceful-shutdown", "8",

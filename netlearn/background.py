@@ -1,0 +1,92 @@
+"""The composition root's background services: what runs beside the site in each worker.
+
+``netlearn/asgi.py`` hands these to the lifespan (``netlearn.core.lifespan``), which knows only
+their interface: the learners' progress journal (``ProgressJournal``) and the embedded lab with
+the supervisor that restarts it (``EmbeddedLab``), started in that order and stopped in reverse.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+
+from netlearn.core import labstate
+from netlearn.lab.topology import LabConfig
+
+if TYPE_CHECKING:
+    from netlearn.walks.supervisor import LabSupervisor
+
+
+log = logging.getLogger("netlearn.lifespan")
+
+
+class ProgressJournal:
+    """Lesson progress is written behind (``netlearn.lessons.progress``): at start-up, write what a
+    killed worker journalled but never wrote; at shutdown, flush the journal."""
+
+    async def start(self) -> None:
+        await asyncio.to_thread(_progress_recover)
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(_progress_flush)
+
+
+def _progress_recover() -> None:
+    from django.db import close_old_connections
+
+    from netlearn.lessons import progress
+
+    if not progress.write_behind():
+        return
+    try:
+        progress.journal().recover()
+    except Exception:
+        log.exception("progress journal: recovery failed at start-up")  # stays on disk; the flusher retries
+    finally:
+        close_old_connections()
+
+
+def _progress_flush() -> None:
+    from django.db import connection
+
+    from netlearn.lessons import progress
+
+    try:
+        if progress.write_behind():
+            progress.journal().close()
+    finally:
+        connection.close()
+
+
+def lab_config() -> LabConfig:
+    """The lab's addresses and ports: kernel-chosen ports when several processes run labs."""
+    return LabConfig.ephemeral() if settings.NETLEARN_LAB_EPHEMERAL else LabConfig()
+
+
+class EmbeddedLab:
+    """The lab on its own thread and loop, started with the server when
+    ``NETLEARN_LAB_MODE = "embedded"``; a supervisor task on the site's loop starts a new lab when
+    the old one dies or stops answering (``netlearn.walks.supervisor``)."""
+
+    def __init__(self) -> None:
+        self.supervisor: LabSupervisor | None = None
+
+    async def start(self) -> None:
+        if settings.NETLEARN_LAB_MODE != "embedded":
+            return
+        from netlearn.walks.bridge import start_embedded_lab
+        from netlearn.walks.supervisor import LabSupervisor
+
+        await start_embedded_lab(lab_config())
+        self.supervisor = LabSupervisor(lab_config).start()
+
+    async def stop(self) -> None:
+        if self.supervisor is not None:  # first, so it does not restart the lab being stopped
+            await self.supervisor.stop()
+            self.supervisor = None
+        if labstate.get_lab() is not None:
+            from netlearn.walks.bridge import stop_embedded_lab
+
+            await stop_embedded_lab()
