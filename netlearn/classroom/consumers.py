@@ -19,6 +19,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from . import rendering, selectors, services
+from .batching import batcher
 from .hub import HUB
 from .models import LiveAnswer, LiveSession, Participant, QuestionRun
 from .rules import ClassroomError
@@ -131,7 +132,8 @@ class ClassroomConsumer(AsyncWebsocketConsumer):
         if claimed not in (None, "", self.participant.pk, str(self.participant.pk)):
             raise ClassroomError(_("You can only answer for yourself."), code="forged")
         data = {k: v for k, v in message.items() if k not in ("HEADERS", "action", "run", "participant")}
-        _outcome, self.mine = await _answer_in_thread(self.participant, message.get("run"), data, self.lang)
+        outcome = await batcher().submit(services.AnswerRequest(self.participant, message.get("run"), data))
+        self.mine = await _mine_in_thread(outcome.answer, self.lang)
         await self._send_mine()
 
     async def _drive(self, action: str, message: dict[str, Any]) -> None:
@@ -292,17 +294,13 @@ def _brief(stage: dict[str, Any]) -> dict[str, Any]:
     return {k: stage[k] for k in ("kind", "run", "state") if k in stage}
 
 
-def _answer(participant: Participant, run_id: Any, data: dict[str, Any], lang: str) -> tuple[Any, dict[str, Any]]:
-    outcome = services.answer_submit(participant=participant, run_id=run_id, data=data)
+def _mine_in_language(answer: LiveAnswer, lang: str) -> dict[str, Any]:
     with translation.override(lang):  # "your answer" in the participant's language
-        return outcome, _mine(outcome.answer)
+        return _mine(answer)
 
 
-#: Answers are written as they arrive, before they are acknowledged. On PostgreSQL they are written
-#: from several threads at once; SQLite takes one writer at a time, and threads would only queue
-#: on its lock with back-off sleeps, so there they go through Channels' one database thread.
-_answer_in_thread = database_sync_to_async(
-    _answer, thread_sensitive=settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"))
+#: No write here (the answer is stored, the labels cached per process): any thread will do.
+_mine_in_thread = database_sync_to_async(_mine_in_language, thread_sensitive=False)
 
 
 def _mine(answer: LiveAnswer) -> dict[str, Any]:
