@@ -7,6 +7,7 @@ a message fit to show that person.
 """
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -293,6 +294,7 @@ def answers_record(requests: list[AnswerRequest]) -> list[AnswerOutcome | Classr
                                                  removed_at__isnull=False).values_list("pk", flat=True))
         stored = _answers_stored(requests, run_ids)
         fresh: dict[tuple[int, int], tuple[int, LiveAnswer]] = {}
+        graded_before: dict[tuple[int, str], tuple[dict[str, Any], Grade] | AnswerError] = {}
         for i, request in enumerate(requests):
             participant = request.participant
             run = runs.get(run_ids.get(i, 0))
@@ -309,12 +311,11 @@ def answers_record(requests: list[AnswerRequest]) -> list[AnswerOutcome | Classr
                 outcomes[i] = ClassroomError(_("This question is closed: answers are no longer accepted."),
                                              code="closed")
             else:
-                try:
-                    answer = parse_answer(run.question, request.data)
-                except AnswerError as exc:
-                    outcomes[i] = ClassroomError(str(exc), code="bad_answer")
+                graded = _graded(run.question, request.data, graded_before)
+                if isinstance(graded, AnswerError):
+                    outcomes[i] = ClassroomError(str(graded), code="bad_answer")
                     continue
-                result: Grade = grade(run.question, answer)
+                answer, result = graded
                 fresh[key] = (i, LiveAnswer(run=run, participant=participant, answer=answer,
                                             correct=result.correct, score=result.score))
         anonymous = [row for _i, row in fresh.values() if row.participant.user_id is None]
@@ -332,6 +333,21 @@ def answers_record(requests: list[AnswerRequest]) -> list[AnswerOutcome | Classr
             # (an anonymous row that lost a race to another worker's copy counts as new: nothing hangs on it)
             outcomes[i] = AnswerOutcome(row, duplicate=not (key in created and fresh[key][0] == i))
     return outcomes  # type: ignore[return-value]
+
+
+def _graded(question: Question, data: Mapping[str, Any],
+            graded_before: dict[tuple[int, str], tuple[dict[str, Any], Grade] | AnswerError]
+            ) -> tuple[dict[str, Any], Grade] | AnswerError:
+    """Parse and grade an answer, once per distinct answer in the batch: parsing and grading read
+    the question's choices (two queries), and a room's answers take only a few distinct values."""
+    key = (question.pk, json.dumps(data, sort_keys=True, default=str))
+    if key not in graded_before:
+        try:
+            answer = parse_answer(question, data)
+            graded_before[key] = (answer, grade(question, answer))
+        except AnswerError as exc:
+            graded_before[key] = exc
+    return graded_before[key]
 
 
 def _answers_stored(requests: list[AnswerRequest], run_ids: dict[int, int]) -> dict[tuple[int, int], LiveAnswer]:
