@@ -33,7 +33,7 @@ async def test_answers_sent_together_share_one_batch_and_each_gets_its_outcome(m
     batch_sizes: list[int] = []
     record = batching._record
 
-    async def counted(requests):  # noqa: ANN001, ANN202 - the real writer, counted
+    async def counted(requests: list[services.AnswerRequest]) -> list:  # the real writer, counted
         batch_sizes.append(len(requests))
         return await record(requests)
 
