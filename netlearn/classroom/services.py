@@ -318,7 +318,9 @@ def answers_record(requests: list[AnswerRequest]) -> list[AnswerOutcome | Classr
                 answer, result = graded
                 fresh[key] = (i, LiveAnswer(run=run, participant=participant, answer=answer,
                                             correct=result.correct, score=result.score))
-        anonymous = [row for _i, row in fresh.values() if row.participant.user_id is None]
+        # In key order: two workers' batches holding the same resent answers then wait on each other
+        # row by row in the same order, and cannot deadlock on PostgreSQL's unique index.
+        anonymous = [row for key, (_i, row) in sorted(fresh.items()) if row.participant.user_id is None]
         LiveAnswer.objects.bulk_create(anonymous, ignore_conflicts=True)
         created = {(row.run_id, row.participant_id) for row in anonymous}
         for i, row in fresh.values():
