@@ -19,6 +19,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from . import rendering, selectors, services
+from .batching import batcher
 from .hub import HUB
 from .models import LiveAnswer, LiveSession, Participant, QuestionRun
 from .rules import ClassroomError
@@ -79,6 +80,7 @@ class ClassroomConsumer(AsyncWebsocketConsumer):
 
     @property
     def _personal_group(self) -> str:
+        assert self.participant is not None  # only participants' sockets have a personal group
         return f"{self.group}.p.{self.participant.pk}"
 
     async def _refuse(self, message: str, code: int) -> None:
@@ -128,10 +130,13 @@ class ClassroomConsumer(AsyncWebsocketConsumer):
 
     async def _answer(self, message: dict[str, Any]) -> None:
         claimed = message.get("participant")
+        if self.participant is None:
+            raise ClassroomError(_("Only participants answer questions."), code="forbidden")
         if claimed not in (None, "", self.participant.pk, str(self.participant.pk)):
             raise ClassroomError(_("You can only answer for yourself."), code="forged")
         data = {k: v for k, v in message.items() if k not in ("HEADERS", "action", "run", "participant")}
-        _outcome, self.mine = await _answer_in_thread(self.participant, message.get("run"), data, self.lang)
+        outcome = await batcher().submit(services.AnswerRequest(self.participant, message.get("run"), data))
+        self.mine = await _mine_in_thread(outcome.answer, self.lang)
         await self._send_mine()
 
     async def _drive(self, action: str, message: dict[str, Any]) -> None:
@@ -177,7 +182,7 @@ class ClassroomConsumer(AsyncWebsocketConsumer):
         return await database_sync_to_async(services.stage_push_compare)(session=session, result=stored)
 
     async def _after_people_change(self, action: str, message: dict[str, Any]) -> None:
-        target = f"{self.group}.p.{int(message.get('participant'))}"
+        target = f"{self.group}.p.{int(message.get('participant') or 0)}"
         kind = "participant.removed" if action == "remove" else "participant.renamed"
         await self.channel_layer.group_send(target, {"type": kind, "name": str(message.get("name", ""))[:40]})
         await self.channel_layer.group_send(self.teach_group, {"type": "people.changed"})
@@ -228,6 +233,7 @@ class ClassroomConsumer(AsyncWebsocketConsumer):
     async def _send_stage(self, version: int) -> None:
         if version <= self.version:
             return  # an older push arriving late, or one already sent at connect
+        assert self.session_id is not None  # set at connect, before any stage is sent
         try:
             html = await rendering.STAGES.get(self.session_id, version, lang=self.lang, console=self.teaching)
         except Exception:
@@ -293,17 +299,13 @@ def _brief(stage: dict[str, Any]) -> dict[str, Any]:
     return {k: stage[k] for k in ("kind", "run", "state") if k in stage}
 
 
-def _answer(participant: Participant, run_id: Any, data: dict[str, Any], lang: str) -> tuple[Any, dict[str, Any]]:
-    outcome = services.answer_submit(participant=participant, run_id=run_id, data=data)
+def _mine_in_language(answer: LiveAnswer, lang: str) -> dict[str, Any]:
     with translation.override(lang):  # "your answer" in the participant's language
-        return outcome, _mine(outcome.answer)
+        return _mine(answer)
 
 
-#: Answers are written as they arrive, before they are acknowledged. On PostgreSQL they are written
-#: from several threads at once; SQLite takes one writer at a time, and threads would only queue
-#: on its lock with back-off sleeps, so there they go through Channels' one database thread.
-_answer_in_thread = database_sync_to_async(
-    _answer, thread_sensitive=settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"))
+#: No write here (the answer is stored, the labels cached per process): any thread will do.
+_mine_in_thread = database_sync_to_async(_mine_in_language, thread_sensitive=False)
 
 
 def _mine(answer: LiveAnswer) -> dict[str, Any]:

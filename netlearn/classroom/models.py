@@ -3,8 +3,8 @@
 The room's *stage* (what every participant's screen shows) is one JSON value on the session with a
 version that grows with every push: a participant who reconnects is sent the current stage, and a
 push message carries only the version, so every worker renders a stage once per language.
-Answers are rows written as they arrive; a unique constraint per (question run, participant) makes
-a resent answer a no-op whatever worker receives it.
+Answers are rows written in small batches as they arrive (``batching``); a unique constraint per
+(question run, participant) makes a resent answer a no-op whatever worker receives it.
 """
 from __future__ import annotations
 

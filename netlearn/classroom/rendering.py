@@ -32,7 +32,7 @@ def stage_context(session: LiveSession, *, lang: str, console: bool) -> dict[str
     if kind == "step":
         from netlearn.lessons.models import Step
 
-        step = Step.objects.select_related("lesson").filter(pk=stage.get("step")).first()
+        step = Step.objects.select_related("lesson").filter(pk=int(stage.get("step") or 0)).first()
         if step is not None:
             ctx.update(step=step, total=step.lesson.steps.count(),
                        body_html=render_markdown(step.body_ko if lang == "ko" and step.body_ko else step.body_en,
@@ -41,7 +41,7 @@ def stage_context(session: LiveSession, *, lang: str, console: bool) -> dict[str
         from netlearn.walks import rendering as walk_rendering
         from netlearn.walks.models import Walk
 
-        walk = Walk.objects.filter(id=stage.get("walk")).first()
+        walk = Walk.objects.filter(id=str(stage["walk"])).first() if stage.get("walk") else None
         if walk is not None:
             ctx.update(walk_rendering.walk_context(walk) if walk.is_finished else {"walk": walk})
     elif kind == "compare":
@@ -51,7 +51,7 @@ def stage_context(session: LiveSession, *, lang: str, console: bool) -> dict[str
                 for row in stage.get("rows", [])]
         ctx.update(rows=rows, host=stage.get("host"), path=stage.get("path"), latency=stage.get("latency"))
     elif kind == "question":
-        run = QuestionRun.objects.select_related("question").filter(pk=stage.get("run")).first()
+        run = QuestionRun.objects.select_related("question").filter(pk=int(stage.get("run") or 0)).first()
         if run is not None:
             ctx.update(_question_context(run, state=stage.get("state", "open")))
     return ctx

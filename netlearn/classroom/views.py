@@ -4,6 +4,7 @@ lives on the WebSocket (``consumers``)."""
 from __future__ import annotations
 
 import segno
+from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -43,6 +44,7 @@ def teach_index(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         session = services.session_open(user=request.user, title=request.POST.get("title", ""))
         return redirect(session.get_absolute_url())
+    assert isinstance(request.user, User)  # _instructor_or_refuse let only a signed-in instructor through
     sessions = LiveSession.objects.filter(owner=request.user)[:20]
     return render(request, "classroom/teach.html", {"sessions": sessions})
 

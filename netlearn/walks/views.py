@@ -81,7 +81,7 @@ def _panel_context(walk: Walk, packet_query: dict[str, str] | None = None) -> di
     return rendering.walk_context(walk, packet_query) if walk.is_finished else {"walk": walk}
 
 
-async def walk_packets(request: HttpRequest, walk_id: Any) -> HttpResponse:
+async def walk_packets(request: HtmxHttpRequest, walk_id: Any) -> HttpResponse:
     """The packet view alone (htmx swaps it for a new display filter, hop or chosen packet)."""
     walk = await Walk.objects.filter(id=walk_id).afirst()
     if walk is None or not walk.is_finished or not walk.frames:

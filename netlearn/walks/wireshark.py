@@ -23,7 +23,7 @@ Frame = dict[str, Any]
 BALANCERS = {"l4", "l7", "tls-front", "quic-l4", "quic-l7"}
 DNS_SERVERS = {"root", "tld", "authoritative"}
 HOPS: dict[str, tuple[str, Callable[[str, str], bool]]] = {
-    "client-balancer": (N_("browser ↔ balancer"), lambda a, b: {a, b} & {"client"} and bool({a, b} & BALANCERS)),
+    "client-balancer": (N_("browser ↔ balancer"), lambda a, b: "client" in {a, b} and bool({a, b} & BALANCERS)),
     "balancer-backend": (N_("balancer ↔ backend"), lambda a, b: bool({a, b} & BALANCERS) and (
         a.startswith("backend-") or b.startswith("backend-"))),
     "client-resolver": (N_("browser ↔ resolver"), lambda a, b: {a, b} == {"client", "resolver"}),

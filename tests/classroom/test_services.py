@@ -162,6 +162,34 @@ def test_a_signed_in_participants_answer_feeds_their_review_queue(room, learner)
     assert ReviewState.objects.filter(user=learner, question=run.question).count() == 1
 
 
+def test_a_batch_of_answers_is_recorded_in_few_queries_with_one_outcome_each(
+        room, learner, django_assert_max_num_queries) -> None:
+    people = [services.participant_join(session=room, display_name=f"P{i}") for i in range(30)]
+    gone = services.participant_join(session=room, display_name="Gone")
+    services.participant_remove(session=room, user=room.owner, participant_id=gone.pk)
+    gone.refresh_from_db()
+    run = services.question_open(session=room, key="tcp-first-segment")
+    right = str(run.question.choices.get(correct=True).pk)
+    Request = services.AnswerRequest
+    batch = [Request(p, run.pk, {"choice": [right]}) for p in people]
+    batch += [Request(people[0], run.pk, {"choice": [right]}),  # resent within the same batch
+              Request(gone, run.pk, {"choice": [right]}), Request(people[1], "x", {"choice": [right]})]
+    with django_assert_max_num_queries(9):  # whatever the batch's size
+        outcomes = services.answers_record(batch)
+    assert [o.duplicate for o in outcomes[:31]] == [False] * 30 + [True]
+    assert outcomes[30].answer.pk == outcomes[0].answer.pk and outcomes[0].answer.correct
+    assert [o.code for o in outcomes[31:]] == ["removed", "not_open"]
+    assert LiveAnswer.objects.filter(run=run).count() == 30
+    signed_in = services.participant_join(session=room, user=learner)
+    late = services.participant_join(session=room, display_name="Late")
+    services.question_close(session=room)
+    again, refused, mine = services.answers_record([Request(people[2], run.pk, {"choice": [right]}),
+                                                    Request(late, run.pk, {"choice": [right]}),
+                                                    Request(signed_in, run.pk, {"choice": [right]})])
+    assert again.duplicate and refused.code == "closed" and mine.code == "closed"
+    assert LiveAnswer.objects.filter(run=run).count() == 30 and not Attempt.objects.filter(user=learner).exists()
+
+
 def test_opening_a_question_closes_the_previous_one(room) -> None:
     first = services.question_open(session=room, key="tcp-first-segment")
     services.question_open(session=room, key="udp-connectionless")
