@@ -160,7 +160,7 @@ def _caches_from_env() -> dict:
     shared by every worker process; without it each process counts on its own."""
     url = os.environ.get("REDIS_URL")
     if url:
-        return {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url,
+        return {"default": {"BACKEND": "netlearn.core.cache.FailSoftRedisCache", "LOCATION": url,
                             "KEY_PREFIX": "netlearn",
                             "OPTIONS": {"socket_timeout": 5, "socket_connect_timeout": 5}}}
     # Sessions and learners' seen sets live here too: room for a class of thousands (the default
