@@ -42,6 +42,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from netlearn.devtools.servers import wait_for_port  # noqa: E402 - after the path is set
+
 RESPONSE = (b"HTTP/1.1 200 OK\r\nServer: bench\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n"
             b"Connection: keep-alive\r\n\r\nhello, world\n")
 RESPONSE_CLOSE = RESPONSE.replace(b"Connection: keep-alive", b"Connection: close")
@@ -119,17 +121,6 @@ def ensure_tools() -> None:
         subprocess.run(["apt-get", "install", "-y", "-q", *missing], check=True, env=env, stdout=subprocess.DEVNULL)
 
 
-def wait_listening(host: str, port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on {host}:{port}")
-
-
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
@@ -176,7 +167,7 @@ def main() -> None:
     try:
         procs.append(subprocess.Popen([*pin_load, sys.executable, __file__, "--serve-backends", *map(str, ports)]))
         for p in ports:
-            wait_listening(BACKEND_HOST, p)
+            wait_for_port(p, BACKEND_HOST, timeout=10.0)
         cfg = Path(tmp.name) / "haproxy.cfg"
         servers = "\n".join(f"    server b{i} {BACKEND_HOST}:{p} check inter 1s" for i, p in enumerate(ports, 1))
         cfg.write_text(f"""global
@@ -198,8 +189,8 @@ backend be
         procs.append(haproxy)
         ours = subprocess.Popen([*pin_proxy, sys.executable, __file__, "--serve-ours", str(our_port), *map(str, ports)])
         procs.append(ours)
-        wait_listening(HAPROXY_HOST, hap_port)
-        wait_listening(OURS_HOST, our_port)
+        wait_for_port(hap_port, HAPROXY_HOST, timeout=10.0)
+        wait_for_port(our_port, OURS_HOST, timeout=10.0)
         time.sleep(1.5)  # both balancers see their backends healthy
         targets = {"direct": (f"http://{BACKEND_HOST}:{ports[0]}/", procs[0].pid),
                    "haproxy": (f"http://{HAPROXY_HOST}:{hap_port}/", haproxy.pid),
