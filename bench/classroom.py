@@ -130,8 +130,9 @@ class Learner:
             self.stats.errors[f"{action}: {exc.kind}"] += 1
             return None
         self.stats.requests += 1
-        # A page turned away by an overloaded worker (503) is counted as an error by the caller;
-        # its (fast) answer time is kept apart so the table shows what served pages took.
+        # A page turned away by an overloaded worker (503, the polite busy page) is an error counted
+        # once, here, as "turned away": callers skip it. Its (fast) answer time is kept apart so the
+        # table shows what served pages took.
         bucket = "turned away (503)" if response.status == 503 else action
         self.stats.latencies[bucket].append((time.perf_counter() - t0) * 1000)
         return response
@@ -161,13 +162,13 @@ class Learner:
 
     async def page(self, path: str) -> None:
         response = await self.timed("lesson step GET", "GET", path)
-        if response is not None and response.status != 200:
+        if response is not None and response.status not in (200, 503):  # 503: counted as turned away
             self.stats.errors[f"lesson step GET: HTTP {response.status}"] += 1
 
     async def quiz(self) -> None:
         key = self.rng.choice(self.site.questions)
         page = await self.timed("question GET", "GET", f"/quizzes/q/{key}/")
-        if page is None:
+        if page is None or page.status == 503:  # 503: counted as turned away (see ``timed``)
             return
         csrf, token, choices = CSRF_RE.search(page.body), TOKEN_RE.search(page.body), CHOICE_RE.findall(page.body)
         if page.status != 200 or not (csrf and token and choices):
@@ -177,7 +178,7 @@ class Learner:
                 "question": key, "choice": self.rng.choice(choices)}
         for _ in range(3):
             answer = await self.timed("answer POST", "POST", f"/quizzes/q/{key}/answer/", form)
-            if answer is None:
+            if answer is None or answer.status == 503:
                 return
             if answer.status == 429:
                 self.stats.expected["answer POST: 429 rate-limited"] += 1
@@ -191,16 +192,18 @@ class Learner:
         csrf = self.browser.cookies.get("csrftoken")
         if not csrf:
             form_page = await self.timed("walk form GET", "GET", "/walk/")
-            match = CSRF_RE.search(form_page.body) if form_page else None
-            if not match:
-                self.stats.errors["walk form GET: no CSRF token"] += 1
+            if form_page is None or form_page.status == 503:  # counted already: an error or turned away
+                return
+            match = CSRF_RE.search(form_page.body)
+            if form_page.status != 200 or not match:
+                self.stats.errors[f"walk form GET: HTTP {form_page.status}{'' if match else ' without a form'}"] += 1
                 return
             csrf = match.group(1)
         form = {"csrfmiddlewaretoken": csrf, "url": self.rng.choice(WALK_URLS)}
         t0 = time.perf_counter()
         for _ in range(4):
             posted = await self.timed("walk POST", "POST", "/walk/", form)
-            if posted is None:
+            if posted is None or posted.status == 503:
                 return
             if posted.status == 429:
                 kind = "rate-limited" if "retry-after" in posted.headers else "wait (walks running)"
@@ -295,10 +298,13 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-async def request_costs(site: Site, count: int = 150) -> list[tuple[str, float]]:
+async def request_costs(site: Site, count: int = 150, walks: int = 12) -> list[tuple[str, float]]:
     """Worker CPU per request, one request at a time on a keep-alive connection: the price of
     each page on this machine, independent of concurrency. ``/healthz`` comes close to a floor:
-    Django's whole middleware stack plus a small JSON of the lab's state."""
+    Django's whole middleware stack plus a small JSON of the lab's state. A question GET + answer
+    POST is priced as a pair (the answer needs the page's attempt token), and a walk as everything
+    it makes the worker do (its embedded lab included): the POST, the WebSocket, the walk through
+    the lab with its capture, storing it, and the final render streamed to the page."""
     browser = Browser(site.base)
     costs = []
     try:
@@ -312,6 +318,21 @@ async def request_costs(site: Site, count: int = 150) -> list[tuple[str, float]]
             for _ in range(count):
                 await browser.request("GET", path)
             costs.append((label, (cpu_seconds(site.worker_pids) - before) * 1000 / count))
+        learner = Learner(-2, site, Stats(), argparse.Namespace(), time.monotonic())
+        learner.browser = browser
+        pairs = count // 3
+        before = cpu_seconds(site.worker_pids)
+        for _ in range(pairs):
+            await learner.quiz()
+        costs.append(("question GET + answer POST", (cpu_seconds(site.worker_pids) - before) * 1000 / pairs))
+        await learner.walk()  # warm: the walk form, the lab's caches
+        await asyncio.sleep(1.0)
+        before = cpu_seconds(site.worker_pids)
+        for _ in range(walks):
+            await learner.walk()
+        await learner.drop_ws()
+        costs.append(("walk (POST, WebSocket, lab, capture, store, final render)",
+                      (cpu_seconds(site.worker_pids) - before) * 1000 / walks))
     finally:
         await browser.close()
     return costs
@@ -368,10 +389,13 @@ async def run_class(site: Site, args: argparse.Namespace) -> tuple[Stats, dict]:
     await warm.drop_ws()
     await warm.browser.close()
     costs = await request_costs(site)
+    if args.costs_only:
+        return stats, {"costs": costs}
     idle = await idle_socket_memory(site, warm.last_walk, args.learners)
     await asyncio.sleep(1.0)
     baseline = tree_rss_kb(site.worker_pids)
     t_start = time.monotonic()
+    cpu_before = cpu_seconds(site.worker_pids)
     deadline = t_start + args.duration
     done = asyncio.Event()
     sample_task = asyncio.create_task(sampler(site, stats, t_start, done))
@@ -391,12 +415,14 @@ async def run_class(site: Site, args: argparse.Namespace) -> tuple[Stats, dict]:
     if pending:
         stats.expected["learner cut off at the end of the run"] += len(pending)
     wall = time.monotonic() - t_start
+    worker_cpu = cpu_seconds(site.worker_pids) - cpu_before
     done.set()
     await sample_task
     peak = max(stats.samples, key=lambda s: (s[1], s[2])) if stats.samples else (0, 0, baseline)
     others = {name: sum(tree_rss_kb([p]) for p in pids) for name, pids in site.other_pids.items()}
     return stats, {"wall": wall, "baseline": baseline, "peak": peak, "idle": idle, "costs": costs,
-                   "max_rss": max((s[2] for s in stats.samples), default=baseline), "others": others}
+                   "max_rss": max((s[2] for s in stats.samples), default=baseline), "others": others,
+                   "worker_cpu_s": worker_cpu}
 
 
 def pct(values: list[float], p: float) -> float:
@@ -406,6 +432,9 @@ def pct(values: list[float], p: float) -> float:
 
 def summary(site: Site, args: argparse.Namespace, stats: Stats, mem: dict) -> dict:
     """The run's figures as one JSON-ready dict (``--json``), beside the goal they are held to."""
+    if args.costs_only:
+        return {"bench": "classroom", "config": site.name, "load_avg_1m": os.getloadavg()[0],
+                "cpu_ms_per_request": {label: round(ms, 2) for label, ms in mem["costs"]}}
     wall = mem["wall"]
     _, peak_connected, peak_rss = mem["peak"]
     turned_away = len(stats.latencies.get("turned away (503)", []))
@@ -422,6 +451,9 @@ def summary(site: Site, args: argparse.Namespace, stats: Stats, mem: dict) -> di
         "errors": dict(stats.errors), "step_p99_ms": round(pct(steps, 99), 1) if steps else None,
         "peak_connected": peak_connected, "kb_per_connected_learner": per_socket,
         "cpu_ms_per_request": {label: round(ms, 2) for label, ms in mem["costs"]}, "actions": actions,
+        # The workers' CPU (their embedded labs included) during the load, in cores: near
+        # 1.0 per worker process means the GIL-bound worker is the limit, well below it means waits.
+        "worker_cpu_cores": round(mem["worker_cpu_s"] / wall, 2),
         "goal_met": {"served_200_req_per_s": served >= 200, "step_p99_50ms": bool(steps) and pct(steps, 99) <= 50,
                      "zero_errors": errors == 0, "kb_per_learner_100": 0 < per_socket <= 100,
                      "connected_1000": peak_connected >= 1000},
@@ -429,7 +461,7 @@ def summary(site: Site, args: argparse.Namespace, stats: Stats, mem: dict) -> di
 
 
 def report(site: Site, args: argparse.Namespace, stats: Stats, mem: dict) -> None:
-    if args.json:
+    if args.json or args.costs_only:
         print(json.dumps(summary(site, args, stats, mem)), flush=True)
         return
     wall = mem["wall"]
@@ -448,7 +480,9 @@ def report(site: Site, args: argparse.Namespace, stats: Stats, mem: dict) -> Non
         if values:
             print(f"{action:24s} {len(values):7d} {len(values) / wall:7.1f} {pct(values, 50):9.1f} "
                   f"{pct(values, 95):9.1f} {pct(values, 99):9.1f}")
-    print(f"errors: {sum(stats.errors.values())}" + "".join(f"\n  {n:6d}  {k}" for k, n in stats.errors.most_common()))
+    turned_away = len(stats.latencies.get("turned away (503)", []))
+    print(f"errors: {sum(stats.errors.values()) + turned_away} ({turned_away} turned away with 503)"
+          + "".join(f"\n  {n:6d}  {k}" for k, n in stats.errors.most_common()))
     print(f"expected answers (not errors): {sum(stats.expected.values())}"
           + "".join(f"\n  {n:6d}  {k}" for k, n in stats.expected.most_common()))
     print("worker CPU per request, one at a time: " + "; ".join(
@@ -536,6 +570,8 @@ def main() -> None:
                         help="relative weights of the actions, e.g. steps=6,quiz=3,walk=1")
     parser.add_argument("--config", choices=("both", "embedded", "stack"), default="both")
     parser.add_argument("--json", action="store_true", help="one JSON line of figures per configuration")
+    parser.add_argument("--costs-only", action="store_true",
+                        help="only the worker CPU per request and per walk, one at a time (no class): a quick check")
     args = parser.parse_args()
     args.ramp = args.duration / 2 if args.ramp is None else min(args.ramp, args.duration)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

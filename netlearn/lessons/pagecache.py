@@ -1,4 +1,5 @@
-"""Rendered step pages, cached per (step, language, full page or htmx fragment, content version).
+"""Rendered pages, cached per (page, language, content version): lesson step pages (also per full
+page or htmx fragment) and single quiz questions (``netlearn.quizzes.views``).
 
 A step page is the same for every learner but for a few bytes: the CSP nonce, the CSRF token,
 the account corner (a name and a log-out form), the lab banner and which steps of the stepper
@@ -19,7 +20,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from django.http import HttpRequest, QueryDict
+from django.middleware.csrf import get_token
+from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
+
+from netlearn.core.context_processors import lab_banner
 
 MAX_PAGES = 1024  # a course of 11 lessons fills ~520 (2 languages, page and fragment); ~30 KB each
 _OPEN, _CLOSE = "\ue000", "\ue001"
@@ -46,14 +52,14 @@ seen_slots = SeenSlots()
 
 @dataclass(frozen=True)
 class CachedPage:
-    step_id: int
+    step_id: int  # 0 for a page that is not a lesson step
     lesson_id: int
     #: Text at even positions, slot names at odd ones.
     parts: tuple[str, ...]
     slots: frozenset[str]
 
     @classmethod
-    def from_html(cls, html: str, *, step_id: int, lesson_id: int) -> CachedPage:
+    def from_html(cls, html: str, *, step_id: int = 0, lesson_id: int = 0) -> CachedPage:
         parts = tuple(_SLOT_RE.split(html))
         return cls(step_id, lesson_id, parts, frozenset(parts[1::2]))
 
@@ -67,6 +73,53 @@ class CachedPage:
             else:
                 out[i] = values[name]
         return "".join(out)
+
+
+class SlotRequest:
+    """What the templates read from ``request`` in a page rendered for the cache (no query string)."""
+
+    GET = QueryDict()
+    csp_nonce = slot("nonce")
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def get_full_path(self) -> str:
+        return self.path
+
+
+def slot_context(path: str) -> dict[str, object]:
+    """The context entries that put slots where base.html shows per-request parts."""
+    return {"request": SlotRequest(path), "csrf_token": slot("csrf"), "account_slot": slot("account"),
+            "banner_slot": slot("banner")}
+
+
+_anonymous_account: dict[str, str] = {}
+
+
+def _account_html(request: HttpRequest, lang: str) -> str:
+    user = request.user
+    if user.is_authenticated:
+        return render_to_string("_account.html", {"user": user, "csrf_token": get_token(request)})
+    html = _anonymous_account.get(lang)
+    if html is None:
+        html = _anonymous_account[lang] = render_to_string("_account.html", {"user": user})
+    return html
+
+
+def slot_values(request: HttpRequest, page: CachedPage, lang: str) -> dict[str, str]:
+    """This request's values for the page's base slots (nonce, CSRF token, account corner, lab banner)."""
+    values = {}
+    if "nonce" in page.slots:
+        values["nonce"] = str(getattr(request, "csp_nonce", ""))  # set by the CSP middleware
+    if "csrf" in page.slots:
+        values["csrf"] = get_token(request)
+    if "account" in page.slots:
+        values["account"] = _account_html(request, lang)
+    if "banner" in page.slots:
+        banner = lab_banner(request)
+        values["banner"] = render_to_string("_lab_banner.html", banner) if banner else ""
+    return values
 
 
 class PageCache:

@@ -13,8 +13,7 @@ from typing import Any
 
 from django.contrib.admin.views.decorators import staff_member_required
 from django.db.models import Q
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
-from django.middleware.csrf import get_token
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -22,7 +21,6 @@ from django.utils import translation
 from django.views.decorators.http import require_POST
 
 from netlearn.core import contentversion
-from netlearn.core.context_processors import lab_banner
 from netlearn.core.htmx import HtmxHttpRequest
 from netlearn.core.i18n import current_lang
 from netlearn.core.markdown import render_markdown
@@ -125,56 +123,15 @@ def _step_page_context(step: Step, *, user: Any, seen: Collection[int] | Callabl
     }
 
 
-class _SlotRequest:
-    """What the templates read from ``request`` in a page rendered for the cache (no query string)."""
-
-    GET = QueryDict()
-    csp_nonce = pagecache.slot("nonce")
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def get_full_path(self) -> str:
-        return self.path
-
-
 def _render_for_cache(slug: str, number: int, lang: str, fragment: bool) -> pagecache.CachedPage | None:
     step = selectors.step_for_page(slug=slug, number=number, user=None)  # published lessons only
     if step is None:
         return None
     with translation.override(lang):
         context = _step_page_context(step, user=None, seen=pagecache.seen_slots)
-        context.update({"request": _SlotRequest(selectors.step_url(slug, number)), "csrf_token": pagecache.slot("csrf"),
-                        "account_slot": pagecache.slot("account"), "banner_slot": pagecache.slot("banner")})
+        context.update(pagecache.slot_context(selectors.step_url(slug, number)))
         html = render_to_string(_step_template(fragment), context)
     return pagecache.CachedPage.from_html(html, step_id=step.pk, lesson_id=step.lesson_id)
-
-
-_anonymous_account: dict[str, str] = {}
-
-
-def _account_html(request: HttpRequest, lang: str) -> str:
-    user = request.user
-    if user.is_authenticated:
-        return render_to_string("_account.html", {"user": user, "csrf_token": get_token(request)})
-    html = _anonymous_account.get(lang)
-    if html is None:
-        html = _anonymous_account[lang] = render_to_string("_account.html", {"user": user})
-    return html
-
-
-def _slot_values(request: HttpRequest, page: pagecache.CachedPage, lang: str) -> dict[str, str]:
-    values = {}
-    if "nonce" in page.slots:
-        values["nonce"] = str(getattr(request, "csp_nonce", ""))  # set by the CSP middleware
-    if "csrf" in page.slots:
-        values["csrf"] = get_token(request)
-    if "account" in page.slots:
-        values["account"] = _account_html(request, lang)
-    if "banner" in page.slots:
-        banner = lab_banner(request)
-        values["banner"] = render_to_string("_lab_banner.html", banner) if banner else ""
-    return values
 
 
 def _step_uncached(request: HttpRequest, slug: str, number: int, fragment: bool) -> HttpResponse:
@@ -198,7 +155,7 @@ def step_detail(request: HtmxHttpRequest, slug: str, number: int) -> HttpRespons
             raise Http404("no such step")
         user, visitor = _learner(request, create_visitor=True)
         seen = services.progress_mark_seen(step_id=page.step_id, user=user, visitor=visitor)
-        response = HttpResponse(page.compose(_slot_values(request, page, lang), seen))
+        response = HttpResponse(page.compose(pagecache.slot_values(request, page, lang), seen))
     response["Vary"] = STEP_VARY
     return response
 

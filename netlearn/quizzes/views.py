@@ -5,15 +5,21 @@ import random
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
+
+from netlearn.core import contentversion
+from netlearn.core.i18n import current_lang
+from netlearn.lessons import pagecache
 
 from . import selectors
 from .cards import CardOptions, card_context, card_response, feedback_context, safe_next
 from .grading import AnswerError
 from .learner import learner_for
 from .models import Question, QuestionType, Quiz, Topic
-from .services import StaleQuestion, attempt_submit, draw_questions
+from .services import StaleQuestion, attempt_submit, attempt_token, draw_questions
 
 MODES = {"quiz", "practice", "review"}
 PRACTICE_SIZE = 10
@@ -65,13 +71,34 @@ def practice(request: HttpRequest) -> HttpResponse:
                                                   "heading": _("Practice everything")})
 
 
+#: Single question pages, rendered once per (question, language, content version) with slots for
+#: the per-request parts (netlearn.lessons.pagecache): the attempt token, the CSRF token, the CSP
+#: nonce, the account corner and the lab banner. The question itself changes only with the
+#: content version (an admin save, an import), which empties the cache.
+question_pages = pagecache.PageCache(max_pages=512)
+
+
 @require_GET
 def question_detail(request: HttpRequest, key: str) -> HttpResponse:
     question = _question(key)
-    opts = CardOptions(mode=_mode(request.GET.get("mode")), next_url=safe_next(request, request.GET.get("next")))
-    return render(request, "quizzes/question.html", {**card_context(question, opts),
-                                                      "card_template": "quizzes/_card.html",
-                                                      "title": _("Question")})
+    if request.GET or question.type == QuestionType.ORDERING:  # ordering items are shuffled per render
+        opts = CardOptions(mode=_mode(request.GET.get("mode")), next_url=safe_next(request, request.GET.get("next")))
+        return render(request, "quizzes/question.html", {**card_context(question, opts),
+                                                          "card_template": "quizzes/_card.html",
+                                                          "title": _("Question")})
+    lang = current_lang()
+    page = question_pages.get((key, lang), contentversion.current(),
+                              lambda: _render_question_for_cache(question, request.path, lang))
+    values = pagecache.slot_values(request, page, lang)
+    values["token"] = attempt_token(question)
+    return HttpResponse(page.compose(values, frozenset()))
+
+
+def _render_question_for_cache(question: Question, path: str, lang: str) -> pagecache.CachedPage:
+    with translation.override(lang):
+        context = {**card_context(question, CardOptions(mode="quiz")), "card_template": "quizzes/_card.html",
+                   "title": _("Question"), **pagecache.slot_context(path), "token": pagecache.slot("token")}
+        return pagecache.CachedPage.from_html(render_to_string("quizzes/question.html", context))
 
 
 def _question(key: str) -> Question:

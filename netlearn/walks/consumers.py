@@ -31,8 +31,7 @@ class WalkConsumer(AsyncWebsocketConsumer):
         query = parse_qs(self.scope.get("query_string", b"").decode())
         lang = (query.get("lang") or [settings.LANGUAGE_CODE])[0]
         self.lang = lang if lang in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
-        walk = await self._walk()
-        if walk is None:
+        if await self._state() is None:
             await self.close(code=4404)
             return
         self.group = f"walk.{self.cid}"
@@ -88,14 +87,18 @@ class WalkConsumer(AsyncWebsocketConsumer):
     async def _send_final(self) -> None:
         if getattr(self, "finished", False):  # sent once: a second render would reset the learner's place
             return
-        walk = await self._walk()
-        if walk is None or not walk.is_finished:
+        state = await self._state()
+        if state is None or state[0] == Walk.Status.RUNNING:
             return
-        with translation.override(self.lang):
-            html = await database_sync_to_async(rendering.final_html)(walk)
+        html = await database_sync_to_async(rendering.final_html_cached)(self.walk_id, self.lang, state)
+        if html is None:
+            return
         await self.send(text_data=html)
         self.finished = True
 
     @database_sync_to_async
-    def _walk(self) -> Walk | None:
-        return Walk.objects.filter(id=self.walk_id).first()
+    def _state(self) -> tuple[str, str, str] | None:
+        """(status, code, finished at) of the walk, or None: the row without its events and frames,
+        which a socket reads every second while its walk runs."""
+        row = Walk.objects.filter(id=self.walk_id).values_list("status", "code", "finished_at").first()
+        return None if row is None else (row[0], row[1], row[2].isoformat() if row[2] else "")

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
@@ -176,6 +179,37 @@ def try_walk_context(walk: Walk) -> dict[str, Any]:
     return {"walk": walk, "explanation": explanation, "step_count": len(steps),
             "total_ms": steps[-1].t_ms if steps else 0, "timeline": timeline.waterfall_rows(steps),
             "chapters": [presenters.phase_title(s.phase) for s in steps if s.phase_start]}
+
+
+#: Final renders kept per process, by (walk, language, status, code, finished at): a class that
+#: opens one shared walk, or a learner who reconnects, gets the render made for the first socket.
+#: A finished walk changes only when a late real record replaces a ``worker_lost`` verdict, which
+#: changes its status or finishing time, so the key. ~90 KB a render.
+FINAL_CACHE_SIZE = 32
+_final_cache: OrderedDict[tuple, str] = OrderedDict()
+_final_lock = threading.Lock()
+
+
+def final_html_cached(walk_id: Any, lang: str, state: tuple[str, str, str]) -> str | None:
+    """:func:`final_html` of a finished walk in ``lang``, rendered once per state of the row;
+    None when the walk is gone or not finished."""
+    key = (str(walk_id), lang, *state)
+    with _final_lock:
+        html = _final_cache.get(key)
+        if html is not None:
+            _final_cache.move_to_end(key)
+            return html
+    walk = Walk.objects.filter(id=walk_id).first()
+    if walk is None or not walk.is_finished:
+        return None
+    with translation.override(lang):
+        html = final_html(walk)
+    finished = walk.finished_at.isoformat() if walk.finished_at else ""
+    with _final_lock:
+        _final_cache[(str(walk_id), lang, walk.status, walk.code, finished)] = html
+        while len(_final_cache) > FINAL_CACHE_SIZE:
+            _final_cache.popitem(last=False)
+    return html
 
 
 def final_html(walk: Walk) -> str:
