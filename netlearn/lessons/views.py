@@ -145,11 +145,13 @@ def _step_uncached(request: HttpRequest, slug: str, number: int, fragment: bool)
 
 def step_detail(request: HtmxHttpRequest, slug: str, number: int) -> HttpResponse:
     fragment = bool(request.htmx and not request.htmx.boosted)
+    # First, before anything reads the session: the content version and the session in one round trip.
+    version = contentversion.current_with_session(request) if not request.GET else ""
     if request.GET or can_preview_drafts(request.user):
         response = _step_uncached(request, slug, number, fragment)
     else:
         lang = current_lang()
-        page = pagecache.pages.get((slug, number, lang, fragment), contentversion.current(),
+        page = pagecache.pages.get((slug, number, lang, fragment), version,
                                    lambda: _render_for_cache(slug, number, lang, fragment))
         if page is None:
             raise Http404("no such step")

@@ -40,9 +40,11 @@ _displayed: dict[tuple[str, str], Question] = {}
 DISPLAYED_MAX = 1024
 
 
-def question_for_display(**lookup) -> Question:
+def question_for_display(*, content_version: str | None = None, **lookup) -> Question:
+    """A question with everything its card shows; by key alone, kept per content version (pass
+    ``content_version`` when the caller has read it already: one cache read fewer)."""
     if set(lookup) == {"key"}:
-        cache_key = (lookup["key"], contentversion.current())
+        cache_key = (lookup["key"], content_version or contentversion.current())
         question = _displayed.get(cache_key)
         if question is None:
             question = _question_fetch(**lookup)

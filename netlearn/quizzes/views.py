@@ -80,14 +80,15 @@ question_pages = pagecache.PageCache(max_pages=512)
 
 @require_GET
 def question_detail(request: HttpRequest, key: str) -> HttpResponse:
-    question = _question(key)
+    version = contentversion.current_with_session(request)  # one cache round trip with the session
+    question = _question(key, content_version=version)
     if request.GET or question.type == QuestionType.ORDERING:  # ordering items are shuffled per render
         opts = CardOptions(mode=_mode(request.GET.get("mode")), next_url=safe_next(request, request.GET.get("next")))
         return render(request, "quizzes/question.html", {**card_context(question, opts),
                                                           "card_template": "quizzes/_card.html",
                                                           "title": _("Question")})
     lang = current_lang()
-    page = question_pages.get((key, lang), contentversion.current(),
+    page = question_pages.get((key, lang), version,
                               lambda: _render_question_for_cache(question, request.path, lang))
     values = pagecache.slot_values(request, page, lang)
     values["token"] = attempt_token(question)
@@ -101,9 +102,9 @@ def _render_question_for_cache(question: Question, path: str, lang: str) -> page
         return pagecache.CachedPage.from_html(render_to_string("quizzes/question.html", context))
 
 
-def _question(key: str) -> Question:
+def _question(key: str, content_version: str | None = None) -> Question:
     try:
-        return selectors.question_for_display(key=key)
+        return selectors.question_for_display(key=key, content_version=content_version)
     except Question.DoesNotExist:
         raise Http404 from None
 

@@ -171,8 +171,9 @@ def _caches_from_env() -> dict:
 
 CACHES = _caches_from_env()
 #: Sessions read from the cache (per process, or Redis), written through to the database, which
-#: stays the truth: a returning learner's request costs no session query.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+#: stays the truth: a returning learner's request costs no session query. ``cached_db`` plus a
+#: prefetch: a cached page reads its session and the content version in one round trip.
+SESSION_ENGINE = "netlearn.core.sessions"
 #: Lesson progress is written behind the page through a journal in DATA_DIR (netlearn.lessons.progress).
 NETLEARN_PROGRESS_WRITE_BEHIND = True
 NETLEARN_PROGRESS_FLUSH_INTERVAL = float(os.environ.get("NETLEARN_PROGRESS_FLUSH_INTERVAL", "0.25"))

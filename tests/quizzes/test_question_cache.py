@@ -8,9 +8,10 @@ from html.parser import HTMLParser
 
 import pytest
 from django.contrib.auth.models import Group
-from django.test import Client
+from django.test import Client, override_settings
 
 from netlearn.quizzes import views
+from tests.lessons.test_cache_round_trips import SHARED, STEP2, CountingCache
 from netlearn.quizzes.models import Attempt
 
 pytestmark = pytest.mark.django_db
@@ -104,3 +105,14 @@ def test_pages_with_a_query_or_shuffled_items_are_not_cached(client, bank) -> No
     _html(client, path=f"{PAGE}?mode=practice&next=/quizzes/")
     _html(client, path="/quizzes/q/tcp-handshake-order/")
     assert not views.question_pages._pages
+
+
+@override_settings(CACHES=SHARED)
+def test_a_returning_learners_question_page_reads_the_cache_once(bank) -> None:
+    learner = Client()
+    learner.get(STEP2)  # a session, like a learner's who read a step first
+    learner.get(PAGE)
+    CountingCache.reads.clear()
+    response = learner.get(PAGE)
+    assert response.status_code == 200 and 'name="token"' in response.content.decode()
+    assert len(CountingCache.reads) == 1, CountingCache.reads

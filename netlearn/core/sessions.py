@@ -1,0 +1,46 @@
+"""Django's ``cached_db`` sessions, whose cache read can ride along with other keys.
+
+Why: on the scaled-out stack the session, a learner's seen set and the content version all live
+in Redis, and a cached step or question page read them one network round trip at a time (three
+per page). :meth:`SessionStore.prefetch` reads the session together with keys the page needs
+anyway (the content version) in one ``get_many``; the session's later ``load`` uses what was
+read instead of asking again. The seen set cannot join them: its key names the learner, who is
+known only from the session's contents. Everything else is ``cached_db`` unchanged (the database
+stays the truth; a miss reads it, as before).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.sessions.backends.cached_db import SessionStore as CachedDBStore
+
+_NOTHING = object()
+
+
+class SessionStore(CachedDBStore):
+    _prefetched: Any = _NOTHING
+
+    def prefetch(self, *keys: str) -> dict[str, Any]:
+        """``keys`` from the session's cache, and this session's own data in the same round trip
+        (when it has a key from the cookie and is not loaded yet)."""
+        wanted = list(keys)
+        own = self.cache_key if self.session_key and not hasattr(self, "_session_cache") else None
+        if own is not None:
+            wanted.append(own)
+        found = self._cache.get_many(wanted)
+        if own is not None and found.get(own) is not None:
+            self._prefetched = found.pop(own)
+        return found
+
+    def load(self) -> dict[str, Any]:
+        data, self._prefetched = self._prefetched, _NOTHING
+        if data is not _NOTHING:
+            return data
+        return super().load()
+
+
+def shares_default_cache() -> bool:
+    """Sessions kept in the default cache: a session and a default-cache key can be read together."""
+    return (settings.SESSION_ENGINE == __name__
+            and getattr(settings, "SESSION_CACHE_ALIAS", "default") == "default")
