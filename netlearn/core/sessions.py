@@ -42,5 +42,5 @@ class SessionStore(CachedDBStore):
 
 def shares_default_cache() -> bool:
     """Sessions kept in the default cache: a session and a default-cache key can be read together."""
-    return (settings.SESSION_ENGINE == __name__
+    return (__name__ == settings.SESSION_ENGINE
             and getattr(settings, "SESSION_CACHE_ALIAS", "default") == "default")

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
 from typing import Any
+from urllib.parse import quote
 
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
@@ -116,6 +117,41 @@ class PacketView:
         return hex_pane_html(self.hexrows)
 
 
+def packet_rows_html(view: PacketView, packets_url: str) -> SafeString:
+    """The packet list's rows (each a link to that packet, plain and for htmx), built here rather
+    than in the template: a walk has dozens of rows, each a dozen template variables."""
+    query_tail = f"&amp;filter={escape(quote(view.filter_text, safe='/'))}&amp;hop={escape(view.hop)}"
+    selected = view.selected.get("no") if view.selected else None
+    rebuilt = f' <span class="badge">{escape(_("rebuilt"))}</span>'
+    label = _("Packet %(no)s")
+    url = escape(packets_url)
+    out = []
+    for f in view.rows:
+        no = escape(str(f.get("no")))
+        chosen = selected is not None and f.get("no") == selected
+        step = f.get("step")
+        step_attr = f' data-step="{escape(str(step))}"' if step is not None else ""
+        selected_attrs = (" is-selected", ' aria-selected="true"') if chosen else ("", "")
+        aria = label % {"no": no}
+        out.append(
+            f'\n        <tr class="pkt-row proto-{escape(str(f.get("protocol", "")).lower())}'
+            f'{selected_attrs[0]}" data-no="{no}" data-frame-no="{no}"{step_attr}{selected_attrs[1]}>\n'
+            f'          <td><a href="?no={no}{query_tail}#packets"\n'
+            f'                 hx-get="{url}?no={no}{query_tail}"\n'
+            f'                 hx-target="#packet-view" hx-swap="innerHTML" aria-label="{aria}">{no}</a></td>\n'
+            f'          <td class="num">{escape(str(f.get("time", "")))}</td><td translate="no">{_first(f.get("src"))}</td>'
+            f'<td translate="no">{_first(f.get("dst"))}</td>\n'
+            f'          <td>{escape(str(f.get("protocol", "")))}</td><td class="num">{escape(str(f.get("length", "")))}</td>'
+            f'<td class="pkt-info" translate="no">{escape(str(f.get("info", "")))}{"" if f.get("captured") else rebuilt}</td>\n'
+            f'        </tr>\n      ')
+    return mark_safe("".join(out))  # noqa: S308 - every value above is escaped
+
+
+def _first(address: Any) -> str:
+    """``{{ f.src.0 }}``: the host of a [host, port] pair, escaped; "" when there is none."""
+    return escape(str(address[0])) if isinstance(address, (list, tuple)) and address else ""
+
+
 def hex_pane_html(hexrows: list[dict[str, Any]]) -> SafeString:
     """One ``div.pkt-hexrow`` per row: offset, the hex cells, the printable text (each byte's
     ``data-i`` ties its two cells together); every value escaped."""
@@ -154,6 +190,21 @@ def packet_view(frames: list[Frame], *, filter_text: str = "", hop: str = "", se
                       hops=[(key, _(label)) for key, (label, _test) in HOPS.items()], examples=FILTER_EXAMPLES)
 
 
+def flow_arrows_html(arrows: list[dict[str, Any]]) -> SafeString:
+    """The flow graph's arrows as SVG, one ``g`` per frame: built here rather than in the template
+    (a walk has dozens, and a variable through the template engine costs more than the arrow)."""
+    out = []
+    for a in arrows:
+        y, x2 = a["y"], a["x2"]
+        out.append(
+            f'<g class="flow-arrow proto-{escape(str(a["proto"]))}" data-no="{escape(str(a["no"]))}">\n'
+            f'      <text class="flow-time" x="4" y="{y}">{escape(a["time"])}</text>\n'
+            f'      <line x1="{a["x1"]}" y1="{y}" x2="{x2}" y2="{y}"/>\n'
+            f'      <path d="M{x2} {y} l{"-7" if a["dir"] > 0 else "7"} -4 v8 z"/>\n'
+            f'      <text class="flow-label" x="{a["mid"]}" y="{y - 4}" text-anchor="middle">{escape(a["label"])}</text></g>')
+    return mark_safe("".join(out))  # noqa: S308 - numbers are ours, every text is escaped
+
+
 # --- Flow graph -----------------------------------------------------------------------------------
 
 HOST_ORDER = ("client", "resolver", "root", "tld", "authoritative", "tls-front", "quic-l4", "quic-l7", "l4", "l7")
@@ -178,4 +229,5 @@ def flow_graph(frames: list[Frame], role_name: Callable[[str], str]) -> dict[str
                        "time": f"{f.get('t_ms', 0.0):.2f}", "proto": str(f.get("protocol", "")).lower()})
     height = TOP + 24 + len(arrows) * ROW_H
     return {"hosts": [{"id": n, "name": role_name(n), "x": x[n]} for n in ordered], "arrows": arrows,
+            "arrows_html": flow_arrows_html(arrows),
             "width": LEFT + COLUMN_W * max(len(ordered), 1) + 8, "height": height, "line_end": height - 6}

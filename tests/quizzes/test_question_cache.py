@@ -11,8 +11,8 @@ from django.contrib.auth.models import Group
 from django.test import Client, override_settings
 
 from netlearn.quizzes import views
-from tests.lessons.test_cache_round_trips import SHARED, STEP2, CountingCache
 from netlearn.quizzes.models import Attempt
+from tests.lessons.test_cache_round_trips import SHARED, STEP2, CountingCache
 
 pytestmark = pytest.mark.django_db
 PAGE = "/quizzes/q/tcp-first-segment/"

@@ -92,3 +92,11 @@ def backend_index(name: Any) -> str:
     """"backend-3" -> "3" (for colour classes); anything else -> "x"."""
     text = str(name or "")
     return text.rsplit("-", 1)[1] if text.startswith("backend-") else "x"
+
+
+@register.simple_tag
+def packet_rows_html(view: Any, packets_url: str) -> Any:
+    """The packet list's rows (``wireshark.packet_rows_html``)."""
+    from netlearn.walks.wireshark import packet_rows_html as rows
+
+    return rows(view, packets_url)
