@@ -71,12 +71,14 @@ def _fresh_caches() -> Iterator[None]:
     from django.core.cache import cache
 
     from netlearn.lessons import pagecache
+    from netlearn.quizzes import cards as quiz_cards
     from netlearn.quizzes import selectors as quiz_selectors
     from netlearn.quizzes import views as quiz_views
 
     cache.clear()
     pagecache.pages.clear()
     quiz_views.question_pages.clear()
+    quiz_cards.card_pages.clear()
     quiz_selectors._displayed.clear()
     yield
 

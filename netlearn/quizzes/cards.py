@@ -13,12 +13,16 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import SafeString
 from django.utils.translation import get_language
 
+from netlearn.core.i18n import current_lang
 from netlearn.core.markdown import render_markdown as _render_markdown
+from netlearn.lessons import pagecache
 
 from .grading import Grade
 from .models import Question, QuestionType, Quiz, ReviewState
@@ -103,10 +107,29 @@ def feedback_context(question: Question, grade: Grade, answer: dict[str, Any], o
     }
 
 
+#: The page around a card answered without htmx (a plain form post): the same for every answer to
+#: a question but for the card and base.html's per-request parts, so it is rendered once per
+#: (address, title, language) with slots (netlearn.lessons.pagecache) and the card is put in. It
+#: holds no course content (the card does), so no content version is needed.
+card_pages = pagecache.PageCache(max_pages=512)
+
+
 def card_response(request: HttpRequest, context: dict[str, Any], *, template: str, status: int = 200,
                   title: str = "") -> HttpResponse:
     """The card alone for htmx, or wrapped in a full page for a plain form post."""
     if getattr(request, "htmx", False):
         return render(request, template, context, status=200)
-    return render(request, "quizzes/question.html", {**context, "card_template": template, "title": title},
-                  status=status)
+    card = render_to_string(template, context, request=request)
+    lang = current_lang()
+    page = card_pages.get((request.path, str(title), lang), "", lambda: _card_page(request.path, title, lang))
+    values = pagecache.slot_values(request, page, lang)
+    values["card"] = card
+    return HttpResponse(page.compose(values, frozenset()), status=status)
+
+
+def _card_page(path: str, title: str, lang: str) -> pagecache.CachedPage:
+    with translation.override(lang):
+        html = render_to_string("quizzes/question.html", {
+            "card_template": "quizzes/_card_slot.html", "card_slot": pagecache.slot("card"), "title": title,
+            **pagecache.slot_context(path)})
+    return pagecache.CachedPage.from_html(html)

@@ -4,11 +4,14 @@ and the answer posted with them is recorded once."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from html.parser import HTMLParser
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.test import Client, override_settings
+from django.utils import translation
 
 from netlearn.quizzes import views
 from netlearn.quizzes.models import Attempt
@@ -16,6 +19,14 @@ from tests.lessons.test_cache_round_trips import SHARED, STEP2, CountingCache
 
 pytestmark = pytest.mark.django_db
 PAGE = "/quizzes/q/tcp-first-segment/"
+
+
+@pytest.fixture(autouse=True)
+def _language_reset() -> Iterator[None]:
+    """A Korean request leaves Korean active in this thread (LocaleMiddleware does not undo it):
+    the tests after these must start in the default language."""
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 def _html(client: Client, lang: str = "en", path: str = PAGE) -> str:
@@ -116,3 +127,20 @@ def test_a_returning_learners_question_page_reads_the_cache_once(bank) -> None:
     response = learner.get(PAGE)
     assert response.status_code == 200 and 'name="token"' in response.content.decode()
     assert len(CountingCache.reads) == 1, CountingCache.reads
+
+
+def test_a_plain_answer_page_wraps_this_answers_card_in_each_language(client, bank) -> None:
+    from netlearn.quizzes import cards
+
+    for lang, html_lang, verdicts in (("en", "en", ("Correct!", "Not quite.")), ("ko", "ko", ("정답입니다", "아쉽지만"))):
+        page = _html(client, lang)
+        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        choice = re.findall(r'name="choice" value="(\d+)"', page)[0]
+        response = client.post(f"{PAGE}answer/", {"csrfmiddlewaretoken": csrf, "token": _token(page), "mode": "quiz",
+                                                   "choice": choice}, HTTP_ACCEPT_LANGUAGE=lang)
+        html = response.content.decode()
+        assert response.status_code == 200 and f'<html lang="{html_lang}"' in html
+        assert 'class="q-card card q-answered' in html and "\ue000" not in html  # the card, every slot filled
+        assert any(verdict in html for verdict in verdicts)  # in this learner's language
+    assert len(cards.card_pages._pages) == 2  # one page around the cards per language
+    assert Attempt.objects.filter(question=bank["tcp-first-segment"]).count() == 2
