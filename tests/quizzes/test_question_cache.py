@@ -132,7 +132,8 @@ def test_a_returning_learners_question_page_reads_the_cache_once(bank) -> None:
 def test_a_plain_answer_page_wraps_this_answers_card_in_each_language(client, bank) -> None:
     from netlearn.quizzes import cards
 
-    for lang, html_lang, verdicts in (("en", "en", ("Correct!", "Not quite.")), ("ko", "ko", ("정답입니다", "아쉽지만"))):
+    languages = (("en", "en", ("Correct!", "Not quite.")), ("ko", "ko", ("정답입니다", "아쉽지만")))
+    for lang, html_lang, verdicts in languages:
         page = _html(client, lang)
         csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
         choice = re.findall(r'name="choice" value="(\d+)"', page)[0]
