@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/classroom.py [--learners 1000] [--duration 60] [--ramp 30]
                                         [--config both|embedded|stack] [--think 1.0 3.0]
+                                        [--json] [--costs-only]
 
 Each learner is a plain asyncio client with its own cookies (its own session, so its own rate-limit
 budget) and its own keep-alive HTTP/1.1 connection, like a browser tab. Until the end of the run it
@@ -16,7 +17,8 @@ to ``--learners``; the whole run is bounded by ``--duration`` (+ a few seconds t
 finish). The mix is a choice, written here so it can be argued with: in a class a learner reads
 several steps per question and runs a walk now and then, not after every page.
 
-Expected answers are counted apart from errors: the site allows 2 running walks per learner and 24
+A page turned away by an overloaded worker (503 with ``Retry-After``, the short busy page) is an
+error counted once, as "turned away". Expected answers are counted apart from errors: the site allows 2 running walks per learner and 24
 per process (429 without Retry-After: "wait"), and rate-limits walk creation and quiz answers
 (429 with Retry-After): the learner backs off (Retry-After, or 1-3 s) and tries again a few times.
 
