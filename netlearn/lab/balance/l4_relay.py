@@ -326,6 +326,6 @@ class Relay:
                        detail={"backend": name, "bytes_in": self.bytes_in, "bytes_out": self.bytes_out,
                                "duration_ms": round((time.perf_counter() - self.started) * 1000, 3),
                                "reason": reason})
-        if self.local_up is not None:
+        if self.local_up is not None and self.cid is not None:  # start_dial bound it only then
             lb.stream.correlator.unbind(self.local_up)
 
