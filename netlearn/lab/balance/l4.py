@@ -73,6 +73,9 @@ class L4Balancer:
         listener = socket.socket(socket.AF_INET6 if ":" in self._bind.host else socket.AF_INET, socket.SOCK_STREAM)
         try:
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            # Accepted sockets inherit it (Linux): no Nagle delay on relayed writes, as with the
+            # asyncio transports before, without a call per connection.
+            listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             listener.bind((self._bind.host, self._bind.port))
             listener.listen(1024)
             listener.setblocking(False)

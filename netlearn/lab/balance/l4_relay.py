@@ -105,6 +105,7 @@ class Relay:
             self._unreachable(exc)
             return
         self.dialling = sock
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # relayed writes go out at once
         self._read_early(0)  # a client usually sends at once: its bytes are often here already
         if self.done:
             return
