@@ -16,6 +16,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop as N_
 from django.utils.translation import ngettext
 
+from . import summaries_ops as ops
+
 Event = dict[str, Any]
 
 #: Load-balancing algorithms, as the lab names them.
@@ -175,6 +177,8 @@ def _answer(e: Event, d: dict[str, Any]) -> str:
 
 
 def _accept(e: Event, d: dict[str, Any]) -> str:
+    if d.get("terminates_tls"):
+        return ops.accept_of_a_front(e, d)
     return _("%(role)s accepts a connection from %(peer)s") % {"role": _role(e["component"]), "peer": _ep(e.get("src"))}
 
 
@@ -211,11 +215,15 @@ def _choose(e: Event, d: dict[str, Any]) -> str:
 
 
 def _forward(e: Event, d: dict[str, Any]) -> str:
+    if "from_protocol" in d:
+        return ops.forward_of_a_front(e, d)
     return _("%(role)s forwards the request to %(backend)s") % {"role": _role(e["component"]),
                                                                "backend": _role(d.get("backend", ""))}
 
 
 def _close(e: Event, d: dict[str, Any]) -> str:
+    if "datagrams" in d:
+        return ops.close_of_quic(e, d)
     n = int(d.get("requests") or 0)
     if e["component"] == "client":
         return ngettext("The browser closes the connection: FIN, ACK, FIN, ACK (%(n)d request on it); "
@@ -231,6 +239,8 @@ def _close(e: Event, d: dict[str, Any]) -> str:
 
 def _handler(e: Event, d: dict[str, Any]) -> str:
     handler = d.get("handler", "")
+    if handler in ("h2", "h3"):
+        return ops.handler_of_a_front(e, d)
     line = f"{d.get('method', '')} {d.get('target', '')}".strip()
     text = {
         "decoder": N_("%(handler)s: %(bytes)s bytes of request head decoded into %(line)s"),
@@ -269,13 +279,18 @@ KIND_SUMMARIES: dict[str, Callable[[Event, dict[str, Any]], str]] = {
     "query": _query, "referral": _referral, "answer": _answer, "accept": _accept, "connect": _connect,
     "request": _request, "response": _response, "choose": _choose, "forward": _forward, "close": _close,
     "handler": _handler, "tls_record": _tls_record, "frame": _frame, "packet": _packet,
+    **ops.OPS_KIND_SUMMARIES,
 }
+STEP_SUMMARIES.update(ops.OPS_STEP_SUMMARIES)
 
 
 def summary_for(event: Event) -> str:
     """The event's summary in the active language; the lab's own sentence when no key matches."""
     detail = event.get("detail") or {}
-    build = STEP_SUMMARIES.get(detail.get("step", "")) if event["kind"] == "step" else KIND_SUMMARIES.get(event["kind"])
+    if event["kind"] == "step":
+        build = STEP_SUMMARIES.get(detail.get("step", "")) or ops.COMPONENT_STEPS.get(event["component"])
+    else:
+        build = KIND_SUMMARIES.get(event["kind"])
     if build is None:
         return event.get("summary", "")
     try:
