@@ -25,6 +25,7 @@ ALGORITHMS = {
     "round_robin": N_("round robin"), "weighted_round_robin": N_("weighted round robin"),
     "least_connections": N_("least connections"), "source_hash": N_("source-IP hash"),
     "ip_hash": N_("source-IP hash"), "peak_ewma": N_("Peak EWMA"), "random": N_("random"),
+    "sticky_cookie": N_("the session cookie"),
 }
 
 #: What the browser fetched a resource for.
@@ -57,6 +58,8 @@ def _first_record(records: list[str] | None) -> str:
     if not records:
         return ""
     parts = str(records[0]).split()
+    if len(parts) >= 5 and parts[3] in ("TXT", "SOA"):  # a value with spaces: its type and its size, not its words
+        return f"{parts[3]} ({len(' '.join(parts[4:]))} B)"
     return " ".join(parts[-2:]) if len(parts) >= 2 else str(records[0])
 
 
@@ -315,10 +318,20 @@ REASONS = {
 
 
 def choice_reason(detail: dict[str, Any]) -> str:
+    """Why the balancer chose this backend. An L7 pool with session cookies says first what it
+    did with the cookie the request carried (``detail.cookie``: the backend it names)."""
+    chosen, cookie = _role(str(detail.get("chosen") or "")), detail.get("cookie")
+    if detail.get("algorithm") == "sticky_cookie":
+        return _("The request carried a session cookie naming %(chosen)s, which is healthy, so it goes back "
+                 "there (session stickiness).") % {"chosen": chosen}
     source = REASONS.get(detail.get("algorithm", ""))
     if not source:
         return str(detail.get("reason", ""))
-    return _(source) % {"chosen": _role(str(detail.get("chosen") or ""))}
+    reason = _(source) % {"chosen": chosen}
+    if cookie:
+        return _("The session cookie named %(backend)s was ignored: that backend is down or not in this pool.") % {
+            "backend": _role(str(cookie))} + " " + reason
+    return reason
 
 
 #: Field values of rebuilt headers that are words rather than numbers (lab.packets writes them).

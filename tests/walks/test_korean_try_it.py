@@ -34,7 +34,8 @@ def _shape(event: dict) -> tuple:
     message keys of its detail. One inspector per shape covers every sentence the walk can show."""
     detail = event.get("detail") or {}
     who = "backend" if event["component"].startswith("backend-") else event["component"]
-    keys = tuple(str(detail.get(k)) for k in ("step", "handler", "action", "event", "direction", "encrypted"))
+    keys = tuple(str(detail.get(k)) for k in ("step", "handler", "action", "event", "direction", "encrypted",
+                                              "algorithm", "cookie", "state", "cause", "mode", "ok", "changed"))
     return event["kind"], who, keys, tuple(sorted(detail))
 
 
