@@ -45,12 +45,14 @@ def _in_view(page, selector: str) -> bool:
 
 def _mid_play(page) -> int:
     """Open the walk's own page (a replay of the stored walk, as a shared link shows it), wait until
-    playback is partway through, then choose the step that is current; return the page's scroll
-    position from before the choice."""
+    playback is partway through and on a step with a packet, then choose the step that is current;
+    return the page's scroll position from before the choice."""
     page.wait_for_selector("#walk-more .pkt-row, #walk-more .tl-row", state="attached", timeout=20000)
     page.goto(page.url)
+    # A step that carried a packet, so the inspector shows that packet's layers and bytes.
     page.wait_for_function("() => { const s = window.NetLearnWalk && NetLearnWalk.state();"
-                           " return s && s.index >= 8; }", timeout=20000)
+                           " return s && s.index >= 8 && !!document.querySelector('.walk-step.current .step-meta .badge'); }",
+                           timeout=20000)
     y = page.evaluate("window.scrollY")
     page.locator(".walk-step.current .inspect-btn").click()
     page.wait_for_function("() => { const c = document.querySelector('.walk-step.current');"

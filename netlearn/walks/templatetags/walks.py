@@ -98,3 +98,11 @@ def backend_index(name: Any) -> str:
     """"backend-3" -> "3" (for colour classes); anything else -> "x"."""
     text = str(name or "")
     return text.rsplit("-", 1)[1] if text.startswith("backend-") else "x"
+
+
+@register.filter
+def role_names(components: Any) -> str:
+    """["backend-1", "l4"] -> "Backend 1, L4 balancer" in the learner's language (not the lab's ids)."""
+    from netlearn.walks.presenters import _role
+
+    return ", ".join(_role(str(c)) for c in components or [])
