@@ -232,6 +232,7 @@ ROLE_NAMES = {
     "availability": gettext_noop("The demo"), "iomodels": gettext_noop("I/O models comparison"),
     "oio": gettext_noop("OIO server"), "nio": gettext_noop("NIO server"),
     "local": gettext_noop("In-process transport"), "ft-client": gettext_noop("Fault-tolerant client"),
+    "registry": gettext_noop("Registry"),
 }
 
 

@@ -213,6 +213,8 @@ def _response(e: Event, d: dict[str, Any]) -> str:
 
 
 def _choose(e: Event, d: dict[str, Any]) -> str:
+    if "instance_id" in d:
+        return ops.choose_an_instance(e, d)
     return _("%(algorithm)s chooses %(backend)s") % {"algorithm": algorithm_name(d.get("algorithm", "")),
                                                      "backend": _role(d.get("chosen", "") or "")}
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop as N_
 from django.utils.translation import ngettext
 
 Event = dict[str, Any]
@@ -82,6 +83,10 @@ def _queued(e: Event, d: dict[str, Any]) -> str:
                     "Waiting: %(n)d comparisons are ahead of this one", n) % {"n": n}
 
 
+def _instance_kill(e: Event, d: dict[str, Any]) -> str:
+    return _("The demo kills %(instance)s: watch its heartbeats stop") % {"instance": d.get("instance_id", "")}
+
+
 def _comparison_start(e: Event, d: dict[str, Any]) -> str:
     return _("The comparison starts")
 
@@ -89,7 +94,7 @@ def _comparison_start(e: Event, d: dict[str, Any]) -> str:
 OPS_STEP_SUMMARIES: dict[str, Callable[[Event, dict[str, Any]], str]] = {
     "dns_tcp_retry": _dns_tcp_retry, "h3_attempt": _h3_attempt, "quic_established": _quic_established,
     "dns_cname": _dns_cname, "dns_retry": _dns_retry, "ha_kill": _ha_kill, "ha_return": _ha_return,
-    "queued": _queued, "comparison_start": _comparison_start,
+    "queued": _queued, "comparison_start": _comparison_start, "instance_kill": _instance_kill,
 }
 
 #: The I/O models, as the comparison names them.
@@ -123,6 +128,13 @@ COMPONENT_STEPS: dict[str, Callable[[Event, dict[str, Any]], str]] = {"iomodels"
 # --- Events by kind ------------------------------------------------------------------------------
 
 HA_STATES = {"master": "MASTER", "backup": "BACKUP"}
+#: The service registry's own events (``netlearn.lab.registry.server``).
+REGISTRY_EVENTS = {
+    "registered": N_("The registry registers %(instance)s (zone %(zone)s); its list is now version %(version)s"),
+    "cancelled": N_("%(instance)s leaves the registry; its list is now version %(version)s"),
+    "evicted": N_("The registry evicts %(instance)s: no heartbeat for %(ms)s ms (version %(version)s)"),
+    "instance_killed": N_("%(instance)s is killed: its heartbeats stop, and the registry is not told"),
+}
 
 
 def _control(e: Event, d: dict[str, Any]) -> str:
@@ -152,6 +164,11 @@ def _control(e: Event, d: dict[str, Any]) -> str:
         return _("%(role)s releases the virtual address") % {"role": role}
     if event == "killed":
         return _("%(role)s is killed: its advertisements stop") % {"role": role}
+    if event in REGISTRY_EVENTS:
+        return _(REGISTRY_EVENTS[event]) % {"instance": d.get("instance_id", ""), "zone": d.get("zone", ""),
+                                            "ms": d.get("silent_ms", ""), "version": d.get("version", "")}
+    if "lease_ms" in d:
+        return _("The service registry is listening; a lease lasts %(ms).0f ms") % {"ms": _ms(d.get("lease_ms"))}
     if "max_threads" in d:
         return _("OIO server listening: one thread per connection (at most %(n)s)") % {"n": d["max_threads"]}
     if "selector" in d:
@@ -163,6 +180,8 @@ def _control(e: Event, d: dict[str, Any]) -> str:
 
 
 def _health_check(e: Event, d: dict[str, Any]) -> str:
+    if d.get("event") == "renewed":
+        return _("Heartbeat from %(instance)s: its lease is renewed") % {"instance": d.get("instance_id", "")}
     if "priority" in d:
         return _("%(role)s hears an advertisement at priority %(p)s") % {"role": _role(e["component"]),
                                                                         "p": d.get("priority")}
@@ -182,6 +201,11 @@ def _error(e: Event, d: dict[str, Any]) -> str:
     if "backend" in d:
         return _("%(role)s could not reach %(backend)s: %(error)s") % {
             "role": role, "backend": _role(str(d["backend"])), "error": d.get("error", "")}
+    if "instance_id" in d:
+        return _("%(role)s: %(instance)s failed, so it retries another instance") % {
+            "role": role, "instance": d["instance_id"]}
+    if "error" in d and "status" in d:
+        return _("The registry refused a message (%(error)s, HTTP %(status)s)") % d
     if d.get("reason") == "upstream":
         return _("Resolver: a server of %(zone)s failed, so it asks the next one") % {"zone": d.get("zone", "")}
     return ""
@@ -220,6 +244,12 @@ def accept_of_a_front(e: Event, d: dict[str, Any]) -> str:
         return _("%(role)s finishes the QUIC handshake with %(peer)s: ALPN %(alpn)s, TLS 1.3 inside QUIC's "
                  "CRYPTO frames") % values
     return _("%(role)s finishes a TLS handshake with %(peer)s: %(version)s, SNI %(sni)s, ALPN %(alpn)s") % values
+
+
+def choose_an_instance(e: Event, d: dict[str, Any]) -> str:
+    """A client-side balancer picks an instance from its cached copy of the registry."""
+    return _("%(role)s picks %(instance)s (zone %(zone)s) from its cached list") % {
+        "role": _role(e["component"]), "instance": d.get("instance_id", ""), "zone": d.get("zone", "")}
 
 
 def close_of_quic(e: Event, d: dict[str, Any]) -> str:
