@@ -51,7 +51,8 @@ def _mid_play(page) -> int:
     page.goto(page.url)
     # A step that carried a packet, so the inspector shows that packet's layers and bytes.
     page.wait_for_function("() => { const s = window.NetLearnWalk && NetLearnWalk.state();"
-                           " return s && s.index >= 8 && !!document.querySelector('.walk-step.current .step-meta .badge'); }",
+                           " return s && s.index >= 8"
+                           " && !!document.querySelector('.walk-step.current .step-meta .badge'); }",
                            timeout=20000)
     y = page.evaluate("window.scrollY")
     page.locator(".walk-step.current .inspect-btn").click()
@@ -285,7 +286,8 @@ OVERLAPS_JS = """() => {
     }
     for (const g of document.querySelectorAll('svg.flow-svg .flow-arrow')) {
         const line = g.querySelector('line').getBoundingClientRect(), label = g.querySelector('.flow-label');
-        if (label.getBoundingClientRect().width > line.width + 1) found.push(label.textContent + ' is longer than its arrow');
+        if (label.getBoundingClientRect().width > line.width + 1)
+            found.push(label.textContent + ' is longer than its arrow');
     }
     return {count: texts.length, overlaps: found};
 }"""
@@ -305,7 +307,8 @@ def test_flow_graph_labels_do_not_overlap(browser, asgi_live_server_with_lab, ar
     region.screenshot(path=str(artifacts_dir / f"walk-flow-{'phone' if phone else 'desktop'}.png"))
     found = page.evaluate(OVERLAPS_JS)
     assert found["count"] > 20, "the flow graph has its hosts, times and labels"
-    assert not found["overlaps"], f"{len(found['overlaps'])} overlapping texts, e.g. " + "; ".join(found["overlaps"][:8])
+    overlaps = found["overlaps"]
+    assert not overlaps, f"{len(overlaps)} overlapping texts, e.g. " + "; ".join(overlaps[:8])
     assert region.get_attribute("tabindex") == "0" and region.get_attribute("role") == "region"
     assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"] + 1
     context.close()
