@@ -107,7 +107,9 @@ async def test_l4_forwards_both_directions_byte_for_byte(recorder) -> None:
         await lb.stop()
 
 
-async def test_l7_keeps_the_request_line_body_and_headers_and_adds_only_its_own(recorder) -> None:
+@pytest.fixture
+async def l7(recorder):
+    """An L7 balancer whose two pools are the recording backend, healthy; yields (lb, connections)."""
     backend, connections = recorder
     lb = L7Balancer(Endpoint("127.0.2.2", 0), EventStream(), pools={"web": [("recorder", backend)],
                                                                       "api": [("recorder", backend)]},
@@ -115,50 +117,47 @@ async def test_l7_keeps_the_request_line_body_and_headers_and_adds_only_its_own(
     await lb.start()
     try:
         assert await lb.pools["web"].wait_round(lambda p: all(s.healthy for s in p.states), 20)
-        end_to_end = (b"Host: www.netlearn.test\r\nX-Marker: l7-byte-test\r\nAccept: */*\r\n"
-                      b"Cookie: a=1; b=2\r\nX-Forwarded-For: 203.0.113.7\r\n")
-        sent = (b"POST /upload/%E2%9C%93?q=a+b&r=%00 HTTP/1.1\r\n" + end_to_end
-                + b"Connection: keep-alive\r\nContent-Length: " + str(len(BODY)).encode() + b"\r\n\r\n" + BODY)
-        received = await _exchange(lb.address, sent, answers=1)
-        await eventually(lambda: any(b"l7-byte-test" in c and c.endswith(BODY) for c in connections),
-                         "the backend got the whole request")
-        got = _carrying(connections, b"l7-byte-test")
-        head, _, body = got.partition(b"\r\n\r\n")
-        line, *fields = head.split(b"\r\n")
-        assert line == b"POST /upload/%E2%9C%93?q=a+b&r=%00 HTTP/1.1"  # the request line, intact
-        assert body == BODY  # the body, intact
-        client_fields = [f for f in end_to_end.split(b"\r\n") if f and not f.startswith(b"X-Forwarded-For")]
-        assert fields[:len(client_fields)] == client_fields  # end-to-end fields: same bytes, same order
-        added = fields[len(client_fields):]
-        assert added == [b"X-Forwarded-For: 203.0.113.7, 127.0.9.1", b"X-Forwarded-Proto: http",
-                         b"Via: " + VIA.encode(), b"Content-Length: " + str(len(BODY)).encode()]
-        assert not any(f.lower().startswith(b"connection:") for f in fields)  # hop-by-hop: not forwarded
-        # The answer's body comes back intact (its head gains Via and the sticky cookie).
-        answer_head, _, answer_body = received.partition(b"\r\n\r\n")
-        assert answer_body == ANSWER_BODY and answer_head.startswith(b"HTTP/1.1 200 OK\r\n")
-        assert b"\r\nVia: " in answer_head
+        yield lb, connections
     finally:
         await lb.stop()
 
 
-async def test_l7_turns_a_chunked_body_into_the_same_bytes_with_a_length(recorder) -> None:
-    backend, connections = recorder
-    lb = L7Balancer(Endpoint("127.0.2.2", 0), EventStream(), pools={"web": [("recorder", backend)],
-                                                                      "api": [("recorder", backend)]},
-                    health=HEALTH, rng=random.Random(1))
-    await lb.start()
-    try:
-        assert await lb.pools["web"].wait_round(lambda p: all(s.healthy for s in p.states), 20)
-        chunks = [BODY[:1000], BODY[1000:1001], BODY[1001:]]
-        chunked = b"".join(f"{len(c):x}\r\n".encode() + c + b"\r\n" for c in chunks) + b"0\r\n\r\n"
-        sent = (b"POST /chunks HTTP/1.1\r\nHost: www.netlearn.test\r\nX-Marker: l7-chunked\r\n"
-                b"Transfer-Encoding: chunked\r\n\r\n" + chunked)
-        await _exchange(lb.address, sent, answers=1)
-        await eventually(lambda: any(b"l7-chunked" in c and c.endswith(BODY) for c in connections),
-                         "the backend got the whole body")
-        head, _, body = _carrying(connections, b"l7-chunked").partition(b"\r\n\r\n")
-        assert body == BODY
-        assert b"Content-Length: " + str(len(BODY)).encode() in head.split(b"\r\n")
-        assert b"transfer-encoding" not in head.lower()
-    finally:
-        await lb.stop()
+async def test_l7_keeps_the_request_line_body_and_headers_and_adds_only_its_own(l7) -> None:
+    lb, connections = l7
+    end_to_end = (b"Host: www.netlearn.test\r\nX-Marker: l7-byte-test\r\nAccept: */*\r\n"
+                  b"Cookie: a=1; b=2\r\nX-Forwarded-For: 203.0.113.7\r\n")
+    sent = (b"POST /upload/%E2%9C%93?q=a+b&r=%00 HTTP/1.1\r\n" + end_to_end
+            + b"Connection: keep-alive\r\nContent-Length: " + str(len(BODY)).encode() + b"\r\n\r\n" + BODY)
+    received = await _exchange(lb.address, sent, answers=1)
+    await eventually(lambda: any(b"l7-byte-test" in c and c.endswith(BODY) for c in connections),
+                     "the backend got the whole request")
+    got = _carrying(connections, b"l7-byte-test")
+    head, _, body = got.partition(b"\r\n\r\n")
+    line, *fields = head.split(b"\r\n")
+    assert line == b"POST /upload/%E2%9C%93?q=a+b&r=%00 HTTP/1.1"  # the request line, intact
+    assert body == BODY  # the body, intact
+    client_fields = [f for f in end_to_end.split(b"\r\n") if f and not f.startswith(b"X-Forwarded-For")]
+    assert fields[:len(client_fields)] == client_fields  # end-to-end fields: same bytes, same order
+    added = fields[len(client_fields):]
+    assert added == [b"X-Forwarded-For: 203.0.113.7, 127.0.9.1", b"X-Forwarded-Proto: http",
+                     b"Via: " + VIA.encode(), b"Content-Length: " + str(len(BODY)).encode()]
+    assert not any(f.lower().startswith(b"connection:") for f in fields)  # hop-by-hop: not forwarded
+    # The answer's body comes back intact (its head gains Via and the sticky cookie).
+    answer_head, _, answer_body = received.partition(b"\r\n\r\n")
+    assert answer_body == ANSWER_BODY and answer_head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"\r\nVia: " in answer_head
+
+
+async def test_l7_turns_a_chunked_body_into_the_same_bytes_with_a_length(l7) -> None:
+    lb, connections = l7
+    chunks = [BODY[:1000], BODY[1000:1001], BODY[1001:]]
+    chunked = b"".join(f"{len(c):x}\r\n".encode() + c + b"\r\n" for c in chunks) + b"0\r\n\r\n"
+    sent = (b"POST /chunks HTTP/1.1\r\nHost: www.netlearn.test\r\nX-Marker: l7-chunked\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n" + chunked)
+    await _exchange(lb.address, sent, answers=1)
+    await eventually(lambda: any(b"l7-chunked" in c and c.endswith(BODY) for c in connections),
+                     "the backend got the whole body")
+    head, _, body = _carrying(connections, b"l7-chunked").partition(b"\r\n\r\n")
+    assert body == BODY
+    assert b"Content-Length: " + str(len(BODY)).encode() in head.split(b"\r\n")
+    assert b"transfer-encoding" not in head.lower()
