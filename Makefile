@@ -60,8 +60,9 @@ lint: deps
 bench-pages: setup
 	$(BIN)/python bench/pages.py
 
+# pinned (proxies on CPU 1, backends and wrk on CPU 0) and one JSON line, as the README's figures were taken
 bench-lb: setup
-	$(BIN)/python bench/lb_vs_haproxy.py
+	$(BIN)/python bench/lb_vs_haproxy.py --pin --json
 
 bench-walk: setup
 	$(BIN)/python bench/walk.py

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -87,3 +88,43 @@ def test_make_run_serves_on_its_port_with_debug_off_unless_asked(tmp_path, debug
     finally:
         os.killpg(server.pid, 15)
         server.wait(30)
+
+
+def _dry_run(target: str, tmp_path: Path) -> list[str]:
+    printed = subprocess.run(["make", "-n", target], cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True,
+                             timeout=60)
+    assert printed.returncode == 0, f"make {target}: {printed.stderr}"
+    return printed.stdout.splitlines()
+
+
+def _index(lines: list[str], needle: str) -> int:
+    found = [i for i, line in enumerate(lines) if needle in line]
+    assert found, f"{needle!r} not in {lines}"
+    return found[0]
+
+
+def test_make_run_sets_up_before_it_serves(tmp_path) -> None:
+    """README: messages compiled, migrated, static files collected, the course loaded, then served."""
+    lines = _dry_run("run", tmp_path)
+    serve = _index(lines, "uvicorn netlearn.asgi:application")
+    for step in ("scripts/compilemessages.py", "manage.py migrate", "manage.py collectstatic", "manage.py seed_content"):
+        assert _index(lines, step) < serve, step
+
+
+def test_make_test_lints_then_runs_the_suite_twice(tmp_path) -> None:
+    """README: ``make test`` runs ``make lint`` first, then the suite on the embedded defaults and again
+    on real PostgreSQL and Redis (scripts/with_services.py)."""
+    lines = _dry_run("test", tmp_path)
+    ruff, mypy = _index(lines, "ruff check"), _index(lines, "mypy netlearn")
+    embedded = _index(lines, '-m pytest -m "not services"')
+    services = _index(lines, "scripts/with_services.py -- ")
+    assert max(ruff, mypy) < embedded < services
+
+
+def test_each_make_bench_target_runs_the_script_the_readme_names(tmp_path) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    named = re.findall(r"`make (bench-[a-z]+)` \(`(bench/[^`\[]+?)\s*(?:\[[^`]*\])?`\)", readme)
+    assert {target for target, _ in named} >= {"bench-pages", "bench-lb", "bench-walk", "bench-classroom"}, named
+    for target, command in named:
+        lines = _dry_run(target, tmp_path)
+        assert any(f"/python {command}" in line for line in lines), (target, command, lines[-1:])

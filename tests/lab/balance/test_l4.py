@@ -68,7 +68,9 @@ async def test_source_hash_keeps_each_client_on_one_backend(l4: L4Balancer) -> N
     for host in ("127.0.9.1", "127.0.9.2", "127.0.9.3", "127.0.9.4", "127.0.9.5"):
         for _ in range(4):
             seen.setdefault(host, set()).add((await fetch(l4.address, "/health", local_host=host)).backend or "?")
-    assert all(len(backends) == 1 for backends in seen.values())
+    assert all(len(backends) == 1 for backends in seen.values()), seen
+    chosen = set().union(*seen.values())
+    assert "?" not in chosen and len(chosen) > 1, seen  # real backends answered, and not one for all
 
 
 async def test_peak_ewma_steers_away_from_a_slowed_backend(l4: L4Balancer, backends: list[BackendServer]) -> None:
