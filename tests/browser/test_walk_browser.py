@@ -145,6 +145,47 @@ def test_keyboard_shortcuts_leave_controls_alone(page, asgi_live_server_with_lab
     assert page.evaluate("NetLearnWalk.state().index") == before
 
 
+def test_chapter_home_end_speed_keys_and_wait_for_me(browser, asgi_live_server_with_lab):
+    """README: Page Up/Down chapter, Home/End, + − speed; "wait for me" stops at each step. With
+    reduced motion nothing plays by itself, so each key's effect is seen alone."""
+    context = axe.new_context(browser, reduced_motion="reduce")
+    page = context.new_page()
+    _walk(page, asgi_live_server_with_lab, "http://shop.netlearn.test/")
+    page.wait_for_function("NetLearnWalk.state() && !document.querySelector('.walk-panel .running')", timeout=20000)
+
+    def now() -> dict:
+        return page.evaluate("(() => { const s = NetLearnWalk.state(), c = document.querySelector('.walk-step.current');"
+                             " return {index: s.index, speed: s.speed, playing: s.playing,"
+                             " phase: c ? c.dataset.phase : null}; })()")
+
+    page.locator("#walk-steps").focus()
+    page.keyboard.press("End")
+    last = page.evaluate("parseInt(document.querySelector('[data-control=scrubber]').max, 10)")
+    assert last > 10 and now()["index"] == last
+    page.keyboard.press("Home")
+    first = now()
+    assert first["index"] == 0
+    page.keyboard.press("PageDown")
+    second = now()
+    assert second["index"] > 0 and second["phase"] != first["phase"]
+    page.keyboard.press("PageUp")
+    assert now()["index"] == 0
+    page.keyboard.press("+")
+    assert now()["speed"] == 2
+    page.keyboard.press("-")
+    page.keyboard.press("-")
+    assert now()["speed"] == 0.5
+    # "Wait for me": Space plays one step and playback stops there.
+    if not page.locator("[data-control=slowmo]").is_visible():
+        page.locator(".walk-options summary").click()
+    page.locator("[data-control=slowmo]").check()
+    page.locator("#walk-steps").focus()
+    page.keyboard.press("Space")
+    page.wait_for_function("!NetLearnWalk.state().playing")
+    assert now()["index"] == 1
+    context.close()
+
+
 def test_reduced_motion_neither_plays_nor_scrolls(browser, asgi_live_server_with_lab):
     context = axe.new_context(browser, reduced_motion="reduce")
     page = context.new_page()
