@@ -4,6 +4,7 @@ without hijacking controls, reduced motion is respected, and axe finds nothing s
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,9 @@ from tests.browser import axe
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 DESKTOP = {"width": 1366, "height": 900}
+
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 
 
 def _walk(page, base: str, url: str) -> None:
@@ -101,7 +105,7 @@ def test_playback_pace_folds_and_chapters(page, asgi_live_server_with_lab):
     _walk(page, asgi_live_server_with_lab, "http://shop.netlearn.test/")
     page.wait_for_selector("#walk-steps .walk-step[data-t]:not([data-t='0'])", state="attached")
     planned = page.evaluate("NetLearnWalk.plannedMs()")
-    assert 0 < planned <= 10000, f"a walk would play for {planned} ms at 1×"
+    assert 0 < planned <= 9000 + 1e-6, f"a walk would play for {planned} ms at 1× (README: at most 9 s)"
     # The backend's handler pipeline is one row plus a fold; playback skips the folded steps.
     fold = page.locator(".walk-fold details").first
     folded = fold.locator(".walk-step").count()
@@ -109,6 +113,11 @@ def test_playback_pace_folds_and_chapters(page, asgi_live_server_with_lab):
     visited = page.evaluate("NetLearnWalk.state() && document.querySelectorAll('#walk-steps .walk-step').length")
     assert page.evaluate("document.querySelector('.scrubber input').max") == str(visited - 1 - page.evaluate(
         "document.querySelectorAll('.walk-fold .walk-step').length"))
+    # The README's example is this walk: "the shop walk: N steps, M played".
+    said = re.search(r"the shop walk: (\d+) steps, (\d+)\s+played", README)
+    assert said, "the README no longer gives the shop walk's figures: update this test"
+    played = int(page.evaluate("document.querySelector('.scrubber input').max")) + 1
+    assert (visited, played) == (int(said.group(1)), int(said.group(2))), "update the README's shop walk figures"
     # Chapters: "Chapter ▶" jumps to the first step of the next chapter.
     page.locator("[data-action=next-chapter]").click()
     first = page.evaluate("document.querySelector('.walk-step.current').dataset.phase")
