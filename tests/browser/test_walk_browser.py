@@ -163,7 +163,8 @@ def test_chapter_home_end_speed_keys_and_wait_for_me(browser, asgi_live_server_w
     page.wait_for_function("NetLearnWalk.state() && !document.querySelector('.walk-panel .running')", timeout=20000)
 
     def now() -> dict:
-        return page.evaluate("(() => { const s = NetLearnWalk.state(), c = document.querySelector('.walk-step.current');"
+        return page.evaluate("(() => { const s = NetLearnWalk.state(),"
+                             " c = document.querySelector('.walk-step.current');"
                              " return {index: s.index, speed: s.speed, playing: s.playing,"
                              " phase: c ? c.dataset.phase : null}; })()")
 

@@ -107,7 +107,8 @@ def test_make_run_sets_up_before_it_serves(tmp_path) -> None:
     """README: messages compiled, migrated, static files collected, the course loaded, then served."""
     lines = _dry_run("run", tmp_path)
     serve = _index(lines, "uvicorn netlearn.asgi:application")
-    for step in ("scripts/compilemessages.py", "manage.py migrate", "manage.py collectstatic", "manage.py seed_content"):
+    for step in ("scripts/compilemessages.py", "manage.py migrate", "manage.py collectstatic",
+                 "manage.py seed_content"):
         assert _index(lines, step) < serve, step
 
 

@@ -16,20 +16,21 @@ PYTHON = sys.executable
 HOST = "netlearn.example.edu"
 
 # One request of each kind through the whole middleware chain of the production settings.
-PROBE = """
+PROBE = f"""
 import json, django
+HOST = {HOST!r}
 django.setup()
 from django.conf import settings
 from django.test import Client
-client = Client(HTTP_HOST="%s")
+client = Client(HTTP_HOST=HOST)
 plain = client.get("/healthz")
 secure = client.get("/healthz", secure=True)
-print(json.dumps({"plain_status": plain.status_code, "plain_location": plain.get("Location", ""),
+print(json.dumps({{"plain_status": plain.status_code, "plain_location": plain.get("Location", ""),
                   "secure_status": secure.status_code, "hsts": secure.get("Strict-Transport-Security", ""),
                   "session_secure": settings.SESSION_COOKIE_SECURE, "csrf_secure": settings.CSRF_COOKIE_SECURE,
                   "session_httponly": settings.SESSION_COOKIE_HTTPONLY,
-                  "allowed_hosts": settings.ALLOWED_HOSTS, "csrf_origins": settings.CSRF_TRUSTED_ORIGINS}))
-""" % HOST
+                  "allowed_hosts": settings.ALLOWED_HOSTS, "csrf_origins": settings.CSRF_TRUSTED_ORIGINS}}))
+"""
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
