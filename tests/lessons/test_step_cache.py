@@ -103,3 +103,33 @@ def test_two_anonymous_visitors_keep_their_own_progress(content) -> None:
     assert 'data-step="1"\n               class="seen"' in page_first
     assert 'data-step="1"\n               class=""' in page_second
     assert 'data-step="2"\n               class="seen"' in page_second  # the step being read counts as seen
+
+
+def test_instructors_and_requests_with_a_query_string_are_rendered_afresh(client, content, instructor) -> None:
+    """README: instructors (who may see drafts) and requests with a query string skip the cache."""
+    assert "The resolver walks from the root." in _html(client)  # now cached for learners
+    Step.objects.filter(lesson__slug="sample-lesson", number=2).update(body_en="Fresh from the database.")
+    assert "Fresh from the database." not in _html(client)  # update() moved no version: the cached page
+    teacher = Client()
+    teacher.force_login(instructor)
+    assert "Fresh from the database." in _html(teacher)
+    assert "Fresh from the database." in _html(client, STEP2 + "?from=search")
+    assert len(pagecache.pages._pages) == 1  # neither was kept
+
+
+def test_the_page_cache_keeps_the_newest_pages_of_the_current_content_version_only() -> None:
+    """README: an LRU of 1,024 pages of the current content version only."""
+    assert pagecache.MAX_PAGES == 1024
+    cache = pagecache.PageCache(max_pages=2)
+    rendered: list[tuple] = []
+
+    def get(key: tuple, version: str = "v1"):
+        return cache.get(key, version, lambda: rendered.append((key, version)) or object())
+
+    first, second = get(("a",)), get(("b",))
+    assert get(("a",)) is first  # a hit; "a" is now the most recent
+    get(("c",))  # evicts the least recently used: "b"
+    assert get(("a",)) is first and get(("b",)) is not second
+    assert rendered == [(("a",), "v1"), (("b",), "v1"), (("c",), "v1"), (("b",), "v1")]
+    get(("a",), "v2")  # a new content version drops every older page
+    assert len(cache._pages) == 1 and get(("a",), "v2") is not first
