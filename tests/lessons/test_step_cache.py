@@ -133,3 +133,39 @@ def test_the_page_cache_keeps_the_newest_pages_of_the_current_content_version_on
     assert rendered == [(("a",), "v1"), (("b",), "v1"), (("c",), "v1"), (("b",), "v1")]
     get(("a",), "v2")  # a new content version drops every older page
     assert len(cache._pages) == 1 and get(("a",), "v2") is not first
+
+
+def _database_url() -> str:
+    """This test's database as a DATABASE_URL another process can open."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    from urllib.parse import quote
+
+    login = quote(db["USER"] or "") + (":" + quote(db["PASSWORD"]) if db.get("PASSWORD") else "")
+    return f"postgresql://{login}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+def test_an_import_in_another_process_shows_on_the_next_view(client, content, transactional_db, tmp_path) -> None:
+    """README: the content version lives in a file in the data folder (or in Redis), so a
+    ``manage.py import_content`` beside the server is seen at once by the pages it cached."""
+    import copy
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from django.conf import settings
+
+    assert "The resolver walks from the root." in _html(client)  # cached in this process
+    edited = copy.deepcopy(content)
+    edited["lessons"][0]["steps"][1]["body"]["en"] = "Imported by another process."
+    course = tmp_path / "course.json"
+    course.write_text(json.dumps(edited), encoding="utf-8")
+    env = {**os.environ, "DATABASE_URL": _database_url(), "NETLEARN_DATA_DIR": str(settings.DATA_DIR)}
+    subprocess.run([sys.executable, "manage.py", "import_content", str(course)], env=env, check=True,
+                   cwd=Path(__file__).resolve().parents[2], capture_output=True, timeout=120)
+    assert "Imported by another process." in _html(client)
