@@ -83,3 +83,20 @@ async def test_unknown_walk_is_404() -> None:
     response = await AsyncClient().get("/walk/00000000-0000-0000-0000-000000000000/")
     assert response.status_code == 404
     assert (await Walk.objects.acount()) == 0
+
+
+async def test_frames_over_the_walks_bound_are_counted_as_lost_and_said_on_the_page(embedded_lab) -> None:
+    """README: each walk keeps at most 2,000 frames / 4 MiB; the rest are counted as lost and said."""
+    bounds = embedded_lab.call(lambda lab: lab.capture.sniffer and (lab.capture.sniffer.max_frames,
+                                                                     lab.capture.sniffer.max_bytes))
+    if not bounds:
+        pytest.skip("no capture here (needs CAP_NET_RAW): frames are rebuilt, nothing can overflow")
+    assert bounds == (2000, 4 << 20)
+    embedded_lab.call(lambda lab: setattr(lab.capture.sniffer, "max_frames", 6))
+    client = AsyncClient()
+    response = await client.post("/walk/", {"url": "http://shop.netlearn.test/", "cache": "cold"})
+    walk = await _finished(response["Location"].rstrip("/").split("/")[-1])
+    lost = walk.detail["capture"]["lost"]
+    assert len(walk.frames) == 6 and lost > 0
+    body = (await client.get(walk.get_absolute_url())).content.decode()
+    assert f"{lost} frames lost: the capture buffer overflowed" in body
