@@ -100,3 +100,18 @@ async def test_frames_over_the_walks_bound_are_counted_as_lost_and_said_on_the_p
     assert len(walk.frames) == 6 and lost > 0
     body = (await client.get(walk.get_absolute_url())).content.decode()
     assert f"{lost} frames lost: the capture buffer overflowed" in body
+
+
+async def test_healthz_reports_every_lab_component_with_its_state_address_and_port(embedded_lab) -> None:
+    """README: `/healthz` is {"status": "ok", "lab": {...every component's state, address and port...}},
+    at the addresses of the README's lab table (ports are the kernel's here: an ephemeral lab)."""
+    health = (await AsyncClient().get("/healthz")).json()
+    assert health["status"] == "ok" and health["lab"]["state"] == "running"
+    components = health["lab"]["components"]
+    expected = {"root": "127.0.1.1", "tld": "127.0.1.2", "authoritative": "127.0.1.3", "resolver": "127.0.1.4",
+                "l4": "127.0.2.1", "l7": "127.0.2.2", "backend-1": "127.0.3.1", "backend-2": "127.0.3.2",
+                "backend-3": "127.0.3.3", "backend-4": "127.0.3.4"}
+    seen = {name: components[name] for name in ("root", "tld", "authoritative", "resolver", "l4", "l7")}
+    seen.update({backend["name"]: backend for backend in components["backends"]})
+    assert {name: c["host"] for name, c in seen.items()} == expected
+    assert all(c["state"] == "running" and 1024 < c["port"] < 65536 for c in seen.values()), seen
