@@ -40,6 +40,10 @@ def test_pages_carry_a_nonce_based_content_security_policy(client):
     policy = response["Content-Security-Policy"]
     assert "script-src 'self' 'nonce-" in policy and "'unsafe-inline'" not in policy.split("style-src-attr")[0]
     assert "object-src 'none'" in policy and "frame-ancestors 'none'" in policy
+    # docs/deploy.md: style elements only from the site or with the nonce; forms post only to the site.
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";") if " " in d.strip())
+    assert directives["style-src"].split()[0] == "'self'" and "'nonce-" in directives["style-src"]
+    assert "'unsafe-inline'" not in directives["style-src"] and directives["form-action"] == "'self'"
 
 
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", "/\\\\evil.example/",
