@@ -120,6 +120,12 @@ def test_make_test_lints_then_runs_the_suite_twice(tmp_path) -> None:
     embedded = _index(lines, '-m pytest -m "not services"')
     services = _index(lines, "scripts/with_services.py -- ")
     assert max(ruff, mypy) < embedded < services
+    # "the same set-up (plus Chromium, PostgreSQL, Redis, nginx when missing)"
+    for step in ("manage.py migrate", "manage.py seed_content", "scripts/ensure-chromium.sh",
+                 "scripts/ensure-services.sh", "scripts/ensure-tools.sh"):
+        assert _index(lines, step) < embedded, step
+    # ".ci/run calls make test"
+    assert (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1] == "make test"
 
 
 def test_each_make_bench_target_runs_the_script_the_readme_names(tmp_path) -> None:
