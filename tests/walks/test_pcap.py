@@ -42,6 +42,10 @@ async def test_the_owner_downloads_the_pcapng_and_others_get_404(embedded_lab) -
     assert listed == by_time and len(listed) == len(walk.frames)
     stranger = AsyncClient()
     assert (await stranger.get(f"/walk/{walk.id}.pcapng")).status_code == 404
+    # README: the page itself is shareable by its unguessable id; the history lists only your own walks.
+    assert (await stranger.get(walk.get_absolute_url())).status_code == 200
+    assert str(walk.id) in (await owner.get("/walk/")).content.decode()
+    assert str(walk.id) not in (await stranger.get("/walk/")).content.decode()
     assert (await owner.get("/walk/00000000-0000-0000-0000-000000000000.pcapng")).status_code == 404
 
 
