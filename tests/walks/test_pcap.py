@@ -48,6 +48,8 @@ async def test_the_owner_downloads_the_pcapng_and_others_get_404(embedded_lab) -
     text = (await owner.get(f"/walk/{walk.id}.json")).content.decode()
     document = json.loads(text)
     assert document["capture"]["keylog"] is True and "TRAFFIC_SECRET" not in text
+    assert {"mode", "reason", "frames", "lost", "kernel_drops", "cut_short", "cache", "keylog"} <= set(
+        walk.detail["capture"])  # the summary docs/capture.md describes
     documented = {"no", "ts_ns", "t_ms", "src", "dst", "src_node", "dst_node", "hop", "transport", "flow",
                   "protocol", "length", "info", "hex", "captured", "step"}
     assert len(document["frames"]) == len(walk.frames)
