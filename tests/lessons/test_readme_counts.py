@@ -47,3 +47,12 @@ def test_the_readme_counts_the_shipped_course() -> None:
         shipped["lessons"], shipped["fewest_steps"], shipped["most_steps"], shipped["try_it"])
     assert _said(r"(\d+) glossary terms, (\d+) questions, (\d+) quizzes") == (
         shipped["glossary"], shipped["questions"], shipped["quizzes"])
+
+
+def test_the_readme_states_the_load_the_io_models_try_it_runs() -> None:
+    from netlearn.lab.actions import IO_MODELS_LOAD as load
+
+    free = load["oio_threads"] - load["idle"]
+    said = _said(r"opens (\d+) idle keep-alive connections before (\d+) active clients, so the idle ones hold\s+"
+                 r"(\d+) of the OIO server's (\d+) threads and (\d+) clients wait")
+    assert said == (load["idle"], load["clients"], load["idle"], load["oio_threads"], load["clients"] - free)
