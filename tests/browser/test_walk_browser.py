@@ -232,7 +232,11 @@ def test_walk_pages_pass_axe(browser, asgi_live_server_with_lab, scheme):
     page.evaluate("NetLearnWalk.state() && document.querySelector('[data-action=play]').click()")  # pause mid-play
     found = {"walk mid-play": axe.violations(page)}
     page.locator("[data-action=forward]").click()
+    page.wait_for_function("!document.querySelector('.walk-panel .running')", timeout=20000)  # the walk ended
+    page.locator("#walk-steps").focus()  # End on the button would be the button's, not playback's
     page.keyboard.press("End")
+    assert page.evaluate("NetLearnWalk.state().index === "
+                         "parseInt(document.querySelector('[data-control=scrubber]').max, 10)")
     page.wait_for_selector("#inspector .osi-stack")
     found["walk finished"] = axe.violations(page)
     page.goto(f"{base}/walk/compare/")
