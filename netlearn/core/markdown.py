@@ -29,8 +29,10 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
-CACHE_VERSION = "md1"
-GLOSSARY_LINK = re.compile(r"\[\[([^\[\]|\n]{1,80})(?:\|([^\[\]\n]{1,200}))?\]\]")
+CACHE_VERSION = "md2"
+#: ``[[term]]`` or ``[[term|text]]``; inside a table row the pipe arrives escaped (``[[term\|text]]``).
+GLOSSARY_LINK = re.compile(r"\[\[([^\[\]|\n]{1,80}?)(?:\\?\|([^\[\]\n]{1,200}))?\]\]")
+FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 
 _ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "code", "del", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6",
@@ -58,6 +60,26 @@ def glossary_url(term: str) -> str:
 def glossary_terms_in(text: str) -> list[str]:
     """The glossary keys a body links to (for validation and "used in" lists)."""
     return [m.group(1).strip() for m in GLOSSARY_LINK.finditer(text or "")]
+
+
+def _escape_pipes_in_table_rows(text: str) -> str:
+    """Escape the pipe of ``[[term|text]]`` on lines that hold other pipes (table rows), outside
+    fenced code. Why: a table row is split into cells on every unescaped ``|`` before inline rules
+    run, so the link's own pipe would cut it in two; ``\\|`` is the table's escape for a pipe that
+    belongs to the cell, and :data:`GLOSSARY_LINK` accepts it."""
+    if "[[" not in text or "|" not in text:
+        return text
+    lines = text.split("\n")
+    fence = ""
+    for i, line in enumerate(lines):
+        opening = FENCE.match(line)
+        if opening and (not fence or opening.group(1).startswith(fence)):
+            fence = "" if fence else opening.group(1)
+            continue
+        if fence or "|" not in GLOSSARY_LINK.sub("", line):
+            continue
+        lines[i] = GLOSSARY_LINK.sub(lambda m: f"[[{m.group(1)}\\|{m.group(2)}]]" if m.group(2) else m.group(0), line)
+    return "\n".join(lines)
 
 
 def _glossary_rule(state: StateInline, silent: bool) -> bool:
@@ -112,7 +134,7 @@ def sanitize(html: str) -> str:
 
 
 def render_uncached(text: str) -> str:
-    return sanitize(_md.render(text or ""))
+    return sanitize(_md.render(_escape_pipes_in_table_rows(text or "")))
 
 
 def _cache_key(text: str, lang: str) -> str:

@@ -65,12 +65,12 @@ async def run_io_models_comparison(stream: EventStream, config: AvailabilityConf
     def told(position: int) -> None:
         if position:
             _step(stream, correlation_id, f"queued: {position} comparison(s) ahead of this one",
-                  queue_position=position)
+                  queue_position=position, step="queued")
         if on_position is not None:
             on_position(position)
 
     async with queue.slot(label=correlation_id or "comparison", on_position=told) as ticket:
-        _step(stream, correlation_id, "comparison starting", ticket=ticket.number)
+        _step(stream, correlation_id, "comparison starting", ticket=ticket.number, step="comparison_start")
         result = await compare_models(spec, stream=stream, hosts={"oio": config.oio, "nio": config.nio},
                                       client_host=config.load_client_host, correlation_id=correlation_id,
                                       timeout=config.io_timeout, on_progress=on_progress)

@@ -76,10 +76,15 @@ class Correlator:
                     del self._bindings[key]
 
     def lookup(self, *endpoints: Endpoint | None) -> str | None:
-        with self._lock:
-            for endpoint in endpoints:
-                if endpoint is not None and endpoint in self._bindings:
-                    return self._bindings[endpoint]
+        """No lock: each ``get`` is one atomic dict operation under the GIL, and a lookup racing a
+        bind in another thread may miss it either way. Called for nearly every event (the L4
+        balancer: six times a connection), so the lock's cost showed in its profile."""
+        bindings = self._bindings
+        for endpoint in endpoints:
+            if endpoint is not None:
+                cid = bindings.get(endpoint)
+                if cid is not None:
+                    return cid
         return None
 
 

@@ -228,6 +228,11 @@ ROLE_NAMES = {
     "l7": gettext_noop("L7 balancer"), "lab": gettext_noop("Lab"),
     "tls-front": gettext_noop("TLS front (in front of the L7)"), "quic-l4": gettext_noop("HTTP/3 front (shop)"),
     "quic-l7": gettext_noop("HTTP/3 front (www)"),
+    "lb-active": gettext_noop("Active balancer"), "lb-standby": gettext_noop("Standby balancer"),
+    "availability": gettext_noop("The demo"), "iomodels": gettext_noop("I/O models comparison"),
+    "oio": gettext_noop("OIO server"), "nio": gettext_noop("NIO server"),
+    "local": gettext_noop("In-process transport"), "ft-client": gettext_noop("Fault-tolerant client"),
+    "registry": gettext_noop("Registry"),
 }
 
 

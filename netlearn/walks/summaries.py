@@ -16,6 +16,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop as N_
 from django.utils.translation import ngettext
 
+from . import summaries_ops as ops
+
 Event = dict[str, Any]
 
 #: Load-balancing algorithms, as the lab names them.
@@ -23,6 +25,7 @@ ALGORITHMS = {
     "round_robin": N_("round robin"), "weighted_round_robin": N_("weighted round robin"),
     "least_connections": N_("least connections"), "source_hash": N_("source-IP hash"),
     "ip_hash": N_("source-IP hash"), "peak_ewma": N_("Peak EWMA"), "random": N_("random"),
+    "sticky_cookie": N_("the session cookie"),
 }
 
 #: What the browser fetched a resource for.
@@ -55,6 +58,8 @@ def _first_record(records: list[str] | None) -> str:
     if not records:
         return ""
     parts = str(records[0]).split()
+    if len(parts) >= 5 and parts[3] in ("TXT", "SOA"):  # a value with spaces: its type and its size, not its words
+        return f"{parts[3]} ({len(' '.join(parts[4:]))} B)"
     return " ".join(parts[-2:]) if len(parts) >= 2 else str(records[0])
 
 
@@ -175,6 +180,8 @@ def _answer(e: Event, d: dict[str, Any]) -> str:
 
 
 def _accept(e: Event, d: dict[str, Any]) -> str:
+    if d.get("terminates_tls"):
+        return ops.accept_of_a_front(e, d)
     return _("%(role)s accepts a connection from %(peer)s") % {"role": _role(e["component"]), "peer": _ep(e.get("src"))}
 
 
@@ -206,16 +213,22 @@ def _response(e: Event, d: dict[str, Any]) -> str:
 
 
 def _choose(e: Event, d: dict[str, Any]) -> str:
+    if "instance_id" in d:
+        return ops.choose_an_instance(e, d)
     return _("%(algorithm)s chooses %(backend)s") % {"algorithm": algorithm_name(d.get("algorithm", "")),
                                                      "backend": _role(d.get("chosen", "") or "")}
 
 
 def _forward(e: Event, d: dict[str, Any]) -> str:
+    if "from_protocol" in d:
+        return ops.forward_of_a_front(e, d)
     return _("%(role)s forwards the request to %(backend)s") % {"role": _role(e["component"]),
                                                                "backend": _role(d.get("backend", ""))}
 
 
 def _close(e: Event, d: dict[str, Any]) -> str:
+    if "datagrams" in d:
+        return ops.close_of_quic(e, d)
     n = int(d.get("requests") or 0)
     if e["component"] == "client":
         return ngettext("The browser closes the connection: FIN, ACK, FIN, ACK (%(n)d request on it); "
@@ -231,6 +244,8 @@ def _close(e: Event, d: dict[str, Any]) -> str:
 
 def _handler(e: Event, d: dict[str, Any]) -> str:
     handler = d.get("handler", "")
+    if handler in ("h2", "h3"):
+        return ops.handler_of_a_front(e, d)
     line = f"{d.get('method', '')} {d.get('target', '')}".strip()
     text = {
         "decoder": N_("%(handler)s: %(bytes)s bytes of request head decoded into %(line)s"),
@@ -269,13 +284,18 @@ KIND_SUMMARIES: dict[str, Callable[[Event, dict[str, Any]], str]] = {
     "query": _query, "referral": _referral, "answer": _answer, "accept": _accept, "connect": _connect,
     "request": _request, "response": _response, "choose": _choose, "forward": _forward, "close": _close,
     "handler": _handler, "tls_record": _tls_record, "frame": _frame, "packet": _packet,
+    **ops.OPS_KIND_SUMMARIES,
 }
+STEP_SUMMARIES.update(ops.OPS_STEP_SUMMARIES)
 
 
 def summary_for(event: Event) -> str:
     """The event's summary in the active language; the lab's own sentence when no key matches."""
     detail = event.get("detail") or {}
-    build = STEP_SUMMARIES.get(detail.get("step", "")) if event["kind"] == "step" else KIND_SUMMARIES.get(event["kind"])
+    if event["kind"] == "step":
+        build = STEP_SUMMARIES.get(detail.get("step", "")) or ops.COMPONENT_STEPS.get(event["component"])
+    else:
+        build = KIND_SUMMARIES.get(event["kind"])
     if build is None:
         return event.get("summary", "")
     try:
@@ -300,10 +320,20 @@ REASONS = {
 
 
 def choice_reason(detail: dict[str, Any]) -> str:
+    """Why the balancer chose this backend. An L7 pool with session cookies says first what it
+    did with the cookie the request carried (``detail.cookie``: the backend it names)."""
+    chosen, cookie = _role(str(detail.get("chosen") or "")), detail.get("cookie")
+    if detail.get("algorithm") == "sticky_cookie":
+        return _("The request carried a session cookie naming %(chosen)s, which is healthy, so it goes back "
+                 "there (session stickiness).") % {"chosen": chosen}
     source = REASONS.get(detail.get("algorithm", ""))
     if not source:
         return str(detail.get("reason", ""))
-    return _(source) % {"chosen": _role(str(detail.get("chosen") or ""))}
+    reason = _(source) % {"chosen": chosen}
+    if cookie:
+        return _("The session cookie named %(backend)s was ignored: that backend is down or not in this pool.") % {
+            "backend": _role(str(cookie))} + " " + reason
+    return reason
 
 
 #: Field values of rebuilt headers that are words rather than numbers (lab.packets writes them).

@@ -8,6 +8,7 @@ handful of expressions a learner needs, in Wireshark's own words (``dns``, ``tcp
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -137,14 +138,39 @@ def packet_view(frames: list[Frame], *, filter_text: str = "", hop: str = "", se
 
 HOST_ORDER = ("client", "resolver", "root", "tld", "authoritative", "tls-front", "quic-l4", "quic-l7", "l4", "l7")
 COLUMN_W, ROW_H, LEFT, TOP = 118, 22, 64, 46
+#: Width of one character of the graph's 10 px monospace font, with a little room to spare.
+CHAR_W = 6.2
+#: Longest comment (Wireshark's right-hand "Comment" column: the packet's whole Info).
+COMMENT_CHARS = 96
+_PORTS = re.compile(r"^\d+ → \d+ ")
+_DNS_ID = re.compile(r"^Standard query (response )?0x[0-9a-f]{4} ")
+
+
+def _host_name_px(name: str) -> float:
+    """A host name's width in the graph's 12 px bold heading font (Hangul is about twice as wide
+    as Latin): columns widen to fit the longest name, so names never run into each other."""
+    return sum(12.5 if ord(c) >= 0x1100 else 7.6 for c in name)
+
+
+def arrow_label(info: str, room_px: float) -> str:
+    """What fits above an arrow: the Info without what the columns already say (the ports, the
+    DNS id), cut with an ellipsis to the arrow's length. Why: a label longer than its arrow runs
+    over the next host's lifeline and the next label; the whole Info stays in the comment column."""
+    text = _DNS_ID.sub(lambda m: "Response " if m.group(1) else "Query ", _PORTS.sub("", info.strip()))
+    room = max(int(room_px // CHAR_W), 4)
+    return text if len(text) <= room else text[:room - 1].rstrip() + "…"
 
 
 def flow_graph(frames: list[Frame], role_name: Callable[[str], str]) -> dict[str, Any]:
-    """Wireshark's flow graph: one column per host, one arrow per frame, top to bottom in time."""
+    """Wireshark's flow graph: one column per host, one arrow per frame, top to bottom in time,
+    a short label on each arrow and the packet's whole Info in a comment column on the right."""
     nodes = {str(f.get("src_node") or "") for f in frames} | {str(f.get("dst_node") or "") for f in frames}
     nodes.discard("")
     ordered = [n for n in HOST_ORDER if n in nodes] + sorted(n for n in nodes if n not in HOST_ORDER)
-    x = {n: LEFT + COLUMN_W // 2 + i * COLUMN_W for i, n in enumerate(ordered)}
+    names = {n: role_name(n) for n in ordered}
+    column = max([COLUMN_W, *(int(_host_name_px(name)) + 16 for name in names.values())])
+    x = {n: LEFT + column // 2 + i * column for i, n in enumerate(ordered)}
+    comment_x = LEFT + column * max(len(ordered), 1) + 8
     arrows: list[dict[str, Any]] = []
     for f in frames:
         a, b = str(f.get("src_node") or ""), str(f.get("dst_node") or "")
@@ -152,9 +178,14 @@ def flow_graph(frames: list[Frame], role_name: Callable[[str], str]) -> dict[str
             continue
         y = TOP + 14 + len(arrows) * ROW_H
         x1, x2 = x[a], x[b]
+        info = str(f.get("info", ""))
+        comment = info if len(info) <= COMMENT_CHARS else info[:COMMENT_CHARS - 1] + "…"
         arrows.append({"no": f.get("no"), "y": y, "x1": x1, "x2": x2, "mid": (x1 + x2) / 2,
-                       "dir": 1 if x2 >= x1 else -1, "label": str(f.get("info", ""))[:44],
-                       "time": f"{f.get('t_ms', 0.0):.2f}", "proto": str(f.get("protocol", "")).lower()})
+                       "dir": 1 if x2 >= x1 else -1, "label": arrow_label(info, abs(x2 - x1) - 12),
+                       "comment": comment, "time": f"{f.get('t_ms', 0.0):.2f}",
+                       "proto": str(f.get("protocol", "")).lower()})
     height = TOP + 24 + len(arrows) * ROW_H
-    return {"hosts": [{"id": n, "name": role_name(n), "x": x[n]} for n in ordered], "arrows": arrows,
-            "width": LEFT + COLUMN_W * max(len(ordered), 1) + 8, "height": height, "line_end": height - 6}
+    widest = max((len(a["comment"]) for a in arrows), default=0)
+    hosts = [{"id": n, "name": names[n], "x": x[n]} for n in ordered]
+    return {"hosts": hosts, "arrows": arrows, "comment_x": comment_x,
+            "width": int(comment_x + widest * CHAR_W + 12), "height": height, "line_end": height - 6}

@@ -247,7 +247,9 @@
       dot = document.createElementNS("http://www.w3.org/2000/svg", "circle");
       dot.setAttribute("r", "9");
       dot.setAttribute("class", "packet");
-      svg.appendChild(dot);
+      // Under the nodes: arriving, the packet slips behind its host's box instead of hiding its name.
+      const firstNode = svg.querySelector("[id^='node-']");
+      if (firstNode) firstNode.parentNode.insertBefore(dot, firstNode); else svg.appendChild(dot);
     }
     dot.setAttribute("data-kind", kind || "");
     const len = path.getTotalLength();

@@ -49,12 +49,15 @@ def _in_view(page, selector: str) -> bool:
 
 def _mid_play(page) -> int:
     """Open the walk's own page (a replay of the stored walk, as a shared link shows it), wait until
-    playback is partway through, then choose the step that is current; return the page's scroll
-    position from before the choice."""
+    playback is partway through and on a step with a packet, then choose the step that is current;
+    return the page's scroll position from before the choice."""
     page.wait_for_selector("#walk-more .pkt-row, #walk-more .tl-row", state="attached", timeout=20000)
     page.goto(page.url)
+    # A step that carried a packet, so the inspector shows that packet's layers and bytes.
     page.wait_for_function("() => { const s = window.NetLearnWalk && NetLearnWalk.state();"
-                           " return s && s.index >= 8; }", timeout=20000)
+                           " return s && s.index >= 8"
+                           " && !!document.querySelector('.walk-step.current .step-meta .badge'); }",
+                           timeout=20000)
     y = page.evaluate("window.scrollY")
     page.locator(".walk-step.current .inspect-btn").click()
     page.wait_for_function("() => { const c = document.querySelector('.walk-step.current');"
@@ -317,4 +320,50 @@ def test_try_it_walk_in_a_lesson_fits_and_passes_axe(browser, asgi_live_server_w
     page.locator(".try-it").screenshot(path=str(artifacts_dir / f"try-it-walk-{scheme}.png"))
     link.click()
     page.wait_for_selector(".walk-panel .walk-step[data-inspect]")
+    context.close()
+
+
+#: Every pair of texts in the flow graph whose boxes intersect (1 px of slack for anti-aliasing), every
+#: text cut off by the graph's edge, and every arrow label longer than its arrow (it would run over the
+#: next host's lifeline).
+OVERLAPS_JS = """() => {
+    const texts = [...document.querySelectorAll('svg.flow-svg text')].filter((t) => t.textContent.trim());
+    const boxes = texts.map((t) => [t, t.getBoundingClientRect()]);
+    const found = [];
+    for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+        const [a, ra] = boxes[i], [b, rb] = boxes[j];
+        if (ra.left < rb.right - 1 && rb.left < ra.right - 1 && ra.top < rb.bottom - 1 && rb.top < ra.bottom - 1)
+            found.push(a.textContent.trim() + ' ⟂ ' + b.textContent.trim());
+    }
+    const svg = document.querySelector('svg.flow-svg').getBoundingClientRect();
+    for (const [t, r] of boxes) {
+        if (r.left < svg.left - 1 || r.right > svg.right + 1) found.push(t.textContent.trim() + ' is cut off');
+    }
+    for (const g of document.querySelectorAll('svg.flow-svg .flow-arrow')) {
+        const line = g.querySelector('line').getBoundingClientRect(), label = g.querySelector('.flow-label');
+        if (label.getBoundingClientRect().width > line.width + 1)
+            found.push(label.textContent + ' is longer than its arrow');
+    }
+    return {count: texts.length, overlaps: found};
+}"""
+
+
+@pytest.mark.parametrize("phone", [False, True], ids=["desktop", "phone"])
+def test_flow_graph_labels_do_not_overlap(browser, asgi_live_server_with_lab, artifacts_dir, phone):
+    """Hosts, times and packet labels of the flow graph are each legible: no two text boxes meet.
+    On a phone (in Korean, whose host names are wider) the graph scrolls sideways inside its own
+    focusable, labelled region, not the page."""
+    context = axe.new_context(browser, phone=phone, locale="ko" if phone else "en")
+    page = context.new_page()
+    _walk(page, asgi_live_server_with_lab, "https://shop.netlearn.test/")
+    region = page.locator(".flow-scroll")
+    region.wait_for(timeout=20000)
+    region.scroll_into_view_if_needed()
+    region.screenshot(path=str(artifacts_dir / f"walk-flow-{'phone' if phone else 'desktop'}.png"))
+    found = page.evaluate(OVERLAPS_JS)
+    assert found["count"] > 20, "the flow graph has its hosts, times and labels"
+    overlaps = found["overlaps"]
+    assert not overlaps, f"{len(overlaps)} overlapping texts, e.g. " + "; ".join(overlaps[:8])
+    assert region.get_attribute("tabindex") == "0" and region.get_attribute("role") == "region"
+    assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"] + 1
     context.close()

@@ -59,6 +59,20 @@ def test_glossary_links_point_at_terms() -> None:
     assert glossary_terms_in("[[DNS]] and [[SO_BACKLOG|backlog]]") == ["DNS", "SO_BACKLOG"]
 
 
+def test_a_labelled_glossary_link_inside_a_table_cell_keeps_the_table() -> None:
+    """The link's ``|`` is not a cell border: the row keeps its two cells and the link its label."""
+    html = render_uncached("| Layer | Example |\n|---|---|\n| [[TCP|transport]] | port 443, see [[TLS]] |\n"
+                           "| [[DNS|names]] | plain |\n")
+    rows = re.findall(r"<tr>(.*?)</tr>", html, re.S)
+    assert [len(re.findall(r"<t[hd]>", row)) for row in rows] == [2, 2, 2]
+    assert '<td><a class="term" href="/glossary/TCP/" rel="noopener noreferrer">transport</a></td>' in html
+    assert '>names</a></td>' in html and 'href="/glossary/TLS/"' in html
+    assert "[[" not in html and "\\" not in html
+    # Outside tables and in code nothing changes.
+    assert '>virtual address</a> or a | b' in render_uncached("[[VIP|virtual address]] or a | b")
+    assert "a | [[x|y]]" in render_uncached("```\na | [[x|y]]\n```")
+
+
 def test_java_code_is_highlighted() -> None:
     html = render_uncached("```java\npublic void start() {\n    ServerBootstrap b = new ServerBootstrap();\n}\n```")
     assert '<pre class="highlight"><code class="language-java">' in html

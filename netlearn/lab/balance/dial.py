@@ -30,6 +30,22 @@ IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 async def dial(source_host: str, backend: Endpoint, *, timeout: float, stream: EventStream,
                correlation_id: str | None) -> tuple[socket.socket, Endpoint]:
     """A connected non-blocking socket and its local endpoint (already correlated)."""
+    sock, local, connected = start_dial(source_host, backend, stream=stream, correlation_id=correlation_id)
+    try:
+        if not connected:
+            await _connected(sock, timeout)
+        return sock, local
+    except BaseException:
+        forget_dial(sock, local, stream=stream, correlation_id=correlation_id)
+        raise
+
+
+def start_dial(source_host: str, backend: Endpoint, *, stream: EventStream,
+               correlation_id: str | None) -> tuple[socket.socket, Endpoint, bool]:
+    """Begin a connection without waiting: the non-blocking socket, its local endpoint (already
+    correlated) and whether the handshake is already over (usual on loopback). The L4 balancer
+    waits for the rest on its own poller; :func:`dial` waits with the event loop. Raises
+    ``OSError`` when the connection failed at once."""
     v6 = ":" in backend.host
     # Non-blocking from birth (one ioctl fewer); the event loop sets TCP_NODELAY on its transport.
     sock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
@@ -46,16 +62,23 @@ async def dial(source_host: str, backend: Endpoint, *, timeout: float, stream: E
         if correlation_id is not None:
             stream.correlator.bind(local, correlation_id)
         if err == errno.EINPROGRESS:
-            if not _established(sock):
-                await _connected(sock, timeout)
-        elif err:
+            return sock, local, _established(sock)
+        if err:
             raise OSError(err, os.strerror(err))
-        return sock, local
+        return sock, local, True
     except BaseException:
-        if local is not None and correlation_id is not None:
-            stream.correlator.unbind(local)
-        sock.close()
+        if local is not None:
+            forget_dial(sock, local, stream=stream, correlation_id=correlation_id)
+        else:
+            sock.close()
         raise
+
+
+def forget_dial(sock: socket.socket, local: Endpoint, *, stream: EventStream, correlation_id: str | None) -> None:
+    """Undo :func:`start_dial` for a connection that will not be used: unbind and close."""
+    if correlation_id is not None:
+        stream.correlator.unbind(local)
+    sock.close()
 
 
 def _established(sock: socket.socket) -> bool:

@@ -173,7 +173,7 @@ class Session:
                   method=method, target=target, host=host, pool=pool_name)
         choice, cookie_value = self._choose(pool, request)
         self.emit(Kind.CHOOSE, f"{choice.algorithm}: {choice.backend.name if choice.backend else 'nobody'}",
-                  pool=pool_name, **choice.explanation())
+                  pool=pool_name, cookie=cookie_value, **choice.explanation())
         ctx = {"method": method, "target": target, "pool": pool_name}
         if choice.backend is None:
             return await self._answer_error(ProxyError(503, f"no healthy backend in pool {pool_name}"), ctx, None)

@@ -128,7 +128,7 @@ class Resolution:
                 Note(
                     "retry",
                     f"{pending.server_ip} truncated its answer (TC=1): asking again over TCP",
-                    {"server": pending.server_ip},
+                    {"server": pending.server_ip, "reason": "truncated"},
                 )
             )
             return self._send(transport="tcp")
@@ -145,7 +145,7 @@ class Resolution:
                 Note(
                     "retry",
                     f"no answer from {pending.server_ip}: trying once more",
-                    {"server": pending.server_ip},
+                    {"server": pending.server_ip, "reason": "timeout"},
                 )
             )
             return self._send(transport=pending.transport)
@@ -328,7 +328,8 @@ class Resolution:
             Note(
                 "cache",
                 f"cache: {what}{name} {qtype_text(qtype)} ({ttl} s left){' — ' + why if why else ''}",
-                {"qname": str(name), "qtype": qtype_text(qtype), "remaining_ttl": ttl, "negative": negative},
+                {"qname": str(name), "qtype": qtype_text(qtype), "remaining_ttl": ttl, "negative": negative,
+                 "zone_cut": bool(why)},
             )
         )
 

@@ -62,7 +62,7 @@ async def run_ha_failover_demo(stream: EventStream, config: AvailabilityConfig, 
         await pair.start()
         prober = asyncio.create_task(probe())
         await asyncio.sleep(0.3)
-        _step(stream, cid, "killing the active load balancer")
+        _step(stream, cid, "killing the active load balancer", step="ha_kill")
         killed_at = time.monotonic()
         await pair.kill_active()
         took_over = await wait_for_master("lb-standby", config.master_down_interval + 2.0)
@@ -78,7 +78,7 @@ async def run_ha_failover_demo(stream: EventStream, config: AvailabilityConfig, 
         }
         if restore:
             await asyncio.sleep(0.2)
-            _step(stream, cid, "the active comes back")
+            _step(stream, cid, "the active comes back", step="ha_return")
             restored_at = time.monotonic()
             await pair.restore_active()
             if pair.preempt:

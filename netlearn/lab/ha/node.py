@@ -100,7 +100,8 @@ class HANode:
             if self.machine.state != before:
                 reason = ("no advertisement for the master-down interval" if priority is None
                           else f"heard priority {priority} > ours")
-                self._record(reason, self.machine.state.value)
+                self._record(reason, self.machine.state.value,
+                             cause="master_down" if priority is None else "preempted", heard=priority)
             try:
                 await self._perform(actions)
             except Exception as exc:  # noqa: BLE001 - the driver must outlive one bad action
@@ -208,11 +209,11 @@ class HANode:
             await asyncio.sleep(0)  # the transport closes its socket on the next loop iteration
         await self._release()
 
-    def _record(self, reason: str, to: str) -> None:
+    def _record(self, reason: str, to: str, *, cause: str = "start", heard: int | None = None) -> None:
         self.transitions.append({"at": time.monotonic(), "ts": time.perf_counter(), "to": to, "reason": reason})
         if to in ("master", "backup"):
             self._emit(Kind.CONTROL, f"{self.name} is now {to.upper()} ({reason})",
-                       detail={"event": "state", "state": to, "reason": reason})
+                       detail={"event": "state", "state": to, "reason": reason, "cause": cause, "heard": heard})
 
     def _emit(self, kind: Kind, summary: str, *, src: Endpoint | None = None, dst: Endpoint | None = None,
               data: bytes = b"", detail: dict[str, Any] | None = None, layer: int = 4) -> None:

@@ -269,7 +269,8 @@ async def compare_models(spec: ComparisonSpec, *, stream: EventStream, hosts: di
         stream.emit(component=COMPONENT, layer=7, kind=Kind.STEP, correlation_id=correlation_id,
                     summary=f"{model}: {spec.clients} slow clients and {spec.idle} idle connections "
                             f"for {spec.duration:g} s",
-                    detail={"progress": round(index / total, 3), "model": model})
+                    detail={"progress": round(index / total, 3), "model": model, "clients": spec.clients,
+                            "idle": spec.idle, "duration_s": spec.duration})
         if model == "embedded":
             results.append(await _embedded(spec))
             continue

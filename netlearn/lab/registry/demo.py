@@ -76,7 +76,8 @@ async def run_client_side_demo(stream: EventStream, config: AvailabilityConfig, 
                     picks[result.instance_id] = picks.get(result.instance_id, 0) + 1
             before[client.name] = picks
         victim = instances[kill_index]
-        step(stream, cid, f"killing {victim.instance_id}: watch its heartbeats stop")
+        step(stream, cid, f"killing {victim.instance_id}: watch its heartbeats stop", step="instance_kill",
+             instance_id=victim.instance_id)
         killed_at = time.monotonic()
         await victim.kill()
         during = {"calls": 0, "retried": 0, "failed": 0}

@@ -89,7 +89,8 @@ class ServiceInstance:
         await self._halt()
         self.state = "killed"
         self.stream.emit(component=self.instance_id, layer=7, kind=Kind.CONTROL, correlation_id=self.cid,
-                         summary=f"{self.instance_id} killed: its heartbeats stop", src=self.address)
+                         summary=f"{self.instance_id} killed: its heartbeats stop", src=self.address,
+                         detail={"event": "instance_killed", "instance_id": self.instance_id})
 
     async def stop(self) -> None:
         """Clean shutdown: cancel the lease, then stop."""

@@ -16,6 +16,11 @@ ALGORITHM_NAMES = {
 }
 
 
+#: The DNS servers a ``dns_query`` try-it can ask, as a sentence names them.
+DNS_SERVERS = {"resolver": _lazy("the recursive resolver"), "root": _lazy("a root server"),
+               "tld": _lazy("the TLD server"), "authoritative": _lazy("the authoritative server")}
+
+
 @register.filter
 def lab_action_label(spec: Any) -> str:
     if not isinstance(spec, dict):
@@ -24,8 +29,9 @@ def lab_action_label(spec: Any) -> str:
     if kind == "walk":
         return _("Walk %(url)s through the real lab, step by step.") % {"url": spec.get("url", "")}
     if kind == "dns_query":
-        return _("Ask the %(server)s server for %(name)s %(type)s and read its real answer.") % {
-            "server": spec.get("server", "resolver"), "name": spec.get("name", ""), "type": spec.get("type", "A")}
+        server = spec.get("server", "resolver")
+        return _("Ask %(server)s for %(name)s %(type)s and read its real answer.") % {
+            "server": DNS_SERVERS.get(server, server), "name": spec.get("name", ""), "type": spec.get("type", "A")}
     if kind == "lb_distribution":
         return _("Send %(n)s requests through a real %(lb)s balancer using %(algo)s and chart where they went.") % {
             "n": spec.get("requests", 40), "lb": str(spec.get("balancer", "l4")).upper(),
@@ -92,3 +98,11 @@ def backend_index(name: Any) -> str:
     """"backend-3" -> "3" (for colour classes); anything else -> "x"."""
     text = str(name or "")
     return text.rsplit("-", 1)[1] if text.startswith("backend-") else "x"
+
+
+@register.filter
+def role_names(components: Any) -> str:
+    """["backend-1", "l4"] -> "Backend 1, L4 balancer" in the learner's language (not the lab's ids)."""
+    from netlearn.walks.presenters import _role
+
+    return ", ".join(_role(str(c)) for c in components or [])

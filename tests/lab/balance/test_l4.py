@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
+import typing
 from collections import Counter
 from collections.abc import AsyncIterator
 
@@ -192,3 +193,53 @@ async def test_stop_closes_everything_and_leaks_no_tasks(stream: EventStream, ba
     writer.close()
     assert lb.describe()["active_connections"] == 0 and lb.describe()["state"] == "stopped"
     assert asyncio.all_tasks() <= before
+
+
+class _HalfCloser(asyncio.Protocol):
+    """Test peer for half-close: greets, answers ``echo:`` + everything the client sent once the
+    client's FIN arrives, and records it all (it is not one of our servers: the L4 is tested)."""
+
+    def __init__(self, seen: list[bytes]) -> None:
+        self.seen = seen
+        self.got = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = typing.cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.got += data
+
+    def eof_received(self) -> bool:
+        self.seen.append(self.got)
+        self.transport.write(b"echo:" + self.got)
+        self.transport.close()
+        return True
+
+
+async def test_a_half_close_is_relayed_both_ways(stream: EventStream) -> None:
+    """The client's FIN reaches the backend after its bytes, the backend still answers on the
+    half-open connection, and its own FIN reaches the client: ``shutdown(SHUT_WR)`` is relayed."""
+    seen: list[bytes] = []
+    server = await asyncio.get_running_loop().create_server(lambda: _HalfCloser(seen), "127.0.3.2", 0)
+    backend = Endpoint.of(server.sockets[0].getsockname())
+    lb = L4Balancer(Endpoint("127.0.2.1", 0), stream, backends=[("half", backend)],
+                    health=HealthConfig(interval=60, threshold=1, timeout=1.0))
+    await lb.start()
+    try:
+        with Recorder(stream) as rec:
+            reader, writer = await asyncio.open_connection(*lb.address)
+            payload = bytes(range(256)) * 400  # 100 KiB: more than one read
+            writer.write(payload)
+            writer.write_eof()
+            answer = await asyncio.wait_for(reader.read(), 5)
+            writer.close()
+            await eventually(lambda: rec.of_kind(Kind.CLOSE, "l4"), "the balancer's CLOSE event")
+        assert seen == [payload]  # every byte, then the FIN: the backend answered only after it
+        assert answer == b"echo:" + payload
+        [close] = rec.of_kind(Kind.CLOSE, "l4")
+        assert close.detail["reason"] == "both sides finished"
+        assert close.detail["bytes_in"] == len(payload) and close.detail["bytes_out"] == len(answer)
+    finally:
+        await lb.stop()
+        server.close()
+        await server.wait_closed()

@@ -105,6 +105,7 @@ async def test_nxdomain_and_negative_cache(lab: DnsLab, stream: EventStream, clo
         "qtype": "TXT",
         "remaining_ttl": 30,
         "negative": "nxdomain",
+        "zone_cut": False,
     }
 
 
