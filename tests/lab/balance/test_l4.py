@@ -79,7 +79,9 @@ async def test_peak_ewma_steers_away_from_a_slowed_backend(l4: L4Balancer, backe
     backends[1].set_latency(0.1)
     await spread(l4, 8, "/health")  # let the slow answers (and health checks) teach the estimate
     counts = await spread(l4, 40, "/health")
-    assert counts["backend-2"] <= 2
+    # Blind to latency, backend-2 would get ~10 of 40. Not "at most 2": on a loaded machine the fast
+    # backends' own answers spike now and then and a draw may still favour the slow one once or twice more.
+    assert counts["backend-2"] <= 4, counts
     assert sum(counts.values()) == 40
     slow = next(b for b in l4.describe()["backends"] if b["name"] == "backend-2")
     assert slow["ewma_ms"] > 50
