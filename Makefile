@@ -30,7 +30,7 @@ setup: deps messages
 
 # DEBUG is off (a class on a laptop); `make run DEBUG=1` gives debug pages and an access log.
 run: setup
-	NETLEARN_DEBUG=$(if $(filter 1,$(DEBUG)),1,0) $(BIN)/python -m uvicorn netlearn.asgi:application --host $(HOST) --port $(PORT) --lifespan on --loop uvloop --http httptools --ws websockets --ws-per-message-deflate false $(if $(filter 1,$(DEBUG)),,--no-access-log)
+	NETLEARN_DEBUG=$(if $(filter 1,$(DEBUG)),1,0) $(BIN)/python -m uvicorn netlearn.asgi:application --host $(HOST) --port $(PORT) --lifespan on --loop uvloop --http httptools --ws websockets-sansio --ws-per-message-deflate false $(if $(filter 1,$(DEBUG)),,--no-access-log)
 
 browser:
 	scripts/ensure-chromium.sh
