@@ -18,9 +18,10 @@ finish). The mix is a choice, written here so it can be argued with: in a class 
 several steps per question and runs a walk now and then, not after every page.
 
 A page turned away by an overloaded worker (503 with ``Retry-After``, the short busy page) is an
-error counted once, as "turned away". Expected answers are counted apart from errors: the site allows 2 running walks per learner and 24
-per process (429 without Retry-After: "wait"), and rate-limits walk creation and quiz answers
-(429 with Retry-After): the learner backs off (Retry-After, or 1-3 s) and tries again a few times.
+error counted once, as "turned away". Expected answers are counted apart from errors: the site
+allows 2 running walks per learner and 24 per process (429 without Retry-After: "wait"), and
+rate-limits walk creation and quiz answers (429 with Retry-After): the learner backs off
+(Retry-After, or 1-3 s) and tries again a few times.
 
 The servers are started by this script, in temporary folders:
 
