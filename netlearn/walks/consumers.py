@@ -56,6 +56,10 @@ class WalkConsumer(AsyncWebsocketConsumer):
             await asyncio.sleep(STORED_CHECK_SECONDS)
             if self.finished:
                 return
+            if bridge.live_snapshot(self.cid) is not None:
+                # Running in this process: not stored yet (the bridge drops it from the live walks
+                # only after storing it), so the database has nothing new; ask once it is done.
+                continue
             await self._send_final()
         if not self.finished:  # still not stored: let the page reconnect (and check again) later
             await self.close(code=1013)
