@@ -82,7 +82,8 @@ def start_dial(source_host: str, backend: Endpoint, *, stream: EventStream,
         raise
 
 
-def forget_dial(sock: _socket.socket | socket.socket, local: Endpoint, *, stream: EventStream, correlation_id: str | None) -> None:
+def forget_dial(sock: _socket.socket | socket.socket, local: Endpoint, *, stream: EventStream,
+                correlation_id: str | None) -> None:
     """Undo :func:`start_dial` for a connection that will not be used: unbind and close."""
     if correlation_id is not None:
         stream.correlator.unbind(local)
