@@ -30,7 +30,7 @@ setup: deps messages
 
 # DEBUG is off (a class on a laptop); `make run DEBUG=1` gives debug pages and an access log.
 run: setup
-	NETLEARN_DEBUG=$(if $(filter 1,$(DEBUG)),1,0) $(BIN)/python -m uvicorn netlearn.asgi:application --host $(HOST) --port $(PORT) --lifespan on --loop uvloop --http httptools --ws websockets --ws-per-message-deflate false $(if $(filter 1,$(DEBUG)),,--no-access-log)
+	NETLEARN_DEBUG=$(if $(filter 1,$(DEBUG)),1,0) $(BIN)/python -m uvicorn netlearn.asgi:application --host $(HOST) --port $(PORT) --lifespan on --loop uvloop --http httptools --ws websockets-sansio --ws-per-message-deflate false $(if $(filter 1,$(DEBUG)),,--no-access-log)
 
 browser:
 	scripts/ensure-chromium.sh
@@ -60,8 +60,9 @@ lint: deps
 bench-pages: setup
 	$(BIN)/python bench/pages.py
 
+# pinned (proxies on CPU 1, backends and wrk on CPU 0) and one JSON line, as the README's figures were taken
 bench-lb: setup
-	$(BIN)/python bench/lb_vs_haproxy.py
+	$(BIN)/python bench/lb_vs_haproxy.py --pin --json
 
 bench-walk: setup
 	$(BIN)/python bench/walk.py

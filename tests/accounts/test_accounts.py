@@ -84,3 +84,21 @@ def test_progress_has_chart_and_mastery(client, bank):
 def test_login_page_links_sign_up_and_reset(client, db):
     html = client.get("/accounts/login/").content.decode()
     assert "/accounts/signup/" in html and "/accounts/password/reset/" in html and "csrfmiddlewaretoken" in html
+
+
+def test_sessions_are_read_from_the_cache_and_the_database_stays_the_truth(client, django_user_model, settings):
+    """README: sessions use `cached_db`, read from the cache (per process, room for 50,000 entries,
+    or Redis) and written through to the database: losing the cache signs nobody out."""
+    from django.contrib.sessions.models import Session
+    from django.core.cache import cache
+
+    assert settings.SESSION_ENGINE == "django.contrib.sessions.backends.cached_db"
+    if "locmem" in settings.CACHES["default"]["BACKEND"].lower():
+        assert settings.CACHES["default"]["OPTIONS"]["MAX_ENTRIES"] == 50_000
+    django_user_model.objects.create_user("samwise-cached", password=PASSWORD)
+    assert client.post("/accounts/login/", {"username": "samwise-cached", "password": PASSWORD}).status_code == 302
+    key = client.cookies["sessionid"].value
+    assert Session.objects.filter(session_key=key).exists()  # written through
+    cache.clear()  # the cache is a copy: a restarted Redis or worker loses nothing
+    page = client.get("/accounts/progress/")
+    assert page.status_code == 200 and "samwise-cached" in page.content.decode()

@@ -4,6 +4,7 @@ without hijacking controls, reduced motion is respected, and axe finds nothing s
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,9 @@ from tests.browser import axe
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 DESKTOP = {"width": 1366, "height": 900}
+
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 
 
 def _walk(page, base: str, url: str) -> None:
@@ -104,7 +108,7 @@ def test_playback_pace_folds_and_chapters(page, asgi_live_server_with_lab):
     _walk(page, asgi_live_server_with_lab, "http://shop.netlearn.test/")
     page.wait_for_selector("#walk-steps .walk-step[data-t]:not([data-t='0'])", state="attached")
     planned = page.evaluate("NetLearnWalk.plannedMs()")
-    assert 0 < planned <= 10000, f"a walk would play for {planned} ms at 1×"
+    assert 0 < planned <= 9000 + 1e-6, f"a walk would play for {planned} ms at 1× (README: at most 9 s)"
     # The backend's handler pipeline is one row plus a fold; playback skips the folded steps.
     fold = page.locator(".walk-fold details").first
     folded = fold.locator(".walk-step").count()
@@ -112,6 +116,11 @@ def test_playback_pace_folds_and_chapters(page, asgi_live_server_with_lab):
     visited = page.evaluate("NetLearnWalk.state() && document.querySelectorAll('#walk-steps .walk-step').length")
     assert page.evaluate("document.querySelector('.scrubber input').max") == str(visited - 1 - page.evaluate(
         "document.querySelectorAll('.walk-fold .walk-step').length"))
+    # The README's example is this walk: "the shop walk: N steps, M played".
+    said = re.search(r"the shop walk: (\d+) steps, (\d+)\s+played", README)
+    assert said, "the README no longer gives the shop walk's figures: update this test"
+    played = int(page.evaluate("document.querySelector('.scrubber input').max")) + 1
+    assert (visited, played) == (int(said.group(1)), int(said.group(2))), "update the README's shop walk figures"
     # Chapters: "Chapter ▶" jumps to the first step of the next chapter.
     page.locator("[data-action=next-chapter]").click()
     first = page.evaluate("document.querySelector('.walk-step.current').dataset.phase")
@@ -146,6 +155,48 @@ def test_keyboard_shortcuts_leave_controls_alone(page, asgi_live_server_with_lab
     before = page.evaluate("NetLearnWalk.state().index")
     page.keyboard.press("ArrowLeft")
     assert page.evaluate("NetLearnWalk.state().index") == before
+
+
+def test_chapter_home_end_speed_keys_and_wait_for_me(browser, asgi_live_server_with_lab):
+    """README: Page Up/Down chapter, Home/End, + − speed; "wait for me" stops at each step. With
+    reduced motion nothing plays by itself, so each key's effect is seen alone."""
+    context = axe.new_context(browser, reduced_motion="reduce")
+    page = context.new_page()
+    _walk(page, asgi_live_server_with_lab, "http://shop.netlearn.test/")
+    page.wait_for_function("NetLearnWalk.state() && !document.querySelector('.walk-panel .running')", timeout=20000)
+
+    def now() -> dict:
+        return page.evaluate("(() => { const s = NetLearnWalk.state(),"
+                             " c = document.querySelector('.walk-step.current');"
+                             " return {index: s.index, speed: s.speed, playing: s.playing,"
+                             " phase: c ? c.dataset.phase : null}; })()")
+
+    page.locator("#walk-steps").focus()
+    page.keyboard.press("End")
+    last = page.evaluate("parseInt(document.querySelector('[data-control=scrubber]').max, 10)")
+    assert last > 10 and now()["index"] == last
+    page.keyboard.press("Home")
+    first = now()
+    assert first["index"] == 0
+    page.keyboard.press("PageDown")
+    second = now()
+    assert second["index"] > 0 and second["phase"] != first["phase"]
+    page.keyboard.press("PageUp")
+    assert now()["index"] == 0
+    page.keyboard.press("+")
+    assert now()["speed"] == 2
+    page.keyboard.press("-")
+    page.keyboard.press("-")
+    assert now()["speed"] == 0.5
+    # "Wait for me": Space plays one step and playback stops there.
+    if not page.locator("[data-control=slowmo]").is_visible():
+        page.locator(".walk-options summary").click()
+    page.locator("[data-control=slowmo]").check()
+    page.locator("#walk-steps").focus()
+    page.keyboard.press("Space")
+    page.wait_for_function("!NetLearnWalk.state().playing")
+    assert now()["index"] == 1
+    context.close()
 
 
 def test_reduced_motion_neither_plays_nor_scrolls(browser, asgi_live_server_with_lab):
@@ -184,7 +235,11 @@ def test_walk_pages_pass_axe(browser, asgi_live_server_with_lab, scheme):
     page.evaluate("NetLearnWalk.state() && document.querySelector('[data-action=play]').click()")  # pause mid-play
     found = {"walk mid-play": axe.violations(page)}
     page.locator("[data-action=forward]").click()
+    page.wait_for_function("!document.querySelector('.walk-panel .running')", timeout=20000)  # the walk ended
+    page.locator("#walk-steps").focus()  # End on the button would be the button's, not playback's
     page.keyboard.press("End")
+    assert page.evaluate("NetLearnWalk.state().index === "
+                         "parseInt(document.querySelector('[data-control=scrubber]').max, 10)")
     page.wait_for_selector("#inspector .osi-stack")
     found["walk finished"] = axe.violations(page)
     page.goto(f"{base}/walk/compare/")

@@ -25,6 +25,7 @@ def test_an_instructor_opens_a_session_with_a_qr_code(client, instructor, course
     client.force_login(instructor)
     response = client.post("/teach/", {"title": "Week 3"})
     code = response["Location"].strip("/").split("/")[-1]
+    assert len(code) == 6 and code.isalnum(), code  # README: a 6-character code
     page = client.get(response["Location"]).content.decode()
     assert f"/join/?code={code}" in page and "<svg" in page and f"/ws/class/{code}/?role=teach" in page
 

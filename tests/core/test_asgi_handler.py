@@ -101,7 +101,7 @@ def test_a_full_worker_turns_a_page_away_at_once_but_health_checks_wait(handler)
         lent = [await pool.acquire(False), await pool.acquire(False)]  # every thread busy, no queue allowed
         status, headers, body = await asyncio.wait_for(_call(handler, "/page/"), 5)
         assert status == 503
-        assert headers[b"retry-after"] == str(BUSY_RETRY_AFTER).encode()
+        assert headers[b"retry-after"] == b"5" == str(BUSY_RETRY_AFTER).encode()  # README: `Retry-After: 5`
         text = body.decode()
         assert "try again in a few seconds" in text and "다시 시도해 주세요" in text
         health = asyncio.ensure_future(_call(handler, "/healthz"))
@@ -136,3 +136,25 @@ def test_lesson_step_pages_are_served_first_and_never_turned_away(handler) -> No
         assert finished == ["step", "healthz"]
 
     asyncio.run(run())
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({}, [8, 256, 2.0]),
+    ({"NETLEARN_SYNC_THREADS": "3", "NETLEARN_MAX_WAITING": "17", "NETLEARN_MAX_QUEUE_DELAY": "0.5"}, [3, 17, 0.5]),
+], ids=["defaults", "from-the-environment"])
+def test_the_worker_takes_its_thread_and_queue_limits_from_the_environment(env, expected) -> None:
+    """README "Scale-out": NETLEARN_SYNC_THREADS (default 8), NETLEARN_MAX_WAITING (256) and
+    NETLEARN_MAX_QUEUE_DELAY (2 s) configure the handler uvicorn serves (netlearn/asgi.py)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("NETLEARN_")}
+    probe = ("import json, netlearn.asgi as a; h = a.django_asgi_app;"
+             " print(json.dumps([h.threads, h.max_waiting, h.max_queue_delay]))")
+    run = subprocess.run([sys.executable, "-c", probe], cwd=Path(__file__).resolve().parents[2],
+                         env={**clean, "NETLEARN_LAB_MODE": "off", **env}, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == expected

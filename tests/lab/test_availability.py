@@ -56,11 +56,13 @@ async def test_ha_failover_demo_measures_gap_and_preemption(stream, config) -> N
         result = await run_ha_failover_demo(stream, config, CID)
     json.dumps(result)
     assert result["took_over"] and result["preemption"]["preempted"]
-    # The standby waited for the adverts to stop (the master-down interval, counted from the last
-    # advert it heard, at most one advert interval before the kill) before taking over; the
-    # outage was real (failed probes) and measured.
-    # (1 ms: the figures are rounded to 0.1 ms each)
-    assert result["takeover_after_ms"] >= result["master_down_interval_ms"] - result["advert_interval_ms"] - 1
+    # The standby heard its last advert before the kill (the kill silenced the master), then
+    # waited the whole master-down interval of quiet before taking over; the outage was real
+    # (failed probes) and measured. (0.2 ms: the figures are rounded to 0.1 ms each. Not "at most
+    # one advert interval before the kill": a loaded machine may delay the master's adverts.)
+    assert result["last_advert_before_kill_ms"] >= 0
+    assert result["quiet_before_takeover_ms"] >= result["master_down_interval_ms"] - 0.2
+    assert result["takeover_after_ms"] > 0
     assert result["failover_gap_ms"] is not None and result["failover_gap_ms"] > 0
     assert result["failed_connections"] >= 1
     assert any(e.detail.get("event") == "takeover" for e in recorder.of_kind(Kind.CONTROL))

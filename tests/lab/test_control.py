@@ -65,3 +65,19 @@ async def test_backend_in_error_mode_makes_the_l7_walk_show_the_failure(lab: Lab
     record = await lab.walk("http://www.netlearn.test/", correlation_id=uuid.uuid4().hex)
     assert record.outcome.status == "failed" and record.outcome.code.startswith("http_5")
     await asyncio.sleep(0)
+
+
+def test_every_command_the_readme_lists_parses() -> None:
+    """README ("Failure injection"): the commands runlab's standard input takes, as written there."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    paragraph = readme[readme.index("**Failure injection**"):]
+    paragraph = paragraph[:paragraph.index("Each change is a CONTROL event")]
+    listed = re.findall(r"`([a-z][a-z0-9 .,=|_-]*)`", paragraph.split("answers with a JSON line:")[1])
+    assert len(listed) >= 13, listed
+    for written in listed:
+        head, _, last = written.rpartition(" ")
+        for line in ([f"{head} {choice}" for choice in last.split("|")] if "|" in last else [written]):
+            assert control.parse(line)["op"] == line.split()[0].replace("-", "_"), line

@@ -129,3 +129,41 @@ def test_progress_survives_a_worker_killed_before_the_flush(tmp_path) -> None:
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(30)
+
+
+def test_a_reader_of_progress_flushes_first_and_a_stopping_worker_flushes(tmp_path) -> None:
+    """README: every other reader of progress (the lesson page here) flushes the worker's journal
+    first, and on shutdown the worker flushes what its journal still holds."""
+    from netlearn.devtools.servers import free_port
+
+    data_dir = tmp_path / "data"
+    env = _env(data_dir)  # a flush interval of an hour: only a reader or the shutdown writes
+    for args in (["migrate", "--noinput", "-v", "0"], ["import_content", str(SAMPLE)]):
+        subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True,
+                       timeout=300)
+    db = data_dir / "netlearn.sqlite3"
+    port, log = free_port(), tmp_path / "worker.log"
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    base = f"http://127.0.0.1:{port}/lessons/sample-lesson/"
+    worker = _start_worker(env, port, log)
+    try:
+        with browser.open(base + "2/", timeout=30) as response:
+            assert response.status == 200
+        assert _views(db) == []
+        with browser.open(base, timeout=30) as response:
+            assert response.status == 200
+        assert [step for step, _ in _views(db)] == [_step_id(db, 2)]  # the lesson page flushed first
+        with browser.open(base + "3/", timeout=30) as response:
+            assert response.status == 200
+        assert len(_views(db)) == 1  # step 3's view is still only in the journal
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        status = worker.wait(30)
+    assert status in (0, -signal.SIGTERM), log.read_text(errors="replace")[-3000:]
+    assert sorted(step for step, _ in _views(db)) == [_step_id(db, 2), _step_id(db, 3)]
+
+
+def _step_id(db: Path, number: int) -> int:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT s.id FROM lessons_step s JOIN lessons_lesson l ON s.lesson_id = l.id"
+                            " WHERE l.slug = 'sample-lesson' AND s.number = ?", (number,)).fetchone()[0]

@@ -103,3 +103,69 @@ def test_two_anonymous_visitors_keep_their_own_progress(content) -> None:
     assert 'data-step="1"\n               class="seen"' in page_first
     assert 'data-step="1"\n               class=""' in page_second
     assert 'data-step="2"\n               class="seen"' in page_second  # the step being read counts as seen
+
+
+def test_instructors_and_requests_with_a_query_string_are_rendered_afresh(client, content, instructor) -> None:
+    """README: instructors (who may see drafts) and requests with a query string skip the cache."""
+    assert "The resolver walks from the root." in _html(client)  # now cached for learners
+    Step.objects.filter(lesson__slug="sample-lesson", number=2).update(body_en="Fresh from the database.")
+    assert "Fresh from the database." not in _html(client)  # update() moved no version: the cached page
+    teacher = Client()
+    teacher.force_login(instructor)
+    assert "Fresh from the database." in _html(teacher)
+    assert "Fresh from the database." in _html(client, STEP2 + "?from=search")
+    assert len(pagecache.pages._pages) == 1  # neither was kept
+
+
+def test_the_page_cache_keeps_the_newest_pages_of_the_current_content_version_only() -> None:
+    """README: an LRU of 1,024 pages of the current content version only."""
+    assert pagecache.MAX_PAGES == 1024
+    cache = pagecache.PageCache(max_pages=2)
+    rendered: list[tuple] = []
+
+    def get(key: tuple, version: str = "v1"):
+        return cache.get(key, version, lambda: rendered.append((key, version)) or object())
+
+    first, second = get(("a",)), get(("b",))
+    assert get(("a",)) is first  # a hit; "a" is now the most recent
+    get(("c",))  # evicts the least recently used: "b"
+    assert get(("a",)) is first and get(("b",)) is not second
+    assert rendered == [(("a",), "v1"), (("b",), "v1"), (("c",), "v1"), (("b",), "v1")]
+    get(("a",), "v2")  # a new content version drops every older page
+    assert len(cache._pages) == 1 and get(("a",), "v2") is not first
+
+
+def _database_url() -> str:
+    """This test's database as a DATABASE_URL another process can open."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    from urllib.parse import quote
+
+    login = quote(db["USER"] or "") + (":" + quote(db["PASSWORD"]) if db.get("PASSWORD") else "")
+    return f"postgresql://{login}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+def test_an_import_in_another_process_shows_on_the_next_view(client, content, transactional_db, tmp_path) -> None:
+    """README: the content version lives in a file in the data folder (or in Redis), so a
+    ``manage.py import_content`` beside the server is seen at once by the pages it cached."""
+    import copy
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from django.conf import settings
+
+    assert "The resolver walks from the root." in _html(client)  # cached in this process
+    edited = copy.deepcopy(content)
+    edited["lessons"][0]["steps"][1]["body"]["en"] = "Imported by another process."
+    course = tmp_path / "course.json"
+    course.write_text(json.dumps(edited), encoding="utf-8")
+    env = {**os.environ, "DATABASE_URL": _database_url(), "NETLEARN_DATA_DIR": str(settings.DATA_DIR)}
+    subprocess.run([sys.executable, "manage.py", "import_content", str(course)], env=env, check=True,
+                   cwd=Path(__file__).resolve().parents[2], capture_output=True, timeout=120)
+    assert "Imported by another process." in _html(client)

@@ -40,6 +40,10 @@ def test_pages_carry_a_nonce_based_content_security_policy(client):
     policy = response["Content-Security-Policy"]
     assert "script-src 'self' 'nonce-" in policy and "'unsafe-inline'" not in policy.split("style-src-attr")[0]
     assert "object-src 'none'" in policy and "frame-ancestors 'none'" in policy
+    # docs/deploy.md: style elements only from the site or with the nonce; forms post only to the site.
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";") if " " in d.strip())
+    assert directives["style-src"].split()[0] == "'self'" and "'nonce-" in directives["style-src"]
+    assert "'unsafe-inline'" not in directives["style-src"] and directives["form-action"] == "'self'"
 
 
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", "/\\\\evil.example/",
@@ -153,3 +157,34 @@ def test_forged_forwarded_addresses_do_not_escape_the_limit_behind_a_trusted_pro
         forged.cookies["sessionid"] = secrets.token_hex(16)
         statuses.append(forged.post("/walk/", {"url": "http://203.0.113.9/"}).status_code)
     assert statuses[:3].count(429) == 0 and statuses[3:] == [429] * 5
+
+
+# -- The shipped defaults are the ones docs/deploy.md promises -----------------------------------
+
+def test_shipped_rate_limits_are_the_documented_ones() -> None:
+    """docs/deploy.md: walks 20/min, lab actions 20/min, quiz answers 60/min, sign-ups and password
+    resets 10 and 5 per 10 min (the tests above prove each rule is enforced as configured)."""
+    from django.conf import settings as shipped
+
+    limits = shipped.NETLEARN_RATE_LIMITS
+    assert limits["walks:index"] == (20, 60)
+    assert limits["walks:try"] == (20, 60)
+    assert limits["quizzes:answer"] == (60, 60)
+    assert limits["accounts:signup"] == (10, 600)
+    assert limits["accounts:password_reset"] == (5, 600)
+    assert shipped.NETLEARN_RATE_LIMIT_ADDRESS_FACTOR == 40
+    assert shipped.AXES_COOLOFF_TIME * 60 == 15  # minutes
+
+
+def test_login_is_throttled_at_the_fifth_failure_by_default(client, django_user_model):
+    """docs/deploy.md: 5 failures per user name and address pause sign-in; 4 do not."""
+    django_user_model.objects.create_user("mallory", password="pw-mallory-right-1")
+    django_user_model.objects.create_user("trent", password="pw-trent-right-1")
+    for _ in range(4):
+        client.post("/accounts/login/", {"username": "trent", "password": "wrong"})
+    assert client.post("/accounts/login/", {"username": "trent", "password": "pw-trent-right-1"}).status_code == 302
+    client.logout()
+    for _ in range(5):
+        client.post("/accounts/login/", {"username": "mallory", "password": "wrong"})
+    locked = client.post("/accounts/login/", {"username": "mallory", "password": "pw-mallory-right-1"})
+    assert locked.status_code == 429

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "DJANGO_SETTINGS_MODULE": "netlearn.settings.test"}
 
@@ -24,7 +26,10 @@ def test_walk_command_prints_a_real_walk_as_json() -> None:
     assert all({"layer", "kind", "title", "src", "dst", "bytes_hex", "timestamps"} <= set(s) for s in document["steps"])
 
 
-def test_runlab_prints_endpoints_takes_commands_and_stops_on_sigterm() -> None:
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_runlab_prints_endpoints_takes_commands_and_stops_on_a_signal(stop: signal.Signals) -> None:
+    """README: runlab prints one JSON line with every role and serves until SIGINT/SIGTERM; its
+    standard input takes one command per line (``help`` lists them) and answers with a JSON line."""
     proc = subprocess.Popen([sys.executable, "manage.py", "runlab", "--ephemeral", "--availability"], cwd=ROOT,
                             env=ENV, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -37,12 +42,13 @@ def test_runlab_prints_endpoints_takes_commands_and_stops_on_sigterm() -> None:
         for line, check in (("algorithm l4 least_connections", lambda r: r["ok"] is True),
                             ("kill-active", lambda r: r["ok"] is True),
                             ("latency 9 1", lambda r: r["ok"] is False and "backend" in r["error"]),
-                            ("describe", lambda r: r["components"]["l4"]["algorithm"] == "least_connections")):
+                            ("describe", lambda r: r["components"]["l4"]["algorithm"] == "least_connections"),
+                            ("help", lambda r: all(c in r["help"] for c in ("stop-backend", "flush-dns", "describe")))):
             proc.stdin.write(line + "\n")
             proc.stdin.flush()
             assert check(json.loads(proc.stdout.readline())), line
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=15) == 0
+        proc.send_signal(stop)
+        assert proc.wait(timeout=15) == 0, proc.stderr.read()[-2000:]
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -11,6 +11,7 @@ from netlearn.lab import control
 from netlearn.lab.compare import compare_protocols, row_urls
 from netlearn.walks import compare
 from netlearn.walks.compare import rows_context
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -108,3 +109,19 @@ async def test_compare_refuses_urls_outside_the_lab_without_a_connection(connect
     assert response.status_code == 400
     assert "outside the lab" in response.content.decode()
     assert "93.184.216.34" not in connect_watch.hosts() and not connect_watch.hosts() - {"127.0.0.1"}
+
+
+async def test_a_worker_runs_at_most_four_comparisons_and_turns_a_fifth_away(slow_backends) -> None:
+    """README: a comparison runs as a background task, one per learner, four per worker."""
+    assert compare.MAX_RUNNING == 4
+    tokens = []
+    for _ in range(4):
+        response = await AsyncClient().post("/walk/compare/", {"url": "http://shop.netlearn.test/", "latency": "0"},
+                                            headers={"HX-Request": "true"})
+        assert response.status_code == 200
+        tokens.append(re.search(r"/walk/compare/([0-9a-f]{32})/", response.content.decode()).group(1))
+    assert len(set(tokens)) == 4 and set(tokens) <= set(compare._running)  # backends 3 s late: all still run
+    fifth = await AsyncClient().post("/walk/compare/", {"url": "http://shop.netlearn.test/", "latency": "0"},
+                                     headers={"HX-Request": "true"})
+    assert fifth.status_code == 429 and "The lab is busy comparing" in fifth.content.decode()
+    await eventually(lambda: not compare._running, "the four comparisons finished", timeout=120)

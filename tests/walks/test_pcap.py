@@ -1,6 +1,7 @@
 """/walk/<id>.pcapng: the walk's frames for the learner who walked it, 404 for anyone else."""
 from __future__ import annotations
 
+import json
 import struct
 
 import pytest
@@ -42,6 +43,21 @@ async def test_the_owner_downloads_the_pcapng_and_others_get_404(embedded_lab) -
     assert listed == by_time and len(listed) == len(walk.frames)
     stranger = AsyncClient()
     assert (await stranger.get(f"/walk/{walk.id}.pcapng")).status_code == 404
+    # docs/capture.md: the JSON carries the frames (without ts, app, unknown, comment) and says
+    # *whether* there is a key log, never the secrets themselves.
+    text = (await owner.get(f"/walk/{walk.id}.json")).content.decode()
+    document = json.loads(text)
+    assert document["capture"]["keylog"] is True and "TRAFFIC_SECRET" not in text
+    assert {"mode", "reason", "frames", "lost", "kernel_drops", "cut_short", "cache", "keylog"} <= set(
+        walk.detail["capture"])  # the summary docs/capture.md describes
+    documented = {"no", "ts_ns", "t_ms", "src", "dst", "src_node", "dst_node", "hop", "transport", "flow",
+                  "protocol", "length", "info", "hex", "captured", "step"}
+    assert len(document["frames"]) == len(walk.frames)
+    assert all(documented <= set(f) and not {"ts", "app", "unknown", "comment"} & set(f) for f in document["frames"])
+    # README: the page itself is shareable by its unguessable id; the history lists only your own walks.
+    assert (await stranger.get(walk.get_absolute_url())).status_code == 200
+    assert str(walk.id) in (await owner.get("/walk/")).content.decode()
+    assert str(walk.id) not in (await stranger.get("/walk/")).content.decode()
     assert (await owner.get("/walk/00000000-0000-0000-0000-000000000000.pcapng")).status_code == 404
 
 

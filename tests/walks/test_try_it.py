@@ -42,6 +42,8 @@ async def test_each_action_runs_for_real_and_renders_its_result(embedded_lab, sp
     walk = await _finished(walk.id, timeout=30)
     assert walk.status == Walk.Status.DONE, (walk.code, walk.detail)
     assert walk.events, "an action leaves the events it really caused"
+    if spec["kind"] == "walk":  # README: every lesson "try it" walk starts cold
+        assert walk.params["cache"] == "cold" and walk.detail["capture"]["cache"] == "cold"
     page = await client.get(walk.get_absolute_url())
     assert page.status_code == 200
     assert marker in page.content.decode()

@@ -83,3 +83,35 @@ async def test_unknown_walk_is_404() -> None:
     response = await AsyncClient().get("/walk/00000000-0000-0000-0000-000000000000/")
     assert response.status_code == 404
     assert (await Walk.objects.acount()) == 0
+
+
+async def test_frames_over_the_walks_bound_are_counted_as_lost_and_said_on_the_page(embedded_lab) -> None:
+    """README: each walk keeps at most 2,000 frames / 4 MiB; the rest are counted as lost and said."""
+    bounds = embedded_lab.call(lambda lab: lab.capture.sniffer and (lab.capture.sniffer.max_frames,
+                                                                     lab.capture.sniffer.max_bytes))
+    if not bounds:
+        pytest.skip("no capture here (needs CAP_NET_RAW): frames are rebuilt, nothing can overflow")
+    assert bounds == (2000, 4 << 20)
+    embedded_lab.call(lambda lab: setattr(lab.capture.sniffer, "max_frames", 6))
+    client = AsyncClient()
+    response = await client.post("/walk/", {"url": "http://shop.netlearn.test/", "cache": "cold"})
+    walk = await _finished(response["Location"].rstrip("/").split("/")[-1])
+    lost = walk.detail["capture"]["lost"]
+    assert len(walk.frames) == 6 and lost > 0
+    body = (await client.get(walk.get_absolute_url())).content.decode()
+    assert f"{lost} frames lost: the capture buffer overflowed" in body
+
+
+async def test_healthz_reports_every_lab_component_with_its_state_address_and_port(embedded_lab) -> None:
+    """README: `/healthz` is {"status": "ok", "lab": {...every component's state, address and port...}},
+    at the addresses of the README's lab table (ports are the kernel's here: an ephemeral lab)."""
+    health = (await AsyncClient().get("/healthz")).json()
+    assert health["status"] == "ok" and health["lab"]["state"] == "running"
+    components = health["lab"]["components"]
+    expected = {"root": "127.0.1.1", "tld": "127.0.1.2", "authoritative": "127.0.1.3", "resolver": "127.0.1.4",
+                "l4": "127.0.2.1", "l7": "127.0.2.2", "backend-1": "127.0.3.1", "backend-2": "127.0.3.2",
+                "backend-3": "127.0.3.3", "backend-4": "127.0.3.4"}
+    seen = {name: components[name] for name in ("root", "tld", "authoritative", "resolver", "l4", "l7")}
+    seen.update({backend["name"]: backend for backend in components["backends"]})
+    assert {name: c["host"] for name, c in seen.items()} == expected
+    assert all(c["state"] == "running" and 1024 < c["port"] < 65536 for c in seen.values()), seen

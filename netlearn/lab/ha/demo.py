@@ -73,6 +73,12 @@ async def run_ha_failover_demo(stream: EventStream, config: AvailabilityConfig, 
             "virtual": list(pair.address), "advert_interval_ms": _ms(config.advert_interval),
             "advert_missed": config.advert_missed, "master_down_interval_ms": _ms(config.master_down_interval),
             "took_over": took_over, "takeover_after_ms": _ms(takeover["at"] - killed_at) if takeover else None,
+            # Advert heard last before the takeover, relative to the kill (negative: before it), and
+            # the quiet from it to the takeover: VRRP takes over after the master-down interval of quiet.
+            "last_advert_before_kill_ms": (_ms(killed_at - takeover["heard_at"])
+                                           if takeover and takeover["heard_at"] is not None else None),
+            "quiet_before_takeover_ms": (_ms(takeover["at"] - takeover["heard_at"])
+                                         if takeover and takeover["heard_at"] is not None else None),
             "failover_gap_ms": failover["gap_ms"], "failed_connections": failover["failed"],
             "probe_interval_ms": _ms(probe_interval), "preempt": pair.preempt,
         }

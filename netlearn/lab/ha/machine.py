@@ -49,6 +49,9 @@ class VrrpMachine:
         self.preempt = preempt
         self.state = State.INIT
         self.down_at: float | None = None
+        #: When a master's advertisement last re-armed the Master_Down timer: the quiet a takeover
+        #: follows is measured from here (the demo reports it; its test holds it to the interval).
+        self.heard_at: float | None = None
         self.next_advert_at: float | None = None
         self.master_priority: int | None = None
 
@@ -73,6 +76,7 @@ class VrrpMachine:
                 self.down_at = now + self.skew
             elif not self.preempt or priority >= self.priority:
                 self.master_priority = priority
+                self.heard_at = now
                 self.down_at = now + self.master_down_interval
             return []
         if self.state == State.MASTER and priority > self.priority:

@@ -210,7 +210,8 @@ class HANode:
         await self._release()
 
     def _record(self, reason: str, to: str, *, cause: str = "start", heard: int | None = None) -> None:
-        self.transitions.append({"at": time.monotonic(), "ts": time.perf_counter(), "to": to, "reason": reason})
+        self.transitions.append({"at": time.monotonic(), "ts": time.perf_counter(), "to": to, "reason": reason,
+                                 "heard_at": self.machine.heard_at})
         if to in ("master", "backup"):
             self._emit(Kind.CONTROL, f"{self.name} is now {to.upper()} ({reason})",
                        detail={"event": "state", "state": to, "reason": reason, "cause": cause, "heard": heard})

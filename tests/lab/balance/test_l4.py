@@ -69,7 +69,9 @@ async def test_source_hash_keeps_each_client_on_one_backend(l4: L4Balancer) -> N
     for host in ("127.0.9.1", "127.0.9.2", "127.0.9.3", "127.0.9.4", "127.0.9.5"):
         for _ in range(4):
             seen.setdefault(host, set()).add((await fetch(l4.address, "/health", local_host=host)).backend or "?")
-    assert all(len(backends) == 1 for backends in seen.values())
+    assert all(len(backends) == 1 for backends in seen.values()), seen
+    chosen = set().union(*seen.values())
+    assert "?" not in chosen and len(chosen) > 1, seen  # real backends answered, and not one for all
 
 
 async def test_peak_ewma_steers_away_from_a_slowed_backend(l4: L4Balancer, backends: list[BackendServer]) -> None:
@@ -77,7 +79,9 @@ async def test_peak_ewma_steers_away_from_a_slowed_backend(l4: L4Balancer, backe
     backends[1].set_latency(0.1)
     await spread(l4, 8, "/health")  # let the slow answers (and health checks) teach the estimate
     counts = await spread(l4, 40, "/health")
-    assert counts["backend-2"] <= 2
+    # Blind to latency, backend-2 would get ~10 of 40. Not "at most 2": on a loaded machine the fast
+    # backends' own answers spike now and then and a draw may still favour the slow one once or twice more.
+    assert counts["backend-2"] <= 4, counts
     assert sum(counts.values()) == 40
     slow = next(b for b in l4.describe()["backends"] if b["name"] == "backend-2")
     assert slow["ewma_ms"] > 50

@@ -80,7 +80,7 @@ def test_any_bytes_give_a_client_hello_or_a_clear_error(data: bytes) -> None:
     try:
         hello = parse_client_hello(data)
     except TlsParseError as exc:
-        assert "ClientHello" in str(exc) or "extension" in str(exc) or str(exc)
+        assert str(exc)  # every refusal says why
     else:
         assert len(hello.random) == 32
 

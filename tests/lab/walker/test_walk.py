@@ -100,8 +100,10 @@ async def test_nxdomain_ends_the_walk_without_a_connection(lab: Lab, connect_wat
 async def test_lab_name_pointing_outside_is_never_dialled(lab: Lab, connect_watch) -> None:
     record = await lab.walk("http://outside.netlearn.test/", correlation_id=uuid.uuid4().hex)
     assert (record.outcome.status, record.outcome.code) == ("refused", "address_outside_lab")
-    assert all(host.startswith("127.") for host in connect_watch.hosts()), connect_watch.hosts()
-    assert "93.184.216.34" not in connect_watch.hosts()
+    hosts = connect_watch.hosts()
+    assert lab.endpoints()["resolver"]["host"] in hosts, hosts  # the walk asked DNS: the watch saw it
+    assert all(host.startswith("127.") for host in hosts), hosts
+    assert "93.184.216.34" not in hosts
 
 
 async def test_refused_urls_open_no_socket_at_all(lab: Lab, connect_watch) -> None:
