@@ -1,6 +1,6 @@
 """The one vocabulary every lab component reports in.
 
-An event is a small frozen record of something that *really* happened on a socket or inside a
+An event is a small immutable record of something that *really* happened on a socket or inside a
 component: which component, which OSI layer, what kind of thing, between which endpoints, with
 the real bytes where there are bytes. Events carry a correlation id so that everything one
 walk caused can be gathered; components rarely know it themselves, the stream fills it in from
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -59,14 +58,13 @@ class Kind(str, Enum):
     PACKET = "packet"  # layer 4: one UDP datagram of QUIC packets
 
 
-@dataclass(frozen=True, slots=True)
-class LabEvent:
-    """One thing that happened in the lab.
+#: The detail of an event that has none: one shared, read-only, empty mapping.
+_NO_DETAIL: Mapping[str, Any] = MappingProxyType({})
+_new_tuple = tuple.__new__
+_perf_counter = time.perf_counter
 
-    ``ts`` is ``time.perf_counter()`` seconds: monotonic and fine-grained, so differences
-    between events are real durations; it has no meaning as a wall-clock time.
-    """
 
+class _EventFields(NamedTuple):
     component: str
     layer: int
     kind: Kind
@@ -75,10 +73,36 @@ class LabEvent:
     dst: Endpoint | None = None
     data: bytes = b""
     data_len: int = 0
-    detail: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    detail: Mapping[str, Any] = _NO_DETAIL
     correlation_id: str | None = None
-    ts: float = field(default_factory=time.perf_counter)
+    ts: float = 0.0
     transport: str | None = None  # "udp" | "tcp" | None
+
+
+class LabEvent(_EventFields):
+    """One thing that happened in the lab.
+
+    ``ts`` is ``time.perf_counter()`` seconds (taken at construction when not given): monotonic
+    and fine-grained, so differences between events are real durations; it has no meaning as a
+    wall-clock time.
+
+    A named tuple, hence immutable, rather than a frozen dataclass: a frozen dataclass sets each
+    of its twelve fields through ``object.__setattr__``, which made building one ~2 µs, and the L4
+    balancer builds four per connection (issue 18). Use :meth:`replace` for a changed copy.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, component: str, layer: int, kind: Kind, summary: str, src: Endpoint | None = None,
+                dst: Endpoint | None = None, data: bytes = b"", data_len: int = 0,
+                detail: Mapping[str, Any] = _NO_DETAIL, correlation_id: str | None = None,
+                ts: float | None = None, transport: str | None = None) -> LabEvent:
+        return _new_tuple(cls, (component, layer, kind, summary, src, dst, data, data_len, detail, correlation_id,
+                                _perf_counter() if ts is None else ts, transport))
+
+    def replace(self, **changes: Any) -> LabEvent:
+        """A copy with ``changes`` applied (as ``dataclasses.replace`` for the dataclass it was)."""
+        return self._replace(**changes)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (bytes as hex) for stored walks and ``--json`` output."""
@@ -111,11 +135,15 @@ def make_event(
     correlation_id: str | None = None,
     transport: str | None = None,
 ) -> LabEvent:
-    """Build an event, truncating ``data`` and freezing ``detail``.
+    """Build an event, truncating ``data`` and freezing ``detail`` (a read-only copy)."""
+    return build_event(component, layer, kind, summary, src, dst, data, detail, correlation_id, transport)
 
-    Positional, in :class:`LabEvent`'s field order: a frozen dataclass's keyword ``__init__`` made
-    this a quarter slower, and the L4 balancer builds four events per connection."""
-    return LabEvent(
+
+def build_event(component: str, layer: int, kind: Kind, summary: str, src: Endpoint | tuple[str, int] | None,
+                dst: Endpoint | tuple[str, int] | None, data: bytes, detail: Mapping[str, Any] | None,
+                correlation_id: str | None, transport: str | None) -> LabEvent:
+    """:func:`make_event` with positional arguments (for :meth:`EventStream.emit`: one call fewer)."""
+    return _new_tuple(LabEvent, (
         component,
         layer,
         kind,
@@ -124,11 +152,20 @@ def make_event(
         dst if dst is None or type(dst) is Endpoint else Endpoint(*dst),
         bytes(data[:MAX_EVENT_BYTES]) if data else b"",
         len(data),
-        MappingProxyType(dict(detail) if detail else {}),
+        MappingProxyType(dict(detail)) if detail else _NO_DETAIL,
         correlation_id,
-        time.perf_counter(),
+        _perf_counter(),
         transport,
-    )
+    ))
+
+
+def owned_event(component: str, layer: int, kind: Kind, summary: str, src: Endpoint | None, dst: Endpoint | None,
+                detail: dict[str, Any], correlation_id: str | None, transport: str | None) -> LabEvent:
+    """:func:`make_event` for a hot path (the L4 balancer's four events per connection): positional,
+    no payload, ``src``/``dst`` already :class:`Endpoint` (or None), and ``detail`` a dict the caller
+    has just built and hands over (it is wrapped read-only, not copied)."""
+    return _new_tuple(LabEvent, (component, layer, kind, summary, src, dst, b"", 0, MappingProxyType(detail),
+                                 correlation_id, _perf_counter(), transport))
 
 
 def _jsonable(value: Any) -> Any:

@@ -18,14 +18,13 @@ use when they cannot touch the payload.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from .events import Endpoint, Kind, LabEvent, make_event
+from .events import Endpoint, Kind, LabEvent, build_event
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +110,7 @@ class EventStream:
         if event.correlation_id is None:
             cid = self.correlator.lookup(event.src, event.dst)
             if cid is not None:
-                event = dataclasses.replace(event, correlation_id=cid)
+                event = event._replace(correlation_id=cid)
         for subscriber in self._subscribers:  # a snapshot: the list is replaced, never mutated
             try:
                 subscriber(event)
@@ -119,11 +118,15 @@ class EventStream:
                 log.exception("event subscriber failed")
         return event
 
-    def emit(self, **fields: Any) -> LabEvent:
-        """Build an event with :func:`~netlearn.lab.events.make_event` (same keyword arguments:
-        component, layer, kind, summary, src, dst, data, detail, correlation_id, transport) and
-        publish it."""
-        return self.publish(make_event(**fields))
+    def emit(self, *, component: str, layer: int, kind: Kind, summary: str,
+             src: Endpoint | tuple[str, int] | None = None, dst: Endpoint | tuple[str, int] | None = None,
+             data: bytes = b"", detail: Mapping[str, Any] | None = None, correlation_id: str | None = None,
+             transport: str | None = None) -> LabEvent:
+        """Build an event as :func:`~netlearn.lab.events.make_event` does (same keyword arguments)
+        and publish it. The arguments are spelled out rather than passed on as ``**fields``:
+        packing and unpacking them cost more than building the event itself."""
+        return self.publish(build_event(component, layer, kind, summary, src, dst, data, detail, correlation_id,
+                                        transport))
 
 
 class Recorder:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from netlearn.lab.events import Kind, make_event
+from netlearn.lab.events import Endpoint, Kind, LabEvent, make_event, owned_event
 
 
 def test_an_event_keeps_4_kib_of_its_payload_and_its_true_length() -> None:
@@ -14,3 +14,28 @@ def test_an_event_keeps_4_kib_of_its_payload_and_its_true_length() -> None:
     assert small.data == b"ok" and small.data_len == 2
     stored = json.loads(json.dumps(event.as_dict()))  # as a walk stores it
     assert len(stored["data_hex"]) == 2 * 4096 and stored["data_len"] == len(payload)
+
+
+def test_an_event_is_immutable_and_replace_gives_a_changed_copy() -> None:
+    event = make_event(component="l4", layer=4, kind=Kind.ACCEPT, summary="accepted", src=("127.0.0.1", 5000),
+                       detail={"active": 1})
+    assert isinstance(event.src, Endpoint) and event.detail == {"active": 1} and event.ts > 0
+    for change in (lambda: setattr(event, "summary", "other"), lambda: event.detail.__setitem__("active", 2)):
+        try:
+            change()
+        except (AttributeError, TypeError):
+            pass
+        else:
+            raise AssertionError("an event was changed in place")
+    copy = event.replace(correlation_id="walk-1")
+    assert copy.correlation_id == "walk-1" and event.correlation_id is None
+    assert copy.as_dict() | {"correlation_id": None} == event.as_dict()
+
+
+def test_the_hot_path_builder_makes_the_same_event_as_make_event() -> None:
+    peer, vip = Endpoint("127.0.0.1", 5000), Endpoint("127.0.2.10", 80)
+    slow = make_event(component="l4", layer=4, kind=Kind.CLOSE, summary="closed", src=peer, dst=vip,
+                      detail={"bytes_in": 3}, correlation_id="c", transport="tcp")
+    fast = owned_event("l4", 4, Kind.CLOSE, "closed", peer, vip, {"bytes_in": 3}, "c", "tcp")
+    assert fast.replace(ts=slow.ts) == slow and fast.ts >= slow.ts
+    assert LabEvent("l4", 4, Kind.CLOSE, "closed", peer, vip, b"", 0, fast.detail, "c", slow.ts, "tcp") == slow

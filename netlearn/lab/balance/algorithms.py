@@ -11,8 +11,8 @@ import hashlib
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol
 
 from ..events import Endpoint
 
@@ -60,16 +60,19 @@ class BackendState:
                 "ewma_ms": round(ewma * 1000, 3)}
 
 
-@dataclass(frozen=True)
-class Choice:
+class Choice(NamedTuple):
+    """A backend (or None) and why. A named tuple: made at every choice, per connection at L4."""
+
     backend: BackendState | None
     algorithm: str
     reason: str
-    candidates: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    candidates: tuple[dict[str, Any], ...] = ()
 
     def explanation(self) -> dict[str, Any]:
+        """The CHOOSE event's detail. The candidates' dicts are handed over, not copied: each
+        choice builds its own, and nothing changes them afterwards."""
         return {"algorithm": self.algorithm, "chosen": self.backend.name if self.backend else None,
-                "reason": self.reason, "candidates": [dict(c) for c in self.candidates]}
+                "reason": self.reason, "candidates": list(self.candidates)}
 
 
 class Algorithm(Protocol):
@@ -103,7 +106,7 @@ class RoundRobin:
         self._next += 1
         return Choice(chosen, self.name,
                       f"Round robin takes the healthy backends in turn; it was {chosen.name}'s turn.",
-                      tuple(b.snapshot(now) for b in backends))
+                      tuple([b.snapshot(now) for b in backends]))
 
 
 class SmoothWeightedRoundRobin:

@@ -25,7 +25,7 @@ import socket
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..events import Endpoint, Kind
+from ..events import Endpoint, Kind, owned_event
 from ..stream import EventStream
 from .l4_relay import Relay
 from .poller import READ_LEVEL, Poller
@@ -50,6 +50,7 @@ class L4Balancer:
         self.pool = BackendPool(component=name, pool="all", members=backends, stream=stream, algorithm=algorithm,
                                 health=health, rng=rng)
         self._bind = endpoint
+        self._bind_text = str(endpoint)  # for the per-connection summaries: formatted once
         self._listener: socket.socket | None = None
         self._family = int(socket.AF_INET)
         self._poller: Poller | None = None
@@ -85,6 +86,7 @@ class L4Balancer:
         self._listener = listener
         self._family = int(listener.family)
         self._bind = Endpoint.of(listener.getsockname())
+        self._bind_text = str(self._bind)
         self._poller = Poller(loop)
         self._poller.register(listener.fileno(), READ_LEVEL, self._accept, last=True)
         await self.pool.start()
@@ -160,19 +162,23 @@ class L4Balancer:
             sock.close()
             return
         relay = Relay(self, sock, peer, cid)
-        self._connections.add(relay)
+        connections = self._connections
+        connections.add(relay)
         self.counters["accepted"] += 1
-        stream.emit(component=self.name, layer=4, kind=Kind.ACCEPT, summary=f"accepted {peer} on {vip}", src=peer,
-                    dst=vip, transport="tcp", correlation_id=cid, detail={"active": len(self._connections)})
+        # The per-connection events go through the cheaper owned_event (issue 18): same content
+        # as stream.emit would give them.
+        publish, name = stream.publish, self.name
+        publish(owned_event(name, 4, Kind.ACCEPT, f"accepted {relay.peer_text} on {self._bind_text}", peer, vip,
+                            {"active": len(connections)}, cid, "tcp"))
         choice = self.pool.choose(peer.host)
-        stream.emit(component=self.name, layer=4, kind=Kind.CHOOSE, transport="tcp", src=peer, dst=vip,
-                    correlation_id=cid, detail=choice.explanation(),
-                    summary=f"{choice.algorithm}: {choice.backend.name if choice.backend else 'nobody'}")
-        if choice.backend is None:
+        backend = choice.backend
+        publish(owned_event(name, 4, Kind.CHOOSE, f"{choice.algorithm}: {backend.name if backend else 'nobody'}",
+                            peer, vip, choice.explanation(), cid, "tcp"))
+        if backend is None:
             self.counters["no_backend"] += 1
             relay.close(reason="no healthy backend")
             return
-        relay.open(choice.backend)
+        relay.open(backend)
 
     def forget(self, relay: Relay) -> None:
         """Called by a relay as it closes."""

@@ -28,7 +28,7 @@ import socket
 import time
 import typing
 
-from ..events import Endpoint, Kind
+from ..events import Endpoint, Kind, owned_event
 from .algorithms import BackendState
 from .dial import start_dial
 from .poller import READ, READ_WRITE
@@ -66,9 +66,9 @@ class _Side:
 class Relay:
     """Owns one connection's sockets, counters and events (ACCEPT and CHOOSE are the balancer's)."""
 
-    __slots__ = ("lb", "client", "upstream", "backend", "peer", "local_up", "cid", "early", "early_len", "bytes_in",
-                 "bytes_out", "seen_at_sweep", "idle_sweeps", "turn_start", "sample_rtt", "started", "done", "timer",
-                 "dialling")
+    __slots__ = ("lb", "client", "upstream", "backend", "peer", "peer_text", "local_up", "cid", "early", "early_len",
+                 "bytes_in", "bytes_out", "seen_at_sweep", "idle_sweeps", "turn_start", "sample_rtt", "started", "done",
+                 "timer", "dialling")
 
     def __init__(self, lb: L4Balancer, sock: _socket.socket, peer: Endpoint, cid: str | None) -> None:
         self.lb = lb
@@ -76,6 +76,7 @@ class Relay:
         self.upstream: _Side | None = None  # set once the backend's handshake is over
         self.backend: BackendState | None = None
         self.peer = peer
+        self.peer_text = str(peer)  # three events show it: formatted once
         self.local_up: Endpoint | None = None
         self.cid = cid
         self.early: list[bytes] = []
@@ -137,12 +138,11 @@ class Relay:
             lb.poller.replace(up.fd, self._on_backend)  # was the handshake's
         else:
             lb.poller.register(up.fd, READ, self._on_backend)
-        lb.stream.emit(component=lb.name, layer=4, kind=Kind.CONNECT, transport="tcp", src=local,
-                       dst=backend.endpoint, correlation_id=self.cid,
-                       summary=f"opened {local} → {backend.name} {backend.endpoint}",
-                       detail={"backend": backend.name, "client": str(self.peer), "lb_local": str(local),
-                               "early_bytes": self.early_len,
-                               "connect_ms": round((time.perf_counter() - self.started) * 1000, 3)})
+        local_text, backend_text = str(local), str(backend.endpoint)
+        lb.stream.publish(owned_event(
+            lb.name, 4, Kind.CONNECT, f"opened {local_text} → {backend.name} {backend_text}", local, backend.endpoint,
+            {"backend": backend.name, "client": self.peer_text, "lb_local": local_text, "early_bytes": self.early_len,
+             "connect_ms": round((time.perf_counter() - self.started) * 1000, 3)}, self.cid, "tcp"))
         early, self.early = self.early, []
         if early:
             self._write(up, b"".join(early) if len(early) > 1 else early[0])
@@ -321,12 +321,11 @@ class Relay:
         counters["closed"] += 1
         counters["bytes_in"] += self.bytes_in
         counters["bytes_out"] += self.bytes_out
-        lb.stream.emit(component=lb.name, layer=4, kind=Kind.CLOSE, transport="tcp", src=self.peer, dst=lb.address,
-                       correlation_id=self.cid,
-                       summary=f"closed {self.peer}: {self.bytes_in} B in, {self.bytes_out} B out ({reason})",
-                       detail={"backend": name, "bytes_in": self.bytes_in, "bytes_out": self.bytes_out,
-                               "duration_ms": round((time.perf_counter() - self.started) * 1000, 3),
-                               "reason": reason})
+        lb.stream.publish(owned_event(
+            lb.name, 4, Kind.CLOSE,
+            f"closed {self.peer_text}: {self.bytes_in} B in, {self.bytes_out} B out ({reason})", self.peer, lb.address,
+            {"backend": name, "bytes_in": self.bytes_in, "bytes_out": self.bytes_out,
+             "duration_ms": round((time.perf_counter() - self.started) * 1000, 3), "reason": reason}, self.cid, "tcp"))
         if self.local_up is not None and self.cid is not None:  # start_dial bound it only then
             lb.stream.correlator.unbind(self.local_up)
 

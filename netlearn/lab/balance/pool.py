@@ -39,7 +39,7 @@ class BackendPool:
         self.health = health or HealthConfig()
         self.rng = rng or random.Random()
         self.clock = clock
-        self.states = [BackendState(name, endpoint) for name, endpoint in members]
+        self.states = [BackendState(name, Endpoint(*endpoint)) for name, endpoint in members]
         self.by_name = {s.name: s for s in self.states}
         self.algorithm: Algorithm = make_algorithm(algorithm, rng=self.rng)
         self._streaks: dict[str, int] = {s.name: 0 for s in self.states}  # +n successes / -n failures

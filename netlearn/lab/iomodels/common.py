@@ -35,17 +35,21 @@ class ThreadEmitter:
 
     def emit(self, kind: Kind, summary: str, *, src: Endpoint | None = None, dst: Endpoint | None = None,
              detail: dict[str, Any] | None = None, data: bytes = b"") -> None:
-        kwargs = dict(component=self.component, layer=4 if kind in (Kind.ACCEPT, Kind.CLOSE) else 7, kind=kind,
-                      summary=summary, src=src, dst=dst, data=data, detail=detail,
-                      correlation_id=self.correlation_id, transport="tcp")
+        stream, component, cid = self.stream, self.component, self.correlation_id
+        layer = 4 if kind in (Kind.ACCEPT, Kind.CLOSE) else 7
+
+        def publish() -> None:
+            stream.emit(component=component, layer=layer, kind=kind, summary=summary, src=src, dst=dst, data=data,
+                        detail=detail, correlation_id=cid, transport="tcp")
+
         loop = self._loop
         if loop is None or loop.is_closed():
             return
         try:
             if _running_loop() is loop:
-                self.stream.emit(**kwargs)
+                publish()
             else:
-                loop.call_soon_threadsafe(lambda: self.stream.emit(**kwargs))
+                loop.call_soon_threadsafe(publish)
         except RuntimeError:  # the loop closed under us while stopping: nothing left to tell
             pass
 
