@@ -57,7 +57,7 @@ def current_with_session(request: Any) -> str:
     from netlearn.core import sessions
 
     session = getattr(request, "session", None)
-    if _shared_cache() and hasattr(session, "prefetch") and sessions.shares_default_cache():
+    if session is not None and _shared_cache() and hasattr(session, "prefetch") and sessions.shares_default_cache():
         version = session.prefetch(CACHE_KEY).get(CACHE_KEY)
         if version is not None:
             return str(version)

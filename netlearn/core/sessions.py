@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.sessions.backends.cached_db import SessionStore as CachedDBStore
+from django.core.cache import caches
 
 _NOTHING = object()
 
@@ -28,7 +29,7 @@ class SessionStore(CachedDBStore):
         own = self.cache_key if self.session_key and not hasattr(self, "_session_cache") else None
         if own is not None:
             wanted.append(own)
-        found = self._cache.get_many(wanted)
+        found = caches[settings.SESSION_CACHE_ALIAS].get_many(wanted)  # the cache cached_db reads
         if own is not None and found.get(own) is not None:
             self._prefetched = found.pop(own)
         return found

@@ -122,6 +122,7 @@ def card_response(request: HttpRequest, context: dict[str, Any], *, template: st
     card = render_to_string(template, context, request=request)
     lang = current_lang()
     page = card_pages.get((request.path, str(title), lang), "", lambda: _card_page(request.path, title, lang))
+    assert page is not None  # _card_page always renders one
     values = pagecache.slot_values(request, page, lang)
     values["card"] = card
     return HttpResponse(page.compose(values, frozenset()), status=status)

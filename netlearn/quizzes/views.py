@@ -90,6 +90,7 @@ def question_detail(request: HttpRequest, key: str) -> HttpResponse:
     lang = current_lang()
     page = question_pages.get((key, lang), version,
                               lambda: _render_question_for_cache(question, request.path, lang))
+    assert page is not None  # _render_question_for_cache always renders one
     values = pagecache.slot_values(request, page, lang)
     values["token"] = attempt_token(question)
     return HttpResponse(page.compose(values, frozenset()))
