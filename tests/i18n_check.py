@@ -21,9 +21,19 @@ FUNCTION_WORDS = {"the", "a", "an", "is", "are", "was", "be", "to", "of", "in", 
                   "has", "have", "can", "will", "what", "which", "when", "here", "there", "after", "before"}
 
 
-def _is_sentence(run: str) -> bool:
+#: Names of techniques a Korean lesson keeps in English beside its Korean term, lower-case on purpose.
+KEPT_NAMES = {"power of two choices", "flash of unstyled content"}
+HANGUL = re.compile(r"[\uac00-\ud7a3]")
+
+
+def _is_sentence(run: str, *, in_korean: bool = False) -> bool:
+    """``in_korean``: the run sits in a chunk that also holds Korean, where a half-translated
+    sentence ("액티브 밸런서 takes over the virtual address") shows: there four lower-case words
+    with one function word are enough (names keep their capitals and are left alone)."""
     words = re.findall(r"[A-Za-z']+", run)
     function = sum(w.lower() in FUNCTION_WORDS for w in words)
+    if in_korean and function >= 1 and sum(w.islower() for w in words) >= 4 and run.lower() not in KEPT_NAMES:
+        return True
     return function >= 2 or (len(words) >= 6 and function >= 1)
 
 
@@ -55,5 +65,6 @@ def english_sentences(html: str) -> list[str]:
     parser.feed(html)
     found = []
     for chunk in parser.chunks:
-        found.extend(m.group(0) for m in ENGLISH_RUN.finditer(chunk) if _is_sentence(m.group(0)))
+        in_korean = bool(HANGUL.search(chunk))
+        found.extend(m.group(0) for m in ENGLISH_RUN.finditer(chunk) if _is_sentence(m.group(0), in_korean=in_korean))
     return found

@@ -64,3 +64,9 @@ async def test_every_learner_page_in_korean(course):
     for path in paths:
         found += await _english_in(client, path)
     assert not found, "English on Korean pages:\n" + "\n".join(found[:80])
+
+
+def test_the_checker_finds_half_translated_sentences_but_not_names():
+    assert english_sentences("<p>액티브 밸런서 takes over the virtual address</p>") == [
+        "takes over the virtual address"]
+    assert english_sentences("<p>Virtual Router Redundancy Protocol 이라고 부릅니다</p>") == []
