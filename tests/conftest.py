@@ -105,7 +105,8 @@ class _ServerThread(threading.Thread):
         from netlearn.asgi import application
 
         config = uvicorn.Config(application, host="127.0.0.1", port=port, lifespan="on", log_level="warning",
-                                ws="websockets")
+                                ws="websockets-sansio",  # as make run and deploy.md serve
+                                timeout_graceful_shutdown=8)
         self.server = uvicorn.Server(config)
 
     def run(self) -> None:
@@ -138,6 +139,9 @@ def _serve() -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     thread.server.should_exit = True
     thread.join(timeout=15)
+    # A server left running keeps its loop, and with it whatever it was receiving from the shared
+    # channel layer: channels_redis refuses a second loop, and the next test's server would break.
+    assert not thread.is_alive(), "the ASGI test server did not stop within 15 s"
 
 
 @pytest.fixture(scope="session")
