@@ -20,7 +20,10 @@ neighbours, so the comparison is between the conditions, not between two moments
 
 Pass: no learner request is refused or fails, and the learners' p99 (lesson pages, and walks
 from POST to stored) in the abused slices stays within 2× of the quiet slices' (the issue's
-criterion, the only time figure asserted, and relative). The abusers really abused: the rotator
+criterion, the only time figure asserted, and relative), or within ``NOISE_FLOOR`` of it: when the
+quiet p99 is a few tens of ms, 2× is scheduling noise on two shared cores (a CI run saw 69 ms
+against 33 ms, median 5 ms), while the failure this guards against is seconds (6.8 s against
+0.76 s). The abusers really abused: the rotator
 was refused (429) past its limit and the holder's comparisons were turned away or answered at
 once, never with an error. Bounded: every loop stops at its slice's or the test's deadline, and
 requests time out.
@@ -69,6 +72,10 @@ class Phase:
     walks: list[float] = field(default_factory=list)
     denied: Counter = field(default_factory=Counter)
     abuse: Counter = field(default_factory=Counter)
+
+
+#: Seconds of p99 difference below which "abused" and "quiet" are not told apart (see the docstring).
+NOISE_FLOOR = 0.1
 
 
 def p99(values: list[float]) -> float:
@@ -308,4 +315,5 @@ async def test_a_cookie_rotator_and_a_compare_holder_cannot_deny_a_class(worker)
     assert sum(answered.values()) >= HOLDERS and answered.get(429, 0) > 0, summary
     assert all(status < 500 for status in answered), summary
     for metric in ("pages", "walks"):
-        assert p99(getattr(abused, metric)) <= 2 * p99(getattr(quiet, metric)), (metric, summary)
+        calm = p99(getattr(quiet, metric))
+        assert p99(getattr(abused, metric)) <= max(2 * calm, calm + NOISE_FLOOR), (metric, summary)
