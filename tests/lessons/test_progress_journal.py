@@ -94,7 +94,10 @@ def _views(db: Path) -> list[tuple[int, str]]:
         return conn.execute("SELECT step_id, visitor FROM lessons_stepview").fetchall()
 
 
-def test_progress_survives_a_worker_killed_before_the_flush(tmp_path) -> None:
+def _seeded_site(tmp_path: Path):
+    """A data folder migrated and holding the sample lesson, its environment (a flush interval of
+    an hour: only a reader or the shutdown writes), its database, a free port, a log file and a
+    cookie-keeping client: (data_dir, env, db, port, log, browser)."""
     from netlearn.devtools.servers import free_port
 
     data_dir = tmp_path / "data"
@@ -102,9 +105,12 @@ def test_progress_survives_a_worker_killed_before_the_flush(tmp_path) -> None:
     for args in (["migrate", "--noinput", "-v", "0"], ["import_content", str(SAMPLE)]):
         subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True,
                        timeout=300)
-    db = data_dir / "netlearn.sqlite3"
-    port, log = free_port(), tmp_path / "worker.log"
     browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    return data_dir, env, data_dir / "netlearn.sqlite3", free_port(), tmp_path / "worker.log", browser
+
+
+def test_progress_survives_a_worker_killed_before_the_flush(tmp_path) -> None:
+    data_dir, env, db, port, log, browser = _seeded_site(tmp_path)
 
     worker = _start_worker(env, port, log)
     try:
@@ -134,16 +140,7 @@ def test_progress_survives_a_worker_killed_before_the_flush(tmp_path) -> None:
 def test_a_reader_of_progress_flushes_first_and_a_stopping_worker_flushes(tmp_path) -> None:
     """README: every other reader of progress (the lesson page here) flushes the worker's journal
     first, and on shutdown the worker flushes what its journal still holds."""
-    from netlearn.devtools.servers import free_port
-
-    data_dir = tmp_path / "data"
-    env = _env(data_dir)  # a flush interval of an hour: only a reader or the shutdown writes
-    for args in (["migrate", "--noinput", "-v", "0"], ["import_content", str(SAMPLE)]):
-        subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True,
-                       timeout=300)
-    db = data_dir / "netlearn.sqlite3"
-    port, log = free_port(), tmp_path / "worker.log"
-    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    data_dir, env, db, port, log, browser = _seeded_site(tmp_path)  # flushes only when read or stopped
     base = f"http://127.0.0.1:{port}/lessons/sample-lesson/"
     worker = _start_worker(env, port, log)
     try:
