@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/classroom.py [--learners 1000] [--duration 60] [--ramp 30]
                                         [--config both|embedded|stack] [--think 1.0 3.0]
-                                        [--json] [--costs-only]
+                                        [--json] [--costs-only] [--worker-env NAME=VALUE ...]
 
 Each learner is a plain asyncio client with its own cookies (its own session, so its own rate-limit
 budget) and its own keep-alive HTTP/1.1 connection, like a browser tab. Until the end of the run it
@@ -436,7 +436,8 @@ def pct(values: list[float], p: float) -> float:
 def summary(site: Site, args: argparse.Namespace, stats: Stats, mem: dict) -> dict:
     """The run's figures as one JSON-ready dict (``--json``), beside the goal they are held to."""
     if args.costs_only:
-        return {"bench": "classroom", "config": site.name, "load_avg_1m": os.getloadavg()[0],
+        return {"bench": "classroom", "config": site.name, "worker_env": getattr(args, "worker_env", {}),
+                "load_avg_1m": os.getloadavg()[0],
                 "cpu_ms_per_request": {label: round(ms, 2) for label, ms in mem["costs"]}}
     wall = mem["wall"]
     _, peak_connected, peak_rss = mem["peak"]
@@ -448,7 +449,8 @@ def summary(site: Site, args: argparse.Namespace, stats: Stats, mem: dict) -> di
     actions = {action: {"n": len(v), "p50_ms": round(pct(v, 50), 1), "p99_ms": round(pct(v, 99), 1)}
                for action, v in stats.latencies.items() if v}
     return {
-        "bench": "classroom", "config": site.name, "learners": args.learners, "duration_s": args.duration,
+        "bench": "classroom", "config": site.name, "worker_env": getattr(args, "worker_env", {}),
+        "learners": args.learners, "duration_s": args.duration,
         "wall_s": round(wall, 1), "load_avg_1m": os.getloadavg()[0], "served_req_per_s": round(served, 1),
         "answered_req_per_s": round(stats.requests / wall, 1), "turned_away_503": turned_away,
         "errors": dict(stats.errors), "step_p99_ms": round(pct(steps, 99), 1) if steps else None,
@@ -505,7 +507,7 @@ def report(site: Site, args: argparse.Namespace, stats: Stats, mem: dict) -> Non
 
 
 # -- the servers ---------------------------------------------------------------------------------
-def embedded_site() -> tuple[str, list[int], dict, callable]:
+def embedded_site(extra_env: dict[str, str] | None = None) -> tuple[str, list[int], dict, callable]:
     root = Path(tempfile.mkdtemp(prefix="netlearn-classroom-"))
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("DJANGO_", "NETLEARN_", "DATABASE_URL", "REDIS_URL"))}
@@ -514,6 +516,7 @@ def embedded_site() -> tuple[str, list[int], dict, callable]:
                 "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost", "NETLEARN_HTTPS": "0",
                 "NETLEARN_DATA_DIR": str(root / "data"), "NETLEARN_LAB_MODE": "embedded",
                 "NETLEARN_LAB_EPHEMERAL": "1"})
+    env.update(extra_env or {})
     manage(env, "migrate", "--noinput", "-v", "0")
     manage(env, "seed_content")
     manage(env, "collectstatic", "--noinput", "-v", "0")
@@ -526,8 +529,8 @@ def embedded_site() -> tuple[str, list[int], dict, callable]:
     return worker.url, [worker.process.pid], {}, stop
 
 
-def stack_site() -> tuple[str, list[int], dict, callable]:
-    stack = start_stack(workers=2)
+def stack_site(extra_env: dict[str, str] | None = None) -> tuple[str, list[int], dict, callable]:
+    stack = start_stack(workers=2, extra_env=extra_env)
     pg_pids = []
     pidfile = stack.postgres.root / "data" / "postmaster.pid"
     if pidfile.exists():
@@ -540,7 +543,7 @@ def stack_site() -> tuple[str, list[int], dict, callable]:
 async def bench(name: str, args: argparse.Namespace) -> None:
     if not args.json:
         print(f"starting {name} …", flush=True)
-    base, pids, others, stop = (embedded_site if name == "embedded" else stack_site)()
+    base, pids, others, stop = (embedded_site if name == "embedded" else stack_site)(args.worker_env)
     try:
         steps, questions = await discover(base)
         label = ("embedded (1 uvicorn worker, SQLite WAL, in-memory layer)" if name == "embedded"
@@ -562,6 +565,13 @@ def parse_mix(text: str) -> dict[str, float]:
     return mix
 
 
+def parse_env(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"not NAME=VALUE: {text!r}")
+    return name.strip(), value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--learners", type=int, default=1000, help="connected learners at the end of the ramp")
@@ -575,7 +585,10 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="one JSON line of figures per configuration")
     parser.add_argument("--costs-only", action="store_true",
                         help="only the worker CPU per request and per walk, one at a time (no class): a quick check")
+    parser.add_argument("--worker-env", type=parse_env, action="append", default=[], metavar="NAME=VALUE",
+                        help="set in every worker's environment (repeatable), e.g. NETLEARN_SYNC_THREADS=2")
     args = parser.parse_args()
+    args.worker_env = dict(args.worker_env)
     args.ramp = args.duration / 2 if args.ramp is None else min(args.ramp, args.duration)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the servers started from here inherit it

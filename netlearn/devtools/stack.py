@@ -86,10 +86,13 @@ class Stack:
     redis: Redis
     workers: list[Worker] = field(default_factory=list)
     nginx: Nginx | None = None
+    #: Added to every worker's environment (bench/classroom.py --worker-env).
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def env(self) -> dict[str, str]:
-        return worker_env(database_url=self.postgres.url, redis_url=self.redis.url, data_dir=self.root / "data")
+        env = worker_env(database_url=self.postgres.url, redis_url=self.redis.url, data_dir=self.root / "data")
+        return {**env, **self.extra_env}
 
     def add_worker(self) -> Worker:
         worker = Worker(free_port(), self.env, self.root / f"worker-{len(self.workers)}.log")
@@ -105,10 +108,10 @@ class Stack:
         self.postgres.destroy()
 
 
-def start_stack(workers: int = 2) -> Stack:
+def start_stack(workers: int = 2, extra_env: dict[str, str] | None = None) -> Stack:
     """PostgreSQL and Redis in a temp folder, the schema and content, N workers, nginx in front."""
     root = Path(tempfile.mkdtemp(prefix="netlearn-stack-"))
-    stack = Stack(root, Postgres(root / "pg"), Redis(root / "redis"))
+    stack = Stack(root, Postgres(root / "pg"), Redis(root / "redis"), extra_env=dict(extra_env or {}))
     try:
         stack.postgres.start()
         stack.postgres.create_database()
