@@ -8,8 +8,10 @@ import time
 from typing import Any
 
 import pytest
-from django.http import HttpRequest, HttpResponse
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.urls import path
+from django.utils import translation
 
 from netlearn.core.asgi_handler import BUSY_RETRY_AFTER, PooledThreadASGIHandler
 from tests.waiting import eventually
@@ -23,8 +25,31 @@ def _healthz(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok")
 
 
+async def _async_view(request: HttpRequest) -> HttpResponse:
+    """An async view (as the walk pages are): Django runs it on the event loop through async_to_sync;
+    its sync_to_async calls come back to the request's borrowed thread."""
+    outer_loop = asyncio.get_running_loop()
+    name = await sync_to_async(lambda: threading.current_thread().name)()
+    return HttpResponse(f"{name} {outer_loop is _LOOP[0]}")
+
+
+def _streaming_in_korean(request: HttpRequest) -> StreamingHttpResponse:
+    translation.activate("ko")
+    return StreamingHttpResponse(translation.get_language() + f" {n}" for n in range(2))
+
+
+def _fails(request: HttpRequest) -> HttpResponse:
+    raise RuntimeError("the view failed")
+
+
+def handler500(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("failed", status=500)
+
+
+_LOOP: list[asyncio.AbstractEventLoop] = []
 urlpatterns = [path("thread/", _thread_name), path("healthz", _healthz), path("page/", _thread_name),
-               path("lessons/<slug:slug>/<int:number>/", lambda request, slug, number: _thread_name(request))]
+               path("lessons/<slug:slug>/<int:number>/", lambda request, slug, number: _thread_name(request)),
+               path("async/", _async_view), path("stream/", _streaming_in_korean), path("fails/", _fails)]
 
 
 async def _call(handler: PooledThreadASGIHandler, route: str,
@@ -71,6 +96,36 @@ def test_sync_code_runs_on_the_pooled_long_lived_threads(handler) -> None:
     # Six requests, the same two long-lived threads (taken in turn from the pool), not a new
     # thread per request as Django's own handler would start.
     assert asyncio.run(run()) == {"django-sync-0_0", "django-sync-1_0"}
+
+
+def test_an_async_view_runs_on_the_worker_loop_and_its_sync_calls_on_the_borrowed_thread(handler) -> None:
+    """The one hop per request (``_hop``) tells the borrowed thread which loop it serves, as
+    asgiref's ``sync_to_async`` did: an async view runs on that loop, not a loop of its own."""
+    async def run() -> tuple[int, bytes]:
+        _LOOP[:] = [asyncio.get_running_loop()]
+        status, _, body = await _call(handler, "/async/")
+        return status, body
+
+    status, body = asyncio.run(run())
+    assert status == 200
+    name, same_loop = body.decode().split()
+    assert name.startswith("django-sync-") and same_loop == "True"
+
+
+@pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume synchronous iterators")
+def test_a_streaming_response_is_sent_in_the_context_the_view_made(handler) -> None:
+    """The language a view activated still holds while its streaming content is produced."""
+    status, _, body = asyncio.run(_call(handler, "/stream/"))
+    assert (status, body) == (200, b"ko 0ko 1")
+
+
+def test_a_failing_view_is_a_500_and_the_thread_serves_on(handler, settings) -> None:
+    settings.DEBUG_PROPAGATE_EXCEPTIONS = False
+
+    async def run() -> list[int]:
+        return [(await _call(handler, route))[0] for route in ("/fails/", "/thread/", "/fails/", "/thread/")]
+
+    assert asyncio.run(run()) == [500, 200, 500, 200]
 
 
 def test_a_queue_older_than_the_delay_limit_turns_new_pages_away(handler) -> None:
