@@ -10,8 +10,11 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
-# Apps add their URLs here as they are built (each app owns its urls.py).
-for _module in ("netlearn.accounts.urls", "netlearn.lessons.urls", "netlearn.quizzes.urls", "netlearn.walks.urls",
+# Apps add their URLs here as they are built (each app owns its urls.py). The most requested first:
+# Django tries each app's list in turn, and an app whose list does not match a path costs a list of
+# everything tried (lesson step pages are most of a class's requests, question pages next). No two
+# apps' patterns match the same path (tests/core/test_urls_order.py), so the order changes no answer.
+for _module in ("netlearn.lessons.urls", "netlearn.quizzes.urls", "netlearn.walks.urls", "netlearn.accounts.urls",
                 "netlearn.classroom.urls"):
     try:
         __import__(_module)
