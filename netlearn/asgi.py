@@ -12,7 +12,8 @@ from netlearn.core.asgi_handler import get_asgi_application
 # code runs on one of a few long-lived threads (see netlearn.core.asgi_handler).
 django_asgi_app = get_asgi_application(threads=int(os.environ.get("NETLEARN_SYNC_THREADS", "8")),
                                        max_waiting=int(os.environ.get("NETLEARN_MAX_WAITING", "256")),
-                                       max_queue_delay=float(os.environ.get("NETLEARN_MAX_QUEUE_DELAY", "2.0")))
+                                       max_queue_delay=float(os.environ.get("NETLEARN_MAX_QUEUE_DELAY", "2.0")),
+                                       on_loop=os.environ.get("NETLEARN_STEP_PAGES_ON_LOOP", "1") != "0")
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

@@ -52,10 +52,12 @@ from typing import Any
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
 from django.conf import settings
 from django.core import signals
-from django.core.exceptions import RequestAborted
+from django.core.exceptions import RequestAborted, SynchronousOnlyOperation
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.http import FileResponse, HttpResponseBase
 from django.urls import set_script_prefix
+
+from netlearn.core import onloop
 
 #: Seconds a turned-away browser is asked to wait before trying again.
 BUSY_RETRY_AFTER = 5
@@ -114,8 +116,13 @@ class _ThreadPool:
 
 
 class PooledThreadASGIHandler(ASGIHandler):
-    def __init__(self, threads: int, max_waiting: int = 256, max_queue_delay: float = 2.0) -> None:
+    def __init__(self, threads: int, max_waiting: int = 256, max_queue_delay: float = 2.0,
+                 on_loop: bool = True) -> None:
         super().__init__()
+        #: Try lesson step pages on the event loop first (``netlearn.core.onloop``).
+        self.on_loop = on_loop
+        #: Requests answered on the loop without a thread (tests and benches read it).
+        self.served_on_loop = 0
         self.threads = max(1, threads)
         self.max_waiting = max(0, max_waiting)
         self.max_queue_delay = max_queue_delay
@@ -146,6 +153,17 @@ class PooledThreadASGIHandler(ASGIHandler):
         if pool.empty() and not first and self.overloaded() and not path.startswith(NEVER_TURNED_AWAY):
             await self.turn_away(send)
             return
+        body_file = None
+        if first and self.on_loop and not scope.get("query_string"):
+            try:
+                body_file = await self.read_body(receive)
+            except RequestAborted:
+                return
+            if isinstance(body_file, io.BytesIO):
+                body = body_file.getvalue()
+                if await self._served_on_loop(scope, body_file, send):
+                    return
+                body_file = io.BytesIO(body)  # the first try's request closed its copy
         since = time.monotonic()
         self.waiting.append(since)
         try:
@@ -154,17 +172,39 @@ class PooledThreadASGIHandler(ASGIHandler):
             self.waiting.remove(since)
         try:
             async with ThreadSensitiveContext(executor=executor):
-                await self.handle(scope, receive, send, executor)
+                await self.handle(scope, receive, send, executor, body_file)
         finally:
             pool.release(executor)
 
-    async def handle(self, scope: dict[str, Any], receive: Any, send: Any,  # type: ignore[override]
-                     executor: ThreadPoolExecutor | None = None) -> None:
-        """Django's ``ASGIHandler.handle`` with the request's sync part in one hop (``_respond``)."""
+    async def _served_on_loop(self, scope: dict[str, Any], body_file: Any, send: Any) -> bool:
+        """Run the request's sync chain right here on the loop (``netlearn.core.onloop``); False,
+        with nothing sent, when the view asked for a thread or touched the database."""
+        run, token = onloop.enter()
         try:
-            body_file = await self.read_body(receive)
-        except RequestAborted:
-            return
+            response = self._respond(scope, body_file)
+        except SynchronousOnlyOperation:  # with DEBUG_PROPAGATE_EXCEPTIONS Django re-raises it
+            run.failed = True
+        finally:
+            onloop.leave(token)
+        if run.failed or isinstance(response, onloop.ThreadNeeded) or response.streaming:
+            return False
+        self.served_on_loop += 1
+        try:
+            await self.send_response(response, send)
+        except asyncio.CancelledError:
+            pass  # the client went away while we answered
+        finally:
+            body_file.close()
+        return True
+
+    async def handle(self, scope: dict[str, Any], receive: Any, send: Any,  # type: ignore[override]
+                     executor: ThreadPoolExecutor | None = None, body_file: Any = None) -> None:
+        """Django's ``ASGIHandler.handle`` with the request's sync part in one hop (``_respond``)."""
+        if body_file is None:
+            try:
+                body_file = await self.read_body(receive)
+            except RequestAborted:
+                return
         try:
             if executor is None:  # called without a borrowed thread (Django's own entry points)
                 response = await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
@@ -288,9 +328,10 @@ def _replay(first: dict[str, Any], receive: Any) -> Any:
     return replayed
 
 
-def get_asgi_application(threads: int, max_waiting: int = 256, max_queue_delay: float = 2.0) -> PooledThreadASGIHandler:
+def get_asgi_application(threads: int, max_waiting: int = 256, max_queue_delay: float = 2.0,
+                         on_loop: bool = True) -> PooledThreadASGIHandler:
     """Like ``django.core.asgi.get_asgi_application``, with the pooled handler."""
     import django
 
     django.setup(set_prefix=False)
-    return PooledThreadASGIHandler(threads, max_waiting, max_queue_delay)
+    return PooledThreadASGIHandler(threads, max_waiting, max_queue_delay, on_loop)

@@ -34,6 +34,19 @@ class SessionStore(CachedDBStore):
             self._prefetched = found.pop(own)
         return found
 
+    def cached_only(self) -> bool:
+        """Whether this session can be used without the database: it has a key and its data is in
+        the cache (kept for ``load``, as a prefetch is), or it is loaded already."""
+        if hasattr(self, "_session_cache") or self._prefetched is not _NOTHING:
+            return True
+        if not self.session_key:
+            return False
+        data = caches[settings.SESSION_CACHE_ALIAS].get(self.cache_key)
+        if data is None:
+            return False
+        self._prefetched = data
+        return True
+
     def load(self) -> dict[str, Any]:
         data, self._prefetched = self._prefetched, _NOTHING
         if data is not _NOTHING:

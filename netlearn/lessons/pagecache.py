@@ -153,6 +153,11 @@ class PageCache:
                 self._pages.popitem(last=False)
         return page
 
+    def cached(self, key: tuple, version: str) -> bool:
+        """Whether the page under ``key`` for this content ``version`` is kept (nothing to render)."""
+        with self._lock:
+            return version == self._version and (*key, version) in self._pages
+
     def clear(self) -> None:
         with self._lock:
             self._pages.clear()

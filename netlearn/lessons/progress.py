@@ -119,6 +119,13 @@ def mark_seen(learner: Learner | None, step_id: int) -> frozenset[int]:
     return seen
 
 
+def can_mark_in_memory(learner: Learner, step_id: int) -> bool:
+    """Whether :func:`mark_seen` needs no database: the seen set is cached, and the step is in it
+    or its view goes to the journal (written behind)."""
+    seen = cache.get(learner.cache_key)
+    return seen is not None and (step_id in seen or (write_behind() and _journal is not None))
+
+
 # -- reads -------------------------------------------------------------------------------------
 def seen_ids(learner: Learner) -> frozenset[int]:
     seen = cache.get(learner.cache_key)

@@ -62,6 +62,12 @@ def progress_mark_seen(*, step_id: int, user: Any = None, visitor: str = "") -> 
     return progress.mark_seen(progress.learner_of(user=user, visitor=visitor), step_id)
 
 
+def progress_in_memory(*, step_id: int, user: Any = None, visitor: str = "") -> bool:
+    """Whether :func:`progress_mark_seen` for this step would ask the database nothing."""
+    learner = progress.learner_of(user=user, visitor=visitor)
+    return learner is not None and progress.can_mark_in_memory(learner, step_id)
+
+
 def progress_claim_visitor(*, visitor: str, user: Any) -> int:
     """Move an anonymous visitor's progress to the account that just logged in."""
     if not visitor or user is None or not user.is_authenticated:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import Any
 
+from django.contrib import auth
 from django.contrib.admin.views.decorators import staff_member_required
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
@@ -20,7 +21,7 @@ from django.template.response import TemplateResponse
 from django.utils import translation
 from django.views.decorators.http import require_POST
 
-from netlearn.core import contentversion
+from netlearn.core import contentversion, onloop
 from netlearn.core.htmx import HtmxHttpRequest
 from netlearn.core.i18n import current_lang
 from netlearn.core.markdown import render_markdown
@@ -143,19 +144,35 @@ def _step_uncached(request: HttpRequest, slug: str, number: int, fragment: bool)
     return render(request, _step_template(fragment), _step_page_context(step, user=user, seen=seen))
 
 
+def _returning_visitor_in_memory(request: HttpRequest) -> bool:
+    """An anonymous learner with a visitor key, whose session is in the process's own cache: the
+    page needs neither the database nor a session write (``netlearn.core.onloop``)."""
+    session = request.session
+    return (onloop.local_caches_only() and not request.GET and getattr(session, "cached_only", bool)()
+            and auth.SESSION_KEY not in session and bool(session.get(services.VISITOR_SESSION_KEY)))
+
+
 def step_detail(request: HtmxHttpRequest, slug: str, number: int) -> HttpResponse:
     fragment = bool(request.htmx and not request.htmx.boosted)
+    # On the event loop, nothing may reach the database: anything not in memory goes to a thread.
+    on_loop = onloop.on_event_loop()
+    if on_loop and not _returning_visitor_in_memory(request):
+        return onloop.need_thread()
     # First, before anything reads the session: the content version and the session in one round trip.
     version = contentversion.current_with_session(request) if not request.GET else ""
     if request.GET or can_preview_drafts(request.user):
         response = _step_uncached(request, slug, number, fragment)
     else:
         lang = current_lang()
-        page = pagecache.pages.get((slug, number, lang, fragment), version,
-                                   lambda: _render_for_cache(slug, number, lang, fragment))
+        key = (slug, number, lang, fragment)
+        if on_loop and not pagecache.pages.cached(key, version):
+            return onloop.need_thread()
+        page = pagecache.pages.get(key, version, lambda: _render_for_cache(slug, number, lang, fragment))
         if page is None:
             raise Http404("no such step")
         user, visitor = _learner(request, create_visitor=True)
+        if on_loop and not services.progress_in_memory(step_id=page.step_id, user=user, visitor=visitor):
+            return onloop.need_thread()
         seen = services.progress_mark_seen(step_id=page.step_id, user=user, visitor=visitor)
         response = HttpResponse(page.compose(pagecache.slot_values(request, page, lang), seen))
     response["Vary"] = STEP_VARY

@@ -1,0 +1,77 @@
+"""Serving a request on the worker's event loop itself, when everything it needs is in memory.
+
+Why: a request's sync part normally runs on a pooled thread (``asgi_handler``), and the hop there
+and back (submitting to the thread, waking the loop, switching the GIL twice) costs about as much
+CPU as a cached lesson step page's whole middleware chain and view. A returning anonymous learner's
+step page, with the embedded defaults, needs nothing but memory: the session, the seen set and the
+rendered page are in the process's own cache, the content version in a small file, the progress
+in an append to the journal. For it the handler runs the very same sync chain (every middleware,
+the view, the signals) directly on the loop, so the answer is the same by construction.
+
+The view decides, before it touches anything that could reach the database
+(:func:`need_thread`); Django refuses database access on a thread running an event loop anyway
+(``SynchronousOnlyOperation``), and should that ever happen the handler serves the request again
+on a pooled thread (``asgi_handler``). Only with local-memory caches: with Redis, a cache read
+is a network round trip that must not block the loop.
+"""
+from __future__ import annotations
+
+import contextvars
+import sys
+
+from django.conf import settings
+from django.core.exceptions import SynchronousOnlyOperation
+from django.core.signals import got_request_exception
+from django.dispatch import receiver
+from django.http import HttpResponse
+
+
+class _Run:
+    """One request's sync chain running on the loop; ``failed`` once it touched the database."""
+
+    __slots__ = ("failed",)
+
+    def __init__(self) -> None:
+        self.failed = False
+
+
+_run: contextvars.ContextVar[_Run | None] = contextvars.ContextVar("netlearn_on_loop", default=None)
+
+
+class ThreadNeeded(HttpResponse):
+    """What a view answers on the loop when it needs a thread: the handler drops it and serves the
+    request on a pooled thread instead. Status 200, so Django logs nothing about it."""
+
+
+def on_event_loop() -> bool:
+    """True while a request's sync chain runs on the event loop (the view must stay in memory)."""
+    return _run.get() is not None
+
+
+def enter() -> tuple[_Run, contextvars.Token[_Run | None]]:
+    run = _Run()
+    return run, _run.set(run)
+
+
+def leave(token: contextvars.Token[_Run | None]) -> None:
+    _run.reset(token)
+
+
+def local_caches_only() -> bool:
+    """Sessions and the default cache both in this process's memory (the embedded defaults)."""
+    caches = settings.CACHES
+    alias = getattr(settings, "SESSION_CACHE_ALIAS", "default")
+    return all("locmem" in caches.get(name, {}).get("BACKEND", "").lower() for name in {"default", alias})
+
+
+def need_thread() -> ThreadNeeded:
+    return ThreadNeeded()
+
+
+@receiver(got_request_exception)
+def _database_touched_on_loop(sender: object, **kwargs: object) -> None:
+    """Django turns an exception into a 500 page before the handler sees it: mark the run so the
+    handler drops that page and serves the request on a thread."""
+    run = _run.get()
+    if run is not None and isinstance(sys.exc_info()[1], SynchronousOnlyOperation):
+        run.failed = True

@@ -1,0 +1,152 @@
+"""A returning anonymous learner's cached step page is served on the worker's event loop, without a
+thread (netlearn.core.onloop): the same status, headers and body as the pooled-thread path, bar the
+per-response secrets (CSP nonce, masked CSRF token); everything else goes to a thread."""
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+
+from netlearn.core.asgi_handler import PooledThreadASGIHandler
+from netlearn.lessons import pagecache, services
+
+STEP2 = "/lessons/sample-lesson/2/"
+STEP3 = "/lessons/sample-lesson/3/"
+
+
+class Tab:
+    """One browser tab: its cookies, and each request's status, headers and body."""
+
+    def __init__(self, **headers: str) -> None:
+        self.cookies: dict[str, str] = {}
+        self.headers = {k.lower().replace("_", "-").encode(): v.encode() for k, v in headers.items()}
+
+    async def get(self, handler: PooledThreadASGIHandler, path: str,
+                  query: bytes = b"") -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        headers = [(b"host", b"testserver"), *self.headers.items()]
+        if self.cookies:
+            headers.append((b"cookie", "; ".join(f"{k}={v}" for k, v in self.cookies.items()).encode()))
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+                 "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": query, "root_path": "",
+                 "headers": headers, "client": ("127.0.0.1", 5000), "server": ("testserver", 80)}
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await handler(scope, receive, send)
+        start = sent[0]
+        for name, value in start["headers"]:
+            if name.lower() == b"set-cookie":
+                cookie, _, _ = value.decode().partition(";")
+                key, _, val = cookie.partition("=")
+                self.cookies[key.strip()] = val
+        return start["status"], start["headers"], b"".join(m.get("body", b"") for m in sent[1:])
+
+
+def _normalised(response: tuple[int, list[tuple[bytes, bytes]], bytes]) -> tuple[Any, ...]:
+    """The response with this response's own secrets and clock replaced by placeholders."""
+    status, headers, body = response
+    text = body.decode()
+    csp = dict((k.lower(), v) for k, v in headers)[b"content-security-policy"].decode()
+    for nonce in set(re.findall(r"'nonce-([^']+)'", csp)):
+        text = text.replace(nonce, "NONCE")
+    text = re.sub(r"\b[A-Za-z0-9]{64}\b", "CSRF-TOKEN", text)  # a masked token: 64 letters and digits
+    shown = []
+    for name, value in headers:
+        value_text = re.sub(r"'nonce-[^']+'", "'nonce-NONCE'", value.decode())
+        value_text = re.sub(r"csrftoken=[A-Za-z0-9]+", "csrftoken=SECRET", value_text)
+        value_text = re.sub(r"expires=[^;]+", "expires=DATE", value_text)
+        shown.append((name.decode().lower(), value_text))
+    return status, shown, text
+
+
+@pytest.fixture
+def handlers(transactional_db, content) -> tuple[PooledThreadASGIHandler, PooledThreadASGIHandler]:
+    """The worker's handler (tries step pages on the loop) and one that always uses a thread."""
+    pagecache.pages.clear()
+    return PooledThreadASGIHandler(threads=2), PooledThreadASGIHandler(threads=2, on_loop=False)
+
+
+@pytest.mark.parametrize("headers", [{"accept_language": "en"}, {"accept_language": "ko"},
+                                     {"accept_language": "en", "hx_request": "true"}],
+                         ids=["english", "korean", "htmx-fragment"])
+def test_a_returning_visitors_page_on_the_loop_is_the_threads_page(handlers, headers) -> None:
+    on_loop, threaded = handlers
+    tab = Tab(**headers)
+
+    async def visit() -> tuple[Any, Any]:
+        assert (await tab.get(threaded, STEP2))[0] == 200  # the first visit: session, visitor, seen set
+        fast = await tab.get(on_loop, STEP2)
+        slow = await tab.get(threaded, STEP2)
+        return fast, slow
+
+    fast, slow = asyncio.run(visit())
+    assert on_loop.served_on_loop == 1
+    assert _normalised(fast) == _normalised(slow)
+    names = [name for name, _ in _normalised(fast)[1]]
+    for header in ("content-security-policy", "x-frame-options", "x-content-type-options", "referrer-policy",
+                   "cross-origin-opener-policy", "content-language", "vary", "set-cookie"):
+        assert header in names, header
+    assert b"The resolver walks from the root." in fast[2] or headers["accept_language"] == "ko"
+
+
+def test_what_is_not_in_memory_goes_to_a_thread_and_is_served_all_the_same(handlers, learner) -> None:
+    on_loop, _ = handlers
+    tab = Tab(accept_language="en")
+
+    async def visits() -> list[int]:
+        statuses = [(await tab.get(on_loop, STEP2))[0]]  # no session yet: one is written
+        assert on_loop.served_on_loop == 0
+        statuses.append((await tab.get(on_loop, STEP3))[0])  # a first view, written in the request here
+        assert on_loop.served_on_loop == 0
+        statuses.append((await tab.get(on_loop, STEP2, query=b"x=1"))[0])  # a query string: rendered afresh
+        assert on_loop.served_on_loop == 0
+        statuses.append((await tab.get(on_loop, STEP2))[0])  # all in memory: on the loop
+        assert on_loop.served_on_loop == 1
+        pagecache.pages.clear()
+        statuses.append((await tab.get(on_loop, STEP2))[0])  # the page to render: a thread
+        statuses.append((await tab.get(on_loop, STEP2))[0])
+        assert on_loop.served_on_loop == 2
+        return statuses
+
+    assert asyncio.run(visits()) == [200] * 6
+
+
+def test_a_signed_in_learners_page_goes_to_a_thread(handlers, learner, client) -> None:
+    on_loop, _ = handlers
+    client.force_login(learner)
+    tab = Tab(accept_language="en")
+    tab.cookies["sessionid"] = client.cookies["sessionid"].value
+
+    async def visits() -> list[int]:
+        return [(await tab.get(on_loop, STEP2))[0] for _ in range(3)]
+
+    assert asyncio.run(visits()) == [200, 200, 200]
+    assert on_loop.served_on_loop == 0
+
+
+def test_a_database_query_on_the_loop_sends_the_request_to_a_thread(handlers, monkeypatch, caplog) -> None:
+    """The safety net: were a view to reach the database on the loop anyway, Django refuses
+    (SynchronousOnlyOperation) and the request is served again on a thread, not answered with 500."""
+    on_loop, _ = handlers
+    tab = Tab(accept_language="en")
+
+    async def visits() -> list[int]:
+        statuses = [(await tab.get(on_loop, STEP2))[0], (await tab.get(on_loop, STEP2))[0]]
+        assert on_loop.served_on_loop == 1
+        cache.clear()  # the seen set (and the session) now only in the database...
+        monkeypatch.setattr(services, "progress_in_memory", lambda **kwargs: True)  # ...and the check fooled
+        monkeypatch.setattr("netlearn.core.sessions.SessionStore.cached_only", lambda self: True)
+        statuses.append((await tab.get(on_loop, STEP2))[0])
+        return statuses
+
+    assert asyncio.run(visits()) == [200, 200, 200]
+    assert on_loop.served_on_loop == 1
+    assert "SynchronousOnlyOperation" in caplog.text  # the net caught it (Django logs the refusal)
