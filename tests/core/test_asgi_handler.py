@@ -194,19 +194,21 @@ def test_lesson_step_pages_are_served_first_and_never_turned_away(handler) -> No
 
 
 @pytest.mark.parametrize("env, expected", [
-    ({}, [8, 256, 2.0]),
+    ({}, [2, 256, 2.0]),
+    ({"DATABASE_URL": "postgres://netlearn@127.0.0.1:5/netlearn"}, [8, 256, 2.0]),
     ({"NETLEARN_SYNC_THREADS": "3", "NETLEARN_MAX_WAITING": "17", "NETLEARN_MAX_QUEUE_DELAY": "0.5"}, [3, 17, 0.5]),
-], ids=["defaults", "from-the-environment"])
+], ids=["defaults", "postgresql-defaults", "from-the-environment"])
 def test_the_worker_takes_its_thread_and_queue_limits_from_the_environment(env, expected) -> None:
-    """README "Scale-out": NETLEARN_SYNC_THREADS (default 8), NETLEARN_MAX_WAITING (256) and
-    NETLEARN_MAX_QUEUE_DELAY (2 s) configure the handler uvicorn serves (netlearn/asgi.py)."""
+    """README "Scale-out": NETLEARN_SYNC_THREADS (default 2 on SQLite, 8 with PostgreSQL),
+    NETLEARN_MAX_WAITING (256) and NETLEARN_MAX_QUEUE_DELAY (2 s) configure the handler uvicorn
+    serves (netlearn/asgi.py)."""
     import json
     import os
     import subprocess
     import sys
     from pathlib import Path
 
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("NETLEARN_")}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("NETLEARN_", "DATABASE_URL"))}
     probe = ("import json, netlearn.asgi as a; h = a.django_asgi_app;"
              " print(json.dumps([h.threads, h.max_waiting, h.max_queue_delay]))")
     run = subprocess.run([sys.executable, "-c", probe], cwd=Path(__file__).resolve().parents[2],
