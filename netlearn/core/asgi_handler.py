@@ -35,7 +35,12 @@ signal and once for the closing: profiled on the step page, ~26 hops and 4–6 m
 before any view code ran. Async views still work: Django calls them through ``async_to_sync``,
 which runs them on this event loop (asgiref remembers it for the borrowed thread), and their
 ``sync_to_async`` calls come back to the same borrowed thread. A streaming response is sent from
-the loop and closed afterwards, as Django does.
+the loop and closed afterwards, as Django does. The hop itself is ``_hop``: asgiref's
+``sync_to_async`` minus its per-call machinery (see there).
+
+No hop at all for a returning anonymous learner's cached step page: it is tried on the loop first
+(``netlearn.core.onloop``: the same chain, run right here, when everything it needs is in memory),
+and goes to a thread only when its view says so or it touched the database.
 """
 from __future__ import annotations
 
