@@ -191,7 +191,7 @@ class PooledThreadASGIHandler(ASGIHandler):
             run.failed = True
         finally:
             onloop.leave(token)
-        if run.failed or isinstance(response, onloop.ThreadNeeded) or response.streaming:
+        if run.failed or not run.agreed or isinstance(response, onloop.ThreadNeeded) or response.streaming:
             return False
         self.served_on_loop += 1
         try:
@@ -202,7 +202,7 @@ class PooledThreadASGIHandler(ASGIHandler):
             body_file.close()
         return True
 
-    async def handle(self, scope: dict[str, Any], receive: Any, send: Any,  # type: ignore[override]
+    async def handle(self, scope: dict[str, Any], receive: Any, send: Any,
                      executor: ThreadPoolExecutor | None = None, body_file: Any = None) -> None:
         """Django's ``ASGIHandler.handle`` with the request's sync part in one hop (``_respond``)."""
         if body_file is None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.messages.storage import default_storage
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject, empty
 
 
@@ -21,7 +21,7 @@ class LazyMessageMiddleware(MessageMiddleware):
     def process_request(self, request: HttpRequest) -> None:
         request._messages = SimpleLazyObject(lambda: default_storage(request))  # type: ignore[attr-defined]
 
-    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> Any:
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> Any:
         storage = getattr(request, "_messages", None)
         if type(storage) is SimpleLazyObject and storage._wrapped is empty:  # type: ignore[attr-defined]
             return response  # never used: nothing was read, nothing added, nothing to store

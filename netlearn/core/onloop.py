@@ -8,8 +8,9 @@ rendered page are in the process's own cache, the content version in a small fil
 in an append to the journal. For it the handler runs the very same sync chain (every middleware,
 the view, the signals) directly on the loop, so the answer is the same by construction.
 
-The view decides, before it touches anything that could reach the database
-(:func:`need_thread`); Django refuses database access on a thread running an event loop anyway
+Only views marked :func:`may_run_on_loop` are answered from the loop (any other view's answer is
+dropped and the request served on a thread). Such a view decides, before it touches anything that
+could reach the database (:func:`need_thread`); Django refuses database access on a thread running an event loop anyway
 (``SynchronousOnlyOperation``), and should that ever happen the handler serves the request again
 on a pooled thread (``asgi_handler``). Only with local-memory caches: with Redis, a cache read
 is a network round trip that must not block the loop.
@@ -17,21 +18,28 @@ is a network round trip that must not block the loop.
 from __future__ import annotations
 
 import contextvars
+import functools
 import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import SynchronousOnlyOperation
 from django.core.signals import got_request_exception
 from django.dispatch import receiver
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+
+_View = TypeVar("_View", bound=Callable[..., HttpResponseBase])
 
 
 class _Run:
-    """One request's sync chain running on the loop; ``failed`` once it touched the database."""
+    """One request's sync chain running on the loop: ``agreed`` once a view made for it ran,
+    ``failed`` once it touched the database."""
 
-    __slots__ = ("failed",)
+    __slots__ = ("agreed", "failed")
 
     def __init__(self) -> None:
+        self.agreed = False
         self.failed = False
 
 
@@ -66,6 +74,21 @@ def local_caches_only() -> bool:
 
 def need_thread() -> ThreadNeeded:
     return ThreadNeeded()
+
+
+def may_run_on_loop(view: _View) -> _View:
+    """Mark a view that checks :func:`on_event_loop` and stays in memory there. The answer of any
+    other view reached on the loop is dropped and the request served on a thread: running on the
+    loop is each view's explicit choice."""
+
+    @functools.wraps(view)
+    def agreed(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        run = _run.get()
+        if run is not None:
+            run.agreed = True
+        return view(request, *args, **kwargs)
+
+    return agreed  # type: ignore[return-value]
 
 
 @receiver(got_request_exception)

@@ -152,6 +152,7 @@ def _returning_visitor_in_memory(request: HttpRequest) -> bool:
             and auth.SESSION_KEY not in session and bool(session.get(services.VISITOR_SESSION_KEY)))
 
 
+@onloop.may_run_on_loop
 def step_detail(request: HtmxHttpRequest, slug: str, number: int) -> HttpResponse:
     fragment = bool(request.htmx and not request.htmx.boosted)
     # On the event loop, nothing may reach the database: anything not in memory goes to a thread.

@@ -189,6 +189,8 @@ def test_lesson_step_pages_are_served_first_and_never_turned_away(handler) -> No
         results = await asyncio.wait_for(asyncio.gather(step, other), 5)
         assert [status for status, _, _ in results] == [200, 200]
         assert finished == ["step", "healthz"]
+        assert handler.served_on_loop == 0  # this view is not marked onloop.may_run_on_loop: a thread
+
 
     asyncio.run(run())
 
