@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/classroom.py [--learners 1000] [--duration 60] [--ramp 30]
                                         [--config both|embedded|stack] [--think 1.0 3.0]
-                                        [--json] [--costs-only] [--worker-env NAME=VALUE ...]
+                                        [--json] [--costs-only] [--cost-requests 150]
+                                        [--worker-env NAME=VALUE ...]
 
 Each learner is a plain asyncio client with its own cookies (its own session, so its own rate-limit
 budget) and its own keep-alive HTTP/1.1 connection, like a browser tab. Until the end of the run it
@@ -391,7 +392,7 @@ async def run_class(site: Site, args: argparse.Namespace) -> tuple[Stats, dict]:
     await warm.walk()
     await warm.drop_ws()
     await warm.browser.close()
-    costs = await request_costs(site)
+    costs = await request_costs(site, count=getattr(args, "cost_requests", 150))
     if args.costs_only:
         return stats, {"costs": costs}
     idle = await idle_socket_memory(site, warm.last_walk, args.learners)
@@ -585,6 +586,8 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="one JSON line of figures per configuration")
     parser.add_argument("--costs-only", action="store_true",
                         help="only the worker CPU per request and per walk, one at a time (no class): a quick check")
+    parser.add_argument("--cost-requests", type=int, default=150,
+                        help="requests per page when pricing one request at a time (more: steadier figures)")
     parser.add_argument("--worker-env", type=parse_env, action="append", default=[], metavar="NAME=VALUE",
                         help="set in every worker's environment (repeatable), e.g. NETLEARN_SYNC_THREADS=2")
     args = parser.parse_args()
