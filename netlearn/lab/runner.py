@@ -268,7 +268,7 @@ def _abandon(task: asyncio.Task[Any]) -> None:
     with warnings.catch_warnings():  # a clean-up that made a coroutine the dead loop cannot run
         warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
         try:
-            task.get_coro().close()  # type: ignore[union-attr]
+            task.get_coro().close()
         except BaseException as exc:  # noqa: BLE001 - a clean-up that needs the dead loop: nothing to do
             log.debug("abandoned %r: %r", task, exc)
 
