@@ -15,7 +15,7 @@ from netlearn.core.i18n import current_lang
 from netlearn.lessons import pagecache
 
 from . import selectors
-from .cards import CardOptions, card_context, card_response, feedback_context, safe_next
+from .cards import CardOptions, card_context, card_page_response, card_response, feedback_card, safe_next
 from .grading import AnswerError
 from .learner import learner_for
 from .models import Question, QuestionType, Quiz, Topic
@@ -136,9 +136,9 @@ def answer(request: HttpRequest, key: str) -> HttpResponse:
         ctx = card_context(question, opts, error=str(exc), notes=request.POST.get("text", "")[:5000],
                            revealed=question.type == QuestionType.INTERVIEW and "reveal" in request.POST)
         return card_response(request, ctx, template="quizzes/_card.html", status=400)
-    ctx = feedback_context(question, result.grade, result.attempt.answer, opts, review=result.review,
-                           duplicate=result.duplicate)
-    return card_response(request, ctx, template="quizzes/_feedback.html", title=_("Your answer"))
+    card = feedback_card(request, question, result.grade, result.attempt.answer, opts, review=result.review,
+                         duplicate=result.duplicate)
+    return card_page_response(request, card, title=_("Your answer"))
 
 
 @require_POST
