@@ -18,6 +18,7 @@ from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from . import answerlog
 from .grading import AnswerError, Grade, grade, parse_answer
 from .learner import Learner
 from .models import Attempt, MockInterview, Question, Quiz, ReviewState
@@ -58,6 +59,44 @@ def _check_token(question: Question, token: str) -> str:
     return data["n"]
 
 
+def answer_submit(*, learner: Learner, question: Question, token: str, data: Mapping[str, Any],
+                  quiz: Quiz | None = None, mode: str = "quiz") -> AttemptResult:
+    """The answer view's :func:`attempt_submit`: the same checks, grade and schedule, the attempt
+    journalled and written behind the page in batches (``answerlog``). ``result.attempt`` is
+    not saved yet (the feedback reads its answer); ``result.review`` is the schedule as it will
+    be stored. Raises ``AnswerError`` (nothing journalled) like ``attempt_submit``; ``OSError``
+    when the journal cannot be written (a full disk: nothing journalled either)."""
+    if not learner.is_known:
+        raise AnswerError(_("Your session has expired. Please reload the page."))
+    nonce = _check_token(question, token)
+    waiting = answerlog.pending(nonce)
+    if waiting is not None:
+        return _pending_result(waiting, question, learner)
+    existing = _existing(nonce, learner)
+    if existing is not None:
+        return existing
+    answer = parse_answer(question, data)
+    result = grade(question, answer)
+    rating = int(rating_for(result))
+    now = timezone.now()
+    state = answerlog.record(learner=learner, question=question, token=nonce, answer=answer, result=result,
+                             rating=rating, quiz=quiz, mode=mode, now=now)
+    if isinstance(state, answerlog.Pending):  # the same form sent twice at once: the other one counts
+        return _pending_result(state, question, learner)
+    attempt = Attempt(**learner.owner(), question=question, quiz=quiz, token=nonce, answer=answer,
+                      correct=result.correct, score=result.score, question_version=question.version, mode=mode)
+    return AttemptResult(attempt, result, state)
+
+
+def _pending_result(waiting: answerlog.Pending, question: Question, learner: Learner) -> AttemptResult:
+    if waiting.learner != learner:
+        raise AnswerError(_("This form was already used. Please reload the question."))
+    result = grade(question, waiting.answer)
+    attempt = Attempt(**learner.owner(), question=question, answer=waiting.answer, correct=result.correct,
+                      score=result.score)
+    return AttemptResult(attempt, result, waiting.review, duplicate=True)
+
+
 def attempt_submit(*, learner: Learner, question: Question, token: str, data: Mapping[str, Any],
                    quiz: Quiz | None = None, mode: str = "quiz", mock: MockInterview | None = None,
                    duration_ms: int | None = None, passed: bool = False) -> AttemptResult:
@@ -68,6 +107,7 @@ def attempt_submit(*, learner: Learner, question: Question, token: str, data: Ma
     if not learner.is_known:
         raise AnswerError(_("Your session has expired. Please reload the page."))
     nonce = _check_token(question, token)
+    answerlog.flush()  # the schedule moves from the one the answers journalled before left
     existing = _existing(nonce, learner)
     if existing is not None:
         return existing
@@ -125,6 +165,7 @@ def _schedule_of(learner: Learner, question: Question) -> ReviewState | None:
     database locks rows (``learner.q()`` and ``select_for_update()``, written out)."""
     connection = connections[ReviewState.objects.db]
     table = connection.ops.quote_name(ReviewState._meta.db_table)
+    params: list[Any]
     if learner.user_id is not None:
         owner, params = "user_id = %s", [learner.user_id]
     elif learner.anon_id:
@@ -178,6 +219,7 @@ def progress_merge(*, user_id: int, anon_id: str) -> int:
     """
     if not anon_id:
         return 0
+    answerlog.flush()  # the answers journalled before the log-in are handed over too
     anon = Learner(anon_id=anon_id)
     moved = Attempt.objects.filter(anon.q()).update(user_id=user_id, anon_id="")
     MockInterview.objects.filter(anon.q()).update(user_id=user_id, anon_id="")

@@ -19,7 +19,7 @@ from .cards import CardOptions, card_context, card_page_response, card_response,
 from .grading import AnswerError
 from .learner import learner_for
 from .models import Question, QuestionType, Quiz, Topic
-from .services import StaleQuestion, attempt_submit, attempt_token, draw_questions
+from .services import StaleQuestion, answer_submit, attempt_token, draw_questions
 
 MODES = {"quiz", "practice", "review"}
 PRACTICE_SIZE = 10
@@ -126,8 +126,8 @@ def answer(request: HttpRequest, key: str) -> HttpResponse:
     opts = _opts_from_post(request)
     learner = learner_for(request, create=True)
     try:
-        result = attempt_submit(learner=learner, question=question, token=request.POST.get("token", ""),
-                                data=request.POST, quiz=opts.quiz, mode=opts.mode)
+        result = answer_submit(learner=learner, question=question, token=request.POST.get("token", ""),
+                               data=request.POST, quiz=opts.quiz, mode=opts.mode)
     except StaleQuestion as exc:
         question = _question(key)
         return card_response(request, card_context(question, opts, error=str(exc)),
