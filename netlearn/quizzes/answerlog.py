@@ -33,12 +33,12 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connections, transaction
-from django.db.models import Q
+from django.db.models import Field, Q
 
 from netlearn.core.journal import Record, WriteAheadJournal
 
@@ -216,8 +216,25 @@ def _reschedule(rows: list[dict[str, Any]]) -> None:
         state.lapses += int(scheduled.lapsed)
         changed[key] = state
     ReviewState.objects.bulk_create([s for s in changed.values() if s.pk is None])
-    ReviewState.objects.bulk_update([s for s in changed.values() if s.pk is not None],
-                                    ["card", "due", "reps", "lapses", "last_rating", "last_review"])
+    _update([s for s in changed.values() if s.pk is not None])
+
+
+_MOVED = ("card", "due", "reps", "lapses", "last_rating", "last_review")
+
+
+def _update(states: list[ReviewState]) -> None:
+    """One UPDATE statement run for every moved schedule (``bulk_update`` builds a CASE per column
+    and row: for a batch, more CPU than the database spends)."""
+    if not states:
+        return
+    connection = connections[ReviewState.objects.db]
+    fields = [cast(Field, ReviewState._meta.get_field(name)) for name in _MOVED]  # their columns: the names
+    columns = ", ".join(f"{connection.ops.quote_name(name)} = %s" for name in _MOVED)
+    table = connection.ops.quote_name(ReviewState._meta.db_table)
+    rows = [[f.get_db_prep_save(getattr(s, name), connection) for f, name in zip(fields, _MOVED)] + [s.pk]
+            for s in states]
+    with connection.cursor() as cursor:
+        cursor.executemany(f"UPDATE {table} SET {columns} WHERE id = %s", rows)
 
 
 # -- the journal ----------------------------------------------------------------------------------
