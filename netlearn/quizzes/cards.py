@@ -122,14 +122,16 @@ _CACHED_MODES = {"quiz", "practice", "review"}
 
 
 def feedback_card(request: HttpRequest, question: Question, grade: Grade, answer: dict[str, Any],
-                  opts: CardOptions, *, review: ReviewState | None = None, duplicate: bool = False) -> str:
-    """The feedback card's HTML, exactly as ``quizzes/_feedback.html`` renders it."""
+                  opts: CardOptions, *, review: ReviewState | None = None, duplicate: bool = False,
+                  content_version: str | None = None) -> str:
+    """The feedback card's HTML, exactly as ``quizzes/_feedback.html`` renders it (pass the
+    ``content_version`` when it was read already: one read fewer)."""
     if question.type not in _CACHED_FEEDBACK or opts.mode not in _CACHED_MODES or opts.extra:
         ctx = feedback_context(question, grade, answer, opts, review=review, duplicate=duplicate)
         return render_to_string("quizzes/_feedback.html", ctx, request=request)
     key = (question.pk, question.version, current_lang(), json.dumps(answer, sort_keys=True), opts.mode,
            opts.next_url, bool(getattr(request, "htmx", False)))
-    card = feedback_cards.get(key, contentversion.current(),
+    card = feedback_cards.get(key, content_version or contentversion.current(),
                               lambda: _feedback_for_cache(request, question, grade, answer, opts))
     assert card is not None  # _feedback_for_cache always renders one
     return card.compose({

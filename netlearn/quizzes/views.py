@@ -122,7 +122,8 @@ def _opts_from_post(request: HttpRequest) -> CardOptions:
 
 @require_POST
 def answer(request: HttpRequest, key: str) -> HttpResponse:
-    question = _question(key)
+    version = contentversion.current()  # read once: the question and its feedback card are kept under it
+    question = _question(key, content_version=version)
     opts = _opts_from_post(request)
     learner = learner_for(request, create=True)
     try:
@@ -137,7 +138,7 @@ def answer(request: HttpRequest, key: str) -> HttpResponse:
                            revealed=question.type == QuestionType.INTERVIEW and "reveal" in request.POST)
         return card_response(request, ctx, template="quizzes/_card.html", status=400)
     card = feedback_card(request, question, result.grade, result.attempt.answer, opts, review=result.review,
-                         duplicate=result.duplicate)
+                         duplicate=result.duplicate, content_version=version)
     return card_page_response(request, card, title=_("Your answer"))
 
 
