@@ -115,11 +115,7 @@ def _stored_card(learner: Learner, question_id: int) -> ReviewState | None:
     row, read in SQL of its own (through the ORM the query cost more CPU than the database)."""
     connection = connections[ReviewState.objects.db]
     table = connection.ops.quote_name(ReviewState._meta.db_table)
-    params: list[Any]
-    if learner.user_id is not None:
-        owner, params = "user_id = %s", [learner.user_id]
-    else:
-        owner, params = "user_id IS NULL AND anon_id = %s", [learner.anon_id]
+    owner, params = learner.sql()
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT card, reps, lapses FROM {table} WHERE question_id = %s AND {owner}",
                        [question_id, *params])

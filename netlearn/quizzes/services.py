@@ -165,13 +165,7 @@ def _schedule_of(learner: Learner, question: Question) -> ReviewState | None:
     database locks rows (``learner.q()`` and ``select_for_update()``, written out)."""
     connection = connections[ReviewState.objects.db]
     table = connection.ops.quote_name(ReviewState._meta.db_table)
-    params: list[Any]
-    if learner.user_id is not None:
-        owner, params = "user_id = %s", [learner.user_id]
-    elif learner.anon_id:
-        owner, params = "user_id IS NULL AND anon_id = %s", [learner.anon_id]
-    else:
-        return None
+    owner, params = learner.sql()
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     found = ReviewState.objects.raw(f"SELECT * FROM {table} WHERE question_id = %s AND {owner}{lock}",
                                     [question.pk, *params])
