@@ -5,12 +5,12 @@ import asyncio
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from html import escape
 from typing import Any
 
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
-from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
@@ -60,13 +60,11 @@ async def live_topology() -> dict[str, str]:
     return await asyncio.to_thread(lab.call, topology_map)
 
 
-def _step_ctx(step: presenters.StepView, walk: Walk | None, labels: StepLabels,
-              inspect_base: str | None = None) -> dict[str, Any]:
-    ctx = {"step": step, "walk": walk, "lesson_url": lesson_link(step), "quiz_url": quiz_link(step),
-           "phase_title": presenters.phase_title(step.phase) if step.phase_start else "",
-           "inspect_url": f"{inspect_base}{step.seq}/" if inspect_base else None}
-    ctx["html"] = step_item_html(ctx, labels)
-    return ctx
+def _step_ctx(step: presenters.StepView, labels: StepLabels, inspect_base: str) -> dict[str, Any]:
+    """A finished walk's step as the step list needs it: the step, its chapter's title when it
+    opens one, and its ``<li>``."""
+    return {"step": step, "phase_title": presenters.phase_title(step.phase) if step.phase_start else "",
+            "html": step_item_html(step, labels, inspect_url=f"{inspect_base}{step.seq}/")}
 
 
 def _inspect_base(walk: Walk) -> str:
@@ -81,42 +79,41 @@ class StepLabels:
     """The words every step item repeats, translated once per render instead of once per step."""
     layer: str
     inspect: str
-    lesson: str
-    quiz: str
 
     @classmethod
     def current(cls) -> StepLabels:
-        return cls(_("OSI layer"), _("Inspect"), _("Lesson"), _("Quiz"))
+        return cls(_("OSI layer"), _("Inspect"))
 
 
-def step_item_html(ctx: dict[str, Any], labels: StepLabels) -> SafeString:
-    """One ``<li>`` of a walk's step list. Built with ``format_html`` rather than a template:
-    a walk has ~70 steps, and through the template engine this list was most of a walk's
-    rendering cost (see bench/classroom). Every value is escaped by ``format_html``.
+def step_item_html(step: presenters.StepView, labels: StepLabels, *, inspect_url: str | None = None) -> SafeString:
+    """One ``<li>`` of a walk's step list: a finished walk's (``inspect_url`` given: the step's time,
+    its inspector) or a live one (no time yet, nothing to inspect).
+
+    Built with f-strings and :func:`html.escape` (what ``format_html`` does to every value, minus
+    its per-argument dispatch) rather than a template or ``format_html``: a walk has ~70 steps,
+    rendered once live and once in the final page, and through ``format_html`` this list was the
+    dearest part of a walk's worker CPU (bench/classroom). Every value is escaped.
 
     The title is the row's one control (it opens the inspector); the lesson and quiz links live
     in the inspector of the selected step, not on every row."""
-    step: presenters.StepView = ctx["step"]
-    walk = ctx["walk"]
-    meta = []
-    if walk is not None:
-        meta.append(format_html('<span class="step-time">+{} ms</span>', f"{step.t_ms:.2f}"))
-    if step.has_bytes:
-        meta.append(format_html('<span class="badge">{} B</span>', step.event.get("data_len", 0)))
-    title = (format_html('<button type="button" class="step-title inspect-btn" data-seq="{}" aria-label="{}: {}">{}'
-                         '</button>', step.seq, labels.inspect, step.title, step.title)
-             if walk is not None else format_html('<span class="step-title">{}</span>', step.title))
-    return format_html(
-        '<li class="walk-step cat-{}{}" id="{}" data-seq="{}" data-t="{}" data-link="{}" data-dir="{}" '
-        'data-src="{}" data-dst="{}" data-kind="{}" data-phase="{}"{} tabindex="-1">'
-        '<span class="layer-badge layer-{}" title="{} {}">L{}</span>'
-        '<span class="step-main">{}<span class="step-summary">{}</span></span>'
-        '<span class="step-meta">{}</span></li>',
-        step.category, " is-error" if step.is_error else "", step.dom_id, step.seq, step.t_ms, step.link or "",
-        step.direction, step.src_node or "", step.dst_node or "", step.kind, step.phase,
-        format_html(' data-inspect="{}"', ctx["inspect_url"]) if ctx.get("inspect_url") else "",
-        step.layer, labels.layer, step.layer, step.layer, title, step.summary, mark_safe("".join(meta)),
-    )
+    seq, layer, title = escape(str(step.seq)), escape(str(step.layer)), escape(str(step.title))
+    if inspect_url is not None:
+        time_ = f'<span class="step-time">+{step.t_ms:.2f} ms</span>'
+        control = (f'<button type="button" class="step-title inspect-btn" data-seq="{seq}" '
+                   f'aria-label="{escape(labels.inspect)}: {title}">{title}</button>')
+        inspect = f' data-inspect="{escape(inspect_url)}"'
+    else:
+        time_, control, inspect = "", f'<span class="step-title">{title}</span>', ""
+    badge = f'<span class="badge">{escape(str(step.event.get("data_len", 0)))} B</span>' if step.has_bytes else ""
+    error = " is-error" if step.is_error else ""
+    return mark_safe(
+        f'<li class="walk-step cat-{escape(step.category)}{error}" id="{escape(step.dom_id)}" data-seq="{seq}" '
+        f'data-t="{step.t_ms}" data-link="{escape(step.link or "")}" data-dir="{escape(step.direction)}" '
+        f'data-src="{escape(step.src_node or "")}" data-dst="{escape(step.dst_node or "")}" '
+        f'data-kind="{escape(str(step.kind))}" data-phase="{escape(step.phase)}"{inspect} tabindex="-1">'
+        f'<span class="layer-badge layer-{layer}" title="{escape(labels.layer)} {layer}">L{layer}</span>'
+        f'<span class="step-main">{control}<span class="step-summary">{escape(str(step.summary))}</span></span>'
+        f'<span class="step-meta">{time_}{badge}</span></li>')
 
 
 def live_steps_html(events: list[dict[str, Any]], topology: dict[str, str]) -> str:
@@ -126,7 +123,7 @@ def live_steps_html(events: list[dict[str, Any]], topology: dict[str, str]) -> s
     for event in events:
         step = presenters.step_view(event, topology, seq=event.get("seq", 0), t0=event["ts"])
         step.t_ms = 0.0  # live: relative times are known only at the end; the final render fills them in
-        items.append(_step_ctx(step, None, labels)["html"])
+        items.append(step_item_html(step, labels))
     return f'<ol id="walk-steps" hx-swap-oob="beforeend">{"".join(items)}</ol>'
 
 
@@ -137,11 +134,11 @@ def walk_context(walk: Walk, packet_query: dict[str, str] | None = None) -> dict
     steps = presenters.build_steps(walk.events, topology)
     inspect_base, labels = _inspect_base(walk), StepLabels.current()
     explanation = explain(walk.code, walk.detail.get("refusal") or walk.detail.get("outcome")) if walk.code else None
-    step_ctxs = [_step_ctx(s, walk, labels, inspect_base) for s in steps]
+    step_ctxs = [_step_ctx(s, labels, inspect_base) for s in steps]
     return {
         "walk": walk,
         "steps": step_ctxs,
-        "items": steplist.list_items(step_ctxs),
+        "steps_html": steplist.items_html(steplist.list_items(step_ctxs)),
         "chapters": steplist.chapter_labels(),
         "waterfall": presenters.waterfall(steps),
         "explanation": explanation,
