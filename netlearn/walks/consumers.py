@@ -31,7 +31,8 @@ class WalkConsumer(AsyncWebsocketConsumer):
         query = parse_qs(self.scope.get("query_string", b"").decode())
         lang = (query.get("lang") or [settings.LANGUAGE_CODE])[0]
         self.lang = lang if lang in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
-        if await self._state() is None:
+        # A walk running in this process exists: no need to ask the database.
+        if bridge.live_snapshot(self.cid) is None and await self._state() is None:
             await self.close(code=4404)
             return
         self.group = f"walk.{self.cid}"
@@ -40,6 +41,8 @@ class WalkConsumer(AsyncWebsocketConsumer):
         self.sent = 0
         self.topology: dict[str, str] = {}
         self.finished = False
+        #: Caught-up events not sent yet (see :meth:`_catch_up_later`).
+        self.pending: list[dict[str, Any]] = []
         snapshot = await bridge.catch_up(self.cid)  # also a walk running in another worker
         if snapshot is None:
             await self._send_final()
@@ -49,7 +52,16 @@ class WalkConsumer(AsyncWebsocketConsumer):
         if snapshot is None:
             return
         self.topology = await rendering.live_topology()
-        await self._send_events(snapshot)
+        self.pending = snapshot
+        self._catch_up = asyncio.ensure_future(self._catch_up_later())
+
+    async def _catch_up_later(self) -> None:
+        """Send the steps the walk made before this socket joined, after the live stream's batch
+        window (``bridge.LIVE_BATCH_SECONDS``), as the bridge sends every batch: a walk that ends
+        within it gets its final render only, which shows every step anyway; a longer one streams
+        them, joined with the next batch if one comes first."""
+        await asyncio.sleep(bridge.LIVE_BATCH_SECONDS)
+        await self._send_events([])
 
     async def _until_stored(self) -> None:
         for _ in range(STORED_CHECK_LIMIT):
@@ -65,9 +77,9 @@ class WalkConsumer(AsyncWebsocketConsumer):
             await self.close(code=1013)
 
     async def disconnect(self, code: int) -> None:
-        watch = getattr(self, "_watch", None)
-        if watch is not None:
-            watch.cancel()
+        for task in (getattr(self, "_watch", None), getattr(self, "_catch_up", None)):
+            if task is not None:
+                task.cancel()
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
@@ -75,23 +87,34 @@ class WalkConsumer(AsyncWebsocketConsumer):
         await self._send_events(message["events"])
 
     async def walk_finished(self, message: dict[str, Any]) -> None:
-        await self._send_final()
+        state = message.get("state")
+        await self._send_final(tuple(state) if state else None)
 
     async def _send_events(self, events: list[dict[str, Any]]) -> None:
-        """New events (by seq: a batch may overlap what catch-up sent) as one message."""
+        """New events (by seq: a batch may overlap what catch-up got) as one message, after any
+        caught-up events still waiting."""
         if getattr(self, "finished", False):  # the final render already shows every step
             return
-        fresh = [e for e in events if self.sent <= e.get("seq", 0) < bridge.LIVE_EVENT_CAP]
+        if self.pending:
+            events, self.pending = self.pending + events, []
+        fresh = []
+        for event in events:
+            seq = event.get("seq", 0)
+            if self.sent <= seq < bridge.LIVE_EVENT_CAP:
+                fresh.append(event)
+                self.sent = seq + 1
         if not fresh:
             return
-        self.sent = fresh[-1].get("seq", 0) + 1
         with translation.override(self.lang):
             await self.send(text_data=rendering.live_steps_html(fresh, self.topology))
 
-    async def _send_final(self) -> None:
+    async def _send_final(self, state: tuple[str, str, str] | None = None) -> None:
+        """The finished walk's page. ``state``: the stored row's (status, code, finished at), as
+        ``walk.finished`` carries it; None: read it from the database."""
         if getattr(self, "finished", False):  # sent once: a second render would reset the learner's place
             return
-        state = await self._state()
+        if state is None:
+            state = await self._state()
         if state is None or state[0] == Walk.Status.RUNNING:
             return
         html = await database_sync_to_async(rendering.final_html_cached)(self.walk_id, self.lang, state)

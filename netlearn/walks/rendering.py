@@ -51,13 +51,24 @@ def quiz_link(step: presenters.StepView) -> str | None:
     return f"/quizzes/topic/{topic}/" if topic else None
 
 
+#: The running lab's address → diagram node map, asked once per lab (its addresses are fixed
+#: while it runs; a restarted lab is a new object): not one trip into the lab's loop per socket.
+_topology: tuple[Any, dict[str, str]] | None = None
+
+
 async def live_topology() -> dict[str, str]:
+    global _topology
     lab = labstate.get_lab()
     if lab is None:
         return {}
+    known = _topology
+    if known is not None and known[0] is lab:
+        return known[1]
     from .services import topology_map
 
-    return await asyncio.to_thread(lab.call, topology_map)
+    topology = await asyncio.to_thread(lab.call, topology_map)
+    _topology = (lab, topology)
+    return topology
 
 
 def _step_ctx(step: presenters.StepView, labels: StepLabels, inspect_base: str) -> dict[str, Any]:
@@ -185,6 +196,35 @@ def try_walk_context(walk: Walk) -> dict[str, Any]:
 FINAL_CACHE_SIZE = 32
 _final_cache: OrderedDict[tuple, str] = OrderedDict()
 _final_lock = threading.Lock()
+#: Walks this process has just stored (``services.walk_finish``), by id: their final render reads
+#: the record still in memory instead of loading the row just written. The same values: what is
+#: stored is plain JSON data (lists, dicts, strings, numbers), which the JSON round trip returns
+#: unchanged (``tests/walks/test_consumer.py`` checks it on real walks). A handful: the sockets
+#: of a walk ask for its render within moments of its end.
+RECENT_SIZE = 8
+_recent: OrderedDict[str, Walk] = OrderedDict()
+
+
+def state_of(walk: Walk) -> tuple[str, str, str]:
+    """(status, code, finished at): what a finished walk's render depends on besides its id."""
+    return walk.status, walk.code, walk.finished_at.isoformat() if walk.finished_at else ""
+
+
+def remember_stored(walk: Walk) -> None:
+    """Keep a walk just stored (and never changed after) for its final render."""
+    with _final_lock:
+        _recent[str(walk.id)] = walk
+        _recent.move_to_end(str(walk.id))
+        while len(_recent) > RECENT_SIZE:
+            _recent.popitem(last=False)
+
+
+def _finished_walk(walk_id: Any, state: tuple[str, str, str]) -> Walk | None:
+    with _final_lock:
+        walk = _recent.get(str(walk_id))
+    if walk is not None and state_of(walk) == tuple(state):
+        return walk
+    return Walk.objects.filter(id=walk_id).first()
 
 
 def final_html_cached(walk_id: Any, lang: str, state: tuple[str, str, str]) -> str | None:
@@ -196,14 +236,13 @@ def final_html_cached(walk_id: Any, lang: str, state: tuple[str, str, str]) -> s
         if html is not None:
             _final_cache.move_to_end(key)
             return html
-    walk = Walk.objects.filter(id=walk_id).first()
+    walk = _finished_walk(walk_id, state)
     if walk is None or not walk.is_finished:
         return None
     with translation.override(lang):
         html = final_html(walk)
-    finished = walk.finished_at.isoformat() if walk.finished_at else ""
     with _final_lock:
-        _final_cache[(str(walk_id), lang, walk.status, walk.code, finished)] = html
+        _final_cache[(str(walk_id), lang, *state_of(walk))] = html
         while len(_final_cache) > FINAL_CACHE_SIZE:
             _final_cache.popitem(last=False)
     return html
