@@ -12,12 +12,13 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import gettext as _
 
 from netlearn.core import labstate
 
 from . import presenters, steplist, summaries, timeline, wireshark
 from .explanations import explain
+from .fragments import gettext as _
+from .fragments import one_language
 from .models import Walk
 
 #: Which lesson step explains a walk step: by the walker's own step name, then by event kind.
@@ -129,12 +130,13 @@ def step_item_html(step: presenters.StepView, labels: StepLabels, *, inspect_url
 
 def live_steps_html(events: list[dict[str, Any]], topology: dict[str, str]) -> str:
     """Live steps (appended to the list), several events in one WebSocket message."""
-    labels = StepLabels.current()
     items = []
-    for event in events:
-        step = presenters.step_view(event, topology, seq=event.get("seq", 0), t0=event["ts"])
-        step.t_ms = 0.0  # live: relative times are known only at the end; the final render fills them in
-        items.append(step_item_html(step, labels))
+    with one_language():
+        labels = StepLabels.current()
+        for event in events:
+            step = presenters.step_view(event, topology, seq=event.get("seq", 0), t0=event["ts"])
+            step.t_ms = 0.0  # live: relative times are known only at the end; the final render fills them in
+            items.append(step_item_html(step, labels))
     return f'<ol id="walk-steps" hx-swap-oob="beforeend">{"".join(items)}</ol>'
 
 
@@ -249,11 +251,12 @@ def final_html_cached(walk_id: Any, lang: str, state: tuple[str, str, str]) -> s
 
 
 def final_html(walk: Walk) -> str:
-    if walk.kind != "walk":
-        return render_to_string("walks/_action_result.html", action_context(walk))
-    if walk.step_id:
-        return render_to_string("walks/_try_walk_result.html", try_walk_context(walk))
-    return render_to_string("walks/_result.html", {**walk_context(walk), "oob": True})
+    with one_language():
+        if walk.kind != "walk":
+            return render_to_string("walks/_action_result.html", action_context(walk))
+        if walk.step_id:
+            return render_to_string("walks/_try_walk_result.html", try_walk_context(walk))
+        return render_to_string("walks/_result.html", {**walk_context(walk), "oob": True})
 
 
 def action_context(walk: Walk) -> dict[str, Any]:

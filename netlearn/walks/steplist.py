@@ -12,10 +12,10 @@ from html import escape
 from typing import Any
 
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from . import presenters
+from .fragments import gettext as _
 
 #: A run shorter than this stays as it is: folding two steps hides more than it saves.
 FOLD_MIN = 3

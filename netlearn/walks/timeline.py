@@ -14,9 +14,9 @@ from typing import Any
 
 from django.template.defaultfilters import floatformat
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop as N_
 
+from .fragments import gettext as _
 from .fragments import number
 from .presenters import StepView, _role
 

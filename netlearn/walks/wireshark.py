@@ -16,10 +16,10 @@ from typing import Any
 from urllib.parse import quote
 
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop as N_
 
 from . import packetview
+from .fragments import gettext as _
 from .fragments import number, text
 
 Frame = dict[str, Any]
