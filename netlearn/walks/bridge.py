@@ -51,6 +51,11 @@ class LiveWalk:
         return f"walk.{self.correlation_id}"
 
 
+def is_live(correlation_id: str) -> bool:
+    """Is this walk in flight on this process (not stored yet)?"""
+    return correlation_id in _live
+
+
 def live_snapshot(correlation_id: str) -> list[dict[str, Any]] | None:
     """The events so far of a walk in flight here, or None when it is not (or no longer) live."""
     live = _live.get(correlation_id)
@@ -85,6 +90,19 @@ LIVE_EVENT_CAP = 120
 LIVE_BATCH_SECONDS = 0.05
 
 
+class SharedEvents(tuple):
+    """A batch of a walk's event dicts as the group message carries it. The in-memory channel
+    layer deep-copies every message for every socket (~1 ms for a walk's 70 events, each time);
+    these dicts are never changed once made (consumers only read them, as the live buffer's
+    readers do), so every socket may share them: a deep copy of the batch is the batch. Over
+    Redis it travels as the list it is."""
+
+    __slots__ = ()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SharedEvents:
+        return self
+
+
 async def _pump(live: LiveWalk) -> None:
     """Publish a walk's events in order, in batches: shared buffer first, then the group."""
     shared = livebuffer.get_buffer()
@@ -106,7 +124,8 @@ async def _pump(live: LiveWalk) -> None:
         if shared is not None:
             await _quietly(shared.append(cid, *events), "append")
         if layer is not None:
-            await _quietly(layer.group_send(live.group, {"type": "walk.events", "events": events}), "send")
+            await _quietly(layer.group_send(live.group, {"type": "walk.events", "events": SharedEvents(events)}),
+                           "send")
     if shared is not None:
         await _quietly(shared.close(cid), "close")
 

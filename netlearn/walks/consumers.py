@@ -6,6 +6,7 @@ promise that a walk's events are either in the live buffer or already stored.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -32,7 +33,9 @@ class WalkConsumer(AsyncWebsocketConsumer):
         lang = (query.get("lang") or [settings.LANGUAGE_CODE])[0]
         self.lang = lang if lang in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
         # A walk running in this process exists: no need to ask the database.
-        if bridge.live_snapshot(self.cid) is None and await self._state() is None:
+        running_here = bridge.is_live(self.cid)
+        state = None if running_here else await self._state()
+        if state is None and not running_here:
             await self.close(code=4404)
             return
         self.group = f"walk.{self.cid}"
@@ -45,7 +48,9 @@ class WalkConsumer(AsyncWebsocketConsumer):
         self.pending: list[dict[str, Any]] = []
         snapshot = await bridge.catch_up(self.cid)  # also a walk running in another worker
         if snapshot is None:
-            await self._send_final()
+            # Finished already: the state read above says which render (a walk that was running
+            # then has ended since, so read it again).
+            await self._send_final(state if state is not None and state[0] != Walk.Status.RUNNING else None)
             if self.finished:
                 return
         self._watch = asyncio.ensure_future(self._until_stored())
@@ -68,7 +73,7 @@ class WalkConsumer(AsyncWebsocketConsumer):
             await asyncio.sleep(STORED_CHECK_SECONDS)
             if self.finished:
                 return
-            if bridge.live_snapshot(self.cid) is not None:
+            if bridge.is_live(self.cid):
                 # Running in this process: not stored yet (the bridge drops it from the live walks
                 # only after storing it), so the database has nothing new; ask once it is done.
                 continue
@@ -90,13 +95,13 @@ class WalkConsumer(AsyncWebsocketConsumer):
         state = message.get("state")
         await self._send_final(tuple(state) if state else None)
 
-    async def _send_events(self, events: list[dict[str, Any]]) -> None:
+    async def _send_events(self, events: Sequence[dict[str, Any]]) -> None:
         """New events (by seq: a batch may overlap what catch-up got) as one message, after any
         caught-up events still waiting."""
         if getattr(self, "finished", False):  # the final render already shows every step
             return
         if self.pending:
-            events, self.pending = self.pending + events, []
+            events, self.pending = [*self.pending, *events], []
         fresh = []
         for event in events:
             seq = event.get("seq", 0)

@@ -201,7 +201,7 @@ _final_lock = threading.Lock()
 #: Walks this process has just stored (``services.walk_finish``), by id: their final render reads
 #: the record still in memory instead of loading the row just written. The same values: what is
 #: stored is plain JSON data (lists, dicts, strings, numbers), which the JSON round trip returns
-#: unchanged (``tests/walks/test_consumer.py`` checks it on real walks). A handful: the sockets
+#: unchanged (``tests/walks/test_consumer.py`` compares both on real walks). A handful: the sockets
 #: of a walk ask for its render within moments of its end.
 RECENT_SIZE = 8
 _recent: OrderedDict[str, Walk] = OrderedDict()
@@ -221,9 +221,14 @@ def remember_stored(walk: Walk) -> None:
             _recent.popitem(last=False)
 
 
-def _finished_walk(walk_id: Any, state: tuple[str, str, str]) -> Walk | None:
+def recently_stored(walk_id: Any) -> Walk | None:
+    """The walk as this process stored it, while it is among the last few stored."""
     with _final_lock:
-        walk = _recent.get(str(walk_id))
+        return _recent.get(str(walk_id))
+
+
+def _finished_walk(walk_id: Any, state: tuple[str, str, str]) -> Walk | None:
+    walk = recently_stored(walk_id)
     if walk is not None and state_of(walk) == tuple(state):
         return walk
     return Walk.objects.filter(id=walk_id).first()
