@@ -5,6 +5,7 @@ import asyncio
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
 from html import escape
 from typing import Any
 
@@ -108,24 +109,36 @@ def step_item_html(step: presenters.StepView, labels: StepLabels, *, inspect_url
 
     The title is the row's one control (it opens the inspector); the lesson and quiz links live
     in the inspector of the selected step, not on every row."""
-    seq, layer, title = escape(str(step.seq)), escape(str(step.layer)), escape(str(step.title))
+    seq, layer, title = _num(step.seq), _num(step.layer), escape(str(step.title))
     if inspect_url is not None:
         time_ = f'<span class="step-time">+{step.t_ms:.2f} ms</span>'
         control = (f'<button type="button" class="step-title inspect-btn" data-seq="{seq}" '
-                   f'aria-label="{escape(labels.inspect)}: {title}">{title}</button>')
+                   f'aria-label="{_word(labels.inspect)}: {title}">{title}</button>')
         inspect = f' data-inspect="{escape(inspect_url)}"'
     else:
         time_, control, inspect = "", f'<span class="step-title">{title}</span>', ""
-    badge = f'<span class="badge">{escape(str(step.event.get("data_len", 0)))} B</span>' if step.has_bytes else ""
+    badge = f'<span class="badge">{_num(step.event.get("data_len", 0))} B</span>' if step.has_bytes else ""
     error = " is-error" if step.is_error else ""
     return mark_safe(
-        f'<li class="walk-step cat-{escape(step.category)}{error}" id="{escape(step.dom_id)}" data-seq="{seq}" '
-        f'data-t="{step.t_ms}" data-link="{escape(step.link or "")}" data-dir="{escape(step.direction)}" '
-        f'data-src="{escape(step.src_node or "")}" data-dst="{escape(step.dst_node or "")}" '
-        f'data-kind="{escape(str(step.kind))}" data-phase="{escape(step.phase)}"{inspect} tabindex="-1">'
-        f'<span class="layer-badge layer-{layer}" title="{escape(labels.layer)} {layer}">L{layer}</span>'
+        f'<li class="walk-step cat-{_word(step.category)}{error}" id="step-{seq}" data-seq="{seq}" '
+        f'data-t="{step.t_ms}" data-link="{_word(step.link or "")}" data-dir="{_word(step.direction)}" '
+        f'data-src="{_word(step.src_node or "")}" data-dst="{_word(step.dst_node or "")}" '
+        f'data-kind="{_word(str(step.kind))}" data-phase="{_word(step.phase)}"{inspect} tabindex="-1">'
+        f'<span class="layer-badge layer-{layer}" title="{_word(labels.layer)} {layer}">L{layer}</span>'
         f'<span class="step-main">{control}<span class="step-summary">{escape(str(step.summary))}</span></span>'
         f'<span class="step-meta">{time_}{badge}</span></li>')
+
+
+@lru_cache(maxsize=1024)
+def _word(value: str) -> str:
+    """An attribute value from a small vocabulary (a category, a node, a link, a kind, a phase, a
+    label), escaped once: the same few dozen words recur on every step of every walk."""
+    return escape(value)
+
+
+def _num(value: Any) -> str:
+    """An int as ``str()`` gives it (digits need no escaping); anything else escaped."""
+    return str(value) if type(value) is int else escape(str(value))
 
 
 def live_steps_html(events: list[dict[str, Any]], topology: dict[str, str]) -> str:
