@@ -5,13 +5,24 @@ content version. Those are all *copies* — the database stays the truth — so 
 cost speed, never pages: a read that cannot reach Redis is a miss (the caller falls back to the
 database), a write is skipped with a warning. Django's own ``RedisCache`` raises instead, and
 every page answered 500 while Redis was down (tests/faults/test_service_faults.py).
+
+And one connection pool per process. Django hands out cache backends per asyncio context
+(``caches`` is an ``asgiref.local.Local``), and every request runs in a context of its own, so
+each request built a new ``RedisCache``, with a new pool, and opened a new TCP connection to Redis
+(plus redis-py 8's ``CLIENT SETINFO``, which reads the package's metadata from disk each time):
+profiled on the stack, that was half of a lesson step page's CPU. Here every instance of the same
+configuration shares one client, whose pool keeps its connections and whose ``Redis`` object is
+made once per pool instead of once per command (both are thread-safe: a command borrows a
+connection from the pool).
 """
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+from django.utils.functional import cached_property
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -19,8 +30,41 @@ log = logging.getLogger("netlearn.cache")
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
+class SharedRedisCacheClient(RedisCacheClient):
+    """Django's client, keeping one ``Redis`` object per connection pool."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clients: dict[bool, Any] = {}
+
+    def get_client(self, key: Any = None, *, write: bool = False) -> Any:
+        client = self._clients.get(write)
+        if client is None:
+            client = self._clients[write] = super().get_client(key, write=write)
+        return client
+
+
+_shared_clients: dict[tuple[tuple[str, ...], str], SharedRedisCacheClient] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_client(servers: list[str], options: dict[str, Any]) -> SharedRedisCacheClient:
+    """The process's one client for this configuration (see the module's doc)."""
+    key = (tuple(servers), repr(sorted(options.items())))
+    with _shared_lock:
+        client = _shared_clients.get(key)
+        if client is None:
+            client = _shared_clients[key] = SharedRedisCacheClient(servers, **options)
+        return client
+
+
 class FailSoftRedisCache(RedisCache):
-    """``RedisCache`` whose reads miss and whose writes are skipped while Redis is unreachable."""
+    """``RedisCache`` whose reads miss and whose writes are skipped while Redis is unreachable,
+    sharing the process's connection pool with every other instance of the same configuration."""
+
+    @cached_property
+    def _cache(self) -> SharedRedisCacheClient:
+        return shared_client(self._servers, self._options)  # type: ignore[attr-defined]  # set by RedisCache.__init__
 
     def _soft(self, what: str, default: Any, call: Any, *args: Any, **kwargs: Any) -> Any:
         try:

@@ -20,6 +20,7 @@ import logging
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -257,6 +258,21 @@ class Lab:
         return SecureServices(pki=modern.pki, quic=quic)
 
 
+def _abandon(task: asyncio.Task[Any]) -> None:
+    """End a task its dead loop will never resume, here and now: its coroutine is closed (its
+    ``finally`` blocks run on this thread, while the loop still exists), and the task is told not
+    to complain when it is collected. Left to the garbage collector, each suspended coroutine ran
+    its clean-up at some random later moment, against a closed loop, and printed "Exception
+    ignored in …" into the site's log."""
+    task._log_destroy_pending = False  # type: ignore[attr-defined]  # asyncio's own switch for this
+    with warnings.catch_warnings():  # a clean-up that made a coroutine the dead loop cannot run
+        warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
+        try:
+            task.get_coro().close()
+        except BaseException as exc:  # noqa: BLE001 - a clean-up that needs the dead loop: nothing to do
+            log.debug("abandoned %r: %r", task, exc)
+
+
 class LabThread:
     """Runs a :class:`Lab` on its own loop in a daemon thread."""
 
@@ -311,6 +327,8 @@ class LabThread:
         self.error = error
         log.error("the lab crashed", exc_info=error)
         try:
+            for task in asyncio.all_tasks(loop):
+                _abandon(task)
             loop.close()
         finally:
             with self._pending_lock:

@@ -56,3 +56,25 @@ def test_a_session_follows_the_learner_across_workers(stack):
     pages = [learner.get("/walk/") for _ in range(4)]
     assert {page.upstream for page in pages} == {f"127.0.0.1:{w.port}" for w in stack.workers}
     assert all(walk_id in page.body for page in pages)  # this session's history, from either worker
+
+
+def test_a_worker_keeps_its_redis_connections_from_request_to_request(stack):
+    """Every request used to build its own cache backend, with a pool and a new TCP connection to
+    Redis (netlearn.core.cache explains why): 40 step pages opened 40+ connections. Now a worker's
+    pool keeps them: the count of connections Redis accepted barely moves."""
+    import re
+
+    import redis
+
+    learner = Learner(stack.nginx.url)
+    lessons = re.findall(r'href="(/lessons/[\w-]+/)"', learner.get("/lessons/").body)
+    assert lessons
+    step = f"{lessons[0]}1/"
+    for _ in range(4):  # a session, and each worker's pool warm
+        assert learner.get(step).status == 200
+    server = redis.Redis.from_url(stack.redis.url)
+    before = server.info("stats")["total_connections_received"]
+    for _ in range(40):
+        assert learner.get(step).status == 200
+    opened = server.info("stats")["total_connections_received"] - before
+    assert opened <= 4, f"{opened} new Redis connections for 40 pages"

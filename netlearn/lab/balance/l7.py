@@ -24,6 +24,7 @@ from typing import Any
 
 from ..events import Endpoint, Kind
 from ..stream import EventStream
+from ..tasks import cancel_and_wait
 from .l7_session import Session, plain_error, pool_for  # the per-connection logic, in its own module
 from .pool import BackendPool, HealthConfig
 
@@ -69,9 +70,7 @@ class L7Balancer:
         if server is None:
             return
         server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(self._tasks)
         for pool in self.pools.values():
             await pool.stop()
         await server.wait_closed()

@@ -22,6 +22,7 @@ from typing import Any
 
 from ..events import Endpoint, Kind
 from ..stream import EventStream
+from ..tasks import cancel_and_wait
 from .authority import Authority
 from .narrate import outcome_summary, query_summary
 
@@ -105,10 +106,7 @@ class DnsServerBase:
             self._tcp.close()
         for writer in list(self._tcp_writers):
             writer.close()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(self._tasks)
         if self._tcp is not None:
             await self._tcp.wait_closed()
         self._udp = self._tcp = None

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..events import Kind
 from ..stream import EventStream
+from ..tasks import cancel_and_wait
 from .common import ServerCounters
 from .pipeline import Pipeline
 
@@ -118,10 +119,7 @@ class LocalServer:
 
     async def stop(self) -> None:
         self.state = "stopped"
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(self._tasks)
 
     def describe(self) -> dict[str, Any]:
         return {"model": self.model, "state": self.state, "address": self.address, "threads": self.threads,

@@ -28,6 +28,7 @@ import h11
 
 from ..events import Endpoint, Kind
 from ..stream import EventStream
+from ..tasks import cancel_and_wait
 from .app import ALT_SVC, Responder, SimpleRequest, SimpleResponse
 
 READ_SIZE = 65536
@@ -68,9 +69,7 @@ class SecureWebServer:
         if server is None:
             return
         server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(self._tasks)
         await server.wait_closed()
 
     def describe(self) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 import h11
 
 from ..events import Endpoint
+from ..tasks import cancel_and_wait
 
 Handler = Callable[[str, str, bytes, Endpoint], Awaitable[tuple[int, dict[str, Any]]]]
 MAX_HEAD = 8192
@@ -55,9 +56,7 @@ class JsonHttpServer:
         """Close the listener and every connection now (an abrupt stop is what a crash looks like)."""
         if self._server is not None:
             self._server.close()
-            for task in list(self._tasks):
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await cancel_and_wait(self._tasks)
             await self._server.wait_closed()
             self._server = None
 
