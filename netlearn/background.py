@@ -23,8 +23,9 @@ log = logging.getLogger("netlearn.lifespan")
 
 
 class ProgressJournal:
-    """Lesson progress is written behind (``netlearn.lessons.progress``): at start-up, write what a
-    killed worker journalled but never wrote; at shutdown, flush the journal."""
+    """Lesson progress and practice answers are written behind (``netlearn.lessons.progress``,
+    ``netlearn.quizzes.answerlog``): at start-up, write what a killed worker journalled but never
+    wrote; at shutdown, flush the journals."""
 
     async def start(self) -> None:
         await asyncio.to_thread(_progress_recover)
@@ -37,13 +38,16 @@ def _progress_recover() -> None:
     from django.db import close_old_connections
 
     from netlearn.lessons import progress
+    from netlearn.quizzes import answerlog
 
-    if not progress.write_behind():
-        return
     try:
-        progress.journal().recover()
-    except Exception:
-        log.exception("progress journal: recovery failed at start-up")  # stays on disk; the flusher retries
+        for name, module in (("progress", progress), ("answer", answerlog)):
+            if not module.write_behind():
+                continue
+            try:
+                module.journal().recover()
+            except Exception:
+                log.exception("%s journal: recovery failed at start-up", name)  # stays on disk; the flusher retries
     finally:
         close_old_connections()
 
@@ -52,10 +56,15 @@ def _progress_flush() -> None:
     from django.db import connection
 
     from netlearn.lessons import progress
+    from netlearn.quizzes import answerlog
 
     try:
-        if progress.write_behind():
-            progress.journal().close()
+        for name, module in (("answer", answerlog), ("progress", progress)):
+            try:
+                if module.write_behind():
+                    module.journal().close()
+            except Exception:
+                log.exception("%s journal: not flushed at shutdown; kept on disk for the next start", name)
     finally:
         connection.close()
 

@@ -65,6 +65,18 @@ CHROMIUM = os.environ.get("NETLEARN_CHROMIUM", "/usr/bin/chromium")
 
 
 @pytest.fixture(autouse=True)
+def _default_language_after_each_test() -> Iterator[None]:
+    """Django's locale middleware activates a request's language in the thread that served it and
+    never deactivates it; with the test client that thread is the test's own. A Korean request in
+    one test then made the next test's messages Korean (tests/classroom/test_services.py failed
+    after tests/quizzes in one run). Each test ends back in the default language."""
+    yield
+    from django.utils import translation
+
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_caches() -> Iterator[None]:
     """Every test starts with empty caches: database rows (and their primary keys) are new in each
     test, while the per-process caches (sessions, seen sets, rendered pages, rate limits) are not."""

@@ -15,6 +15,7 @@ process dies between the database write and the delete, and that must change not
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import os
@@ -59,7 +60,10 @@ class WriteAheadJournal:
             if self._fd is None:
                 self._open_segment()
             assert self._fd is not None
-            os.write(self._fd, line)
+            written = os.write(self._fd, line)
+            if written != len(line):  # the disk filled up mid-line: take the piece back, report it
+                os.ftruncate(self._fd, os.lseek(self._fd, 0, os.SEEK_END) - written)
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             self._pending.append(record)
             if self._thread is None and self.autostart:
                 self._start_flusher()

@@ -110,7 +110,7 @@ class EventStream:
         if event.correlation_id is None:
             cid = self.correlator.lookup(event.src, event.dst)
             if cid is not None:
-                event = event._replace(correlation_id=cid)
+                event = event.with_correlation(cid)
         for subscriber in self._subscribers:  # a snapshot: the list is replaced, never mutated
             try:
                 subscriber(event)

@@ -7,6 +7,7 @@ JavaScript the same card is wrapped in a full page (``quizzes/question.html``).
 """
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,12 +21,13 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import SafeString
 from django.utils.translation import get_language
 
+from netlearn.core import contentversion
 from netlearn.core.i18n import current_lang
 from netlearn.core.markdown import render_markdown as _render_markdown
 from netlearn.lessons import pagecache
 
 from .grading import Grade
-from .models import Question, QuestionType, Quiz, ReviewState
+from .models import CHOICE_TYPES, Question, QuestionType, Quiz, ReviewState
 from .services import attempt_token
 
 
@@ -107,6 +109,44 @@ def feedback_context(question: Question, grade: Grade, answer: dict[str, Any], o
     }
 
 
+#: Feedback cards of the answer view, rendered once per (question and its version, language,
+#: content version, the answer, mode, where "Back" leads, htmx or not) with slots for the two
+#: lines that are the learner's own: when the question comes back for review, and the "you
+#: already sent this" note. A class answers a question with a few distinct answers, so rendering
+#: the card (its Markdown, choices, lesson links) for every answer was most of an answer's cost.
+#: Only answers drawn from a small set are kept: picked choices, an order, a number; a written
+#: answer (short, interview) is rendered afresh.
+feedback_cards = pagecache.PageCache(max_pages=2048)
+_CACHED_FEEDBACK = CHOICE_TYPES | {QuestionType.ORDERING, QuestionType.NUMERIC}
+_CACHED_MODES = {"quiz", "practice", "review"}
+
+
+def feedback_card(request: HttpRequest, question: Question, grade: Grade, answer: dict[str, Any],
+                  opts: CardOptions, *, review: ReviewState | None = None, duplicate: bool = False,
+                  content_version: str | None = None) -> str:
+    """The feedback card's HTML, exactly as ``quizzes/_feedback.html`` renders it (pass the
+    ``content_version`` when it was read already: one read fewer)."""
+    if question.type not in _CACHED_FEEDBACK or opts.mode not in _CACHED_MODES or opts.extra:
+        ctx = feedback_context(question, grade, answer, opts, review=review, duplicate=duplicate)
+        return render_to_string("quizzes/_feedback.html", ctx, request=request)
+    key = (question.pk, question.version, current_lang(), json.dumps(answer, sort_keys=True), opts.mode,
+           opts.next_url, bool(getattr(request, "htmx", False)))
+    card = feedback_cards.get(key, content_version or contentversion.current(),
+                              lambda: _feedback_for_cache(request, question, grade, answer, opts))
+    assert card is not None  # _feedback_for_cache always renders one
+    return card.compose({
+        "schedule": render_to_string("quizzes/_schedule.html", {"review": review}) if review else "",
+        "duplicate": render_to_string("quizzes/_duplicate_note.html") if duplicate else "",
+    }, frozenset())
+
+
+def _feedback_for_cache(request: HttpRequest, question: Question, grade: Grade, answer: dict[str, Any],
+                        opts: CardOptions) -> pagecache.CachedPage:
+    ctx = {**feedback_context(question, grade, answer, opts), "schedule_slot": pagecache.slot("schedule"),
+           "duplicate_slot": pagecache.slot("duplicate")}
+    return pagecache.CachedPage.from_html(render_to_string("quizzes/_feedback.html", ctx, request=request))
+
+
 #: The page around a card answered without htmx (a plain form post): the same for every answer to
 #: a question but for the card and base.html's per-request parts, so it is rendered once per
 #: (address, title, language) with slots (netlearn.lessons.pagecache) and the card is put in. It
@@ -119,7 +159,15 @@ def card_response(request: HttpRequest, context: dict[str, Any], *, template: st
     """The card alone for htmx, or wrapped in a full page for a plain form post."""
     if getattr(request, "htmx", False):
         return render(request, template, context, status=200)
-    card = render_to_string(template, context, request=request)
+    return card_page_response(request, render_to_string(template, context, request=request), status=status,
+                              title=title)
+
+
+def card_page_response(request: HttpRequest, card: str, *, status: int = 200, title: str = "") -> HttpResponse:
+    """A rendered card as the answer: alone for htmx (always 200: htmx swaps only those), else in
+    the page rendered once per (address, title, language)."""
+    if getattr(request, "htmx", False):
+        return HttpResponse(card)
     lang = current_lang()
     page = card_pages.get((request.path, str(title), lang), "", lambda: _card_page(request.path, title, lang))
     assert page is not None  # _card_page always renders one

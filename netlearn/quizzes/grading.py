@@ -69,7 +69,7 @@ def parse_answer(question: Question, data: Mapping[str, Any]) -> dict[str, Any]:
     qtype = question.type
     if qtype in (QuestionType.SINGLE, QuestionType.TRUE_FALSE, QuestionType.MULTIPLE):
         picked = _ids(_getlist(data, "choice"))
-        valid = set(question.choices.values_list("id", flat=True))
+        valid = {c.pk for c in question.choices.all()}  # the prefetched rows when there are some
         if not picked:
             raise AnswerError(_("Choose an answer first."))
         if len(set(picked)) != len(picked):
@@ -100,7 +100,7 @@ def parse_answer(question: Question, data: Mapping[str, Any]) -> dict[str, Any]:
     if qtype == QuestionType.INTERVIEW:
         notes = _text(data, "text", MAX_NOTES)
         checked = _ids(_getlist(data, "checked"))
-        valid = set(question.checklist.values_list("id", flat=True))
+        valid = {c.pk for c in question.checklist.all()}
         if not set(checked) <= valid or len(set(checked)) != len(checked):
             raise AnswerError(_("That checklist point is not part of this question. Please reload the question."))
         return {"text": notes, "checked": sorted(checked)}
@@ -118,7 +118,7 @@ def _text(data: Mapping[str, Any], name: str, limit: int) -> str:
 def _parse_order(question: Question, data: Mapping[str, Any]) -> list[int]:
     """Either ``order`` (ids in order, sent by the drag-and-drop script) or, without JavaScript,
     one ``position-<id>`` select per item giving its place."""
-    items = list(question.order_items.values_list("id", flat=True))
+    items = [i.pk for i in question.order_items.all()]
     order = _ids(_getlist(data, "order"))
     if not order:
         positions: dict[int, int] = {}
@@ -143,17 +143,18 @@ def _parse_order(question: Question, data: Mapping[str, Any]) -> list[int]:
 def grade(question: Question, answer: dict[str, Any]) -> Grade:
     qtype = question.type
     if qtype in (QuestionType.SINGLE, QuestionType.TRUE_FALSE, QuestionType.MULTIPLE):
-        correct_ids = set(question.choices.filter(correct=True).values_list("id", flat=True))
+        choices = list(question.choices.all())  # the prefetched rows when there are some: no query
+        correct_ids = {c.pk for c in choices if c.correct}
         picked = set(answer["choices"])
         if qtype == QuestionType.MULTIPLE:
-            all_ids = set(question.choices.values_list("id", flat=True))
+            all_ids = {c.pk for c in choices}
             right = len(all_ids) - len(picked ^ correct_ids)  # each choice judged on its own
             score = right / len(all_ids) if all_ids else 0.0
         else:
             score = 1.0 if picked == correct_ids else 0.0
         return Grade(picked == correct_ids, score, {"correct_choices": sorted(correct_ids), "picked": sorted(picked)})
     if qtype == QuestionType.ORDERING:
-        expected = list(question.order_items.values_list("id", flat=True))
+        expected = [i.pk for i in question.order_items.all()]
         given = list(answer["order"])
         in_place = sum(1 for a, b in zip(given, expected) if a == b)
         return Grade(given == expected, in_place / len(expected) if expected else 0.0,
@@ -168,7 +169,7 @@ def grade(question: Question, answer: dict[str, Any]) -> Grade:
         ok = abs(answer["number"] - target) <= question.numeric_tolerance + 1e-9
         return Grade(ok, 1.0 if ok else 0.0, {"expected": target, "tolerance": question.numeric_tolerance})
     if qtype == QuestionType.INTERVIEW:
-        total = question.checklist.count()
+        total = len(question.checklist.all())
         share = len(answer["checked"]) / total if total else 1.0
         return Grade(share >= INTERVIEW_PASS, share, {"checked": answer["checked"]})
     return Grade(False, 0.0, {})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Q
 from django.http import HttpRequest
@@ -31,6 +32,15 @@ class Learner:
         if self.anon_id:
             return Q(**{f"{prefix}user__isnull": True, f"{prefix}anon_id": self.anon_id})
         return Q(pk__in=[])
+
+    def sql(self) -> tuple[str, list[Any]]:
+        """``q()`` as a SQL condition on the owner columns and its parameters, for the hot paths that
+        read one row in SQL of their own (an unknown learner matches nothing)."""
+        if self.user_id is not None:
+            return "user_id = %s", [self.user_id]
+        if self.anon_id:
+            return "user_id IS NULL AND anon_id = %s", [self.anon_id]
+        return "1 = 0", []
 
     def owner(self) -> dict[str, object]:
         """Column values for a new row owned by this learner."""

@@ -48,8 +48,9 @@ def rating_for(grade: Grade, *, passed: bool = False) -> Rating:
     return Rating.Good
 
 
-def review(card_data: dict[str, Any] | None, rating: Rating, *, now: datetime) -> Scheduled:
+def review(card_data: dict[str, Any] | None, rating: Rating | int, *, now: datetime) -> Scheduled:
     """Apply one review to a stored card (``None``: first time) and return the new state."""
+    rating = Rating(rating)  # an int read back from the answer journal
     card = Card.from_dict(card_data) if card_data else Card(due=now)  # type: ignore[arg-type]  # stored as JSON
     was_review = card.state == State.Review
     new_card, _log = _scheduler.review_card(card, rating, review_datetime=now)

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from netlearn.core import contentversion
 
+from . import answerlog
 from .learner import Learner, learner_for
 from .models import Attempt, Choice, MockInterview, Question, Quiz, ReviewState, Topic
 
@@ -23,12 +24,14 @@ def review_due_count(request: HttpRequest) -> int:
 
 
 def due_reviews(learner: Learner, *, now=None) -> QuerySet[ReviewState]:
+    answerlog.flush()  # every reader of attempts and schedules: this process's answers written first
     now = now or timezone.now()
     return (ReviewState.objects.filter(learner.q(), due__lte=now)
             .select_related("question").order_by("due", "id"))
 
 
 def next_due(learner: Learner):
+    answerlog.flush()
     state = ReviewState.objects.filter(learner.q()).order_by("due").first()
     return state.due if state else None
 
@@ -104,6 +107,7 @@ class Mastery:
 
 
 def _latest_scores(learner: Learner) -> dict[int, float]:
+    answerlog.flush()
     latest: dict[int, float] = {}
     for qid, score in (Attempt.objects.filter(learner.q()).order_by("created_at", "id")
                        .values_list("question_id", "score")):
@@ -134,6 +138,7 @@ class DayCount:
 
 def answers_by_day(learner: Learner, *, days: int = 30, today: date | None = None) -> list[DayCount]:
     """Correct and wrong answers per day for the last ``days`` days (UTC), zero-filled."""
+    answerlog.flush()
     today = today or timezone.now().date()
     start = today - timedelta(days=days - 1)
     counts: dict[date, Counter] = defaultdict(Counter)
@@ -146,10 +151,12 @@ def answers_by_day(learner: Learner, *, days: int = 30, today: date | None = Non
 
 
 def recent_attempts(learner: Learner, *, limit: int = 20) -> QuerySet[Attempt]:
+    answerlog.flush()
     return Attempt.objects.filter(learner.q()).select_related("question")[:limit]
 
 
 def totals(learner: Learner) -> dict[str, int]:
+    answerlog.flush()
     qs = Attempt.objects.filter(learner.q())
     total = qs.count()
     correct = qs.filter(correct=True).count()

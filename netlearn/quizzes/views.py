@@ -15,11 +15,11 @@ from netlearn.core.i18n import current_lang
 from netlearn.lessons import pagecache
 
 from . import selectors
-from .cards import CardOptions, card_context, card_response, feedback_context, safe_next
+from .cards import CardOptions, card_context, card_page_response, card_response, feedback_card, safe_next
 from .grading import AnswerError
 from .learner import learner_for
 from .models import Question, QuestionType, Quiz, Topic
-from .services import StaleQuestion, attempt_submit, attempt_token, draw_questions
+from .services import StaleQuestion, answer_submit, attempt_token, draw_questions
 
 MODES = {"quiz", "practice", "review"}
 PRACTICE_SIZE = 10
@@ -122,12 +122,13 @@ def _opts_from_post(request: HttpRequest) -> CardOptions:
 
 @require_POST
 def answer(request: HttpRequest, key: str) -> HttpResponse:
-    question = _question(key)
+    version = contentversion.current()  # read once: the question and its feedback card are kept under it
+    question = _question(key, content_version=version)
     opts = _opts_from_post(request)
     learner = learner_for(request, create=True)
     try:
-        result = attempt_submit(learner=learner, question=question, token=request.POST.get("token", ""),
-                                data=request.POST, quiz=opts.quiz, mode=opts.mode)
+        result = answer_submit(learner=learner, question=question, token=request.POST.get("token", ""),
+                               data=request.POST, quiz=opts.quiz, mode=opts.mode)
     except StaleQuestion as exc:
         question = _question(key)
         return card_response(request, card_context(question, opts, error=str(exc)),
@@ -136,9 +137,9 @@ def answer(request: HttpRequest, key: str) -> HttpResponse:
         ctx = card_context(question, opts, error=str(exc), notes=request.POST.get("text", "")[:5000],
                            revealed=question.type == QuestionType.INTERVIEW and "reveal" in request.POST)
         return card_response(request, ctx, template="quizzes/_card.html", status=400)
-    ctx = feedback_context(question, result.grade, result.attempt.answer, opts, review=result.review,
-                           duplicate=result.duplicate)
-    return card_response(request, ctx, template="quizzes/_feedback.html", title=_("Your answer"))
+    card = feedback_card(request, question, result.grade, result.attempt.answer, opts, review=result.review,
+                         duplicate=result.duplicate, content_version=version)
+    return card_page_response(request, card, title=_("Your answer"))
 
 
 @require_POST

@@ -26,3 +26,6 @@ WHITENOISE_AUTOREFRESH = True
 # Progress written in the request, so tests wrapped in a transaction see it; the write-behind
 # journal is tested on its own and with real worker processes (tests/lessons/test_progress_journal.py).
 NETLEARN_PROGRESS_WRITE_BEHIND = False
+# Practice answers likewise (netlearn.quizzes.answerlog); their journal is tested with real workers
+# (tests/quizzes/test_answer_journal.py).
+NETLEARN_ANSWERS_WRITE_BEHIND = False

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +50,11 @@ class LiveWalk:
     @property
     def group(self) -> str:
         return f"walk.{self.correlation_id}"
+
+
+def is_live(correlation_id: str) -> bool:
+    """Is this walk in flight on this process (not stored yet)?"""
+    return correlation_id in _live
 
 
 def live_snapshot(correlation_id: str) -> list[dict[str, Any]] | None:
@@ -85,6 +91,19 @@ LIVE_EVENT_CAP = 120
 LIVE_BATCH_SECONDS = 0.05
 
 
+class SharedEvents(tuple):
+    """A batch of a walk's event dicts as the group message carries it. The in-memory channel
+    layer deep-copies every message for every socket (~1 ms for a walk's 70 events, each time);
+    these dicts are never changed once made (consumers only read them, as the live buffer's
+    readers do), so every socket may share them: a deep copy of the batch is the batch. Over
+    Redis it travels as the list it is."""
+
+    __slots__ = ()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SharedEvents:
+        return self
+
+
 async def _pump(live: LiveWalk) -> None:
     """Publish a walk's events in order, in batches: shared buffer first, then the group."""
     shared = livebuffer.get_buffer()
@@ -106,7 +125,8 @@ async def _pump(live: LiveWalk) -> None:
         if shared is not None:
             await _quietly(shared.append(cid, *events), "append")
         if layer is not None:
-            await _quietly(layer.group_send(live.group, {"type": "walk.events", "events": events}), "send")
+            await _quietly(layer.group_send(live.group, {"type": "walk.events", "events": SharedEvents(events)}),
+                           "send")
     if shared is not None:
         await _quietly(shared.close(cid), "close")
 
@@ -119,14 +139,36 @@ async def _quietly(coro: Awaitable[object], what: str) -> None:
         log.warning("live %s failed", what, exc_info=True)
 
 
+#: Events on their way from the lab's loop to the site's, in order. The lab appends; the first
+#: event of a batch asks the site's loop to take them all (``_deliver_all``): one wake-up of the
+#: site's loop for the events a lab step emits together, not one per event (a walk has ~150).
+_handoff: list[tuple[str, dict[str, Any]]] = []
+_handoff_lock = threading.Lock()
+
+
 def _on_lab_event(event: LabEvent) -> None:  # runs on the lab's loop: must be quick
     cid = event.correlation_id
-    if cid is None or cid not in _live or _site_loop is None:
+    loop = _site_loop
+    if cid is None or cid not in _live or loop is None:
         return
-    try:
-        _site_loop.call_soon_threadsafe(_deliver, cid, event.as_dict())
-    except RuntimeError:  # the site's loop is closing
-        pass
+    item = (cid, event.as_dict())
+    with _handoff_lock:
+        _handoff.append(item)
+        first = len(_handoff) == 1
+    if first:
+        try:
+            loop.call_soon_threadsafe(_deliver_all)
+        except RuntimeError:  # the site's loop is closing: nobody will take them
+            with _handoff_lock:
+                _handoff.clear()
+
+
+def _deliver_all() -> None:
+    with _handoff_lock:
+        batch = _handoff[:]
+        _handoff.clear()
+    for cid, event in batch:
+        _deliver(cid, event)
 
 
 def _deliver(cid: str, event: dict[str, Any]) -> None:
@@ -163,6 +205,8 @@ def attach(thread: LabThread, loop: asyncio.AbstractEventLoop) -> None:
     """Connect a running lab to this process's site loop."""
     global _site_loop
     _site_loop = loop
+    with _handoff_lock:
+        _handoff.clear()
     thread.stream.subscribe(_on_lab_event)
     labstate.set_lab(thread)
 

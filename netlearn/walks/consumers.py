@@ -6,6 +6,7 @@ promise that a walk's events are either in the live buffer or already stored.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -31,7 +32,10 @@ class WalkConsumer(AsyncWebsocketConsumer):
         query = parse_qs(self.scope.get("query_string", b"").decode())
         lang = (query.get("lang") or [settings.LANGUAGE_CODE])[0]
         self.lang = lang if lang in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
-        if await self._state() is None:
+        # A walk running in this process exists: no need to ask the database.
+        running_here = bridge.is_live(self.cid)
+        state = None if running_here else await self._state()
+        if state is None and not running_here:
             await self.close(code=4404)
             return
         self.group = f"walk.{self.cid}"
@@ -40,23 +44,36 @@ class WalkConsumer(AsyncWebsocketConsumer):
         self.sent = 0
         self.topology: dict[str, str] = {}
         self.finished = False
+        #: Caught-up events not sent yet (see :meth:`_catch_up_later`).
+        self.pending: list[dict[str, Any]] = []
         snapshot = await bridge.catch_up(self.cid)  # also a walk running in another worker
         if snapshot is None:
-            await self._send_final()
+            # Finished already: the state read above says which render (a walk that was running
+            # then has ended since, so read it again).
+            await self._send_final(state if state is not None and state[0] != Walk.Status.RUNNING else None)
             if self.finished:
                 return
         self._watch = asyncio.ensure_future(self._until_stored())
         if snapshot is None:
             return
         self.topology = await rendering.live_topology()
-        await self._send_events(snapshot)
+        self.pending = snapshot
+        self._catch_up = asyncio.ensure_future(self._catch_up_later())
+
+    async def _catch_up_later(self) -> None:
+        """Send the steps the walk made before this socket joined, after the live stream's batch
+        window (``bridge.LIVE_BATCH_SECONDS``), as the bridge sends every batch: a walk that ends
+        within it gets its final render only, which shows every step anyway; a longer one streams
+        them, joined with the next batch if one comes first."""
+        await asyncio.sleep(bridge.LIVE_BATCH_SECONDS)
+        await self._send_events([])
 
     async def _until_stored(self) -> None:
         for _ in range(STORED_CHECK_LIMIT):
             await asyncio.sleep(STORED_CHECK_SECONDS)
             if self.finished:
                 return
-            if bridge.live_snapshot(self.cid) is not None:
+            if bridge.is_live(self.cid):
                 # Running in this process: not stored yet (the bridge drops it from the live walks
                 # only after storing it), so the database has nothing new; ask once it is done.
                 continue
@@ -65,9 +82,9 @@ class WalkConsumer(AsyncWebsocketConsumer):
             await self.close(code=1013)
 
     async def disconnect(self, code: int) -> None:
-        watch = getattr(self, "_watch", None)
-        if watch is not None:
-            watch.cancel()
+        for task in (getattr(self, "_watch", None), getattr(self, "_catch_up", None)):
+            if task is not None:
+                task.cancel()
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
@@ -75,23 +92,34 @@ class WalkConsumer(AsyncWebsocketConsumer):
         await self._send_events(message["events"])
 
     async def walk_finished(self, message: dict[str, Any]) -> None:
-        await self._send_final()
+        state = message.get("state")
+        await self._send_final(tuple(state) if state else None)
 
-    async def _send_events(self, events: list[dict[str, Any]]) -> None:
-        """New events (by seq: a batch may overlap what catch-up sent) as one message."""
+    async def _send_events(self, events: Sequence[dict[str, Any]]) -> None:
+        """New events (by seq: a batch may overlap what catch-up got) as one message, after any
+        caught-up events still waiting."""
         if getattr(self, "finished", False):  # the final render already shows every step
             return
-        fresh = [e for e in events if self.sent <= e.get("seq", 0) < bridge.LIVE_EVENT_CAP]
+        if self.pending:
+            events, self.pending = [*self.pending, *events], []
+        fresh = []
+        for event in events:
+            seq = event.get("seq", 0)
+            if self.sent <= seq < bridge.LIVE_EVENT_CAP:
+                fresh.append(event)
+                self.sent = seq + 1
         if not fresh:
             return
-        self.sent = fresh[-1].get("seq", 0) + 1
         with translation.override(self.lang):
             await self.send(text_data=rendering.live_steps_html(fresh, self.topology))
 
-    async def _send_final(self) -> None:
+    async def _send_final(self, state: tuple[str, str, str] | None = None) -> None:
+        """The finished walk's page. ``state``: the stored row's (status, code, finished at), as
+        ``walk.finished`` carries it; None: read it from the database."""
         if getattr(self, "finished", False):  # sent once: a second render would reset the learner's place
             return
-        state = await self._state()
+        if state is None:
+            state = await self._state()
         if state is None or state[0] == Walk.Status.RUNNING:
             return
         html = await database_sync_to_async(rendering.final_html_cached)(self.walk_id, self.lang, state)

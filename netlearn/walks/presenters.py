@@ -8,7 +8,6 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from netlearn.core.diagram import LINK_IDS as KNOWN_LINKS
@@ -16,6 +15,7 @@ from netlearn.lab import packets
 from netlearn.lab.events import Kind
 
 from . import summaries
+from .fragments import gettext as _
 
 CATEGORY_BY_KIND = {
     Kind.QUERY: "dns", Kind.REFERRAL: "dns", Kind.ANSWER: "dns", Kind.CACHE: "dns",

@@ -5,19 +5,21 @@ import asyncio
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
+from html import escape
 from typing import Any
 
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
-from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import gettext as _
 
 from netlearn.core import labstate
 
 from . import presenters, steplist, summaries, timeline, wireshark
 from .explanations import explain
+from .fragments import gettext as _
+from .fragments import one_language
 from .models import Walk
 
 #: Which lesson step explains a walk step: by the walker's own step name, then by event kind.
@@ -51,22 +53,31 @@ def quiz_link(step: presenters.StepView) -> str | None:
     return f"/quizzes/topic/{topic}/" if topic else None
 
 
+#: The running lab's address → diagram node map, asked once per lab (its addresses are fixed
+#: while it runs; a restarted lab is a new object): not one trip into the lab's loop per socket.
+_topology: tuple[Any, dict[str, str]] | None = None
+
+
 async def live_topology() -> dict[str, str]:
+    global _topology
     lab = labstate.get_lab()
     if lab is None:
         return {}
+    known = _topology
+    if known is not None and known[0] is lab:
+        return known[1]
     from .services import topology_map
 
-    return await asyncio.to_thread(lab.call, topology_map)
+    topology = await asyncio.to_thread(lab.call, topology_map)
+    _topology = (lab, topology)
+    return topology
 
 
-def _step_ctx(step: presenters.StepView, walk: Walk | None, labels: StepLabels,
-              inspect_base: str | None = None) -> dict[str, Any]:
-    ctx = {"step": step, "walk": walk, "lesson_url": lesson_link(step), "quiz_url": quiz_link(step),
-           "phase_title": presenters.phase_title(step.phase) if step.phase_start else "",
-           "inspect_url": f"{inspect_base}{step.seq}/" if inspect_base else None}
-    ctx["html"] = step_item_html(ctx, labels)
-    return ctx
+def _step_ctx(step: presenters.StepView, labels: StepLabels, inspect_base: str) -> dict[str, Any]:
+    """A finished walk's step as the step list needs it: the step, its chapter's title when it
+    opens one, and its ``<li>``."""
+    return {"step": step, "phase_title": presenters.phase_title(step.phase) if step.phase_start else "",
+            "html": step_item_html(step, labels, inspect_url=f"{inspect_base}{step.seq}/")}
 
 
 def _inspect_base(walk: Walk) -> str:
@@ -81,52 +92,64 @@ class StepLabels:
     """The words every step item repeats, translated once per render instead of once per step."""
     layer: str
     inspect: str
-    lesson: str
-    quiz: str
 
     @classmethod
     def current(cls) -> StepLabels:
-        return cls(_("OSI layer"), _("Inspect"), _("Lesson"), _("Quiz"))
+        return cls(_("OSI layer"), _("Inspect"))
 
 
-def step_item_html(ctx: dict[str, Any], labels: StepLabels) -> SafeString:
-    """One ``<li>`` of a walk's step list. Built with ``format_html`` rather than a template:
-    a walk has ~70 steps, and through the template engine this list was most of a walk's
-    rendering cost (see bench/classroom). Every value is escaped by ``format_html``.
+def step_item_html(step: presenters.StepView, labels: StepLabels, *, inspect_url: str | None = None) -> SafeString:
+    """One ``<li>`` of a walk's step list: a finished walk's (``inspect_url`` given: the step's time,
+    its inspector) or a live one (no time yet, nothing to inspect).
+
+    Built with f-strings and :func:`html.escape` (what ``format_html`` does to every value, minus
+    its per-argument dispatch) rather than a template or ``format_html``: a walk has ~70 steps,
+    rendered once live and once in the final page, and through ``format_html`` this list was the
+    dearest part of a walk's worker CPU (bench/classroom). Every value is escaped.
 
     The title is the row's one control (it opens the inspector); the lesson and quiz links live
     in the inspector of the selected step, not on every row."""
-    step: presenters.StepView = ctx["step"]
-    walk = ctx["walk"]
-    meta = []
-    if walk is not None:
-        meta.append(format_html('<span class="step-time">+{} ms</span>', f"{step.t_ms:.2f}"))
-    if step.has_bytes:
-        meta.append(format_html('<span class="badge">{} B</span>', step.event.get("data_len", 0)))
-    title = (format_html('<button type="button" class="step-title inspect-btn" data-seq="{}" aria-label="{}: {}">{}'
-                         '</button>', step.seq, labels.inspect, step.title, step.title)
-             if walk is not None else format_html('<span class="step-title">{}</span>', step.title))
-    return format_html(
-        '<li class="walk-step cat-{}{}" id="{}" data-seq="{}" data-t="{}" data-link="{}" data-dir="{}" '
-        'data-src="{}" data-dst="{}" data-kind="{}" data-phase="{}"{} tabindex="-1">'
-        '<span class="layer-badge layer-{}" title="{} {}">L{}</span>'
-        '<span class="step-main">{}<span class="step-summary">{}</span></span>'
-        '<span class="step-meta">{}</span></li>',
-        step.category, " is-error" if step.is_error else "", step.dom_id, step.seq, step.t_ms, step.link or "",
-        step.direction, step.src_node or "", step.dst_node or "", step.kind, step.phase,
-        format_html(' data-inspect="{}"', ctx["inspect_url"]) if ctx.get("inspect_url") else "",
-        step.layer, labels.layer, step.layer, step.layer, title, step.summary, mark_safe("".join(meta)),
-    )
+    seq, layer, title = _num(step.seq), _num(step.layer), escape(str(step.title))
+    if inspect_url is not None:
+        time_ = f'<span class="step-time">+{step.t_ms:.2f} ms</span>'
+        control = (f'<button type="button" class="step-title inspect-btn" data-seq="{seq}" '
+                   f'aria-label="{_word(labels.inspect)}: {title}">{title}</button>')
+        inspect = f' data-inspect="{escape(inspect_url)}"'
+    else:
+        time_, control, inspect = "", f'<span class="step-title">{title}</span>', ""
+    badge = f'<span class="badge">{_num(step.event.get("data_len", 0))} B</span>' if step.has_bytes else ""
+    error = " is-error" if step.is_error else ""
+    return mark_safe(
+        f'<li class="walk-step cat-{_word(step.category)}{error}" id="step-{seq}" data-seq="{seq}" '
+        f'data-t="{step.t_ms}" data-link="{_word(step.link or "")}" data-dir="{_word(step.direction)}" '
+        f'data-src="{_word(step.src_node or "")}" data-dst="{_word(step.dst_node or "")}" '
+        f'data-kind="{_word(str(step.kind))}" data-phase="{_word(step.phase)}"{inspect} tabindex="-1">'
+        f'<span class="layer-badge layer-{layer}" title="{_word(labels.layer)} {layer}">L{layer}</span>'
+        f'<span class="step-main">{control}<span class="step-summary">{escape(str(step.summary))}</span></span>'
+        f'<span class="step-meta">{time_}{badge}</span></li>')
+
+
+@lru_cache(maxsize=1024)
+def _word(value: str) -> str:
+    """An attribute value from a small vocabulary (a category, a node, a link, a kind, a phase, a
+    label), escaped once: the same few dozen words recur on every step of every walk."""
+    return escape(value)
+
+
+def _num(value: Any) -> str:
+    """An int as ``str()`` gives it (digits need no escaping); anything else escaped."""
+    return str(value) if type(value) is int else escape(str(value))
 
 
 def live_steps_html(events: list[dict[str, Any]], topology: dict[str, str]) -> str:
     """Live steps (appended to the list), several events in one WebSocket message."""
-    labels = StepLabels.current()
     items = []
-    for event in events:
-        step = presenters.step_view(event, topology, seq=event.get("seq", 0), t0=event["ts"])
-        step.t_ms = 0.0  # live: relative times are known only at the end; the final render fills them in
-        items.append(_step_ctx(step, None, labels)["html"])
+    with one_language():
+        labels = StepLabels.current()
+        for event in events:
+            step = presenters.step_view(event, topology, seq=event.get("seq", 0), t0=event["ts"])
+            step.t_ms = 0.0  # live: relative times are known only at the end; the final render fills them in
+            items.append(step_item_html(step, labels))
     return f'<ol id="walk-steps" hx-swap-oob="beforeend">{"".join(items)}</ol>'
 
 
@@ -137,11 +160,11 @@ def walk_context(walk: Walk, packet_query: dict[str, str] | None = None) -> dict
     steps = presenters.build_steps(walk.events, topology)
     inspect_base, labels = _inspect_base(walk), StepLabels.current()
     explanation = explain(walk.code, walk.detail.get("refusal") or walk.detail.get("outcome")) if walk.code else None
-    step_ctxs = [_step_ctx(s, walk, labels, inspect_base) for s in steps]
+    step_ctxs = [_step_ctx(s, labels, inspect_base) for s in steps]
     return {
         "walk": walk,
         "steps": step_ctxs,
-        "items": steplist.list_items(step_ctxs),
+        "steps_html": steplist.items_html(steplist.list_items(step_ctxs)),
         "chapters": steplist.chapter_labels(),
         "waterfall": presenters.waterfall(steps),
         "explanation": explanation,
@@ -188,6 +211,40 @@ def try_walk_context(walk: Walk) -> dict[str, Any]:
 FINAL_CACHE_SIZE = 32
 _final_cache: OrderedDict[tuple, str] = OrderedDict()
 _final_lock = threading.Lock()
+#: Walks this process has just stored (``services.walk_finish``), by id: their final render reads
+#: the record still in memory instead of loading the row just written. The same values: what is
+#: stored is plain JSON data (lists, dicts, strings, numbers), which the JSON round trip returns
+#: unchanged (``tests/walks/test_consumer.py`` compares both on real walks). A handful: the sockets
+#: of a walk ask for its render within moments of its end.
+RECENT_SIZE = 8
+_recent: OrderedDict[str, Walk] = OrderedDict()
+
+
+def state_of(walk: Walk) -> tuple[str, str, str]:
+    """(status, code, finished at): what a finished walk's render depends on besides its id."""
+    return walk.status, walk.code, walk.finished_at.isoformat() if walk.finished_at else ""
+
+
+def remember_stored(walk: Walk) -> None:
+    """Keep a walk just stored (and never changed after) for its final render."""
+    with _final_lock:
+        _recent[str(walk.id)] = walk
+        _recent.move_to_end(str(walk.id))
+        while len(_recent) > RECENT_SIZE:
+            _recent.popitem(last=False)
+
+
+def recently_stored(walk_id: Any) -> Walk | None:
+    """The walk as this process stored it, while it is among the last few stored."""
+    with _final_lock:
+        return _recent.get(str(walk_id))
+
+
+def _finished_walk(walk_id: Any, state: tuple[str, str, str]) -> Walk | None:
+    walk = recently_stored(walk_id)
+    if walk is not None and state_of(walk) == tuple(state):
+        return walk
+    return Walk.objects.filter(id=walk_id).first()
 
 
 def final_html_cached(walk_id: Any, lang: str, state: tuple[str, str, str]) -> str | None:
@@ -199,25 +256,25 @@ def final_html_cached(walk_id: Any, lang: str, state: tuple[str, str, str]) -> s
         if html is not None:
             _final_cache.move_to_end(key)
             return html
-    walk = Walk.objects.filter(id=walk_id).first()
+    walk = _finished_walk(walk_id, state)
     if walk is None or not walk.is_finished:
         return None
     with translation.override(lang):
         html = final_html(walk)
-    finished = walk.finished_at.isoformat() if walk.finished_at else ""
     with _final_lock:
-        _final_cache[(str(walk_id), lang, walk.status, walk.code, finished)] = html
+        _final_cache[(str(walk_id), lang, *state_of(walk))] = html
         while len(_final_cache) > FINAL_CACHE_SIZE:
             _final_cache.popitem(last=False)
     return html
 
 
 def final_html(walk: Walk) -> str:
-    if walk.kind != "walk":
-        return render_to_string("walks/_action_result.html", action_context(walk))
-    if walk.step_id:
-        return render_to_string("walks/_try_walk_result.html", try_walk_context(walk))
-    return render_to_string("walks/_result.html", {**walk_context(walk), "oob": True})
+    with one_language():
+        if walk.kind != "walk":
+            return render_to_string("walks/_action_result.html", action_context(walk))
+        if walk.step_id:
+            return render_to_string("walks/_try_walk_result.html", try_walk_context(walk))
+        return render_to_string("walks/_result.html", {**walk_context(walk), "oob": True})
 
 
 def action_context(walk: Walk) -> dict[str, Any]:

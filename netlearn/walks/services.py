@@ -17,7 +17,7 @@ from django.utils import timezone
 from netlearn.core import labstate
 from netlearn.lab.walker.url import Refusal, parse_lab_url
 
-from . import bridge, packetview
+from . import bridge, packetview, rendering
 from .models import Walk
 
 if TYPE_CHECKING:
@@ -160,14 +160,15 @@ async def _start_running(**fields: Any) -> Walk:
 
 
 async def _run(cid: str, lab: LabThread, work: Callable[[Lab], Awaitable[R]],
-               finish: Callable[..., None]) -> None:
+               finish: Callable[..., Walk | None]) -> None:
+    stored: Walk | None = None
     try:
         async def in_lab(running: Lab) -> tuple[R, dict[str, str]]:
             return await work(running), topology_map(running)
 
         future = lab.submit(in_lab)
         record, topology = await asyncio.wait_for(asyncio.wrap_future(future), WALK_DEADLINE_SECONDS)
-        await in_thread(finish, cid, record=record, topology=topology)
+        stored = await in_thread(finish, cid, record=record, topology=topology)
     except asyncio.CancelledError:
         task = asyncio.current_task()
         if task is not None and task.cancelling():  # this task was cancelled (shutdown): let it end
@@ -184,7 +185,12 @@ async def _run(cid: str, lab: LabThread, work: Callable[[Lab], Awaitable[R]],
 
         layer = get_channel_layer()
         if layer is not None:
-            await layer.group_send(f"walk.{cid}", {"type": "walk.finished", "walk": cid})
+            # With the stored row's state, a socket knows which render it wants without asking
+            # the database (see WalkConsumer.walk_finished); without it (a failure), it asks.
+            message: dict[str, Any] = {"type": "walk.finished", "walk": cid}
+            if stored is not None:
+                message["state"] = list(rendering.state_of(stored))
+            await layer.group_send(f"walk.{cid}", message)
 
 
 async def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -225,13 +231,15 @@ def _storable(walk: Walk) -> bool:
     return False
 
 
-def walk_finish(cid: str, *, record: WalkRecord, topology: dict[str, str]) -> None:
+def walk_finish(cid: str, *, record: WalkRecord, topology: dict[str, str]) -> Walk | None:
+    """Store the lab's record on the walk's row; returns the stored walk (None: not stored), which
+    this process keeps for the final render (``rendering.remember_stored``)."""
     outcome = record.outcome
     status = {"done": Walk.Status.DONE, "refused": Walk.Status.REFUSED}.get(outcome.status, Walk.Status.FAILED)
     with transaction.atomic():
         walk = Walk.objects.select_for_update().get(id=cid)
         if not _storable(walk):
-            return
+            return None
         walk.status = status
         walk.code = outcome.code
         walk.detail = {**walk.detail, "outcome": outcome.detail, "topology": topology,
@@ -243,13 +251,15 @@ def walk_finish(cid: str, *, record: WalkRecord, topology: dict[str, str]) -> No
         walk.duration_ms = round((outcome.finished - outcome.started) * 1000, 3)
         walk.finished_at = timezone.now()
         walk.save()
+    rendering.remember_stored(walk)
+    return walk
 
 
-def action_finish(cid: str, *, record: ActionRecord, topology: dict[str, str]) -> None:
+def action_finish(cid: str, *, record: ActionRecord, topology: dict[str, str]) -> Walk | None:
     with transaction.atomic():
         walk = Walk.objects.select_for_update().get(id=cid)
         if not _storable(walk):
-            return
+            return None
         walk.status = Walk.Status.FAILED if record.error else Walk.Status.DONE
         walk.code = "action_error" if record.error else ""
         walk.result = record.result
@@ -258,6 +268,7 @@ def action_finish(cid: str, *, record: ActionRecord, topology: dict[str, str]) -
         walk.duration_ms = record.result.get("elapsed_ms")
         walk.finished_at = timezone.now()
         walk.save()
+    return walk
 
 
 def walk_fail(cid: str, *, code: str, message: str) -> None:

@@ -42,12 +42,14 @@ async def walk_index(request: HtmxHttpRequest) -> HttpResponse:
     session_key = await _session_key(request)
     error = None
     url = request.GET.get("url", "")[:2100] or DEFAULT_URL  # a quiz or lesson can link to a walk of its URL
-    history = await sync_to_async(selectors.history)(user=user, session_key=session_key)
     if request.method == "POST":
         url = request.POST.get("url", "")
+        # The history is shown only when the form comes back (an error); a walk needs only to
+        # know whether it is the learner's first.
+        first_walk = not await Walk.objects.for_learner(user=user, session_key=session_key).aexists()
         try:
             walk = await walk_start(url=url, user=user, session_key=session_key,
-                                    cold=_wants_cold(request.POST.get("cache"), first_walk=not history))
+                                    cold=_wants_cold(request.POST.get("cache"), first_walk=first_walk))
         except (WalkBusy, LabUnavailable) as exc:
             error = _busy_message(exc)
         else:
@@ -57,6 +59,7 @@ async def walk_index(request: HtmxHttpRequest) -> HttpResponse:
                 return response
             return redirect(walk.get_absolute_url())
     status = 429 if error and request.method == "POST" else 200
+    history = await sync_to_async(selectors.history)(user=user, session_key=session_key)
     return TemplateResponse(request, "walks/index.html", {
         "url": url, "suggestions": SUGGESTIONS, "history": history, "error": error,
         "cache_default": "cold" if not history else "warm"}, status=status)

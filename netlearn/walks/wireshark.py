@@ -16,10 +16,11 @@ from typing import Any
 from urllib.parse import quote
 
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop as N_
 
 from . import packetview
+from .fragments import gettext as _
+from .fragments import number, text
 
 Frame = dict[str, Any]
 
@@ -117,6 +118,10 @@ class PacketView:
         its nested loops the dearest part of a walk's final render (bench/classroom)."""
         return hex_pane_html(self.hexrows)
 
+    @property
+    def tree_html(self) -> SafeString:
+        return tree_html(self.tree)
+
 
 def packet_rows_html(view: PacketView, packets_url: str) -> SafeString:
     """The packet list's rows (each a link to that packet, plain and for htmx), built here rather
@@ -148,6 +153,42 @@ def packet_rows_html(view: PacketView, packets_url: str) -> SafeString:
             f'<td class="pkt-info" translate="no">{info}</td>\n'
             f'        </tr>\n      ')
     return mark_safe("".join(out))
+
+
+def tree_html(tree: list[dict[str, Any]]) -> SafeString:
+    """The selected packet's detail tree (one ``details`` per layer, the last and all but the first
+    two open), built here rather than by the template including itself for every field; byte for
+    byte what ``_packets.html`` and ``_packet_fields.html`` printed, every value escaped."""
+    out = []
+    for n, node in enumerate(tree, start=1):
+        summary = node.get("summary")
+        summary_html = f', <span translate="no">{text(summary)}</span>' if summary else ""
+        out.append(
+            f'\n      <li><details {"open" if n == len(tree) or n > 2 else ""}>\n'
+            f'        <summary><span class="pkt-field" '
+            f'data-start="{number(node.get("start", ""))}" data-end="{number(node.get("end", ""))}" tabindex="0">'
+            f'<strong>{text(node.get("protocol", ""))}</strong>'
+            f'{summary_html}</span></summary>\n        '
+            f'{fields_html(node.get("fields"))}\n      </details></li>\n      ')
+    return mark_safe("".join(out))
+
+
+def fields_html(fields: list[dict[str, Any]] | None) -> str:
+    """``_packet_fields.html``: a layer's fields, nested, with their byte ranges."""
+    if not fields:
+        return "\n"
+    unknown = f' <span class="badge">{text(_("unknown"))}</span>'
+    out = ["<ul>"]
+    for f in fields:
+        is_unknown = f.get("unknown")
+        children = f.get("children")
+        out.append(f'<li><span class="pkt-field{" is-unknown" if is_unknown else ""}" '
+                   f'data-start="{number(f.get("start", ""))}" data-end="{number(f.get("end", ""))}" tabindex="0">'
+                   f'{text(f.get("name", ""))}: <span translate="no">{text(f.get("value", ""))}</span>'
+                   f'{unknown if is_unknown else ""}</span>'
+                   f'{fields_html(children) if children else ""}</li>')
+    out.append("</ul>\n")
+    return "".join(out)
 
 
 def _first(address: Any) -> str:

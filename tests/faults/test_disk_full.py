@@ -139,7 +139,8 @@ def _start(mode: str, data: Path, log: Path, timeout: float = 60.0) -> Site:
 
 
 def _eventually(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    """Wait for a state (lesson progress is written behind the page, within a fraction of a second)."""
+    """Wait for a state (lesson progress and answers are written behind the page, within a fraction
+    of a second)."""
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "the state never came"
@@ -300,6 +301,7 @@ def _scenario(site: Site, db: _Database) -> None:
     assert status == 200, body[:800]
     assert learner.get(f"/lessons/{lesson}/1/").status == 200
     _eventually(lambda: db.rows("SELECT count(*) FROM lessons_stepview")[0][0] == 1)  # progress is written behind
+    _eventually(lambda: db.rows("SELECT count(*) FROM quizzes_attempt")[0][0] == 1)  # and so are answers
     teacher = Learner(site.url)
     login = teacher.post_form("/admin/login/?next=/admin/",
                               {"username": INSTRUCTOR[0], "password": INSTRUCTOR[1], "next": "/admin/"})
@@ -370,6 +372,8 @@ def _scenario(site: Site, db: _Database) -> None:
     assert learner.get("/healthz").status == 200
     assert learner.get(f"/quizzes/q/{keys[0]}/").status == 200
     assert db.rows("SELECT count(*) FROM quizzes_attempt")[0][0] == 1
+    # ... and no refused answer waits in the answer journal to be written later: it was not recorded.
+    assert not any(p.stat().st_size for p in (site.data / "answer-journal").glob("*.journal"))
 
     # Free the space: the very same submissions now succeed, the answer counted once.
     (site.data / "filler.bin").unlink()
@@ -386,6 +390,7 @@ def _scenario(site: Site, db: _Database) -> None:
     assert site.alive()
 
     assert db.rows("PRAGMA integrity_check") == [("ok",)]
+    _eventually(lambda: db.rows("SELECT count(*) FROM quizzes_attempt")[0][0] >= 2)  # written behind the page
     attempts = db.rows("SELECT id, anon_id, question_id, token, answer, correct, score FROM quizzes_attempt "
                        "ORDER BY id")
     assert attempts[0] == before["attempts"][0]  # the earlier answer, untouched

@@ -80,6 +80,23 @@ def test_redis_stopped_mid_walk_and_brought_back(stack):
     assert 'id="walk-result"' in messages[-1]
 
 
+def _answers_written(stack: Stack, timeout: float = 60.0) -> None:
+    """Wait until every worker's answer journal is written (netlearn.quizzes.answerlog: answers are
+    written behind the page; a segment is deleted once its batch has committed)."""
+    journals = stack.root / "data" / "answer-journal"
+    deadline = time.monotonic() + timeout
+    while any(_size(p) for p in journals.glob("*.journal")):
+        assert time.monotonic() < deadline, "the answers were never written"
+        time.sleep(0.05)
+
+
+def _size(path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:  # applied and deleted meanwhile
+        return 0
+
+
 def test_postgres_restarted_between_a_quiz_answer_and_its_resubmission(stack):
     learner = Learner(stack.nginx.url)
     key = _choice_question(learner)
@@ -91,6 +108,7 @@ def test_postgres_restarted_between_a_quiz_answer_and_its_resubmission(stack):
     stack.postgres.restart()  # returns once the cluster accepts sessions again
     second = learner.request(f"/quizzes/q/{key}/answer/", form)  # the same form, the same token
     assert second.status == 200, second.body[:500]
+    _answers_written(stack)
     with psycopg.connect(stack.postgres.url) as conn:
         attempts = conn.execute("SELECT count(*) FROM quizzes_attempt").fetchone()[0]
     assert attempts == 1
@@ -98,6 +116,7 @@ def test_postgres_restarted_between_a_quiz_answer_and_its_resubmission(stack):
     page = learner.get(f"/quizzes/q/{key}/")
     fresh = {**form, "token": TOKEN_RE.search(page.body).group(1)}
     assert learner.request(f"/quizzes/q/{key}/answer/", fresh).status == 200
+    _answers_written(stack)
     with psycopg.connect(stack.postgres.url) as conn:
         assert conn.execute("SELECT count(*) FROM quizzes_attempt").fetchone()[0] == 2
 

@@ -82,3 +82,32 @@ async def test_unknown_walk_socket_is_closed() -> None:
                                          headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")])
     connected, code = await communicator.connect()
     assert not connected
+
+
+@pytest.mark.parametrize("url", ["http://shop.netlearn.test/", "https://www.netlearn.test/", "http://nope.netlearn.test/"])
+async def test_the_final_page_rendered_from_memory_is_the_stored_walks_page(embedded_lab, url) -> None:
+    """The final render reads the walk this process has just stored from memory instead of the
+    row it wrote (rendering.remember_stored): the record must be the row's, value for value and
+    type for type (a tuple where the row has a list would compare unequal), and so the page."""
+    from asgiref.sync import sync_to_async
+    from django.utils import translation
+
+    from netlearn.walks import rendering
+
+    walk = await walk_start(url=url, session_key="s")
+    stored = await _finished(walk.id)
+    deadline = asyncio.get_running_loop().time() + 10
+    while (remembered := rendering.recently_stored(walk.id)) is None:
+        assert asyncio.get_running_loop().time() < deadline, "the stored walk was not kept for its render"
+        await asyncio.sleep(0.02)
+    for field in ("events", "frames", "detail", "backends", "status", "code", "finished_at", "duration_ms", "url"):
+        assert getattr(remembered, field) == getattr(stored, field), field
+    assert rendering.state_of(remembered) == rendering.state_of(stored)
+
+    def pages(lang: str) -> tuple[str, str]:
+        with translation.override(lang):
+            return rendering.final_html(remembered), rendering.final_html(stored)
+
+    for lang in ("en", "ko"):
+        from_memory, from_row = await sync_to_async(pages)(lang)
+        assert from_memory == from_row and 'id="walk-result"' in from_memory

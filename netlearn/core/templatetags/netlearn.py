@@ -83,12 +83,26 @@ def markdown_text(text: str) -> str:
 WIKI_LEFTOVER = re.compile(r"\[\[([^\]|]+)(?:\|([^\]]+))?\]\]")
 
 
+#: Lessons by slug for the content version they were read under: a question's feedback links to
+#: a few lesson steps by slug, and asking for each title cost one query per link on every answer.
+_lessons: tuple[str, dict[str, Any]] = ("", {})
+
+
 @register.filter
 def lesson_title(slug: str) -> str:
     """A lesson's title in the active language, from its slug (the slug itself if there is no such lesson)."""
+    global _lessons
     from django.apps import apps
 
-    lesson = apps.get_model("lessons", "Lesson").objects.filter(slug=slug).first()  # core names no app above it
+    from netlearn.core import contentversion
+
+    version, lessons = _lessons
+    now = contentversion.current()
+    if version != now:  # any save of a lesson moves the content version
+        model = apps.get_model("lessons", "Lesson")  # core names no app above it
+        lessons = {lesson.slug: lesson for lesson in model.objects.only("slug", "title_en", "title_ko")}
+        _lessons = (now, lessons)
+    lesson = lessons.get(slug)
     return i18n.pick(lesson, "title") if lesson else slug
 
 

@@ -62,7 +62,9 @@ def anchor_events(events: list[dict[str, Any]], frames: list[dict[str, Any]]) ->
         event.setdefault("ts_emitted", event["ts"])
         event["frames"] = []
     by_flow: dict[Any, list[dict[str, Any]]] = {}
+    flags: dict[int, int] = {}  # by id(frame): each frame's TCP flags, read once
     for frame in frames:
+        flags[id(frame)] = _flags(frame)
         if frame.get("src") and frame.get("dst"):
             by_flow.setdefault((_pair(frame["src"], frame["dst"]), frame.get("transport")), []).append(frame)
     for event in events:
@@ -70,24 +72,24 @@ def anchor_events(events: list[dict[str, Any]], frames: list[dict[str, Any]]) ->
             continue
         flow = by_flow.get((_pair(event["src"], event["dst"]), "tcp"), [])
         if event["kind"] == "connect":
-            syn = next((f for f in flow if _flags(f) & SYN and not _flags(f) & 0x10), None)
+            syn = next((f for f in flow if flags[id(f)] & SYN and not flags[id(f)] & 0x10), None)
             if syn is not None:
                 event["ts"] = syn["ts"]
         elif event["kind"] == "close" and event["component"] == "client":
-            fin = next((f for f in flow if _flags(f) & (FIN | RST) and f["src"] == event["src"]), None)
+            fin = next((f for f in flow if flags[id(f)] & (FIN | RST) and f["src"] == event["src"]), None)
             if fin is not None:
                 event["ts"] = fin["ts"]
     events.sort(key=lambda e: e["ts"])
     for seq, event in enumerate(events):
         event["seq"] = seq
-    _tie_frames(events, frames, by_flow)
+    _tie_frames(events, frames, flags)
     t0 = events[0]["ts"] if events else (frames[0]["ts"] if frames else 0.0)
     for frame in frames:
         frame["t_ms"] = round((frame["ts"] - t0) * 1000, 3)
     return events
 
 
-def _tie_frames(events: list[dict[str, Any]], frames: list[dict[str, Any]], by_flow: dict) -> None:
+def _tie_frames(events: list[dict[str, Any]], frames: list[dict[str, Any]], flags_of: dict[int, int]) -> None:
     owners: dict[Any, dict[str, Any]] = {}  # (pair, kind) → the event owning that part of a conversation
     senders: list[dict[str, Any]] = []
     for event in events:
@@ -103,6 +105,13 @@ def _tie_frames(events: list[dict[str, Any]], frames: list[dict[str, Any]], by_f
             owners[(pair, "close")] = event  # the browser's close, else the first one reported
         if event["kind"] in DATA_KINDS and event.get("data_hex"):
             senders.append(event)
+    # The events that may own a frame's bytes, by (source, destination), in order, each with the
+    # first 32 bytes of what it sent (all :func:`_carries` compares): not every sender's whole
+    # payload decoded again for every frame.
+    by_route: dict[tuple, list[tuple[int, bytes]]] = {}
+    for index, event in enumerate(senders):
+        by_route.setdefault((tuple(event["src"]), tuple(event["dst"])), []).append(
+            (index, bytes.fromhex(event["data_hex"][:64])))
     claimed: set[int] = set()
     previous: dict[Any, dict[str, Any]] = {}
     for frame in frames:
@@ -110,7 +119,7 @@ def _tie_frames(events: list[dict[str, Any]], frames: list[dict[str, Any]], by_f
             frame["step"] = None
             continue
         pair = _pair(frame["src"], frame["dst"])
-        flags = _flags(frame)
+        flags = flags_of[id(frame)]
         owner: dict[str, Any] | None = None
         payload = _payload(frame) if frame.get("length", 0) > 54 or frame.get("transport") == "udp" else b""
         if flags & SYN:
@@ -118,12 +127,9 @@ def _tie_frames(events: list[dict[str, Any]], frames: list[dict[str, Any]], by_f
         elif flags & (FIN | RST):
             owner = owners.get((pair, "close"))
         if owner is None and payload:
-            for index, event in enumerate(senders):
-                if index in claimed or list(event["src"]) != list(frame["src"]) or list(event["dst"]) != list(
-                        frame["dst"]):
-                    continue
-                if _carries(bytes.fromhex(event["data_hex"]), payload):
-                    owner = event
+            for index, head in by_route.get((tuple(frame["src"]), tuple(frame["dst"])), ()):
+                if index not in claimed and _carries(head, payload):
+                    owner = senders[index]
                     claimed.add(index)
                     break
         if owner is None:  # a bare ACK, or bytes no event reported: with its conversation's previous frame
