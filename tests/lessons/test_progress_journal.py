@@ -9,7 +9,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 from netlearn.core.journal import WriteAheadJournal
 from netlearn.lessons import progress
 from netlearn.lessons.models import Step, StepView
+from tests.waiting import eventually_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = Path(__file__).with_name("sample_content.json")
@@ -124,9 +124,7 @@ def test_progress_survives_a_worker_killed_before_the_flush(tmp_path) -> None:
 
     worker = _start_worker(env, port, log)
     try:
-        deadline = time.monotonic() + 60
-        while not _views(db) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        eventually_sync(lambda: _views(db), "the journal's view written at start-up", timeout=60, poll=0.2)
         rows = _views(db)
         assert len(rows) == 1 and rows[0][1]  # the anonymous visitor's view of step 2
         with browser.open(f"http://127.0.0.1:{port}/lessons/sample-lesson/", timeout=30) as response:

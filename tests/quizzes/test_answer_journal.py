@@ -13,7 +13,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 from datetime import timedelta
@@ -30,6 +29,7 @@ from netlearn.quizzes.models import Attempt, ReviewState
 from netlearn.quizzes.selectors import due_reviews
 from netlearn.quizzes.services import answer_submit, attempt_token
 from tests.lessons.test_progress_journal import _env, _start_worker
+from tests.waiting import eventually_sync
 
 from .conftest import BANK
 
@@ -140,9 +140,7 @@ def test_an_answer_survives_a_worker_killed_before_the_write_and_counts_once(tmp
 
     worker = _start_worker(env, port, log)
     try:
-        deadline = time.monotonic() + 60
-        while not attempts() and time.monotonic() < deadline:  # written at start-up
-            time.sleep(0.2)
+        eventually_sync(attempts, "the journalled answer written at start-up", timeout=60, poll=0.2)
         assert len(attempts()) == 1
         assert "already sent this answer" in post(form)  # the same form once more: a duplicate
         assert len(attempts()) == 1
