@@ -67,6 +67,24 @@ def _normalised(response: tuple[int, list[tuple[bytes, bytes]], bytes]) -> tuple
     return status, shown, text
 
 
+@pytest.fixture(autouse=True)
+def _embedded_caches(settings) -> None:
+    """The loop path exists only with the embedded defaults' local-memory caches (with Redis a cache
+    read is a network round trip, so every page goes to a thread: ``onloop.local_caches_only``).
+    ``make test``'s second pass sets ``REDIS_URL``; these tests pin the embedded caches either way."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                   "LOCATION": "step-on-loop-tests", "OPTIONS": {"MAX_ENTRIES": 50_000}}}
+
+
+def test_with_redis_caches_no_page_is_served_on_the_loop(settings) -> None:
+    from netlearn.core import onloop
+
+    assert onloop.local_caches_only()
+    settings.CACHES = {"default": {"BACKEND": "netlearn.core.cache.FailSoftRedisCache",
+                                   "LOCATION": "redis://127.0.0.1:9/0"}}
+    assert not onloop.local_caches_only()
+
+
 @pytest.fixture
 def handlers(transactional_db, content) -> tuple[PooledThreadASGIHandler, PooledThreadASGIHandler]:
     """The worker's handler (tries step pages on the loop) and one that always uses a thread."""
