@@ -9,6 +9,8 @@ import sys
 # The worker's site loop, its page threads and the embedded lab's threads take turns on one GIL,
 # so a step page served on the loop can wait a few of these slices. A knob to measure with
 # (bench/classroom.py --worker-env NETLEARN_GIL_SWITCH_INTERVAL=0.001); unset: Python's default.
+# Measured (1,000 learners, 2 runs each, alternately): 1 ms served 141-143 req/s with the class in
+# and step p99 284-379 ms, 5 ms 156-158 req/s and 254-376 ms: more switching, no shorter tail.
 if os.environ.get("NETLEARN_GIL_SWITCH_INTERVAL"):
     sys.setswitchinterval(float(os.environ["NETLEARN_GIL_SWITCH_INTERVAL"]))
 
