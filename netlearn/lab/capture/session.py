@@ -94,10 +94,10 @@ class LabCapture:
         loop = asyncio.get_running_loop()
 
         def on_event(event: LabEvent) -> None:
-            if event.correlation_id == correlation_id and event.kind == Kind.CLOSE:
+            if event.kind == Kind.CLOSE:
                 waiter.set()
 
-        unsubscribe = stream.subscribe(on_event)
+        unsubscribe = stream.subscribe(on_event, correlation_id=correlation_id)
         if capture is not None:
             capture.waiter = waiter
         end = loop.time() + deadline
