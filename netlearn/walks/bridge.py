@@ -140,12 +140,15 @@ async def _quietly(coro: Awaitable[object], what: str) -> None:
 
 
 #: Events on their way from the lab's loop to the site's, in order. The lab appends; the first
-#: event of a batch asks the lab's loop, once it has run what is ready now, to wake the site's
-#: loop (``_wake_site``), which then takes them all (``_deliver_all``): one wake-up of the site's
-#: loop (a write to its self-pipe from the lab's thread, a read on the site's) for the events a
-#: lab step emits together, not one per event (a walk has ~75).
+#: event of a batch asks the lab's loop to wake the site's loop ``HANDOFF_SECONDS`` later
+#: (``_wake_site``), which then takes them all (``_deliver_all``). A wake-up is a write to the site
+#: loop's self-pipe from the lab's thread and a turn of the site's loop to read it: once for every
+#: event (a walk has ~75) it cost more than the events; once per lab loop turn still ~18 times a
+#: walk. The live stream sends a batch every ``LIVE_BATCH_SECONDS`` anyway, and the stored walk
+#: comes from the lab's record, not from these.
 _handoff: list[tuple[str, dict[str, Any]]] = []
 _handoff_lock = threading.Lock()
+HANDOFF_SECONDS = 0.01
 
 
 def _on_lab_event(event: LabEvent) -> None:  # runs on the lab's loop: must be quick
@@ -158,7 +161,7 @@ def _on_lab_event(event: LabEvent) -> None:  # runs on the lab's loop: must be q
         first = len(_handoff) == 1
     if first:
         try:
-            asyncio.get_running_loop().call_soon(_wake_site)
+            asyncio.get_running_loop().call_later(HANDOFF_SECONDS, _wake_site)
         except RuntimeError:  # published from outside a loop: wake the site's loop now
             _wake_site()
 
