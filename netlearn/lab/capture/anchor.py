@@ -139,10 +139,11 @@ def _tie_frames(events: list[dict[str, Any]], facts: list[tuple[dict[str, Any], 
         if kind in DATA_KINDS and event.get("data_hex"):
             by_route.setdefault((tuple(src), tuple(dst)), []).append((event, bytes.fromhex(event["data_hex"][:64])))
     previous: dict[Any, dict[str, Any]] = {}
-    for frame, src, dst, pair, transport, flags in facts:
-        if pair is None:
+    for frame, src, dst, conversation, transport, flags in facts:
+        if conversation is None:
             frame["step"] = None
             continue
+        pair = conversation
         owner: dict[str, Any] | None = None
         if flags & SYN:
             owner = owners.get((pair, "open"))
