@@ -142,10 +142,10 @@ async def _quietly(coro: Awaitable[object], what: str) -> None:
 #: Events on their way from the lab's loop to the site's, in order. The lab appends; the first
 #: event of a batch asks the lab's loop to wake the site's loop ``HANDOFF_SECONDS`` later
 #: (``_wake_site``), which then takes them all (``_deliver_all``). A wake-up is a write to the site
-#: loop's self-pipe from the lab's thread and a turn of the site's loop to read it: once for every
-#: event (a walk has ~75) it cost more than the events; once per lab loop turn still ~18 times a
-#: walk. The live stream sends a batch every ``LIVE_BATCH_SECONDS`` anyway, and the stored walk
-#: comes from the lab's record, not from these.
+#: loop's self-pipe from the lab's thread and a turn of the site's loop to read it; taken as they
+#: came (whenever the site's loop had taken the last batch) it happened ~26 times a walk, ~2 now.
+#: The live stream sends a batch every ``LIVE_BATCH_SECONDS`` anyway, and the stored walk comes
+#: from the lab's record, not from these.
 _handoff: list[tuple[str, dict[str, Any]]] = []
 _handoff_lock = threading.Lock()
 HANDOFF_SECONDS = 0.01
