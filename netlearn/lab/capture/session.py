@@ -112,7 +112,8 @@ class LabCapture:
                     return True
                 waiter.clear()
                 try:  # woken by a FIN/RST frame or a CLOSE event; the short cap re-checks anyway
-                    await asyncio.wait_for(waiter.wait(), min(remaining, 0.05))
+                    async with asyncio.timeout(min(remaining, 0.05)):  # no task per turn, as wait_for made
+                        await waiter.wait()
                 except TimeoutError:
                     pass
         finally:

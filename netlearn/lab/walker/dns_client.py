@@ -110,7 +110,8 @@ async def _udp_exchange(stream: EventStream, resolver: Endpoint, client_host: st
         await loop.sock_sendall(sock, wire)
         started = time.perf_counter()
         try:
-            data = await asyncio.wait_for(loop.sock_recv(sock, 65535), timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: no task per await (hot path)
+                data = await loop.sock_recv(sock, 65535)
         except (TimeoutError, ConnectionRefusedError) as exc:
             timed_out = isinstance(exc, TimeoutError)
             stream.emit(component=COMPONENT, layer=7, kind=Kind.ERROR, src=resolver, dst=local, correlation_id=cid,
