@@ -19,8 +19,17 @@ the segment it acknowledges: no user space involved) and everything between fram
 lab's own Python (servers parsing, balancers choosing, the walker) and which the "network share"
 above counts as network.
 
-Run: ``make bench-walk`` (or ``.venv/bin/python bench/walk.py [--json] [--walks N] [--capture-only]``).
-``--json`` prints one JSON line with every figure. Not a test: it prints figures.
+The lab's own CPU (issue 18, ``--lab-cpu``): the embedded lab is one thread of the site's
+process, so every millisecond of its Python is taken from the site. ``--walks N`` single walks
+(http://shop.netlearn.test/ and http://www.netlearn.test/, warm and cold resolver caches in turn,
+capture on when possible, the site's live hand-off attached as in a worker) and, for each, the
+lab thread's CPU from ``/proc/self/task/<tid>/schedstat`` (CPU time, not wall time: other jobs on
+the cores do not count) and the CPU of turning the record into stored events (``event_dicts``:
+anchoring events to frames); also the lab thread's CPU per second while idle (health checks).
+Prints one JSON line.
+
+Run: ``make bench-walk`` (or ``.venv/bin/python bench/walk.py [--json] [--walks N] [--capture-only]
+[--lab-cpu]``). ``--json`` prints one JSON line with every figure. Not a test: it prints figures.
 """
 from __future__ import annotations
 
@@ -154,6 +163,67 @@ async def capture_cost(walks: int) -> dict:
     return result
 
 
+LAB_CPU_URLS = ("http://shop.netlearn.test/", "http://www.netlearn.test/")
+
+
+def _thread_cpu_ns(native_id: int) -> int:
+    """A thread's CPU time so far (the kernel's own count, in ns)."""
+    with open(f"/proc/self/task/{native_id}/schedstat", encoding="ascii") as stat:
+        return int(stat.read().split()[0])
+
+
+async def lab_cpu(walks: int) -> dict:
+    """CPU of the lab's thread per walk, and of anchoring the walk's events for storage."""
+    import threading
+    import uuid
+
+    from netlearn.lab.topology import LabConfig
+    from netlearn.walks import bridge
+
+    thread = await bridge.start_embedded_lab(LabConfig.ephemeral())
+    lab_thread = next(t for t in threading.enumerate() if t.name == "netlearn-lab")
+    tid = lab_thread.native_id
+    assert tid is not None
+    per_walk: list[float] = []
+    anchoring: list[float] = []
+    frames: list[int] = []
+    events: list[int] = []
+    try:
+        mode = thread.lab.capture.mode
+        await asyncio.sleep(1.0)
+        before, t0 = _thread_cpu_ns(tid), time.perf_counter()
+        await asyncio.sleep(3.0)
+        idle = (_thread_cpu_ns(tid) - before) / 1e6 / (time.perf_counter() - t0)
+        for i in range(walks + 4):  # the first four warm the lab (imports, pools, caches)
+            cid = uuid.uuid4().hex
+            url, cold = LAB_CPU_URLS[i % 2], i % 4 >= 2
+            bridge.register_live(cid)  # as a worker does: the live hand-off runs on the lab's thread
+            before = _thread_cpu_ns(tid)
+            record = await asyncio.wrap_future(thread.submit(
+                lambda lab, url=url, cid=cid, cold=cold: lab.walk(url, correlation_id=cid, cold=cold)))
+            spent = _thread_cpu_ns(tid) - before
+            bridge.unregister_live(cid)
+            assert record.outcome.status == "done", record.outcome.code
+            started = time.thread_time_ns()
+            stored = record.event_dicts()
+            anchored = time.thread_time_ns() - started
+            if i >= 4:
+                per_walk.append(spent / 1e6)
+                anchoring.append(anchored / 1e6)
+                frames.append(len(record.frames))
+                events.append(len(stored))
+            await asyncio.sleep(0.02)  # let the site's loop take the live events, as between walks
+    finally:
+        await bridge.stop_embedded_lab()
+    return {"walks": walks, "capture_mode": mode, "load_average": os.getloadavg()[0],
+            "lab_thread_cpu_ms_per_walk_median": round(statistics.median(per_walk), 3),
+            "lab_thread_cpu_ms_per_walk_p95": round(pct(per_walk, 95), 3),
+            "lab_thread_cpu_ms_per_walk_mean": round(statistics.mean(per_walk), 3),
+            "event_dicts_cpu_ms_median": round(statistics.median(anchoring), 3),
+            "lab_thread_idle_cpu_ms_per_s": round(idle, 2),
+            "frames_per_walk_median": statistics.median(frames), "events_per_walk_median": statistics.median(events)}
+
+
 async def main() -> None:
     import argparse
     import json
@@ -164,8 +234,13 @@ async def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON line with every figure")
     parser.add_argument("--walks", type=int, default=100, help="walks per capture mode (default 100)")
     parser.add_argument("--capture-only", action="store_true", help="only the capture on/off comparison")
+    parser.add_argument("--lab-cpu", action="store_true",
+                        help="only the lab thread's CPU per walk (--walks N walks), as one JSON line")
     args = parser.parse_args()
     django.setup()
+    if args.lab_cpu:
+        print(json.dumps({"bench": "walk --lab-cpu", "cores": os.cpu_count(), **await lab_cpu(args.walks)}))
+        return
     from django.core.management import call_command
 
     await asyncio.to_thread(call_command, "migrate", verbosity=0)

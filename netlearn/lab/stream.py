@@ -88,26 +88,44 @@ class Correlator:
 
 
 class EventStream:
-    """Fan-out of :class:`LabEvent` to subscribers, with correlation filled in."""
+    """Fan-out of :class:`LabEvent` to subscribers, with correlation filled in.
+
+    A subscriber may listen to every event, or only to one correlation id's (a walk's recorder,
+    its settle): those are kept by id, so an event reaches its own walk's listeners without
+    passing by every other walk's (with 24 walks in flight, each event used to call 24 recorders
+    that each threw it away)."""
 
     def __init__(self, *, correlator: Correlator | None = None) -> None:
         self.correlator = correlator or Correlator()
         self._subscribers: list[Subscriber] = []
+        self._by_correlation: dict[str, list[Subscriber]] = {}
         self._lock = threading.Lock()
 
-    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
-        """Add a subscriber; returns a function that removes it."""
+    def subscribe(self, subscriber: Subscriber, *, correlation_id: str | None = None) -> Callable[[], None]:
+        """Add a subscriber (to the events of ``correlation_id`` only, when given); returns a
+        function that removes it."""
         with self._lock:
-            self._subscribers = [*self._subscribers, subscriber]
+            if correlation_id is None:
+                self._subscribers = [*self._subscribers, subscriber]
+            else:
+                self._by_correlation[correlation_id] = [*self._by_correlation.get(correlation_id, ()), subscriber]
 
         def unsubscribe() -> None:
             with self._lock:
-                self._subscribers = [s for s in self._subscribers if s is not subscriber]
+                if correlation_id is None:
+                    self._subscribers = [s for s in self._subscribers if s is not subscriber]
+                    return
+                rest = [s for s in self._by_correlation.get(correlation_id, ()) if s is not subscriber]
+                if rest:
+                    self._by_correlation[correlation_id] = rest
+                else:
+                    self._by_correlation.pop(correlation_id, None)
 
         return unsubscribe
 
     def publish(self, event: LabEvent) -> LabEvent:
-        if event.correlation_id is None:
+        cid = event.correlation_id
+        if cid is None:
             cid = self.correlator.lookup(event.src, event.dst)
             if cid is not None:
                 event = event.with_correlation(cid)
@@ -116,6 +134,12 @@ class EventStream:
                 subscriber(event)
             except Exception:
                 log.exception("event subscriber failed")
+        if cid is not None:
+            for subscriber in self._by_correlation.get(cid, ()):  # also replaced, never mutated
+                try:
+                    subscriber(event)
+                except Exception:
+                    log.exception("event subscriber failed")
         return event
 
     def emit(self, *, component: str, layer: int, kind: Kind, summary: str,
@@ -137,11 +161,9 @@ class Recorder:
         self.dropped = 0
         self._cid = correlation_id
         self._limit = limit
-        self._unsubscribe = stream.subscribe(self._on_event)
+        self._unsubscribe = stream.subscribe(self._on_event, correlation_id=correlation_id)
 
-    def _on_event(self, event: LabEvent) -> None:
-        if self._cid is not None and event.correlation_id != self._cid:
-            return
+    def _on_event(self, event: LabEvent) -> None:  # only its own id's events reach it (see subscribe)
         if len(self.events) >= self._limit:
             self.dropped += 1
             return

@@ -140,16 +140,20 @@ async def _quietly(coro: Awaitable[object], what: str) -> None:
 
 
 #: Events on their way from the lab's loop to the site's, in order. The lab appends; the first
-#: event of a batch asks the site's loop to take them all (``_deliver_all``): one wake-up of the
-#: site's loop for the events a lab step emits together, not one per event (a walk has ~150).
+#: event of a batch asks the lab's loop to wake the site's loop ``HANDOFF_SECONDS`` later
+#: (``_wake_site``), which then takes them all (``_deliver_all``). A wake-up is a write to the site
+#: loop's self-pipe from the lab's thread and a turn of the site's loop to read it; taken as they
+#: came (whenever the site's loop had taken the last batch) it happened ~26 times a walk, ~2 now.
+#: The live stream sends a batch every ``LIVE_BATCH_SECONDS`` anyway, and the stored walk comes
+#: from the lab's record, not from these.
 _handoff: list[tuple[str, dict[str, Any]]] = []
 _handoff_lock = threading.Lock()
+HANDOFF_SECONDS = 0.01
 
 
 def _on_lab_event(event: LabEvent) -> None:  # runs on the lab's loop: must be quick
     cid = event.correlation_id
-    loop = _site_loop
-    if cid is None or cid not in _live or loop is None:
+    if cid is None or cid not in _live or _site_loop is None:
         return
     item = (cid, event.as_dict())
     with _handoff_lock:
@@ -157,10 +161,20 @@ def _on_lab_event(event: LabEvent) -> None:  # runs on the lab's loop: must be q
         first = len(_handoff) == 1
     if first:
         try:
-            loop.call_soon_threadsafe(_deliver_all)
-        except RuntimeError:  # the site's loop is closing: nobody will take them
-            with _handoff_lock:
-                _handoff.clear()
+            asyncio.get_running_loop().call_later(HANDOFF_SECONDS, _wake_site)
+        except RuntimeError:  # published from outside a loop: wake the site's loop now
+            _wake_site()
+
+
+def _wake_site() -> None:
+    loop = _site_loop
+    if loop is None:
+        return
+    try:
+        loop.call_soon_threadsafe(_deliver_all)
+    except RuntimeError:  # the site's loop is closing: nobody will take them
+        with _handoff_lock:
+            _handoff.clear()
 
 
 def _deliver_all() -> None:

@@ -55,86 +55,113 @@ def _carries(event_data: bytes, payload: bytes) -> bool:
     return payload.startswith(head) or event_data.startswith(payload[:32])
 
 
+def _head_of_payload(frame: dict[str, Any], transport: str | None) -> tuple[int, bytes]:
+    """A frame's TCP flags and the first 32 bytes of its payload (all :func:`_carries` compares),
+    decoding only the headers and those bytes of its hex, not the whole frame twice."""
+    text = frame["hex"]
+    raw = bytes.fromhex(text[:200])  # Ethernet + the longest IPv4 header + TCP's fixed part
+    l4 = 14 + (raw[14] & 0x0F) * 4
+    end = 14 + int.from_bytes(raw[16:18], "big")
+    if transport == "tcp":
+        flags = raw[l4 + 13] if len(raw) > l4 + 13 else 0
+        start = l4 + (raw[l4 + 12] >> 4) * 4
+    else:
+        flags, start = 0, l4 + 8
+    return flags, bytes.fromhex(text[2 * start:2 * min(end, start + 32)])
+
+
 def anchor_events(events: list[dict[str, Any]], frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Events re-timed and re-ordered (``seq`` = position), each with ``ts_emitted`` and
     ``frames``; each frame gains ``step`` and ``t_ms``. Mutates and returns ``events``."""
     for event in events:
         event.setdefault("ts_emitted", event["ts"])
         event["frames"] = []
-    by_flow: dict[Any, list[dict[str, Any]]] = {}
-    flags: dict[int, int] = {}  # by id(frame): each frame's TCP flags, read once
+    # What each frame's ties need, read once: endpoints, conversation, transport, TCP flags.
+    facts: list[tuple[dict[str, Any], tuple | None, tuple | None, frozenset | None, str | None, int]] = []
+    by_flow: dict[Any, list[tuple[dict[str, Any], tuple, int]]] = {}
     for frame in frames:
-        flags[id(frame)] = _flags(frame)
+        transport = frame.get("transport")
+        flags = _flags(frame)
         if frame.get("src") and frame.get("dst"):
-            by_flow.setdefault((_pair(frame["src"], frame["dst"]), frame.get("transport")), []).append(frame)
+            src, dst = tuple(frame["src"]), tuple(frame["dst"])
+            pair = frozenset((src, dst))
+            by_flow.setdefault((pair, transport), []).append((frame, src, flags))
+            facts.append((frame, src, dst, pair, transport, flags))
+        else:
+            facts.append((frame, None, None, None, transport, flags))
     for event in events:
         if event.get("transport") != "tcp" or not event.get("src") or not event.get("dst"):
             continue
-        flow = by_flow.get((_pair(event["src"], event["dst"]), "tcp"), [])
-        if event["kind"] == "connect":
-            syn = next((f for f in flow if flags[id(f)] & SYN and not flags[id(f)] & 0x10), None)
+        kind = event["kind"]
+        if kind == "connect":
+            flow = by_flow.get((_pair(event["src"], event["dst"]), "tcp"), ())
+            syn = next((f for f, _src, flags in flow if flags & SYN and not flags & 0x10), None)
             if syn is not None:
                 event["ts"] = syn["ts"]
-        elif event["kind"] == "close" and event["component"] == "client":
-            fin = next((f for f in flow if flags[id(f)] & (FIN | RST) and f["src"] == event["src"]), None)
+        elif kind == "close" and event["component"] == "client":
+            flow = by_flow.get((_pair(event["src"], event["dst"]), "tcp"), ())
+            closer = tuple(event["src"])
+            fin = next((f for f, src, flags in flow if flags & (FIN | RST) and src == closer), None)
             if fin is not None:
                 event["ts"] = fin["ts"]
     events.sort(key=lambda e: e["ts"])
     for seq, event in enumerate(events):
         event["seq"] = seq
-    _tie_frames(events, frames, flags)
+    _tie_frames(events, facts)
     t0 = events[0]["ts"] if events else (frames[0]["ts"] if frames else 0.0)
     for frame in frames:
         frame["t_ms"] = round((frame["ts"] - t0) * 1000, 3)
     return events
 
 
-def _tie_frames(events: list[dict[str, Any]], frames: list[dict[str, Any]], flags_of: dict[int, int]) -> None:
+def _tie_frames(events: list[dict[str, Any]], facts: list[tuple[dict[str, Any], tuple | None, tuple | None,
+                                                                frozenset | None, str | None, int]]) -> None:
     owners: dict[Any, dict[str, Any]] = {}  # (pair, kind) → the event owning that part of a conversation
-    senders: list[dict[str, Any]] = []
-    for event in events:
-        if not event.get("src") or not event.get("dst"):
-            continue
-        pair = _pair(event["src"], event["dst"])
-        if event["kind"] in ("connect", "accept") and event.get("transport") == "tcp":
-            current = owners.get((pair, "open"))
-            if current is None or (event["kind"] == "connect" and current["kind"] != "connect"):
-                owners[(pair, "open")] = event  # the opener's CONNECT, else the ACCEPT
-        elif event["kind"] in ("close", "error") and event.get("transport") in ("tcp", None) and (
-                event["component"] == "client" or (pair, "close") not in owners):
-            owners[(pair, "close")] = event  # the browser's close, else the first one reported
-        if event["kind"] in DATA_KINDS and event.get("data_hex"):
-            senders.append(event)
     # The events that may own a frame's bytes, by (source, destination), in order, each with the
-    # first 32 bytes of what it sent (all :func:`_carries` compares): not every sender's whole
-    # payload decoded again for every frame.
-    by_route: dict[tuple, list[tuple[int, bytes]]] = {}
-    for index, event in enumerate(senders):
-        by_route.setdefault((tuple(event["src"]), tuple(event["dst"])), []).append(
-            (index, bytes.fromhex(event["data_hex"][:64])))
-    claimed: set[int] = set()
+    # first 32 bytes of what it sent (all :func:`_carries` compares); an event leaves its list
+    # once a frame has claimed it, so later frames do not look at it again.
+    by_route: dict[tuple, list[tuple[dict[str, Any], bytes]]] = {}
+    for event in events:
+        src, dst = event.get("src"), event.get("dst")
+        if not src or not dst:
+            continue
+        kind = event["kind"]
+        if kind in ("connect", "accept"):
+            if event.get("transport") == "tcp":
+                pair = _pair(src, dst)
+                current = owners.get((pair, "open"))
+                if current is None or (kind == "connect" and current["kind"] != "connect"):
+                    owners[(pair, "open")] = event  # the opener's CONNECT, else the ACCEPT
+        elif kind in ("close", "error") and event.get("transport") in ("tcp", None):
+            pair = _pair(src, dst)
+            if event["component"] == "client" or (pair, "close") not in owners:
+                owners[(pair, "close")] = event  # the browser's close, else the first one reported
+        if kind in DATA_KINDS and event.get("data_hex"):
+            by_route.setdefault((tuple(src), tuple(dst)), []).append((event, bytes.fromhex(event["data_hex"][:64])))
     previous: dict[Any, dict[str, Any]] = {}
-    for frame in frames:
-        if not frame.get("src") or not frame.get("dst"):
+    for frame, src, dst, conversation, transport, flags in facts:
+        if conversation is None:
             frame["step"] = None
             continue
-        pair = _pair(frame["src"], frame["dst"])
-        flags = flags_of[id(frame)]
+        pair = conversation
         owner: dict[str, Any] | None = None
-        payload = _payload(frame) if frame.get("length", 0) > 54 or frame.get("transport") == "udp" else b""
         if flags & SYN:
             owner = owners.get((pair, "open"))
         elif flags & (FIN | RST):
             owner = owners.get((pair, "close"))
-        if owner is None and payload:
-            for index, head in by_route.get((tuple(frame["src"]), tuple(frame["dst"])), ()):
-                if index not in claimed and _carries(head, payload):
-                    owner = senders[index]
-                    claimed.add(index)
-                    break
+        if owner is None and (frame.get("length", 0) > 54 or transport == "udp"):
+            candidates = by_route.get((src, dst))
+            if candidates:
+                payload = _head_of_payload(frame, transport)[1]
+                if payload:
+                    for index, (event, head) in enumerate(candidates):
+                        if _carries(head, payload):
+                            owner = event
+                            del candidates[index]
+                            break
         if owner is None:  # a bare ACK, or bytes no event reported: with its conversation's previous frame
-            owner = previous.get((pair, frame.get("transport")))
+            owner = previous.get((pair, transport))
         frame["step"] = owner["seq"] if owner is not None else None
         if owner is not None:
             owner["frames"].append(frame["no"])
-            previous[(pair, frame.get("transport"))] = owner
+            previous[(pair, transport)] = owner

@@ -14,8 +14,7 @@ import socket
 import struct
 from dataclasses import dataclass, field
 
-from dnslib import DNSRecord
-
+from ..dnsparse import parsed
 from ..tls.records import CONTENT_TYPES, HANDSHAKE_TYPES, VERSIONS
 
 ETHERTYPES = {0x0800: "IPv4", 0x86DD: "IPv6", 0x0806: "ARP"}
@@ -120,7 +119,7 @@ def dissect(frame: bytes, *, app: str | None = None, conversation: Conversation 
     if proto == 6 and len(frame) >= l4 + 20:
         return _tcp(frame, l4, ip_end, src_ip, dst_ip, layers, app, conversation, unknown, brief)
     if proto == 17 and len(frame) >= l4 + 8:
-        return _udp(frame, l4, ip_end, src_ip, dst_ip, layers, app)
+        return _udp(frame, l4, ip_end, src_ip, dst_ip, layers, app, brief)
     return Dissection(layers, "IPv4", f"{src_ip} → {dst_ip} protocol {proto}")
 
 
@@ -192,7 +191,7 @@ def _tcp(frame: bytes, b: int, ip_end: int, src_ip: str, dst_ip: str, layers: li
         layers.append(Layer("TCP", "Transmission Control Protocol", 4, b, b + hlen, ""))
         result = Dissection(layers, "TCP", info, src, dst, "tcp", flags, seq, ack, payload)
         if payload:
-            _application(result, frame, b + hlen, ip_end, app, "tcp")
+            _application(result, frame, b + hlen, ip_end, app, "tcp", brief=True)
         return result
     flag_node = Node("Flags", f"0x{flags:03x} ({flag_names(flags)})", b + 12, b + 14, children=[
         Node(name, "Set" if flags & bit else "Not set", b + 12, b + 14) for bit, name in TCP_FLAGS])
@@ -247,32 +246,38 @@ def _tcp_options(frame: bytes, start: int, end: int) -> Node:
 
 
 def _udp(frame: bytes, b: int, ip_end: int, src_ip: str, dst_ip: str, layers: list[Layer],
-         app: str | None) -> Dissection:
+         app: str | None, brief: bool = False) -> Dissection:
     sport, dport, length, csum = struct.unpack_from("!HHHH", frame, b)
     payload = frame[b + 8:ip_end]
-    layers.append(Layer("UDP", "User Datagram Protocol", 4, b, b + 8,
-                        f"Src Port: {sport}, Dst Port: {dport}", [
-                            Node("Source Port", str(sport), b, b + 2),
-                            Node("Destination Port", str(dport), b + 2, b + 4),
-                            Node("Length", str(length), b + 4, b + 6),
-                            Node("Checksum", f"0x{csum:04x} [unverified]", b + 6, b + 8),
-                            Node("UDP payload", f"{len(payload)} bytes", b + 8, ip_end)]))
+    if brief:
+        layers.append(Layer("UDP", "User Datagram Protocol", 4, b, b + 8, ""))
+    else:
+        layers.append(Layer("UDP", "User Datagram Protocol", 4, b, b + 8,
+                            f"Src Port: {sport}, Dst Port: {dport}", [
+                                Node("Source Port", str(sport), b, b + 2),
+                                Node("Destination Port", str(dport), b + 2, b + 4),
+                                Node("Length", str(length), b + 4, b + 6),
+                                Node("Checksum", f"0x{csum:04x} [unverified]", b + 6, b + 8),
+                                Node("UDP payload", f"{len(payload)} bytes", b + 8, ip_end)]))
     result = Dissection(layers, "UDP", f"{sport} → {dport} Len={len(payload)}", (src_ip, sport), (dst_ip, dport),
                         "udp", payload=payload)
     if payload:
-        _application(result, frame, b + 8, ip_end, app, "udp")
+        _application(result, frame, b + 8, ip_end, app, "udp", brief=brief)
     return result
 
 
-def _application(result: Dissection, frame: bytes, start: int, end: int, app: str | None, transport: str) -> None:
+def _application(result: Dissection, frame: bytes, start: int, end: int, app: str | None, transport: str, *,
+                 brief: bool = False) -> None:
+    """The application layer on top; ``brief``: only its summary (the Info column), no field tree."""
     payload = frame[start:end]
     if app == "dns":
         offset = start + (2 if transport == "tcp" else 0)
         if transport == "tcp" and len(payload) < 14:
             return
-        layer = dns_layer(frame[offset:end], offset, length_prefix=start if transport == "tcp" else None)
+        layer = dns_layer(frame[offset:end], offset, length_prefix=start if transport == "tcp" else None,
+                          brief=brief)
     elif app == "http":
-        layer = http_layer(payload, start)
+        layer = http_layer(payload, start, brief=brief)
     elif app == "tls" and transport == "tcp":
         layer = tls_layer(payload, start)
     elif app == "quic" and transport == "udp":
@@ -286,46 +291,54 @@ def _application(result: Dissection, frame: bytes, start: int, end: int, app: st
     result.info = layer.summary
 
 
-def dns_layer(message: bytes, offset: int, *, length_prefix: int | None = None) -> Layer | None:
+def dns_layer(message: bytes, offset: int, *, length_prefix: int | None = None, brief: bool = False) -> Layer | None:
+    """The DNS layer; ``brief``: its Info text only (the packet list's), without the field tree
+    and the sections' zone-file texts, which cost as much as dnslib's parse."""
     if len(message) < 12:
         return None
     ident, flags, qd, an, ns, ar = struct.unpack_from("!6H", message)
+    start = length_prefix if length_prefix is not None else offset
     fields = []
-    if length_prefix is not None:
-        fields.append(Node("Length", str(len(message)), length_prefix, length_prefix + 2))
     is_response = bool(flags & 0x8000)
-    fields += [Node("Transaction ID", f"0x{ident:04x}", offset, offset + 2),
-               Node("Flags", f"0x{flags:04x} ({'response' if is_response else 'query'}, "
-                             f"RD={flags >> 8 & 1}, RA={flags >> 7 & 1}, AA={flags >> 10 & 1}, TC={flags >> 9 & 1}, "
-                             f"rcode {flags & 0xF})", offset + 2, offset + 4),
-               Node("Questions", str(qd), offset + 4, offset + 6), Node("Answer RRs", str(an), offset + 6, offset + 8),
-               Node("Authority RRs", str(ns), offset + 8, offset + 10),
-               Node("Additional RRs", str(ar), offset + 10, offset + 12)]
+    if not brief:
+        if length_prefix is not None:
+            fields.append(Node("Length", str(len(message)), length_prefix, length_prefix + 2))
+        fields += [Node("Transaction ID", f"0x{ident:04x}", offset, offset + 2),
+                   Node("Flags", f"0x{flags:04x} ({'response' if is_response else 'query'}, "
+                                 f"RD={flags >> 8 & 1}, RA={flags >> 7 & 1}, AA={flags >> 10 & 1}, "
+                                 f"TC={flags >> 9 & 1}, rcode {flags & 0xF})", offset + 2, offset + 4),
+                   Node("Questions", str(qd), offset + 4, offset + 6),
+                   Node("Answer RRs", str(an), offset + 6, offset + 8),
+                   Node("Authority RRs", str(ns), offset + 8, offset + 10),
+                   Node("Additional RRs", str(ar), offset + 10, offset + 12)]
     try:
-        record = DNSRecord.parse(message)
+        record = parsed(message)
     except Exception as exc:  # noqa: BLE001 - say what is wrong instead of failing the page
-        fields.append(Node("Malformed", str(exc), offset + 12, offset + len(message)))
+        if not brief:
+            fields.append(Node("Malformed", str(exc), offset + 12, offset + len(message)))
         return Layer("DNS", "Domain Name System", 7, length_prefix or offset, offset + len(message),
                      f"DNS 0x{ident:04x} (malformed)", fields)
     question = record.questions[0] if record.questions else None
     qtext = f"{_qtype(question.qtype)} {str(question.qname).rstrip('.')}" if question else ""
-    sections = [("Answers", record.rr), ("Authoritative nameservers", record.auth), ("Additional records", record.ar)]
-    pos = offset + 12
-    if question is not None:
-        q_end = _skip_question(message, 12)
-        fields.append(Node("Queries", qtext, pos, offset + q_end))
-        pos = offset + q_end
-    for title, rrs in sections:
-        if rrs:
-            fields.append(Node(title, "; ".join(str(rr).replace("\t", " ") for rr in rrs), pos, offset + len(message)))
+    if not brief:
+        sections = [("Answers", record.rr), ("Authoritative nameservers", record.auth),
+                    ("Additional records", record.ar)]
+        pos = offset + 12
+        if question is not None:
+            q_end = _skip_question(message, 12)
+            fields.append(Node("Queries", qtext, pos, offset + q_end))
+            pos = offset + q_end
+        for title, rrs in sections:
+            if rrs:
+                fields.append(Node(title, "; ".join(str(rr).replace("\t", " ") for rr in rrs), pos,
+                                   offset + len(message)))
     rcode = {0: "", 2: " server failure", 3: " No such name", 5: " refused"}.get(flags & 0xF, f" rcode {flags & 0xF}")
     if is_response:
         records = " ".join(_rr_text(rr) for rr in (*record.rr, *record.auth, *record.ar))
         info = f"Standard query response 0x{ident:04x}{rcode} {qtext}" + (f" {records}" if records else "")
     else:
         info = f"Standard query 0x{ident:04x} {qtext}"
-    return Layer("DNS", "Domain Name System", 7, length_prefix if length_prefix is not None else offset,
-                 offset + len(message), info, fields)
+    return Layer("DNS", "Domain Name System", 7, start, offset + len(message), info, fields)
 
 
 def _rr_text(rr: object) -> str:
@@ -354,7 +367,8 @@ def _skip_question(message: bytes, pos: int) -> int:
     return len(message)
 
 
-def http_layer(payload: bytes, offset: int) -> Layer | None:
+def http_layer(payload: bytes, offset: int, *, brief: bool = False) -> Layer | None:
+    """The HTTP layer; ``brief``: its start line only (the Info column), without the headers."""
     line_end = payload.find(b"\r\n")
     first = payload[:line_end].decode("latin-1") if line_end > 0 else ""
     is_start = first.startswith("HTTP/1.") or any(
@@ -362,7 +376,10 @@ def http_layer(payload: bytes, offset: int) -> Layer | None:
         for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"))
     if not is_start:
         return Layer("HTTP", "Hypertext Transfer Protocol", 7, offset, offset + len(payload),
-                     "Continuation", [Node("Data", f"{len(payload)} bytes", offset, offset + len(payload))])
+                     "Continuation", [] if brief else [Node("Data", f"{len(payload)} bytes", offset,
+                                                            offset + len(payload))])
+    if brief:
+        return Layer("HTTP", "Hypertext Transfer Protocol", 7, offset, offset + len(payload), first)
     fields = [Node("Start line", first, offset, offset + line_end + 2)]
     head_end = payload.find(b"\r\n\r\n")
     head_end = len(payload) if head_end < 0 else head_end + 2

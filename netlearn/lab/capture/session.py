@@ -94,10 +94,10 @@ class LabCapture:
         loop = asyncio.get_running_loop()
 
         def on_event(event: LabEvent) -> None:
-            if event.correlation_id == correlation_id and event.kind == Kind.CLOSE:
+            if event.kind == Kind.CLOSE:
                 waiter.set()
 
-        unsubscribe = stream.subscribe(on_event)
+        unsubscribe = stream.subscribe(on_event, correlation_id=correlation_id)
         if capture is not None:
             capture.waiter = waiter
         end = loop.time() + deadline
@@ -112,7 +112,8 @@ class LabCapture:
                     return True
                 waiter.clear()
                 try:  # woken by a FIN/RST frame or a CLOSE event; the short cap re-checks anyway
-                    await asyncio.wait_for(waiter.wait(), min(remaining, 0.05))
+                    async with asyncio.timeout(min(remaining, 0.05)):  # no task per turn, as wait_for made
+                        await waiter.wait()
                 except TimeoutError:
                     pass
         finally:
@@ -141,14 +142,18 @@ def _open_connections(events: list[LabEvent]) -> int:
     """Connections a component reported opening and has not reported closing yet."""
     opened: dict[tuple, int] = {}
     for event in list(events):
-        if event.transport == "udp" or event.src is None or event.dst is None:
+        kind = event.kind  # most events are none of these three: they cost one comparison each
+        if kind not in _OPEN_OR_CLOSE or event.transport == "udp" or event.src is None or event.dst is None:
             continue
         pair = frozenset((event.src, event.dst))
-        if event.kind == Kind.CONNECT and event.component == "client":
+        if kind == Kind.CONNECT and event.component == "client":
             opened[("client", pair)] = opened.get(("client", pair), 0) + 1
-        elif event.kind == Kind.ACCEPT and event.layer == 4 and (
+        elif kind == Kind.ACCEPT and event.layer == 4 and (
                 event.component in CLOSING_COMPONENTS or event.component.startswith("backend-")):
             opened[(event.component, pair)] = opened.get((event.component, pair), 0) + 1
-        elif event.kind == Kind.CLOSE and (event.component, pair) in opened:
+        elif kind == Kind.CLOSE and (event.component, pair) in opened:
             opened[(event.component, pair)] -= 1
     return sum(1 for count in opened.values() if count > 0)
+
+
+_OPEN_OR_CLOSE = frozenset((Kind.CONNECT, Kind.ACCEPT, Kind.CLOSE))

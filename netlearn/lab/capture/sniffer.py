@@ -188,6 +188,7 @@ class Sniffer:
     def __init__(self, sock: socket.socket, *, max_frames: int = 2000, max_bytes: int = 4 << 20) -> None:
         self._sock = sock
         self._buffer = bytearray(SNAPLEN)
+        self._view = memoryview(self._buffer)
         self._ancillary = socket.CMSG_SPACE(16)
         self.max_frames, self.max_bytes = max_frames, max_bytes
         self._walks: dict[str, WalkCapture] = {}
@@ -245,7 +246,7 @@ class Sniffer:
 
     # -- frames ----------------------------------------------------------------------------
     def _drain(self) -> None:
-        sock, buffer = self._sock, self._buffer
+        sock, buffer, view = self._sock, self._buffer, self._view
         for _ in range(DRAIN_BATCH):
             try:
                 size, ancdata, _flags, _address = sock.recvmsg_into([buffer], self._ancillary)
@@ -259,7 +260,7 @@ class Sniffer:
                     seconds, nanos = struct.unpack_from("qq", value)
                     ts_ns = seconds * 1_000_000_000 + nanos
             self.frames_seen += 1
-            self._on_frame(ts_ns or time.time_ns(), bytes(buffer[:size]))
+            self._on_frame(ts_ns or time.time_ns(), bytes(view[:size]))  # one copy (a bytearray slice is two)
 
     def _on_frame(self, ts_ns: int, frame: bytes) -> None:
         if len(frame) < 34 or not self._owners:

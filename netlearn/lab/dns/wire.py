@@ -15,6 +15,8 @@ from typing import Any
 
 from dnslib import CLASS, EDNS0, OPCODE, QTYPE, RCODE, RR, DNSHeader, DNSLabel, DNSQuestion, DNSRecord
 
+from ..dnsparse import parsed
+
 #: RFC 1035 4.2.1: the UDP limit when the client says nothing else.
 UDP_LIMIT = 512
 #: What we advertise and the most we honour from a client (RFC 6891 leaves it to us).
@@ -33,10 +35,10 @@ def safe_parse(wire: bytes) -> DNSRecord:
 
     dnslib reports most damage as ``DNSError`` but some mutated packets surface as other
     exceptions from deep inside its buffer code; callers (servers facing the network) must
-    have exactly one thing to catch.
+    have exactly one thing to catch. The record is shared (see :func:`parsed`): read only.
     """
     try:
-        return DNSRecord.parse(wire)
+        return parsed(bytes(wire))
     except Exception as exc:
         raise DnsMessageError(str(exc) or type(exc).__name__) from exc
 

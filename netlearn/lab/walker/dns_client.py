@@ -14,6 +14,7 @@ from typing import Any
 
 from dnslib import QTYPE, RCODE, DNSRecord
 
+from ..dnsparse import parsed
 from ..events import Endpoint, Kind
 from ..stream import EventStream
 
@@ -56,7 +57,7 @@ async def stub_query(
                                        attempt, labels)
         if response is not None:
             break
-    if response is not None and DNSRecord.parse(response).header.tc:
+    if response is not None and parsed(response).header.tc:
         transport = "tcp"
         stream.emit(component=COMPONENT, layer=7, kind=Kind.STEP, correlation_id=correlation_id,
                     summary="The answer was truncated (TC=1): retrying over TCP, as RFC 7766 requires",
@@ -66,7 +67,7 @@ async def stub_query(
     elapsed_ms = (time.perf_counter() - started) * 1000
     if response is None:
         return StubAnswer(rcode="TIMEOUT", elapsed_ms=elapsed_ms, error="timeout", transport=transport)
-    return _interpret(DNSRecord.parse(response), name, elapsed_ms, transport)
+    return _interpret(parsed(response), name, elapsed_ms, transport)
 
 
 def _interpret(record: DNSRecord, name: str, elapsed_ms: float, transport: str) -> StubAnswer:
@@ -109,7 +110,8 @@ async def _udp_exchange(stream: EventStream, resolver: Endpoint, client_host: st
         await loop.sock_sendall(sock, wire)
         started = time.perf_counter()
         try:
-            data = await asyncio.wait_for(loop.sock_recv(sock, 65535), timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: no task per await (hot path)
+                data = await loop.sock_recv(sock, 65535)
         except (TimeoutError, ConnectionRefusedError) as exc:
             timed_out = isinstance(exc, TimeoutError)
             stream.emit(component=COMPONENT, layer=7, kind=Kind.ERROR, src=resolver, dst=local, correlation_id=cid,
@@ -156,7 +158,7 @@ async def _tcp_exchange(stream: EventStream, resolver: Endpoint, client_host: st
 def _emit_answer(stream: EventStream, resolver: Endpoint, local: Endpoint, data: bytes, cid: str,
                  transport: str, elapsed_ms: float, role: str = "resolver") -> None:
     try:
-        record = DNSRecord.parse(data)
+        record = parsed(data)
         rcode = RCODE.get(record.header.rcode)
         answers = [str(rr).replace("\t", " ") for rr in record.rr]
         who = "Resolver" if role == "resolver" else f"The {role} server"

@@ -80,7 +80,8 @@ class BrowserConnection:
         self.stream.correlator.bind(self.local, self.cid)
         started = time.perf_counter()
         try:
-            await asyncio.wait_for(loop.sock_connect(sock, tuple(self.remote)), self.timeout)
+            async with asyncio.timeout(self.timeout):  # not wait_for: no task per await (hot path)
+                await loop.sock_connect(sock, tuple(self.remote))
         except ConnectionRefusedError:
             sock.close()
             raise FetchError("refused", f"{self.remote} refused the connection (RST in answer to SYN)") from None
@@ -128,7 +129,8 @@ class BrowserConnection:
                 raise FetchError("bad_response", f"The server's answer broke HTTP/1.1 framing: {exc}") from None
             if event is h11.NEED_DATA:
                 try:
-                    chunk = await asyncio.wait_for(self._reader.read(65536), self.timeout)
+                    async with asyncio.timeout(self.timeout):
+                        chunk = await self._reader.read(65536)
                 except TimeoutError:
                     raise FetchError("timeout", f"No answer within {self.timeout:.0f} s") from None
                 except ConnectionResetError:

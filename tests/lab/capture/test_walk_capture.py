@@ -45,6 +45,44 @@ async def test_handshakes_carry_real_flags_and_sequence_numbers(lab: Lab) -> Non
     assert not record.capture["cut_short"] and record.capture["lost"] == 0
 
 
+async def test_the_packet_list_says_what_the_full_dissection_says(lab: Lab) -> None:
+    """The stored frames come from a brief dissection (no field trees): their protocol and Info
+    column are the full dissection's, frame by frame, on a cold walk (DNS referrals, HTTP)."""
+    from netlearn.lab.capture.dissect import Conversation
+
+    record = await lab.walk("http://shop.netlearn.test/", correlation_id=uuid.uuid4().hex, cold=True)
+    _captured(record)
+    conversations: dict = {}
+    for frame in record.frames:
+        conversation = conversations.setdefault(frame["flow"], Conversation()) if frame["transport"] == "tcp" else None
+        full = dissect(bytes.fromhex(frame["hex"]), app=frame["app"], conversation=conversation)
+        assert (frame["protocol"], frame["info"]) == (full.protocol, full.info), frame["no"]
+    assert {"DNS", "HTTP", "TCP"} <= {frame["protocol"] for frame in record.frames}
+
+
+async def test_each_dns_message_of_a_walk_is_parsed_once(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server checking a query, the resolver matching, describing and learning from an answer,
+    the stub reading it and the dissector all read the same bytes: dnslib parses them once."""
+    from dnslib import DNSRecord
+
+    from netlearn.lab import dnsparse
+
+    parses: list[bytes] = []
+    real = DNSRecord.parse
+
+    def counted(wire: bytes) -> DNSRecord:
+        parses.append(bytes(wire))
+        return real(wire)
+
+    dnsparse.parsed.cache_clear()
+    monkeypatch.setattr(dnsparse.DNSRecord, "parse", staticmethod(counted))
+    record = await lab.walk("http://shop.netlearn.test/", correlation_id=uuid.uuid4().hex, cold=True)
+    _captured(record)
+    dns = [f for f in record.frames if f["protocol"] == "DNS"]
+    assert len(dns) == 8  # stub → resolver, resolver ↔ root, TLD, authoritative, resolver → stub
+    assert len(parses) == len(set(parses)) == 8
+
+
 async def test_walk_order_follows_the_kernel_clock(lab: Lab) -> None:
     """The story reads in wire order: the browser's SYN before the balancer accepts, the balancer's
     SYN before the backend accepts (reported in the opposite order by the lab's own code)."""
