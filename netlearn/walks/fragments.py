@@ -12,12 +12,23 @@ from typing import Any
 from django.conf import settings
 from django.utils import translation
 from django.utils.formats import localize
+from django.utils.safestring import SafeData
 from django.utils.translation import trans_real
 
 
 def number(value: Any) -> str:
     """``{{ value }}`` of a number: localized (the language's decimal separator), escaped. An int
     without thousands grouping is its digits (Django's own fast path, without its look-ups)."""
+    if type(value) is int and not settings.USE_THOUSAND_SEPARATOR:
+        return str(value)
+    return escape(str(localize(value)))
+
+
+def value(value: Any) -> str:
+    """``{{ value }}`` of any value: safe HTML as it is, a number localized, anything else escaped
+    (what ``render_value_in_context`` does, without a template context)."""
+    if isinstance(value, SafeData):
+        return str(value)
     if type(value) is int and not settings.USE_THOUSAND_SEPARATOR:
         return str(value)
     return escape(str(localize(value)))

@@ -16,7 +16,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from netlearn.core import labstate
 
-from . import presenters, steplist, summaries, timeline, wireshark
+from . import presenters, resultpage, steplist, summaries, timeline, wireshark
 from .explanations import explain
 from .fragments import gettext as _
 from .fragments import one_language
@@ -190,7 +190,8 @@ def packets_context(walk: Walk, query: dict[str, str]) -> wireshark.PacketView:
 
 
 def packets_html(walk: Walk, query: dict[str, str]) -> str:
-    return render_to_string("walks/_packets.html", {"walk": walk, "packets": packets_context(walk, query)})
+    with one_language():
+        return resultpage.packets_html(walk, packets_context(walk, query))
 
 
 def try_walk_context(walk: Walk) -> dict[str, Any]:
@@ -274,7 +275,7 @@ def final_html(walk: Walk) -> str:
             return render_to_string("walks/_action_result.html", action_context(walk))
         if walk.step_id:
             return render_to_string("walks/_try_walk_result.html", try_walk_context(walk))
-        return render_to_string("walks/_result.html", {**walk_context(walk), "oob": True})
+        return resultpage.walk_page_html(walk_context(walk))
 
 
 def action_context(walk: Walk) -> dict[str, Any]:
