@@ -24,7 +24,9 @@ A page turned away by an overloaded worker (503 with ``Retry-After``, the short 
 error counted once, as "turned away". Expected answers are counted apart from errors: the site
 allows 2 running walks per learner and 24 per process (429 without Retry-After: "wait"), and
 rate-limits walk creation and quiz answers (429 with Retry-After): the learner backs off
-(Retry-After, or 1-3 s) and tries again a few times.
+(Retry-After, or 1-3 s, never past the end of the run) and tries again a few times. "Served"
+counts pages and redirects (2xx, 3xx) only: neither a 503 nor a 429 is a page served; every
+status is in the JSON's "statuses".
 
 The servers are started by this script, in temporary folders:
 
@@ -78,6 +80,7 @@ WALK_URLS = ["http://shop.netlearn.test/", "http://www.netlearn.test/", "http://
 class Stats:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: Counter = field(default_factory=Counter)
+    statuses: Counter = field(default_factory=Counter)
     expected: Counter = field(default_factory=Counter)
     requests: int = 0
     # Requests answered (and the 503s among them) while every learner was in the class: from the end
@@ -85,7 +88,7 @@ class Stats:
     # fewer learners, and the grace after it): the goal names the rate of a full class.
     full_class: tuple[float, float] = (0.0, 0.0)
     full_requests: int = 0
-    full_turned_away: int = 0
+    full_served: int = 0
     connected: int = 0
     started: int = 0
     samples: list[tuple[float, int, int]] = field(default_factory=list)  # (t, connected, worker RSS kB)
@@ -142,10 +145,11 @@ class Learner:
             self.stats.errors[f"{action}: {exc.kind}"] += 1
             return None
         self.stats.requests += 1
+        self.stats.statuses[response.status] += 1
         start, end = self.stats.full_class
         if start <= time.monotonic() <= end:
             self.stats.full_requests += 1
-            self.stats.full_turned_away += response.status == 503
+            self.stats.full_served += response.status < 400
         # A page turned away by an overloaded worker (503, the polite busy page) is an error counted
         # once, here, as "turned away": callers skip it. Its (fast) answer time is kept apart so the
         # table shows what served pages took.
@@ -157,9 +161,16 @@ class Learner:
         lo, hi = self.args.think
         await asyncio.sleep(max(0.0, min(self.rng.uniform(lo, hi), self.deadline - time.monotonic())))
 
-    async def back_off(self, response: Response) -> None:
+    async def back_off(self, response: Response) -> bool:
+        """Wait as the answer asks (Retry-After, or 1-3 s); False when that would end past the
+        deadline: the learner stops there rather than sleeping on after the run (which stretched
+        the run's wall time by up to 30 s and diluted its rates)."""
         retry_after = response.headers.get("retry-after")
-        await asyncio.sleep(min(float(retry_after), 10.0) if retry_after else self.rng.uniform(1.0, 3.0))
+        delay = min(float(retry_after), 10.0) if retry_after else self.rng.uniform(1.0, 3.0)
+        if time.monotonic() + delay > self.deadline:
+            return False
+        await asyncio.sleep(delay)
+        return True
 
     async def run(self) -> None:
         self.stats.started += 1
@@ -198,7 +209,8 @@ class Learner:
                 return
             if answer.status == 429:
                 self.stats.expected["answer POST: 429 rate-limited"] += 1
-                await self.back_off(answer)
+                if not await self.back_off(answer):
+                    return
                 continue
             if answer.status != 200:
                 self.stats.errors[f"answer POST: HTTP {answer.status}"] += 1
@@ -224,9 +236,8 @@ class Learner:
             if posted.status == 429:
                 kind = "rate-limited" if "retry-after" in posted.headers else "wait (walks running)"
                 self.stats.expected[f"walk POST: 429 {kind}"] += 1
-                if time.monotonic() > self.deadline:
+                if not await self.back_off(posted):
                     return
-                await self.back_off(posted)
                 continue
             match = WALK_RE.search(posted.headers.get("location", ""))
             if posted.status != 302 or not match:
@@ -468,9 +479,11 @@ def summary(site: Site, args: argparse.Namespace, stats: Stats, mem: dict) -> di
     wall = mem["wall"]
     _, peak_connected, peak_rss = mem["peak"]
     turned_away = len(stats.latencies.get("turned away (503)", []))
-    served = (stats.requests - turned_away) / wall
+    # Served: a page or redirect (2xx, 3xx). Not a 503 (turned away) nor a 429 (rate-limited: the
+    # site's polite "not now", cheap and no page): counted apart in "statuses".
+    served = sum(n for status, n in stats.statuses.items() if status < 400) / wall
     start, end = stats.full_class
-    served_full = (stats.full_requests - stats.full_turned_away) / (end - start) if end > start else served
+    served_full = stats.full_served / (end - start) if end > start else served
     steps = stats.latencies.get("lesson step GET", [])
     errors = sum(stats.errors.values()) + turned_away
     idle_held, per_socket = mem["idle"]
@@ -484,7 +497,9 @@ def summary(site: Site, args: argparse.Namespace, stats: Stats, mem: dict) -> di
         # The goal's rate: served while all the learners were in (end of the ramp to the deadline).
         "served_req_per_s_full_class": round(served_full, 1),
         "answered_req_per_s_full_class": round(stats.full_requests / (end - start), 1) if end > start else None,
-        "errors": dict(stats.errors), "step_p99_ms": round(pct(steps, 99), 1) if steps else None,
+        "errors": dict(stats.errors), "expected": dict(stats.expected),
+        "statuses": {str(k): v for k, v in sorted(stats.statuses.items())},
+        "step_p99_ms": round(pct(steps, 99), 1) if steps else None,
         "peak_connected": peak_connected, "idle_sockets_held": idle_held, "learners_started": stats.started,
         "kb_per_connected_learner": per_socket,
         "cpu_ms_per_request": {label: round(ms, 2) for label, ms in mem["costs"]}, "actions": actions,
@@ -512,15 +527,15 @@ def report(site: Site, args: argparse.Namespace, stats: Stats, mem: dict) -> Non
     print(f"\n== {site.name}: {args.learners} learners max, ramp {args.ramp:.0f} s, run {wall:.1f} s, "
           f"think {args.think[0]:g}-{args.think[1]:g} s, mix "
           f"{','.join(f'{k}={v:g}' for k, v in args.mix.items())}, learners started {stats.started}")
-    served = stats.requests - len(stats.latencies.get("turned away (503)", []))
+    served = sum(n for status, n in stats.statuses.items() if status < 400)
     print(f"throughput: {stats.requests / wall:.1f} HTTP req/s ({stats.requests} answered, "
           f"{served / wall:.1f}/s served), "
           f"{len(stats.latencies['walk POST→final msg']) / wall:.2f} walks/s completed")
     start, end = stats.full_class
     if end > start:
         print(f"with the whole class in ({end - start:.0f} s from the end of the ramp): "
-              f"{(stats.full_requests - stats.full_turned_away) / (end - start):.1f} req/s served, "
-              f"{stats.full_turned_away} turned away")
+              f"{stats.full_served / (end - start):.1f} req/s served (2xx, 3xx), "
+              f"{stats.full_requests - stats.full_served} not (429, 503)")
     print(f"CPU during the load, in cores: workers {mem['worker_cpu_s'] / wall:.2f}, "
           f"this client {mem['client_cpu_s'] / wall:.2f}")
     print(f"{'action':24s} {'n':>7s} {'per s':>7s} {'p50 ms':>9s} {'p95 ms':>9s} {'p99 ms':>9s}")

@@ -3,6 +3,14 @@ which runs the background services chosen here (``netlearn/background.py``: the 
 from __future__ import annotations
 
 import os
+import sys
+
+# How long a thread may hold the GIL before another that waits gets it (Python's default 5 ms).
+# The worker's site loop, its page threads and the embedded lab's threads take turns on one GIL,
+# so a step page served on the loop can wait a few of these slices. A knob to measure with
+# (bench/classroom.py --worker-env NETLEARN_GIL_SWITCH_INTERVAL=0.001); unset: Python's default.
+if os.environ.get("NETLEARN_GIL_SWITCH_INTERVAL"):
+    sys.setswitchinterval(float(os.environ["NETLEARN_GIL_SWITCH_INTERVAL"]))
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "netlearn.settings.dev")
 

@@ -113,7 +113,7 @@ def _channel_layers_from_env() -> dict:
                            "capacity": CHANNEL_CAPACITY},
             }
         }
-    return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": CHANNEL_CAPACITY}}}
+    return {"default": {"BACKEND": "netlearn.core.layers.LocalChannelLayer", "CONFIG": {"capacity": CHANNEL_CAPACITY}}}
 
 
 #: Messages a consumer's channel may queue. group_send silently drops what does not fit (the
