@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.template import Context, Engine
+from django.template import Context, Engine, engines
 from django.urls import reverse
 from django.utils import translation
 
@@ -88,6 +88,29 @@ async def test_a_refused_walk_matches_the_templates_it_replaced() -> None:
     walk = await walk_start(url="http://169.254.169.254/latest/", session_key="p")
     assert walk.status == Walk.Status.REFUSED
     assert await sync_to_async(_compare)(await Walk.objects.aget(id=walk.id)) == 2
+
+
+def _pages_compare(walk: Walk) -> int:
+    """The pages that include the converted templates (the walk's own page, a lesson's try-it
+    result) render the same with the old templates in their place."""
+    real = engines["django"].engine
+    old = Engine(dirs=[str(OLD_TEMPLATES), *real.dirs], app_dirs=real.app_dirs, libraries=real.libraries,
+                 builtins=real.builtins)
+    compared = 0
+    for lang in ("en", "ko"):
+        with translation.override(lang):
+            for name, context in (("walks/_panel.html", rendering.walk_context(walk)),
+                                  ("walks/_try_walk_result.html", rendering.try_walk_context(walk))):
+                new_html = real.get_template(name).render(Context(context))
+                assert new_html == old.get_template(name).render(Context(context)), (name, lang)
+                assert "walk-summary" in new_html
+                compared += 1
+    return compared
+
+
+async def test_pages_that_include_them_are_unchanged(embedded_lab) -> None:
+    walk = await _finished((await walk_start(url="https://shop.netlearn.test/", session_key="p")).id)
+    assert await sync_to_async(_pages_compare)(walk) == 4
 
 
 def test_walk_urls_are_what_reverse_gives() -> None:
