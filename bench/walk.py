@@ -28,8 +28,15 @@ the cores do not count) and the CPU of turning the record into stored events (``
 anchoring events to frames); also the lab thread's CPU per second while idle (health checks).
 Prints one JSON line.
 
-Run: ``make bench-walk`` (or ``.venv/bin/python bench/walk.py [--json] [--walks N] [--capture-only]
-[--lab-cpu]``). ``--json`` prints one JSON line with every figure. Not a test: it prints figures.
+A walk's worker CPU (issue 18): ``--cpu`` stores and renders ``--walks N`` real walks (HTTP,
+HTTPS and a failed one in turn, on one embedded lab) in this process and prints, per walk, the
+CPU time (``time.thread_time``: other jobs on the cores do not count) of storing it
+(``services.walk_finish``), its final page (``rendering.final_html``, in English and in Korean,
+each from the record in memory as a finishing walk's sockets get it) and its live steps
+(``rendering.live_steps_html``, 8 events a message, as the bridge batches them); medians.
+
+Run: ``make bench-walk`` (or ``.venv/bin/python bench/walk.py [--json] [--walks N] [--capture-only | --cpu |
+--lab-cpu]``). ``--json`` prints one JSON line with every figure. Not a test: it prints figures.
 """
 from __future__ import annotations
 
@@ -224,6 +231,63 @@ async def lab_cpu(walks: int) -> dict:
             "frames_per_walk_median": statistics.median(frames), "events_per_walk_median": statistics.median(events)}
 
 
+CPU_URLS = ("http://shop.netlearn.test/", "https://shop.netlearn.test/", "http://nosuch.netlearn.test/")
+
+
+async def walk_cpu(walks: int) -> dict:
+    """Per-walk CPU (ms, medians) of storing a real walk, rendering its final page and its live steps."""
+    from django.utils import translation
+
+    from netlearn.lab.topology import LabConfig
+    from netlearn.walks import bridge, rendering, services
+    from netlearn.walks.models import Walk
+
+    spent: dict[str, list[float]] = {"walk_finish": [], "final_html_en": [], "final_html_ko": [],
+                                     "live_steps_html": []}
+    statuses: list[str] = []
+
+    def store_and_render(record, topology: dict[str, str], url: str, keep: bool) -> None:
+        cid = Walk.objects.create(url=url, session_key="bench-cpu", worker=services.worker_identity()).id.hex
+        started = time.thread_time()
+        walk = services.walk_finish(cid, record=record, topology=topology)
+        costs = {"walk_finish": time.thread_time() - started}
+        assert walk is not None
+        for lang in ("en", "ko"):
+            started = time.thread_time()
+            html = rendering.final_html_cached(walk.id, lang, rendering.state_of(walk))
+            costs[f"final_html_{lang}"] = time.thread_time() - started
+            assert html
+        events = [event.as_dict() for event in record.events]
+        for seq, event in enumerate(events):
+            event["seq"] = seq
+        with translation.override("en"):
+            started = time.thread_time()
+            for start in range(0, len(events), 8):
+                rendering.live_steps_html(events[start:start + 8], topology)
+            costs["live_steps_html"] = time.thread_time() - started
+        if keep:
+            statuses.append(walk.status)
+            for name, seconds in costs.items():
+                spent[name].append(seconds * 1000)
+
+    thread = await bridge.start_embedded_lab(LabConfig.ephemeral())
+    try:
+        for i in range(walks + len(CPU_URLS)):  # the first of each kind warms imports and caches
+            url = CPU_URLS[i % len(CPU_URLS)]
+
+            async def one(lab, url=url):
+                return await lab.walk(url, correlation_id=uuid.uuid4().hex), services.topology_map(lab)
+
+            record, topology = await asyncio.wrap_future(thread.submit(one))
+            await asyncio.to_thread(store_and_render, record, topology, url, i >= len(CPU_URLS))
+    finally:
+        await bridge.stop_embedded_lab()
+    result = {name: round(statistics.median(values), 3) for name, values in spent.items()}
+    result["total"] = round(sum(result.values()) - result["final_html_ko"], 3)  # one language a walk
+    result.update(walks=len(statuses), failed=statuses.count(Walk.Status.FAILED))
+    return result
+
+
 async def main() -> None:
     import argparse
     import json
@@ -236,6 +300,8 @@ async def main() -> None:
     parser.add_argument("--capture-only", action="store_true", help="only the capture on/off comparison")
     parser.add_argument("--lab-cpu", action="store_true",
                         help="only the lab thread's CPU per walk (--walks N walks), as one JSON line")
+    parser.add_argument("--cpu", action="store_true",
+                        help="only a walk's worker CPU: storing it, its final page, its live steps (--walks of them)")
     args = parser.parse_args()
     django.setup()
     if args.lab_cpu:
@@ -248,6 +314,15 @@ async def main() -> None:
     from netlearn.walks import bridge
 
     say = (lambda *a, **k: None) if args.json else print
+    if args.cpu:
+        cpu = await walk_cpu(args.walks)
+        if args.json:
+            print(json.dumps({"cores": os.cpu_count(), "python": sys.version.split()[0], "cpu_ms": cpu}))
+        else:
+            print(f"a walk's worker CPU, median of {cpu['walks']} walks ({cpu['failed']} failed), ms: "
+                  f"store {cpu['walk_finish']:.2f}, final page {cpu['final_html_en']:.2f} (ko "
+                  f"{cpu['final_html_ko']:.2f}), live steps {cpu['live_steps_html']:.2f}; total {cpu['total']:.2f}")
+        return
     figures: dict = {"cores": os.cpu_count(), "python": sys.version.split()[0], "url": URL, "levels": []}
     if not args.capture_only:
         thread = await bridge.start_embedded_lab(LabConfig.ephemeral())

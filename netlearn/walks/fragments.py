@@ -11,16 +11,34 @@ from typing import Any
 
 from django.conf import settings
 from django.utils import translation
-from django.utils.formats import localize
+from django.utils.formats import get_format, localize
+from django.utils.safestring import SafeData
 from django.utils.translation import trans_real
 
 
 def number(value: Any) -> str:
     """``{{ value }}`` of a number: localized (the language's decimal separator), escaped. An int
-    without thousands grouping is its digits (Django's own fast path, without its look-ups)."""
-    if type(value) is int and not settings.USE_THOUSAND_SEPARATOR:
+    without thousands grouping is its digits (Django's own fast path, without its look-ups); so
+    is a float inside :func:`one_language`, with the language's decimal separator: what
+    ``numberformat.format`` makes of ``str(value)`` when it is not in exponent form (a waterfall
+    prints ~40 percentages and times, and each went through Django's format look-ups)."""
+    kind = type(value)
+    if kind is int and not settings.USE_THOUSAND_SEPARATOR:
         return str(value)
+    if kind is float and not settings.USE_THOUSAND_SEPARATOR:
+        separator = getattr(_pinned, "decimal_separator", None)
+        digits = str(value)
+        if separator is not None and "e" not in digits:
+            return digits if separator == "." else escape(digits.replace(".", separator))
     return escape(str(localize(value)))
+
+
+def value(value: Any) -> str:
+    """``{{ value }}`` of any value: safe HTML as it is, a number localized, anything else escaped
+    (what ``render_value_in_context`` does, without a template context)."""
+    if isinstance(value, SafeData):
+        return str(value)
+    return number(value)
 
 
 def text(value: Any) -> str:
@@ -51,13 +69,15 @@ def one_language() -> Iterator[None]:
     ``asgiref`` context-local on every call, then tries each of its catalogues in turn, and a
     walk's render asks for ~400 strings (titles, summaries, roles): that was a fifth of it.
     Do not switch language inside."""
-    previous = getattr(_pinned, "catalog", None), getattr(_pinned, "memo", None)
+    previous = (getattr(_pinned, "catalog", None), getattr(_pinned, "memo", None),
+                getattr(_pinned, "decimal_separator", None))
     catalog = trans_real.catalog() if settings.USE_I18N else None
     _pinned.catalog, _pinned.memo = catalog, _memo_for(catalog) if catalog is not None else None
+    _pinned.decimal_separator = get_format("DECIMAL_SEPARATOR")
     try:
         yield
     finally:
-        _pinned.catalog, _pinned.memo = previous
+        _pinned.catalog, _pinned.memo, _pinned.decimal_separator = previous
 
 
 def gettext(message: str) -> str:

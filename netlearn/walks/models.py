@@ -8,6 +8,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from netlearn.core.fastjson import FastJSONField
+
 
 class WalkQuerySet(models.QuerySet):
     def for_learner(self, *, user, session_key: str | None) -> WalkQuerySet:
@@ -45,8 +47,8 @@ class Walk(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
     code = models.CharField(max_length=64, blank=True, help_text="Refusal or failure code.")
     detail = models.JSONField(default=dict, blank=True)
-    events = models.JSONField(default=list, blank=True)
-    frames = models.JSONField(
+    events = FastJSONField(default=list, blank=True)
+    frames = FastJSONField(
         default=list, blank=True,
         help_text="The walk's frames on the wire, captured on lo (or rebuilt): docs/capture.md describes each dict.")
     backends = models.JSONField(default=list, blank=True)

@@ -110,12 +110,16 @@ def phase_title(phase: str) -> str:
     return _(title) if title else phase
 
 
+#: The chapter a browser step opens, by the walker's step name.
+PHASE_OF_STEP = {
+    "url": "url", "browser_cache": "url", "refused": "url", "resolved": "dns", "nxdomain": "dns",
+    "dns_failed": "dns", "port_map": "connect", "parse_html": "subresources", "render": "render",
+}
+
+
 def next_phase(current: str, step: StepView) -> str:
     detail = step.event.get("detail", {})
-    candidate = {
-        "url": "url", "browser_cache": "url", "refused": "url", "resolved": "dns", "nxdomain": "dns",
-        "dns_failed": "dns", "port_map": "connect", "parse_html": "subresources", "render": "render",
-    }.get(detail.get("step", ""))
+    candidate = PHASE_OF_STEP.get(detail.get("step", ""))
     if candidate is None:
         if step.category == "dns":
             candidate = "dns"

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.db import transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from netlearn.core import labstate
@@ -138,7 +139,8 @@ def _insert_running(fields: dict[str, Any]) -> Walk:
     scoped advisory lock, taken by every start, so the count always sees the walks that the
     starts before it committed (READ COMMITTED takes a fresh snapshot per statement). SQLite:
     ``transaction_mode=IMMEDIATE`` (settings) makes ``atomic()`` take the database's write lock
-    at BEGIN, which serialises the same way. The lock is held for one COUNT and one INSERT."""
+    at BEGIN, which serialises the same way. The lock is held for one SELECT (both counts) and
+    one INSERT."""
     from django.db import connection
 
     owner = {"user": fields.get("user"), "session_key": fields.get("session_key", "")}
@@ -146,10 +148,11 @@ def _insert_running(fields: dict[str, Any]) -> Walk:
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [START_LOCK_ID])
-        running = Walk.objects.filter(status=Walk.Status.RUNNING)
-        if running.filter(**owner).count() >= MAX_RUNNING_PER_LEARNER:
+        counts = Walk.objects.filter(status=Walk.Status.RUNNING).aggregate(  # one scan of the running rows
+            mine=Count("pk", filter=Q(**owner)), total=Count("pk"))
+        if counts["mine"] >= MAX_RUNNING_PER_LEARNER:
             raise WalkBusy("learner")
-        if running.count() >= MAX_RUNNING_TOTAL:
+        if counts["total"] >= MAX_RUNNING_TOTAL:
             raise WalkBusy("site")
         return Walk.objects.create(**fields)
 

@@ -77,3 +77,23 @@ async def test_python_built_pieces_match_the_templates_they_replaced(embedded_la
 
     for lang in ("en", "ko"):
         await sync_to_async(compare)(lang)
+
+
+@pytest.mark.parametrize("lang", ["en", "ko", "de"])
+def test_numbers_print_as_the_template_printed_them(lang) -> None:
+    """``fragments.number``'s float fast path (inside ``one_language``) against Django's own
+    ``{{ value }}``, in a language with a decimal comma too."""
+    from html import escape
+
+    from django.utils.formats import localize
+
+    from netlearn.walks.fragments import number, one_language, value
+
+    values = [0.0, -0.0, 12.5, 0.4, 33.33, 1e-05, 1e16, 123456789.125, -7.25, float("nan"), float("inf"), 3, -4,
+              True, None, "", "<b>"]
+    with translation.override(lang):
+        expected = [escape(str(localize(v))) for v in values]
+        assert [number(v) for v in values] == expected
+        with one_language():
+            assert [number(v) for v in values] == expected == [value(v) for v in values]
+            assert (number(12.5) == "12,5") == (lang == "de")

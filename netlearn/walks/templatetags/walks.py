@@ -114,3 +114,27 @@ def role_names(components: Any) -> str:
     from netlearn.walks.presenters import _role
 
     return ", ".join(_role(str(c)) for c in components or [])
+
+
+@register.simple_tag(takes_context=True)
+def walk_result_body(context: Any) -> Any:
+    """``_result_body.html``, built in Python (``walks.resultpage``)."""
+    from netlearn.walks.resultpage import result_body_html
+
+    return result_body_html(context)
+
+
+@register.simple_tag(takes_context=True)
+def walk_more(context: Any) -> Any:
+    """``_walk_more.html``, built in Python (``walks.resultpage``)."""
+    from netlearn.walks.resultpage import walk_more_html
+
+    return walk_more_html(context)
+
+
+@register.simple_tag
+def walk_timeline(timeline: Any) -> Any:
+    """``_timeline.html``, built in Python (``walks.resultpage``)."""
+    from netlearn.walks.resultpage import timeline_html
+
+    return timeline_html(timeline)
