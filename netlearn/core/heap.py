@@ -12,9 +12,10 @@ Measured under ``bench/classroom.py --json --learners 1000 --duration 60 --confi
 (a ``gc.callbacks`` probe timing each collection's thread CPU, and a 1 ms loop-lag probe): **20
 full collections a run, one every ~3 s, each 140-240 ms of CPU** (2.9 s a run, ~5 % of the worker's
 core), each one a stall of the loop, the step page's p99 225 ms against a p50 of 9 ms. Frozen start-up
-heap and a tenfold oldest threshold: 0-2 full collections a run (the young ones unchanged:
-0.4 ms, 4 ms at most ~10-15 ms), the loop's long stalls and the step p99 down (README's classroom row
-has the alternating runs).
+heap and a tenfold oldest threshold: 4 full collections a run, 0.28 s in all (the young ones unchanged:
+medians 0.4 and 4 ms, at most 12-14 ms); README's classroom row has the alternating runs, and what
+still makes the tail once the collector is out of it (the GIL hand-off between the loop and the
+worker's other threads).
 
 Raising the *youngest* threshold instead (50,000) was measured too and is worse for the tail: each
 young collection then frees ~35,000 cyclic objects at once, 70-100 ms a time.
