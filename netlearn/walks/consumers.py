@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -26,6 +27,20 @@ STORED_CHECK_LIMIT = 60
 
 
 class WalkConsumer(AsyncWebsocketConsumer):
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch without its ``aclose_old_connections`` before every message.
+
+        That call is a thread hop (``database_sync_to_async(close_old_connections)``) for each of a
+        walk's live batches on every socket watching it; under a class, the site loop waited for
+        the GIL on its way back (a tail of the step pages the loop serves: README's classroom
+        row). This consumer reaches the database only through ``database_sync_to_async``, whose
+        thread handler closes old connections before and after each call, so nothing is lost.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def connect(self) -> None:
         self.walk_id = self.scope["url_route"]["kwargs"]["walk_id"]
         self.cid = self.walk_id.hex

@@ -111,3 +111,28 @@ async def test_the_final_page_rendered_from_memory_is_the_stored_walks_page(embe
     for lang in ("en", "ko"):
         from_memory, from_row = await sync_to_async(pages)(lang)
         assert from_memory == from_row and 'id="walk-result"' in from_memory
+
+
+async def test_live_batches_reach_the_socket_without_a_thread_hop_each(embedded_lab, monkeypatch) -> None:
+    """Channels closes old database connections (on a thread) before every message a consumer
+    handles; the walk's socket skips it (its database reads close them themselves), so a walk's
+    whole stream, live batches and final page, costs no such hop."""
+    import channels.consumer
+
+    hops = []
+    original = channels.consumer.aclose_old_connections
+
+    async def counting() -> None:
+        hops.append(1)
+        await original()
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counting)
+    walk = await walk_start(url="http://shop.netlearn.test/", session_key="s")
+    communicator = WebsocketCommunicator(application, f"/ws/walk/{walk.id}/?lang=en",
+                                         headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")])
+    connected, _ = await communicator.connect()
+    assert connected
+    messages = await _receive_until_final(communicator)
+    await communicator.disconnect()
+    assert 'id="walk-result"' in messages[-1]
+    assert hops == []
