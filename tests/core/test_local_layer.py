@@ -5,13 +5,19 @@ import asyncio
 import time
 
 import pytest
-from channels.layers import get_channel_layer
 
 from netlearn.core.layers import LocalChannelLayer
 
 
-def test_the_embedded_settings_use_it() -> None:
-    assert isinstance(get_channel_layer(), LocalChannelLayer)
+def test_the_embedded_settings_use_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without REDIS_URL (the embedded defaults) the settings name this layer; with it, Redis's.
+    Read from the settings' own builder: the suite also runs with REDIS_URL set."""
+    from netlearn.settings.base import _channel_layers_from_env
+
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    assert _channel_layers_from_env()["default"]["BACKEND"] == "netlearn.core.layers.LocalChannelLayer"
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    assert _channel_layers_from_env()["default"]["BACKEND"] == "channels_redis.core.RedisChannelLayer"
 
 
 def test_group_send_reaches_every_member_with_its_own_copy() -> None:
