@@ -83,8 +83,9 @@ async def test_peak_ewma_steers_away_from_a_slowed_backend(l4: L4Balancer, backe
     # backends' own answers spike now and then and a draw may still favour the slow one once or twice more.
     assert counts["backend-2"] <= 4, counts
     assert sum(counts.values()) == 40
-    slow = next(b for b in l4.describe()["backends"] if b["name"] == "backend-2")
-    assert slow["ewma_ms"] > 50
+    # What it learned: the estimate as last sampled. The shown figure (``describe``) decays with the
+    # seconds since, so on a loaded machine it fell to 3 ms while the 40 requests ran elsewhere.
+    assert l4.pool.by_name["backend-2"].ewma > 0.05
 
 
 async def test_health_check_removes_a_stopped_backend_in_time_and_restores_it(
