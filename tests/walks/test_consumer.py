@@ -23,13 +23,18 @@ async def _receive_until_final(communicator: WebsocketCommunicator) -> list[str]
             return messages
 
 
-async def test_walk_steps_stream_to_the_socket_and_end_with_the_full_result(embedded_lab) -> None:
+async def _watch_a_walk() -> tuple[WebsocketCommunicator, list[str]]:
+    """Start a walk of the shop, open its socket, and read until its final page."""
     walk = await walk_start(url="http://shop.netlearn.test/", session_key="s")
     communicator = WebsocketCommunicator(application, f"/ws/walk/{walk.id}/?lang=en",
                                          headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")])
     connected, _ = await communicator.connect()
     assert connected
-    messages = await _receive_until_final(communicator)
+    return communicator, await _receive_until_final(communicator)
+
+
+async def test_walk_steps_stream_to_the_socket_and_end_with_the_full_result(embedded_lab) -> None:
+    communicator, messages = await _watch_a_walk()
     final = messages[-1]
     assert 'hx-swap-oob="true"' in final
     assert "walk-step" in final and "L7" in final and "L4" in final
@@ -127,12 +132,7 @@ async def test_live_batches_reach_the_socket_without_a_thread_hop_each(embedded_
         await original()
 
     monkeypatch.setattr(channels.consumer, "aclose_old_connections", counting)
-    walk = await walk_start(url="http://shop.netlearn.test/", session_key="s")
-    communicator = WebsocketCommunicator(application, f"/ws/walk/{walk.id}/?lang=en",
-                                         headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")])
-    connected, _ = await communicator.connect()
-    assert connected
-    messages = await _receive_until_final(communicator)
+    communicator, messages = await _watch_a_walk()
     await communicator.disconnect()
     assert 'id="walk-result"' in messages[-1]
     assert hops == []
