@@ -37,7 +37,8 @@ The servers are started by this script, in temporary folders:
 
 Memory, measured twice. First, before the load, "per connected learner": ``--learners`` idle
 WebSockets (a learner's open walk page) are opened on a finished walk and the growth of the
-workers' VmRSS (``/proc/<pid>/status``; their embedded labs are threads inside them) is divided by
+workers' VmRSS (``/proc/<pid>/status``; their labs included: threads inside them, or child processes
+with ``NETLEARN_LAB_MODE=process``, counted with them as their CPU is) is divided by
 their number; they are closed again before the load. Second, under load: (RSS at the peak of
 connected learners − RSS after warm-up) / connected learners at that peak, which also counts
 everything else the load makes the heap grow by (request buffers, caches, fragmentation). PostgreSQL, Redis
@@ -116,17 +117,22 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
-def tree_rss_kb(pids: list[int]) -> int:
+def with_children(pids: list[int]) -> list[int]:
+    """These processes and their descendants: a worker's lab in a process of its own
+    (``NETLEARN_LAB_MODE=process``) is the worker's cost, in memory and in CPU alike."""
     import psutil
 
-    total = 0
+    found = list(pids)
     for pid in pids:
-        total += rss_kb(pid)
         try:
-            total += sum(rss_kb(c.pid) for c in psutil.Process(pid).children(recursive=True))
+            found += [c.pid for c in psutil.Process(pid).children(recursive=True)]
         except psutil.Error:
             pass
-    return total
+    return found
+
+
+def tree_rss_kb(pids: list[int]) -> int:
+    return sum(rss_kb(pid) for pid in with_children(pids))
 
 
 class Learner:
@@ -313,9 +319,10 @@ async def discover(base: str) -> tuple[list[str], list[str]]:
 
 
 def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU of these processes (all their threads), from /proc/<pid>/stat."""
+    """User + system CPU of these processes and their children (all their threads), from
+    /proc/<pid>/stat."""
     total = 0
-    for pid in pids:
+    for pid in with_children(pids):
         try:
             with open(f"/proc/{pid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()

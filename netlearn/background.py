@@ -75,15 +75,15 @@ def lab_config() -> LabConfig:
 
 
 class EmbeddedLab:
-    """The lab on its own thread and loop, started with the server when
-    ``NETLEARN_LAB_MODE = "embedded"``; a supervisor task on the site's loop starts a new lab when
+    """The lab on its own thread and loop (``NETLEARN_LAB_MODE = "embedded"``) or in a child
+    process (``"process"``), started with the server; a supervisor task on the site's loop starts a new lab when
     the old one dies or stops answering (``netlearn.walks.supervisor``)."""
 
     def __init__(self) -> None:
         self.supervisor: LabSupervisor | None = None
 
     async def start(self) -> None:
-        if settings.NETLEARN_LAB_MODE != "embedded":
+        if settings.NETLEARN_LAB_MODE not in ("embedded", "process"):
             return
         from netlearn.walks.bridge import start_embedded_lab
         from netlearn.walks.supervisor import LabSupervisor

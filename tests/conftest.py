@@ -139,6 +139,14 @@ def asgi_live_server_with_lab(transactional_db, settings) -> Iterator[str]:
     yield from _serve()
 
 
+@pytest.fixture
+def asgi_live_server_with_lab_process(transactional_db, settings) -> Iterator[str]:
+    """The same server with its lab in a child process (``NETLEARN_LAB_MODE = "process"``)."""
+    settings.NETLEARN_LAB_MODE = "process"
+    settings.NETLEARN_LAB_EPHEMERAL = True
+    yield from _serve()
+
+
 def _serve() -> Iterator[str]:
     port = _free_port()
     thread = _ServerThread(port)

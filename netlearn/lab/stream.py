@@ -26,6 +26,11 @@ from typing import Any
 
 from .events import Endpoint, Kind, LabEvent, build_event
 
+#: Live events shown per walk (or demo). A balancer demo causes hundreds; its stored record (and
+#: the final render) has them all, and a bounded live stream keeps sockets' queues from filling.
+#: The site's bridge publishes at most this many, and a lab in its own process sends no more.
+LIVE_EVENT_CAP = 120
+
 log = logging.getLogger(__name__)
 
 Subscriber = Callable[[LabEvent], None]

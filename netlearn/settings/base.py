@@ -179,7 +179,8 @@ NETLEARN_PROGRESS_WRITE_BEHIND = True
 NETLEARN_PROGRESS_FLUSH_INTERVAL = float(os.environ.get("NETLEARN_PROGRESS_FLUSH_INTERVAL", "0.25"))
 
 # The lab: embedded (a thread with its own event loop, started with the ASGI app) by default.
-NETLEARN_LAB_MODE = os.environ.get("NETLEARN_LAB_MODE", "embedded")  # embedded | off
+# "process": the same lab in a child process the worker starts and supervises (netlearn/lab/process.py).
+NETLEARN_LAB_MODE = os.environ.get("NETLEARN_LAB_MODE", "embedded")  # embedded | process | off
 #: Kernel-chosen ports for the embedded lab (tests, a second server beside ``make run``).
 NETLEARN_LAB_EPHEMERAL = os.environ.get("NETLEARN_LAB_EPHEMERAL", "0") == "1"
 

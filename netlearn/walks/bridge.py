@@ -27,7 +27,9 @@ from typing import Any
 from channels.layers import get_channel_layer
 
 from netlearn.core import labstate, livebuffer
+from netlearn.lab import calls, stream
 from netlearn.lab.events import LabEvent
+from netlearn.lab.process import LabProcess
 from netlearn.lab.runner import LabThread
 from netlearn.lab.topology import LabConfig
 
@@ -79,9 +81,8 @@ async def catch_up(correlation_id: str) -> list[dict[str, Any]] | None:
         return None
 
 
-#: Live events published per run. A balancer demo causes hundreds; the stored record (and the
-#: final render) has them all, and a bounded live stream keeps consumers' queues from filling.
-LIVE_EVENT_CAP = 120
+#: Live events published per run (defined with the lab's stream: see there).
+LIVE_EVENT_CAP = stream.LIVE_EVENT_CAP
 
 
 #: Events that arrive within this window go out as one group message (one WebSocket message,
@@ -215,7 +216,7 @@ def unregister_live(correlation_id: str) -> None:
         live.outbox.put_nowait(None)
 
 
-def attach(thread: LabThread, loop: asyncio.AbstractEventLoop) -> None:
+def attach(thread: LabThread | LabProcess, loop: asyncio.AbstractEventLoop) -> None:
     """Connect a running lab to this process's site loop."""
     global _site_loop
     _site_loop = loop
@@ -225,19 +226,27 @@ def attach(thread: LabThread, loop: asyncio.AbstractEventLoop) -> None:
     labstate.set_lab(thread)
 
 
-async def start_embedded_lab(config: LabConfig | None = None) -> LabThread:
-    thread = LabThread(config or LabConfig())
+async def start_embedded_lab(config: LabConfig | None = None) -> LabThread | LabProcess:
+    """Start this worker's lab and attach it: in a thread of this process, or in a child process
+    of its own when ``NETLEARN_LAB_MODE = "process"`` (``netlearn.lab.process`` says why)."""
+    from django.conf import settings
+
+    thread: LabThread | LabProcess
+    if settings.NETLEARN_LAB_MODE == "process":
+        thread = LabProcess(config or LabConfig(), loop=asyncio.get_running_loop())
+    else:
+        thread = LabThread(config or LabConfig())
     starting = asyncio.ensure_future(asyncio.to_thread(thread.start))
     try:
         await asyncio.shield(starting)
     except asyncio.CancelledError:
         # Cancelled (the server is shutting down, the supervisor stopped) while the lab was still
-        # starting in its thread: it would run on, attached to nothing. Stop it once it is up.
+        # starting: it would run on, attached to nothing. Stop it once it is up.
         await asyncio.gather(starting, return_exceptions=True)
         await asyncio.to_thread(thread.stop)
         raise
     attach(thread, asyncio.get_running_loop())
-    log.info("lab started: %s", thread.call(lambda lab: lab.endpoints()))
+    log.info("lab started: %s", await asyncio.wrap_future(thread.submit(calls.endpoints)))
     return thread
 
 

@@ -20,6 +20,7 @@ a client holding many comparisons must not crowd out the walks.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from typing import Any
@@ -143,9 +144,7 @@ async def run_comparison(url: str, latency: int, *, lab: Any = None) -> dict[str
     if lab is None or not lab.is_alive():
         return _error(_("The lab is starting"), _("Try again in a few seconds."), 503)
 
-    async def run(the_lab: Any) -> list[Any]:
-        return await compare_protocols(the_lab, url, added_rtt_ms=latency)
-
+    run = functools.partial(compare_protocols, url=url, added_rtt_ms=latency)  # picklable: see netlearn.lab.calls
     try:
         rows = await asyncio.wait_for(asyncio.wrap_future(lab.submit(run)), COMPARE_DEADLINE_SECONDS)
     except (TimeoutError, RuntimeError):

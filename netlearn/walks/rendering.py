@@ -15,6 +15,7 @@ from django.utils import translation
 from django.utils.safestring import SafeString
 
 from netlearn.core import labstate
+from netlearn.lab import calls
 
 from . import presenters, resultpage, steplist, summaries, timeline, wireshark
 from .explanations import explain
@@ -66,9 +67,7 @@ async def live_topology() -> dict[str, str]:
     known = _topology
     if known is not None and known[0] is lab:
         return known[1]
-    from .services import topology_map
-
-    topology = await asyncio.to_thread(lab.call, topology_map)
+    topology = await asyncio.wrap_future(lab.submit(calls.topology))
     _topology = (lab, topology)
     return topology
 

@@ -3,6 +3,7 @@ fail the walks whose worker process died (``mark_lost_walks``, see "Lost walks" 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import socket
@@ -16,6 +17,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from netlearn.core import labstate
+from netlearn.lab import calls
 from netlearn.lab.walker.url import Refusal, parse_lab_url
 
 from . import bridge, packetview, rendering
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
     from django.contrib.auth.models import AnonymousUser
 
+    from netlearn.lab.process import LabProcess
     from netlearn.lab.runner import ActionRecord, Lab, LabThread, WalkRecord
     from netlearn.lessons.models import Step
 
@@ -81,8 +84,8 @@ async def walk_start(*, url: str, user: User | None = None, session_key: str | N
     walk = await _start_running(url=url, worker=worker_identity(), step_id=step_id,
                                 params={"cache": "cold" if cold else "warm"}, **owner)
     bridge.register_live(walk.id.hex)
-    bridge.spawn(_run(walk.id.hex, lab, lambda running: running.walk(url, correlation_id=walk.id.hex, cold=cold),
-                      walk_finish))
+    work = functools.partial(calls.walk_and_topology, url=url, correlation_id=walk.id.hex, cold=cold)
+    bridge.spawn(_run(walk.id.hex, lab, work, walk_finish))
     return walk
 
 
@@ -97,8 +100,8 @@ async def lab_action_start(*, step: Step, user: User | None = None, session_key:
     walk = await _start_running(kind=str(spec.get("kind", "")), url=describe_action(spec), params=spec,
                                 step_id=step.pk, worker=worker_identity(), **owner)
     bridge.register_live(walk.id.hex)
-    bridge.spawn(_run(walk.id.hex, lab, lambda running: running.run_action(spec, correlation_id=walk.id.hex),
-                      action_finish))
+    work = functools.partial(calls.action_and_topology, spec=spec, correlation_id=walk.id.hex)
+    bridge.spawn(_run(walk.id.hex, lab, work, action_finish))
     return walk
 
 
@@ -115,7 +118,7 @@ def describe_action(spec: dict[str, Any]) -> str:
     return str(kind)
 
 
-async def _available_lab(owner: dict[str, Any]) -> LabThread:
+async def _available_lab(owner: dict[str, Any]) -> LabThread | LabProcess:
     """The running lab, after a cheap early look at the limits (the binding check is in
     :func:`_start_running`): a learner already at the cap is told so without taking a lock."""
     lab = labstate.get_lab()
@@ -162,14 +165,13 @@ async def _start_running(**fields: Any) -> Walk:
     return await sync_to_async(_insert_running)(fields)
 
 
-async def _run(cid: str, lab: LabThread, work: Callable[[Lab], Awaitable[R]],
+async def _run(cid: str, lab: LabThread | LabProcess, work: Callable[[Lab], Awaitable[tuple[R, dict[str, str]]]],
                finish: Callable[..., Walk | None]) -> None:
+    """Run ``work`` (one of :mod:`netlearn.lab.calls`, bound with ``functools.partial``: it may
+    cross to a lab in another process) and store its record and topology with ``finish``."""
     stored: Walk | None = None
     try:
-        async def in_lab(running: Lab) -> tuple[R, dict[str, str]]:
-            return await work(running), topology_map(running)
-
-        future = lab.submit(in_lab)
+        future = lab.submit(work)
         record, topology = await asyncio.wait_for(asyncio.wrap_future(future), WALK_DEADLINE_SECONDS)
         stored = await in_thread(finish, cid, record=record, topology=topology)
     except asyncio.CancelledError:
@@ -210,15 +212,7 @@ async def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return await sync_to_async(call, thread_sensitive=False)()
 
 
-def topology_map(lab: Lab) -> dict[str, str]:
-    """Lab address → diagram node id, stored with the walk so a replay draws the same picture."""
-    endpoints = lab.endpoints()
-    nodes = {lab.config.client_host: "client"}
-    for role in ("root", "tld", "authoritative", "resolver", "l4", "l7"):
-        nodes[endpoints[role]["host"]] = role
-    for index, backend in enumerate(endpoints["backends"], start=1):
-        nodes[backend["host"]] = f"backend-{index}"
-    return nodes
+topology_map = calls.topology_map  # the walk command and tests call it by this name
 
 
 def _storable(walk: Walk) -> bool:

@@ -30,9 +30,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from netlearn.core import labstate
+from netlearn.lab import calls
+from netlearn.lab.process import LabProcess
 from netlearn.lab.runner import LabThread
 from netlearn.lab.topology import LabConfig
 
@@ -118,17 +119,14 @@ class LabSupervisor:
             misses = 0
             await self._restart(lab)
 
-    async def _answers(self, lab: LabThread) -> bool:
-        async def noop(_: Any) -> None:
-            return None
-
+    async def _answers(self, lab: LabThread | LabProcess) -> bool:
         try:
-            await asyncio.wait_for(asyncio.wrap_future(lab.submit(noop)), self.ping_timeout)
+            await asyncio.wait_for(asyncio.wrap_future(lab.submit(calls.noop)), self.ping_timeout)
             return True
         except Exception:  # noqa: BLE001 - time-out, closed loop: either way no answer
             return False
 
-    async def _restart(self, old: LabThread) -> None:
+    async def _restart(self, old: LabThread | LabProcess) -> None:
         labstate.set_restarting(True)
         try:
             # Ask a stuck lab to stop; do not wait long for it (its thread is a daemon).

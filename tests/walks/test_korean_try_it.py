@@ -5,6 +5,7 @@ try-it produces.
 """
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.test import AsyncClient
 
+from netlearn.lab import calls
 from netlearn.walks import bridge
 from netlearn.walks.models import Walk
 from netlearn.walks.services import _run, _start_running, walk_finish
@@ -110,8 +112,8 @@ async def test_an_http3_walk_in_korean(embedded_lab) -> None:
     walk = await _start_running(url=url, worker="test", step_id=None, params={"cache": "cold"}, user=None,
                                 session_key="ko")
     bridge.register_live(walk.id.hex)
-    await _run(walk.id.hex, embedded_lab,
-               lambda lab: lab.walk(url, correlation_id=walk.id.hex, cold=True, protocol="h3"), walk_finish)
+    work = functools.partial(calls.walk_and_topology, url=url, correlation_id=walk.id.hex, cold=True, protocol="h3")
+    await _run(walk.id.hex, embedded_lab, work, walk_finish)
     walk = await _finished(walk.id)
     assert walk.status == Walk.Status.DONE, (walk.code, walk.detail)
     assert any(e["kind"] == "packet" for e in walk.events), "the walk went over QUIC"
