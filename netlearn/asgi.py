@@ -46,8 +46,7 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
         # Last: once the lab is up, the start-up heap is frozen out of the garbage collector's full
         # collections (netlearn/core/heap.py: they stalled the loop 140-240 ms every ~3 s under a
-        # class). NETLEARN_GC_FREEZE=0 leaves CPython's defaults (to measure against).
-        "lifespan": LifespanApp([ProgressJournal(), EmbeddedLab(),
-                                 SettledHeap(enabled=os.environ.get("NETLEARN_GC_FREEZE", "1") != "0")]),
+        # class). NETLEARN_GC_FREEZE=0 (settings) leaves CPython's defaults (to measure against).
+        "lifespan": LifespanApp([ProgressJournal(), EmbeddedLab(), SettledHeap()]),
     }
 )

@@ -64,6 +64,18 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 CHROMIUM = os.environ.get("NETLEARN_CHROMIUM", "/usr/bin/chromium")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_heap_freeze_in_pytest() -> None:
+    """A real worker freezes its start-up heap out of the garbage collector (netlearn/core/heap.py,
+    the last lifespan service). The in-process servers here (``asgi_live_server``) run that lifespan
+    in pytest's own process, where it would freeze every earlier test's objects for the rest of the
+    run and change the collector for every later test. Server processes the tests start keep it
+    (tests/core/test_heap.py checks it there)."""
+    from django.conf import settings
+
+    settings.NETLEARN_GC_FREEZE = False
+
+
 @pytest.fixture(autouse=True)
 def _default_language_after_each_test() -> Iterator[None]:
     """Django's locale middleware activates a request's language in the thread that served it and

@@ -37,16 +37,17 @@ class SettledHeap:
     """A background service (``netlearn.core.lifespan``) started last: collect what start-up left over,
     freeze the rest out of every later collection (``gc.freeze``), and make full collections rarer.
 
-    Nothing to undo at shutdown: the process ends.
+    Nothing to undo at shutdown: the process ends. ``settings.NETLEARN_GC_FREEZE`` (env
+    ``NETLEARN_GC_FREEZE=0``) turns it off: to measure against, and in pytest's own process, whose
+    in-process test servers run this lifespan too (freezing there would keep every earlier test's
+    objects out of collection and change the collector for every later test).
     """
 
-    def __init__(self, enabled: bool = True) -> None:
-        self.enabled = enabled
-
     async def start(self) -> None:
-        if not self.enabled:
-            return
-        settle_heap()
+        from django.conf import settings
+
+        if settings.NETLEARN_GC_FREEZE:
+            settle_heap()
 
     async def stop(self) -> None:
         """Nothing to release."""

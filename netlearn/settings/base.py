@@ -177,6 +177,9 @@ SESSION_ENGINE = "netlearn.core.sessions"
 #: Lesson progress is written behind the page through a journal in DATA_DIR (netlearn.lessons.progress).
 NETLEARN_PROGRESS_WRITE_BEHIND = True
 NETLEARN_PROGRESS_FLUSH_INTERVAL = float(os.environ.get("NETLEARN_PROGRESS_FLUSH_INTERVAL", "0.25"))
+#: A worker freezes its start-up heap out of the garbage collector (netlearn.core.heap); 0 leaves
+#: CPython's defaults, to measure against. pytest's own process turns it off (tests/conftest.py).
+NETLEARN_GC_FREEZE = os.environ.get("NETLEARN_GC_FREEZE", "1") != "0"
 
 # The lab: embedded (a thread with its own event loop, started with the ASGI app) by default.
 # "process": the same lab in a child process the worker starts and supervises (netlearn/lab/process.py).

@@ -2,6 +2,7 @@
 (``netlearn/core/heap.py``: they stalled the site loop 140-240 ms every few seconds under a class)."""
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -43,3 +44,14 @@ def test_the_freeze_can_be_turned_off_to_measure_against() -> None:
     seen = run_probe({"NETLEARN_GC_FREEZE": "0"})
     assert seen["frozen"] == 0
     assert seen["after"] == seen["before"]
+
+
+def test_an_in_process_test_server_leaves_pytests_collector_alone(asgi_live_server) -> None:
+    """The lifespan ran (the server answers), but pytest's own process is not a worker: nothing
+    frozen, CPython's oldest threshold kept (tests/conftest.py turns the setting off)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{asgi_live_server}/healthz", timeout=30) as response:
+        assert response.status == 200
+    assert gc.get_freeze_count() == 0
+    assert gc.get_threshold()[2] == 10
