@@ -30,8 +30,9 @@ status is in the JSON's "statuses".
 
 The servers are started by this script, in temporary folders:
 
-* ``embedded``: one uvicorn worker, SQLite (WAL) in ``NETLEARN_DATA_DIR``, the in-memory channel
-  layer and cache, seeded with ``migrate`` + ``seed_content``;
+* ``embedded``: one uvicorn worker (its lab in a child process, as ``make run``'s; ``--worker-env
+  NETLEARN_LAB_MODE=embedded`` for a thread), SQLite (WAL) in ``NETLEARN_DATA_DIR``, the in-memory
+  channel layer and cache, seeded with ``migrate`` + ``seed_content``;
 * ``stack``: the layout of docs/deploy.md via ``tests/scale/stack.py``: nginx → 2 uvicorn workers →
   PostgreSQL + Redis (channel layer and cache).
 
@@ -318,11 +319,11 @@ async def discover(base: str) -> tuple[list[str], list[str]]:
     return sorted(set(steps)), questions
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU of these processes and their children (all their threads), from
-    /proc/<pid>/stat."""
+def cpu_seconds(pids: list[int], *, children: bool = True) -> float:
+    """User + system CPU of these processes, and of their children unless told not to (all their
+    threads), from /proc/<pid>/stat."""
     total = 0
-    for pid in with_children(pids):
+    for pid in with_children(pids) if children else pids:
         try:
             with open(f"/proc/{pid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
@@ -337,8 +338,9 @@ async def request_costs(site: Site, count: int = 150, walks: int = 12) -> list[t
     each page on this machine, independent of concurrency. ``/healthz`` comes close to a floor:
     Django's whole middleware stack plus a small JSON of the lab's state. A question GET + answer
     POST is priced as a pair (the answer needs the page's attempt token), and a walk as everything
-    it makes the worker do (its embedded lab included): the POST, the WebSocket, the walk through
-    the lab with its capture, storing it, and the final render streamed to the page."""
+    it makes the worker do (its lab included, in a thread or its child process): the POST, the
+    WebSocket, the walk through the lab with its capture, storing it, and the final render streamed
+    to the page; then the worker process's share alone."""
     browser = Browser(site.base)
     costs = []
     try:
@@ -371,11 +373,15 @@ async def request_costs(site: Site, count: int = 150, walks: int = 12) -> list[t
         await learner.walk()  # warm: the walk form, the lab's caches
         await asyncio.sleep(1.0)
         before = cpu_seconds(site.worker_pids)
+        own_before = cpu_seconds(site.worker_pids, children=False)
         for _ in range(walks):
             await learner.walk()
         await learner.drop_ws()
         costs.append(("walk (POST, WebSocket, lab, capture, store, final render)",
                       (cpu_seconds(site.worker_pids) - before) * 1000 / walks))
+        # The same walks without the lab's child process (equal to the above with the lab in a thread).
+        costs.append(("walk, the worker process alone",
+                      (cpu_seconds(site.worker_pids, children=False) - own_before) * 1000 / walks))
     finally:
         await browser.close()
     return costs
@@ -439,6 +445,7 @@ async def run_class(site: Site, args: argparse.Namespace) -> tuple[Stats, dict]:
     baseline = tree_rss_kb(site.worker_pids)
     t_start = time.monotonic()
     cpu_before = cpu_seconds(site.worker_pids)
+    own_before = cpu_seconds(site.worker_pids, children=False)
     deadline = t_start + args.duration
     stats.full_class = (t_start + args.ramp, deadline)
     client_before = resource.getrusage(resource.RUSAGE_SELF)
@@ -461,6 +468,7 @@ async def run_class(site: Site, args: argparse.Namespace) -> tuple[Stats, dict]:
         stats.expected["learner cut off at the end of the run"] += len(pending)
     wall = time.monotonic() - t_start
     worker_cpu = cpu_seconds(site.worker_pids) - cpu_before
+    own_cpu = cpu_seconds(site.worker_pids, children=False) - own_before
     client_after = resource.getrusage(resource.RUSAGE_SELF)
     client_cpu = (client_after.ru_utime + client_after.ru_stime) - (client_before.ru_utime + client_before.ru_stime)
     done.set()
@@ -469,7 +477,7 @@ async def run_class(site: Site, args: argparse.Namespace) -> tuple[Stats, dict]:
     others = {name: sum(tree_rss_kb([p]) for p in pids) for name, pids in site.other_pids.items()}
     return stats, {"wall": wall, "baseline": baseline, "peak": peak, "idle": idle, "costs": costs,
                    "max_rss": max((s[2] for s in stats.samples), default=baseline), "others": others,
-                   "worker_cpu_s": worker_cpu, "client_cpu_s": client_cpu}
+                   "worker_cpu_s": worker_cpu, "own_cpu_s": own_cpu, "client_cpu_s": client_cpu}
 
 
 def pct(values: list[float], p: float) -> float:
@@ -510,9 +518,11 @@ def summary(site: Site, args: argparse.Namespace, stats: Stats, mem: dict) -> di
         "peak_connected": peak_connected, "idle_sockets_held": idle_held, "learners_started": stats.started,
         "kb_per_connected_learner": per_socket,
         "cpu_ms_per_request": {label: round(ms, 2) for label, ms in mem["costs"]}, "actions": actions,
-        # The workers' CPU (their embedded labs included) during the load, in cores: near
-        # 1.0 per worker process means the GIL-bound worker is the limit, well below it means waits.
+        # The workers' CPU (their labs included, in threads or child processes) during the load, in
+        # cores; then the worker processes alone: near 1.0 each means the GIL-bound worker is the
+        # limit, well below it means waits. The difference is the labs' child processes.
         "worker_cpu_cores": round(mem["worker_cpu_s"] / wall, 2),
+        "worker_process_cpu_cores": round(mem["own_cpu_s"] / wall, 2),
         # The load generator's own CPU (this process), in cores: it shares the machine's two.
         "client_cpu_cores": round(mem["client_cpu_s"] / wall, 2),
         "goal_met": {"served_200_req_per_s": served_full >= 200, "step_p99_50ms": bool(steps) and pct(steps, 99) <= 50,
@@ -543,7 +553,8 @@ def report(site: Site, args: argparse.Namespace, stats: Stats, mem: dict) -> Non
         print(f"with the whole class in ({end - start:.0f} s from the end of the ramp): "
               f"{stats.full_served / (end - start):.1f} req/s served (2xx, 3xx), "
               f"{stats.full_requests - stats.full_served} not (429, 503)")
-    print(f"CPU during the load, in cores: workers {mem['worker_cpu_s'] / wall:.2f}, "
+    print(f"CPU during the load, in cores: workers {mem['worker_cpu_s'] / wall:.2f} "
+          f"(the worker processes alone {mem['own_cpu_s'] / wall:.2f}, the rest their labs' processes), "
           f"this client {mem['client_cpu_s'] / wall:.2f}")
     print(f"{'action':24s} {'n':>7s} {'per s':>7s} {'p50 ms':>9s} {'p95 ms':>9s} {'p99 ms':>9s}")
     for action in ("lesson step GET", "question GET", "answer POST", "walk form GET", "walk POST", "ws connect",
@@ -581,7 +592,7 @@ def embedded_site(extra_env: dict[str, str] | None = None) -> tuple[str, list[in
     env.update({"DJANGO_SETTINGS_MODULE": "netlearn.settings.prod",
                 "DJANGO_SECRET_KEY": "classroom-bench-secret-key-" + "x" * 40,
                 "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost", "NETLEARN_HTTPS": "0",
-                "NETLEARN_DATA_DIR": str(root / "data"), "NETLEARN_LAB_MODE": "embedded",
+                "NETLEARN_DATA_DIR": str(root / "data"), "NETLEARN_LAB_MODE": "process",
                 "NETLEARN_LAB_EPHEMERAL": "1"})
     env.update(extra_env or {})
     manage(env, "migrate", "--noinput", "-v", "0")
@@ -613,8 +624,8 @@ async def bench(name: str, args: argparse.Namespace) -> None:
     base, pids, others, stop = (embedded_site if name == "embedded" else stack_site)(args.worker_env)
     try:
         steps, questions = await discover(base)
-        label = ("embedded (1 uvicorn worker, SQLite WAL, in-memory layer)" if name == "embedded"
-                 else "stack (nginx → 2 uvicorn workers, PostgreSQL, Redis)")
+        label = ("embedded (1 uvicorn worker and its lab's process, SQLite WAL, in-memory layer)"
+                 if name == "embedded" else "stack (nginx → 2 uvicorn workers, PostgreSQL, Redis)")
         site = Site(label, base, pids, others, steps, questions, stop)
         stats, mem = await run_class(site, args)
         report(site, args, stats, mem)

@@ -254,6 +254,21 @@ async def embedded_lab(transactional_db):
         await bridge.stop_embedded_lab()
 
 
+@pytest.fixture(params=["embedded", "process"])
+async def lab_either_way(request, transactional_db, settings):
+    """The worker's lab attached as the lifespan attaches it, once in a thread and once in a child
+    process (``NETLEARN_LAB_MODE``): for the tests of what the site sees of a walk."""
+    from netlearn.lab.topology import LabConfig
+    from netlearn.walks import bridge
+
+    settings.NETLEARN_LAB_MODE = request.param
+    lab = await bridge.start_embedded_lab(LabConfig.ephemeral())
+    try:
+        yield lab
+    finally:
+        await bridge.stop_embedded_lab()
+
+
 def pytest_collection_modifyitems(config, items) -> None:
     """Browser tests last: Playwright's sync API keeps an event loop running in the main thread
     for the rest of the session, and pytest-asyncio cannot start its own loop after that."""

@@ -32,7 +32,7 @@ def worker_env(*, database_url: str, redis_url: str, data_dir: Path, **extra: st
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "NETLEARN_DATA_DIR": str(data_dir),
-        "NETLEARN_LAB_MODE": "embedded",
+        "NETLEARN_LAB_MODE": "process",
         "NETLEARN_LAB_EPHEMERAL": "1",
         **extra,
     })

@@ -181,9 +181,10 @@ NETLEARN_PROGRESS_FLUSH_INTERVAL = float(os.environ.get("NETLEARN_PROGRESS_FLUSH
 #: CPython's defaults, to measure against. pytest's own process turns it off (tests/conftest.py).
 NETLEARN_GC_FREEZE = os.environ.get("NETLEARN_GC_FREEZE", "1") != "0"
 
-# The lab: embedded (a thread with its own event loop, started with the ASGI app) by default.
-# "process": the same lab in a child process the worker starts and supervises (netlearn/lab/process.py).
-NETLEARN_LAB_MODE = os.environ.get("NETLEARN_LAB_MODE", "embedded")  # embedded | process | off
+# The lab: in a child process that the worker starts and supervises (netlearn/lab/process.py: its
+# Python then runs on the machine's other core instead of sharing the worker's GIL), or "embedded"
+# (a thread of the worker with its own event loop), or "off".
+NETLEARN_LAB_MODE = os.environ.get("NETLEARN_LAB_MODE", "process")  # process | embedded | off
 #: Kernel-chosen ports for the embedded lab (tests, a second server beside ``make run``).
 NETLEARN_LAB_EPHEMERAL = os.environ.get("NETLEARN_LAB_EPHEMERAL", "0") == "1"
 

@@ -15,6 +15,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
 from netlearn.devtools.servers import free_port
 from netlearn.devtools.stack import Worker
 from tests.scale.client import Learner
@@ -104,10 +106,14 @@ async def _hold_walk_sockets(base: str, learner: Learner, walk_ids: list[str], r
         codes.append(ws.close_code)
 
 
-def test_a_uvicorn_worker_with_its_lab_stops_within_10_s_with_code_0_after_load(tmp_path) -> None:
+@pytest.mark.parametrize("lab_mode", ["embedded", "process"])
+def test_a_uvicorn_worker_with_its_lab_stops_within_10_s_with_code_0_after_load(tmp_path, lab_mode: str) -> None:
+    """Its lab in a thread or in a child process: with ``process`` the child is gone too."""
+    import psutil
+
     env = _clean_env(
         DJANGO_SETTINGS_MODULE="netlearn.settings.prod", DJANGO_SECRET_KEY="sigterm-test-secret-" + "x" * 40,
-        NETLEARN_HTTPS="0", NETLEARN_DATA_DIR=str(tmp_path), NETLEARN_LAB_MODE="embedded", NETLEARN_LAB_EPHEMERAL="1")
+        NETLEARN_HTTPS="0", NETLEARN_DATA_DIR=str(tmp_path), NETLEARN_LAB_MODE=lab_mode, NETLEARN_LAB_EPHEMERAL="1")
     subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True,
                    timeout=120)
     worker = Worker(free_port(), env, tmp_path / "worker.log").start()
@@ -129,6 +135,8 @@ def test_a_uvicorn_worker_with_its_lab_stops_within_10_s_with_code_0_after_load(
                                                                                 codes),), daemon=True)
         watcher.start()
         assert ready.wait(10)
+        children = psutil.Process(worker.process.pid).children(recursive=True)
+        assert len(children) == (1 if lab_mode == "process" else 0), children
         worker.signal(signal.SIGTERM)
         status = worker.process.wait(10)
         log = worker.log.read_text()
@@ -139,5 +147,7 @@ def test_a_uvicorn_worker_with_its_lab_stops_within_10_s_with_code_0_after_load(
         assert "Traceback" not in log, log[-3000:]
         watcher.join(10)
         assert len(codes) == 2 and all(code in (1000, 1001, 1012) for code in codes), codes
+        for child in children:  # the lab's process stopped with its worker (reaped: no zombie left)
+            assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE, child
     finally:
         worker.stop()

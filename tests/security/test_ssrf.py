@@ -133,6 +133,29 @@ async def test_lab_names_pointing_outside_are_refused_and_never_dialled(embedded
     assert resolver in connect_watch.hosts()  # the walks did ask DNS: the watch saw them
 
 
+async def test_a_lab_in_its_own_process_dials_nothing_outside(connect_watch, settings, transactional_db) -> None:
+    """``NETLEARN_LAB_MODE=process``: the lab is a child of this process, started while the watch
+    is attached, so ``strace -f`` follows it; its walker really dialled the resolver (seen), and
+    never the outside address a lab name points at."""
+    from netlearn.lab.process import LabProcess
+    from netlearn.lab.topology import LabConfig
+    from netlearn.walks import bridge
+
+    settings.NETLEARN_LAB_MODE = "process"
+    lab = await bridge.start_embedded_lab(LabConfig.ephemeral())
+    try:
+        assert isinstance(lab, LabProcess)
+        for number, url in enumerate(("http://outside.netlearn.test/", "https://outside.netlearn.test/")):
+            walk = await _finished(await walk_start(url=url, session_key=f"p{number}"))
+            assert (walk.status, walk.code) == (Walk.Status.REFUSED, "address_outside_lab"), url
+        walk = await _finished(await walk_start(url="http://shop.netlearn.test/", session_key="p-shop"))
+        assert walk.status == Walk.Status.DONE, (walk.code, walk.detail)
+    finally:
+        await bridge.stop_embedded_lab()
+    assert _outside(connect_watch) == set()
+    assert lab.endpoints["resolver"]["host"] in connect_watch.hosts()  # the child's own dials were seen
+
+
 async def test_a_sub_zone_delegated_outside_the_lab_is_never_asked(embedded_lab, connect_watch) -> None:
     def delegate(lab: Any) -> None:
         _set_record(lab, "evil.netlearn.test.", "NS", "ns.evil.netlearn.test.")

@@ -33,7 +33,7 @@ async def _watch_a_walk() -> tuple[WebsocketCommunicator, list[str]]:
     return communicator, await _receive_until_final(communicator)
 
 
-async def test_walk_steps_stream_to_the_socket_and_end_with_the_full_result(embedded_lab) -> None:
+async def test_walk_steps_stream_to_the_socket_and_end_with_the_full_result(lab_either_way) -> None:
     communicator, messages = await _watch_a_walk()
     final = messages[-1]
     assert 'hx-swap-oob="true"' in final
@@ -43,17 +43,20 @@ async def test_walk_steps_stream_to_the_socket_and_end_with_the_full_result(embe
     await communicator.disconnect()
 
 
-async def test_a_slow_walk_streams_its_steps_live_before_it_ends(embedded_lab) -> None:
-    """On the embedded defaults (in-memory layer): every backend answers 0.5 s late (the lab's
-    failure injection), so the walk is still running while its DNS and TCP steps stream."""
+async def test_a_slow_walk_streams_its_steps_live_before_it_ends(lab_either_way) -> None:
+    """On the embedded defaults (in-memory layer), the lab in a thread or in a child process: every
+    backend answers 0.5 s late (the lab's failure injection), so the walk is still running while
+    its DNS and TCP steps stream."""
+    import functools
+
     from asgiref.sync import sync_to_async
 
     from netlearn.lab import control
     from netlearn.walks.models import Walk
 
     for backend in (1, 2, 3, 4):
-        await asyncio.wrap_future(embedded_lab.submit(
-            lambda lab, n=backend: control.apply(lab, {"op": "latency", "backend": n, "seconds": 0.5})))
+        command = {"op": "latency", "backend": backend, "seconds": 0.5}
+        await asyncio.wrap_future(lab_either_way.submit(functools.partial(control.apply, command=command)))
     walk = await walk_start(url="http://shop.netlearn.test/", session_key="s")
     communicator = WebsocketCommunicator(application, f"/ws/walk/{walk.id}/?lang=en",
                                          headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")])
