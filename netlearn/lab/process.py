@@ -303,6 +303,7 @@ class _LabEnd:
         self._events: list[LabEvent] = []
         self._sent: dict[str, int] = {}
         self._flush_handle: asyncio.TimerHandle | None = None
+        self._loop = asyncio.get_running_loop()
         self.done = asyncio.Event()
 
     def on_event(self, event: LabEvent) -> None:  # every event of the lab, on its loop: be quick
@@ -317,7 +318,16 @@ class _LabEnd:
         self._sent[cid] = sent + 1
         self._events.append(event)
         if self._flush_handle is None:
-            self._flush_handle = asyncio.get_running_loop().call_later(EVENT_BATCH_SECONDS, self.flush)
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # published from another thread (as the bridge allows): hand it over
+                self._loop.call_soon_threadsafe(self._flush_soon)
+                return
+            self._flush_handle = loop.call_later(EVENT_BATCH_SECONDS, self.flush)
+
+    def _flush_soon(self) -> None:
+        if self._flush_handle is None:
+            self._flush_handle = self._loop.call_later(EVENT_BATCH_SECONDS, self.flush)
 
     def flush(self) -> None:
         if self._flush_handle is not None:
