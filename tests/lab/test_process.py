@@ -189,3 +189,25 @@ def test_threads_may_submit_while_the_loop_reads() -> None:
             await asyncio.to_thread(lab.stop)
 
     asyncio.run(scenario())
+
+
+def test_a_comparison_and_a_try_it_action_cross_as_the_site_sends_them() -> None:
+    """The compare page's four walks and a lesson's "try it" action, each sent as the site sends
+    it (a ``functools.partial`` of an importable function) and answered with picklable records."""
+    from netlearn.lab.compare import compare_protocols
+
+    async def scenario() -> None:
+        lab = await _started()
+        try:
+            rows = await asyncio.wrap_future(lab.submit(functools.partial(compare_protocols, url=URL)))
+            assert len(rows) == 4 and len({row.key for row in rows}) == 4
+            assert all(row.status == "done" and row.round_trips > 0 for row in rows), rows
+            spec = {"kind": "dns_query", "name": "shop.netlearn.test", "type": "A"}
+            work = functools.partial(calls.action_and_topology, spec=spec, correlation_id="a1")
+            record, topology = await asyncio.wrap_future(lab.submit(work))
+            assert record.error == "" and record.events and "resolver" in topology.values()
+            assert {e.correlation_id for e in record.events} == {"a1"}
+        finally:
+            await asyncio.to_thread(lab.stop)
+
+    asyncio.run(scenario())
