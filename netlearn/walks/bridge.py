@@ -156,6 +156,9 @@ def _on_lab_event(event: LabEvent) -> None:  # runs on the lab's loop: must be q
     cid = event.correlation_id
     if cid is None or cid not in _live or _site_loop is None:
         return
+    if _on_site_loop():  # a lab in its own process: its batches are read on the site's loop already
+        _deliver(cid, event.as_dict())
+        return
     item = (cid, event.as_dict())
     with _handoff_lock:
         _handoff.append(item)
@@ -165,6 +168,13 @@ def _on_lab_event(event: LabEvent) -> None:  # runs on the lab's loop: must be q
             asyncio.get_running_loop().call_later(HANDOFF_SECONDS, _wake_site)
         except RuntimeError:  # published from outside a loop: wake the site's loop now
             _wake_site()
+
+
+def _on_site_loop() -> bool:
+    try:
+        return asyncio.get_running_loop() is _site_loop
+    except RuntimeError:
+        return False
 
 
 def _wake_site() -> None:

@@ -212,9 +212,6 @@ async def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return await sync_to_async(call, thread_sensitive=False)()
 
 
-topology_map = calls.topology_map  # the walk command and tests call it by this name
-
-
 def _storable(walk: Walk) -> bool:
     """May the lab's record be stored on this row? Yes while it runs, and also over a
     ``worker_lost`` verdict: that was a presumption (see "Lost walks"), the record is what really

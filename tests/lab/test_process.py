@@ -20,6 +20,7 @@ import pytest
 from netlearn.lab import calls, control
 from netlearn.lab.events import Endpoint, Kind, LabEvent
 from netlearn.lab.process import LabProcess
+from netlearn.lab.stream import LIVE_EVENT_CAP
 from netlearn.lab.topology import LabConfig
 from netlearn.lab.wire import FrameReader, frame
 from tests.waiting import eventually, eventually_sync
@@ -207,6 +208,14 @@ def test_a_comparison_and_a_try_it_action_cross_as_the_site_sends_them() -> None
             record, topology = await asyncio.wrap_future(lab.submit(work))
             assert record.error == "" and record.events and "resolver" in topology.values()
             assert {e.correlation_id for e in record.events} == {"a1"}
+            # A busy demo: its record keeps every event, the live stream stops at the cap.
+            live: list[LabEvent] = []
+            lab.stream.subscribe(live.append, correlation_id="a2")
+            spec = {"kind": "lb_distribution", "balancer": "l4", "algorithm": "round_robin", "requests": 40}
+            work = functools.partial(calls.action_and_topology, spec=spec, correlation_id="a2")
+            record, _ = await asyncio.wrap_future(lab.submit(work))
+            assert record.error == "" and len(record.events) > LIVE_EVENT_CAP
+            assert len(live) == LIVE_EVENT_CAP
         finally:
             await asyncio.to_thread(lab.stop)
 

@@ -6,6 +6,7 @@ reported its ``worker_identity()`` and was then killed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 import subprocess
@@ -20,6 +21,7 @@ from django.test import AsyncClient
 from django.utils import timezone
 
 from netlearn.asgi import application
+from netlearn.lab import calls
 from netlearn.walks import services
 from netlearn.walks.models import Walk
 from netlearn.walks.services import (
@@ -121,10 +123,7 @@ async def test_a_late_real_record_replaces_the_worker_lost_verdict(embedded_lab)
     lost = await Walk.objects.acreate(url="http://shop.netlearn.test/", session_key="s")
     failed = await Walk.objects.acreate(url="http://shop.netlearn.test/", session_key="s")
 
-    async def walk(lab):
-        return (await lab.walk("http://shop.netlearn.test/", correlation_id=lost.id.hex),
-                services.topology_map(lab))
-
+    walk = functools.partial(calls.walk_and_topology, url="http://shop.netlearn.test/", correlation_id=lost.id.hex)
     record, topology = await asyncio.wrap_future(embedded_lab.submit(walk))
     await Walk.objects.filter(id=lost.id).aupdate(status=Walk.Status.FAILED, code=WORKER_LOST)
     await Walk.objects.filter(id=failed.id).aupdate(status=Walk.Status.FAILED, code="lab_error")

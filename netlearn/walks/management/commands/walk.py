@@ -16,11 +16,11 @@ import uuid
 
 from django.core.management.base import BaseCommand, CommandError
 
+from netlearn.lab.calls import topology_map
 from netlearn.lab.capture.pcapng import pcapng_bytes
 from netlearn.lab.runner import LabThread
 from netlearn.lab.topology import LabConfig
 from netlearn.walks import packetview, presenters, selectors
-from netlearn.walks.services import topology_map
 
 
 class Command(BaseCommand):
