@@ -427,6 +427,18 @@ async def sampler(site: Site, stats: Stats, t_start: float, done: asyncio.Event)
             pass
 
 
+async def client_lag(lags: list[float], done: asyncio.Event, every: float = 0.005) -> None:
+    """This client's own event-loop lag, sampled every 5 ms while the class runs: the load generator
+    shares the two cores and one loop with 1,000 learners, and a latency it measures includes the
+    time its own loop was late to read the answer. Printed beside the step page's tail so the two
+    can be told apart (a server-side tail cannot be smaller than what this adds)."""
+    loop = asyncio.get_running_loop()
+    while not done.is_set():
+        t0 = loop.time()
+        await asyncio.sleep(every)
+        lags.append((loop.time() - t0 - every) * 1000)
+
+
 async def run_class(site: Site, args: argparse.Namespace) -> tuple[Stats, dict]:
     stats = Stats()
     # Warm-up: every page once, a walk, then the baseline RSS.
@@ -451,6 +463,8 @@ async def run_class(site: Site, args: argparse.Namespace) -> tuple[Stats, dict]:
     client_before = resource.getrusage(resource.RUSAGE_SELF)
     done = asyncio.Event()
     sample_task = asyncio.create_task(sampler(site, stats, t_start, done))
+    lags: list[float] = []
+    lag_task = asyncio.create_task(client_lag(lags, done))
     tasks = []
     for n in range(args.learners):
         at = t_start + args.ramp * n / args.learners
@@ -473,11 +487,13 @@ async def run_class(site: Site, args: argparse.Namespace) -> tuple[Stats, dict]:
     client_cpu = (client_after.ru_utime + client_after.ru_stime) - (client_before.ru_utime + client_before.ru_stime)
     done.set()
     await sample_task
+    await lag_task
     peak = max(stats.samples, key=lambda s: (s[1], s[2])) if stats.samples else (0, 0, baseline)
     others = {name: sum(tree_rss_kb([p]) for p in pids) for name, pids in site.other_pids.items()}
     return stats, {"wall": wall, "baseline": baseline, "peak": peak, "idle": idle, "costs": costs,
                    "max_rss": max((s[2] for s in stats.samples), default=baseline), "others": others,
-                   "worker_cpu_s": worker_cpu, "own_cpu_s": own_cpu, "client_cpu_s": client_cpu}
+                   "worker_cpu_s": worker_cpu, "own_cpu_s": own_cpu, "client_cpu_s": client_cpu,
+                   "client_lag": lags}
 
 
 def pct(values: list[float], p: float) -> float:
@@ -525,6 +541,9 @@ def summary(site: Site, args: argparse.Namespace, stats: Stats, mem: dict) -> di
         "worker_process_cpu_cores": round(mem["own_cpu_s"] / wall, 2),
         # The load generator's own CPU (this process), in cores: it shares the machine's two.
         "client_cpu_cores": round(mem["client_cpu_s"] / wall, 2),
+        # How late this client's own loop was (sampled every 5 ms): part of every latency above.
+        "client_loop_lag_ms": {"p50": round(pct(mem["client_lag"], 50), 1), "p99": round(pct(mem["client_lag"], 99), 1),
+                               "max": round(max(mem["client_lag"], default=float("nan")), 1)},
         "goal_met": {"served_200_req_per_s": served_full >= 200, "step_p99_50ms": bool(steps) and pct(steps, 99) <= 50,
                      "zero_errors": errors == 0, "kb_per_learner_100": 0 < per_socket <= 100,
                      # 1,000 connected: the idle probe held 1,000 walk-page sockets at once and all
@@ -556,6 +575,8 @@ def report(site: Site, args: argparse.Namespace, stats: Stats, mem: dict) -> Non
     print(f"CPU during the load, in cores: workers {mem['worker_cpu_s'] / wall:.2f} "
           f"(the worker processes alone {mem['own_cpu_s'] / wall:.2f}, the rest their labs' processes), "
           f"this client {mem['client_cpu_s'] / wall:.2f}")
+    print(f"this client's own loop lag (part of every latency below): p50 {pct(mem['client_lag'], 50):.1f} ms, "
+          f"p99 {pct(mem['client_lag'], 99):.1f} ms, max {max(mem['client_lag'], default=float('nan')):.1f} ms")
     print(f"{'action':24s} {'n':>7s} {'per s':>7s} {'p50 ms':>9s} {'p95 ms':>9s} {'p99 ms':>9s}")
     for action in ("lesson step GET", "question GET", "answer POST", "walk form GET", "walk POST", "ws connect",
                    "walk POST→final msg", "turned away (503)"):

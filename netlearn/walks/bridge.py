@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -267,6 +267,23 @@ async def stop_embedded_lab() -> None:
         await asyncio.to_thread(thread.stop)
     for task in list(_tasks):
         task.cancel()
+
+
+def run_on_site_loop(callback: Callable[[], None]) -> bool:
+    """Run ``callback`` on the site's loop: now when called there, else queued to it from this
+    thread (in order with whatever this thread queues after it). False when there is no loop to
+    run it (no lab attached, or the loop is closing)."""
+    loop = _site_loop
+    if loop is None:
+        return False
+    if _on_site_loop():
+        callback()
+        return True
+    try:
+        loop.call_soon_threadsafe(callback)
+    except RuntimeError:  # closed
+        return False
+    return True
 
 
 def spawn(coro: Coroutine[Any, Any, None]) -> None:

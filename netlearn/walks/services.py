@@ -67,41 +67,75 @@ def _owner(user: User | None, session_key: str | None) -> dict[str, Any]:
     return {"user": None, "session_key": session_key or ""}
 
 
-async def walk_start(*, url: str, user: User | None = None, session_key: str | None = None,
-                     step_id: int | None = None, cold: bool = False) -> Walk:
-    """Create a walk. A URL the lab may not walk is stored as refused, and no socket is opened.
-    ``step_id``: the lesson step whose "try it" started it, written in the same INSERT (one write:
-    a full disk cannot leave a walk without its step). ``cold``: the resolver starts from an empty
-    cache of this walk's own, so the root → TLD → authoritative referrals are on the wire."""
+def create_walk(*, url: str, user: User | None = None, session_key: str | None = None,
+                step_id: int | None = None, cold: bool = False) -> tuple[Walk, Callable[[], None] | None]:
+    """The database part of starting a walk, in one call from a thread: vet the URL (a URL the lab
+    may not walk is stored as refused, and no socket is opened), check the lab and the caps, INSERT.
+    Returns the walk and what starts it in the lab (:func:`launch`, to run on the site's loop;
+    None when refused). ``step_id``: the lesson step whose "try it" started it, written in the
+    same INSERT (one write: a full disk cannot leave a walk without its step). ``cold``: the
+    resolver starts from an empty cache of this walk's own, so the root → TLD → authoritative
+    referrals are on the wire.
+
+    Why one sync call: a walk POST used to be an async view that hopped between the site's loop
+    and its thread for each query (the learner's caps, the INSERT, the panel), and every hop is a
+    hand-over of the GIL that a lesson step page served on the loop waits behind."""
     url = (url or "").strip()
     owner = _owner(user, session_key)
     parsed = parse_lab_url(url)
     if isinstance(parsed, Refusal):
-        return await Walk.objects.acreate(url=url[:2048], status=Walk.Status.REFUSED, code=parsed.code,
-                                          detail={"refusal": parsed.detail}, finished_at=timezone.now(),
-                                          step_id=step_id, **owner)
-    lab = await _available_lab(owner)
-    walk = await _start_running(url=url, worker=worker_identity(), step_id=step_id,
-                                params={"cache": "cold" if cold else "warm"}, **owner)
-    bridge.register_live(walk.id.hex)
-    work = functools.partial(calls.walk_and_topology, url=url, correlation_id=walk.id.hex, cold=cold)
-    bridge.spawn(_run(walk.id.hex, lab, work, walk_finish))
+        return Walk.objects.create(url=url[:2048], status=Walk.Status.REFUSED, code=parsed.code,
+                                   detail={"refusal": parsed.detail}, finished_at=timezone.now(),
+                                   step_id=step_id, **owner), None
+    return _create_running(owner, calls.walk_and_topology, walk_finish, dict(url=url, cold=cold), url=url,
+                           step_id=step_id, params={"cache": "cold" if cold else "warm"})
+
+
+def create_action(*, step: Step, user: User | None = None, session_key: str | None = None
+                  ) -> tuple[Walk, Callable[[], None] | None]:
+    """:func:`create_walk` for a lesson step's "try it" action. A walk action is a walk; the
+    others are stored the same way."""
+    spec = dict(step.lab_action or {})
+    if spec.get("kind") == "walk":  # cold: a lesson's walk shows the whole resolution, whoever walked before
+        return create_walk(url=spec.get("url", ""), user=user, session_key=session_key, step_id=step.pk, cold=True)
+    return _create_running(_owner(user, session_key), calls.action_and_topology, action_finish, dict(spec=spec),
+                           kind=str(spec.get("kind", "")), url=describe_action(spec), params=spec, step_id=step.pk)
+
+
+def _create_running(owner: dict[str, Any], call: Callable[..., Any], finish: Callable[..., Walk | None],
+                    arguments: dict[str, Any], **fields: Any) -> tuple[Walk, Callable[[], None]]:
+    lab = _available_lab(owner)
+    walk = _insert_running({**fields, "worker": worker_identity(), **owner})
+    work = functools.partial(call, correlation_id=walk.id.hex, **arguments)
+    return walk, functools.partial(launch, walk.id.hex, lab, work, finish)
+
+
+def launch(cid: str, lab: LabThread | LabProcess, work: Callable[[Lab], Awaitable[tuple[R, dict[str, str]]]],
+           finish: Callable[..., Walk | None]) -> None:
+    """On the site's loop: open the walk's live buffer, then run it in the lab in the background."""
+    bridge.register_live(cid)
+    bridge.spawn(_run(cid, lab, work, finish))
+
+
+def start_from_thread(created: tuple[Walk, Callable[[], None] | None]) -> Walk:
+    """For a sync view: hand a created walk's launch to the site's loop. Handed over before the
+    view's answer is (both go through the loop's queue in order), so the walk's live buffer is
+    open before the browser can ask for its socket. A site loop that is gone (shutting down)
+    fails the walk at once rather than leaving it running for the lost-walk sweep."""
+    walk, start = created
+    if start is not None and not bridge.run_on_site_loop(start):
+        walk_fail(walk.id.hex, code="lab_error", message="the site is shutting down; try again in a moment")
+        walk.refresh_from_db()
     return walk
 
 
-async def lab_action_start(*, step: Step, user: User | None = None, session_key: str | None = None) -> Walk:
-    """Run a lesson step's "try it" action. A walk action is a walk; the others are stored the same way."""
-    spec = dict(step.lab_action or {})
-    if spec.get("kind") == "walk":  # cold: a lesson's walk shows the whole resolution, whoever walked before
-        return await walk_start(url=spec.get("url", ""), user=user, session_key=session_key, step_id=step.pk,
-                                cold=True)
-    owner = _owner(user, session_key)
-    lab = await _available_lab(owner)
-    walk = await _start_running(kind=str(spec.get("kind", "")), url=describe_action(spec), params=spec,
-                                step_id=step.pk, worker=worker_identity(), **owner)
-    bridge.register_live(walk.id.hex)
-    work = functools.partial(calls.action_and_topology, spec=spec, correlation_id=walk.id.hex)
-    bridge.spawn(_run(walk.id.hex, lab, work, action_finish))
+async def walk_start(*, url: str, user: User | None = None, session_key: str | None = None,
+                     step_id: int | None = None, cold: bool = False) -> Walk:
+    """:func:`create_walk` from async code (one hop to a thread), then started on this loop."""
+    walk, start = await sync_to_async(create_walk)(url=url, user=user, session_key=session_key,
+                                                  step_id=step_id, cold=cold)
+    if start is not None:
+        start()
     return walk
 
 
@@ -118,14 +152,13 @@ def describe_action(spec: dict[str, Any]) -> str:
     return str(kind)
 
 
-async def _available_lab(owner: dict[str, Any]) -> LabThread | LabProcess:
+def _available_lab(owner: dict[str, Any]) -> LabThread | LabProcess:
     """The running lab, after a cheap early look at the limits (the binding check is in
-    :func:`_start_running`): a learner already at the cap is told so without taking a lock."""
+    :func:`_insert_running`): a learner already at the cap is told so without taking a lock."""
     lab = labstate.get_lab()
     if lab is None or not lab.is_alive():
         raise LabUnavailable()
-    running = Walk.objects.filter(status=Walk.Status.RUNNING)
-    if await running.filter(**owner).acount() >= MAX_RUNNING_PER_LEARNER:
+    if Walk.objects.filter(status=Walk.Status.RUNNING, **owner).count() >= MAX_RUNNING_PER_LEARNER:
         raise WalkBusy("learner")
     return lab
 
@@ -158,11 +191,6 @@ def _insert_running(fields: dict[str, Any]) -> Walk:
         if counts["total"] >= MAX_RUNNING_TOTAL:
             raise WalkBusy("site")
         return Walk.objects.create(**fields)
-
-
-async def _start_running(**fields: Any) -> Walk:
-    """Store a running walk if the learner's and the site's caps allow it (atomically), else WalkBusy."""
-    return await sync_to_async(_insert_running)(fields)
 
 
 async def _run(cid: str, lab: LabThread | LabProcess, work: Callable[[Lab], Awaitable[tuple[R, dict[str, str]]]],

@@ -15,7 +15,7 @@ from netlearn.core.htmx import HtmxHttpRequest
 
 from . import rendering, selectors
 from .models import Walk
-from .services import LabUnavailable, WalkBusy, lab_action_start, walk_start
+from .services import LabUnavailable, WalkBusy, create_action, create_walk, start_from_thread
 
 DEFAULT_URL = "http://shop.netlearn.test/"
 SUGGESTIONS = [
@@ -36,30 +36,40 @@ async def _session_key(request: HttpRequest) -> str:
     return request.session.session_key or ""
 
 
+def _session_key_now(request: HttpRequest) -> str:
+    """:func:`_session_key` for sync views."""
+    if not request.session.session_key:
+        request.session.save()
+    return request.session.session_key or ""
+
+
 @require_http_methods(["GET", "POST"])
-async def walk_index(request: HtmxHttpRequest) -> HttpResponse:
-    user = await request.auser()
-    session_key = await _session_key(request)
+def walk_index(request: HtmxHttpRequest) -> HttpResponse:
+    """The URL box and history; POST starts a walk. A sync view on purpose: its queries run in one
+    go on the request's thread, and only the walk's launch is handed to the site's loop
+    (``services.create_walk`` says why)."""
+    user = request.user
+    session_key = _session_key_now(request)
     error = None
     url = request.GET.get("url", "")[:2100] or DEFAULT_URL  # a quiz or lesson can link to a walk of its URL
     if request.method == "POST":
         url = request.POST.get("url", "")
         # The history is shown only when the form comes back (an error); a walk needs only to
         # know whether it is the learner's first.
-        first_walk = not await Walk.objects.for_learner(user=user, session_key=session_key).aexists()
+        first_walk = not Walk.objects.for_learner(user=user, session_key=session_key).exists()
         try:
-            walk = await walk_start(url=url, user=user, session_key=session_key,
-                                    cold=_wants_cold(request.POST.get("cache"), first_walk=first_walk))
+            walk = start_from_thread(create_walk(url=url, user=user, session_key=session_key,
+                                                 cold=_wants_cold(request.POST.get("cache"), first_walk=first_walk)))
         except (WalkBusy, LabUnavailable) as exc:
             error = _busy_message(exc)
         else:
             if request.htmx:
-                response = await _render_panel(request, walk)
+                response = TemplateResponse(request, "walks/_panel.html", _panel_context(walk))
                 response["HX-Push-Url"] = walk.get_absolute_url()
                 return response
             return redirect(walk.get_absolute_url())
     status = 429 if error and request.method == "POST" else 200
-    history = await sync_to_async(selectors.history)(user=user, session_key=session_key)
+    history = selectors.history(user=user, session_key=session_key)
     return TemplateResponse(request, "walks/index.html", {
         "url": url, "suggestions": SUGGESTIONS, "history": history, "error": error,
         "cache_default": "cold" if not history else "warm"}, status=status)
@@ -71,11 +81,6 @@ def _wants_cold(choice: str | None, *, first_walk: bool) -> bool:
     if choice in ("cold", "warm"):
         return choice == "cold"
     return first_walk
-
-
-async def _render_panel(request: HttpRequest, walk: Walk) -> HttpResponse:
-    context = await sync_to_async(_panel_context)(walk)
-    return TemplateResponse(request, "walks/_panel.html", context)
 
 
 def _panel_context(walk: Walk, packet_query: dict[str, str] | None = None) -> dict[str, Any]:
@@ -150,21 +155,22 @@ async def walk_step(request: HttpRequest, walk_id: Any, seq: int) -> HttpRespons
 
 
 @require_http_methods(["POST"])
-async def try_step(request: HtmxHttpRequest, step_id: int) -> HttpResponse:
-    """Run a lesson step's "try it" action; the result streams into the step (or opens as a page)."""
+def try_step(request: HtmxHttpRequest, step_id: int) -> HttpResponse:
+    """Run a lesson step's "try it" action; the result streams into the step (or opens as a page).
+    Sync, as :func:`walk_index` is, for the same reason."""
     from netlearn.lessons.models import Step
 
-    user = await request.auser()
-    step = await Step.objects.select_related("lesson").filter(pk=step_id).afirst()
+    user = request.user
+    step = Step.objects.select_related("lesson").filter(pk=step_id).first()
     if step is None or not step.lab_action or not (step.lesson.published or (user.is_authenticated and user.is_staff)):
         raise Http404
     try:
-        walk = await lab_action_start(step=step, user=user, session_key=await _session_key(request))
+        walk = start_from_thread(create_action(step=step, user=user, session_key=_session_key_now(request)))
     except (WalkBusy, LabUnavailable) as exc:
         return HttpResponse(f'<p class="error" role="alert">{_busy_message(exc)}</p>', status=429 if isinstance(
             exc, WalkBusy) else 503)
     if not request.htmx:
         return redirect(walk.get_absolute_url())
     template = "walks/_action_panel.html" if walk.kind != "walk" else "walks/_try_walk_panel.html"
-    context = await sync_to_async(rendering.try_walk_context)(walk) if walk.kind == "walk" and walk.is_finished else {}
+    context = rendering.try_walk_context(walk) if walk.kind == "walk" and walk.is_finished else {}
     return TemplateResponse(request, template, {"walk": walk, **context})

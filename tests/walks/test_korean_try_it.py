@@ -16,7 +16,7 @@ from django.test import AsyncClient
 from netlearn.lab import calls
 from netlearn.walks import bridge
 from netlearn.walks.models import Walk
-from netlearn.walks.services import _run, _start_running, walk_finish
+from netlearn.walks.services import _insert_running, _run, walk_finish
 from tests.i18n_check import english_sentences
 
 from .test_services import _finished
@@ -109,8 +109,8 @@ async def test_an_http3_walk_in_korean(embedded_lab) -> None:
     """No page starts an HTTP/3 walk on its own (the compare page walks it and keeps numbers), so
     this one is started as the site starts any walk, with the lab's ``protocol="h3"`` option."""
     url = "https://shop.netlearn.test/"
-    walk = await _start_running(url=url, worker="test", step_id=None, params={"cache": "cold"}, user=None,
-                                session_key="ko")
+    walk = await sync_to_async(_insert_running)(dict(url=url, worker="test", step_id=None, params={"cache": "cold"},
+                                                     user=None, session_key="ko"))
     bridge.register_live(walk.id.hex)
     work = functools.partial(calls.walk_and_topology, url=url, correlation_id=walk.id.hex, cold=True, protocol="h3")
     await _run(walk.id.hex, embedded_lab, work, walk_finish)
