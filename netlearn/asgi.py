@@ -36,6 +36,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from netlearn.background import EmbeddedLab, ProgressJournal  # noqa: E402
+from netlearn.core.heap import SettledHeap  # noqa: E402
 from netlearn.core.lifespan import LifespanApp  # noqa: E402
 from netlearn.routing import websocket_urlpatterns  # noqa: E402
 
@@ -43,6 +44,10 @@ application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-        "lifespan": LifespanApp([ProgressJournal(), EmbeddedLab()]),
+        # Last: once the lab is up, the start-up heap is frozen out of the garbage collector's full
+        # collections (netlearn/core/heap.py: they stalled the loop 140-240 ms every ~3 s under a
+        # class). NETLEARN_GC_FREEZE=0 leaves CPython's defaults (to measure against).
+        "lifespan": LifespanApp([ProgressJournal(), EmbeddedLab(),
+                                 SettledHeap(enabled=os.environ.get("NETLEARN_GC_FREEZE", "1") != "0")]),
     }
 )
