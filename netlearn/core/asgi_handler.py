@@ -38,7 +38,7 @@ which runs them on this event loop (asgiref remembers it for the borrowed thread
 the loop and closed afterwards, as Django does. The hop itself is ``_hop``: asgiref's
 ``sync_to_async`` minus its per-call machinery (see there).
 
-No hop at all for a returning anonymous learner's cached step page: it is tried on the loop first
+No hop at all for a returning anonymous learner's cached step page or question page: it is tried on the loop first
 (``netlearn.core.onloop``: the same chain, run right here, when everything it needs is in memory),
 and goes to a thread only when its view says so or it touched the database.
 """
@@ -70,6 +70,10 @@ BUSY_RETRY_AFTER = 5
 NEVER_TURNED_AWAY = ("/healthz", "/static/")
 #: Served first and never turned away: lesson step pages (cached, cheap; netlearn.lessons.pagecache).
 FIRST_SERVED = re.compile(r"/lessons/[\w-]+/\d+/\Z")
+#: Tried on the event loop first (``netlearn.core.onloop``): lesson step pages and single question
+#: pages, which a returning anonymous learner gets from memory. A question page that needs a
+#: thread after all queues like any other page (it is not served first).
+TRIED_ON_LOOP = re.compile(r"/lessons/[\w-]+/\d+/\Z|/quizzes/q/[\w-]+/\Z")
 BUSY_PAGE = ("""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>NetLearn is busy</title></head>
 <body><main><h1>NetLearn is very busy right now</h1>
@@ -124,7 +128,7 @@ class PooledThreadASGIHandler(ASGIHandler):
     def __init__(self, threads: int, max_waiting: int = 256, max_queue_delay: float = 2.0,
                  on_loop: bool = True) -> None:
         super().__init__()
-        #: Try lesson step pages on the event loop first (``netlearn.core.onloop``).
+        #: Try lesson step pages and question pages on the event loop first (``netlearn.core.onloop``).
         self.on_loop = on_loop
         #: Requests answered on the loop without a thread (tests and benches read it).
         self.served_on_loop = 0
@@ -154,12 +158,10 @@ class PooledThreadASGIHandler(ASGIHandler):
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
         pool = self._pool()
         path = scope["path"]
-        first = scope["method"] == "GET" and FIRST_SERVED.match(path) is not None
-        if pool.empty() and not first and self.overloaded() and not path.startswith(NEVER_TURNED_AWAY):
-            await self.turn_away(send)
-            return
+        get = scope["method"] == "GET"
+        first = get and FIRST_SERVED.match(path) is not None
         body_file = None
-        if first and self.on_loop and not scope.get("query_string"):
+        if get and self.on_loop and not scope.get("query_string") and TRIED_ON_LOOP.match(path):
             try:
                 body_file = await self.read_body(receive)
             except RequestAborted:
@@ -169,6 +171,9 @@ class PooledThreadASGIHandler(ASGIHandler):
                 if await self._served_on_loop(scope, body_file, send):
                     return
                 body_file = io.BytesIO(body)  # the first try's request closed its copy
+        if pool.empty() and not first and self.overloaded() and not path.startswith(NEVER_TURNED_AWAY):
+            await self.turn_away(send)
+            return
         since = time.monotonic()
         self.waiting.append(since)
         try:

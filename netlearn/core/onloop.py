@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.conf import settings
+from django.contrib import auth
 from django.core.exceptions import SynchronousOnlyOperation
 from django.core.signals import got_request_exception
 from django.dispatch import receiver
@@ -70,6 +71,15 @@ def local_caches_only() -> bool:
     caches = settings.CACHES
     alias = getattr(settings, "SESSION_CACHE_ALIAS", "default")
     return all("locmem" in caches.get(name, {}).get("BACKEND", "").lower() for name in {"default", alias})
+
+
+def anonymous_session_in_memory(request: HttpRequest) -> bool:
+    """An anonymous learner's request without a query string, whose session (it has one) is in the
+    process's own cache: reading it, the user and the CSRF cookie needs no database. What a view
+    does beyond that (a first view's write, a page to render) is the view's own check."""
+    session = request.session
+    return (local_caches_only() and not request.GET and getattr(session, "cached_only", bool)()
+            and auth.SESSION_KEY not in session)
 
 
 def need_thread() -> ThreadNeeded:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import Any
 
-from django.contrib import auth
 from django.contrib.admin.views.decorators import staff_member_required
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
@@ -147,9 +146,7 @@ def _step_uncached(request: HttpRequest, slug: str, number: int, fragment: bool)
 def _returning_visitor_in_memory(request: HttpRequest) -> bool:
     """An anonymous learner with a visitor key, whose session is in the process's own cache: the
     page needs neither the database nor a session write (``netlearn.core.onloop``)."""
-    session = request.session
-    return (onloop.local_caches_only() and not request.GET and getattr(session, "cached_only", bool)()
-            and auth.SESSION_KEY not in session and bool(session.get(services.VISITOR_SESSION_KEY)))
+    return onloop.anonymous_session_in_memory(request) and bool(request.session.get(services.VISITOR_SESSION_KEY))
 
 
 @onloop.may_run_on_loop

@@ -58,6 +58,11 @@ def question_for_display(*, content_version: str | None = None, **lookup) -> Que
     return _question_fetch(**lookup)
 
 
+def question_displayed_in_memory(key: str, content_version: str) -> bool:
+    """Whether :func:`question_for_display` would answer ``key`` from memory (no query)."""
+    return (key, content_version) in _displayed
+
+
 def _question_fetch(**lookup) -> Question:
     return (Question.objects.prefetch_related("choices", "order_items", "checklist", "links", "topics")
             .select_related("follow_up").get(**lookup))

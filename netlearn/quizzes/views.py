@@ -10,7 +10,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from netlearn.core import contentversion
+from netlearn.core import contentversion, onloop
 from netlearn.core.i18n import current_lang
 from netlearn.lessons import pagecache
 
@@ -78,16 +78,29 @@ def practice(request: HttpRequest) -> HttpResponse:
 question_pages = pagecache.PageCache(max_pages=512)
 
 
+@onloop.may_run_on_loop
 @require_GET
 def question_detail(request: HttpRequest, key: str) -> HttpResponse:
+    # On the event loop (netlearn.core.onloop), nothing may reach the database: an anonymous
+    # learner's session, the question and its page in memory, or a thread. The attempt token is
+    # signed, not stored, and the page writes nothing, so the answer is the thread's.
+    on_loop = onloop.on_event_loop()
+    if on_loop and not onloop.anonymous_session_in_memory(request):
+        return onloop.need_thread()
     version = contentversion.current_with_session(request)  # one cache round trip with the session
+    if on_loop and not selectors.question_displayed_in_memory(key, version):
+        return onloop.need_thread()
     question = _question(key, content_version=version)
     if request.GET or question.type == QuestionType.ORDERING:  # ordering items are shuffled per render
+        if on_loop:
+            return onloop.need_thread()
         opts = CardOptions(mode=_mode(request.GET.get("mode")), next_url=safe_next(request, request.GET.get("next")))
         return render(request, "quizzes/question.html", {**card_context(question, opts),
                                                           "card_template": "quizzes/_card.html",
                                                           "title": _("Question")})
     lang = current_lang()
+    if on_loop and not question_pages.cached((key, lang), version):
+        return onloop.need_thread()
     page = question_pages.get((key, lang), version,
                               lambda: _render_question_for_cache(question, request.path, lang))
     assert page is not None  # _render_question_for_cache always renders one
