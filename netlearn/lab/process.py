@@ -304,9 +304,16 @@ class _LabEnd:
         self._sent: dict[str, int] = {}
         self._flush_handle: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self.done = asyncio.Event()
 
     def on_event(self, event: LabEvent) -> None:  # every event of the lab, on its loop: be quick
+        """Queue a walk's event for the next batch. Only ever on the lab's loop: an event published
+        from another thread (as the bridge allows) is handed to the loop whole, so the batch is
+        never swapped for a fresh list under an append (which would lose that event)."""
+        if threading.get_ident() != self._loop_thread:
+            self._loop.call_soon_threadsafe(self.on_event, event)
+            return
         cid = event.correlation_id
         if cid is None:
             return
@@ -317,15 +324,6 @@ class _LabEnd:
             self._sent.clear()
         self._sent[cid] = sent + 1
         self._events.append(event)
-        if self._flush_handle is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:  # published from another thread (as the bridge allows): hand it over
-                self._loop.call_soon_threadsafe(self._flush_soon)
-                return
-            self._flush_handle = loop.call_later(EVENT_BATCH_SECONDS, self.flush)
-
-    def _flush_soon(self) -> None:
         if self._flush_handle is None:
             self._flush_handle = self._loop.call_later(EVENT_BATCH_SECONDS, self.flush)
 

@@ -8,6 +8,7 @@ import functools
 import operator
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -220,3 +221,50 @@ def test_a_comparison_and_a_try_it_action_cross_as_the_site_sends_them() -> None
             await asyncio.to_thread(lab.stop)
 
     asyncio.run(scenario())
+
+
+def test_events_published_from_other_threads_are_batched_on_the_lab_loop_and_all_arrive() -> None:
+    """The child's end batches a walk's events on the lab's loop and swaps the batch for a fresh
+    list every 10 ms. An event published from another thread must not be appended from that thread
+    (an append racing the swap would land in a batch already sent): it is handed to the loop. Here
+    4 threads publish 1,000 events each (50 walks apiece, under the live cap) while the loop is
+    held: nothing is in the batch until the loop runs; then the frames read from the socket carry
+    every event, each thread's in the order it published them."""
+    from netlearn.lab.process import _LabEnd
+
+    each = 1000
+
+    async def scenario() -> list[LabEvent]:
+        site, child = socket.socketpair()
+        _, writer = await asyncio.open_connection(sock=child)
+        end = _LabEnd(lab=None, writer=writer)  # type: ignore[arg-type]  # no call reaches the lab
+
+        def publish(n: int) -> None:
+            for i in range(each):
+                end.on_event(LabEvent("client", 7, Kind.STEP, f"{n}:{i}", correlation_id=f"walk-{n}-{i % 50}"))
+
+        threads = [threading.Thread(target=publish, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()  # the loop is held meanwhile
+        assert end._events == [] and end._sent == {}, "published from a thread, appended there"
+        await eventually(lambda: sum(end._sent.values()) == 4 * each, "every event queued on the lab's loop")
+        end.flush()
+        await writer.drain()
+        writer.close()
+        received: list[LabEvent] = []
+        reader = FrameReader()
+        site.setblocking(True)
+        while data := await asyncio.to_thread(site.recv, 65536):
+            for message in reader.feed(data):
+                assert message[0] == "events"
+                received.extend(message[1])
+        site.close()
+        return received
+
+    received = asyncio.run(scenario())
+    assert len(received) == 4 * each
+    for n in range(4):
+        mine = [int(e.summary.split(":")[1]) for e in received if e.correlation_id.startswith(f"walk-{n}-")]
+        assert mine == list(range(each)), "a thread's events arrive in the order it published them"
