@@ -74,6 +74,22 @@ def lab_config() -> LabConfig:
     return LabConfig.ephemeral() if settings.NETLEARN_LAB_EPHEMERAL else LabConfig()
 
 
+class WalkFinisher:
+    """The child process that stores finished walks and renders their final pages
+    (``netlearn.walks.finisher``), when this worker runs a lab and ``NETLEARN_FINISHER = "process"``."""
+
+    async def start(self) -> None:
+        if settings.NETLEARN_FINISHER == "process" and settings.NETLEARN_LAB_MODE in ("embedded", "process"):
+            from netlearn.walks import finisher
+
+            await finisher.start()
+
+    async def stop(self) -> None:
+        from netlearn.walks import finisher
+
+        await finisher.stop()
+
+
 class EmbeddedLab:
     """The lab on its own thread and loop (``NETLEARN_LAB_MODE = "embedded"``) or in a child
     process (``"process"``), started with the server; a supervisor task on the site's loop starts a new lab when

@@ -159,6 +159,16 @@ def asgi_live_server_with_lab_process(transactional_db, settings) -> Iterator[st
     yield from _serve()
 
 
+@pytest.fixture
+def asgi_live_server_with_finisher(transactional_db, settings) -> Iterator[str]:
+    """The same server as make run starts it: the lab in a child process, and finished walks
+    stored and rendered in another (``NETLEARN_FINISHER = "process"``)."""
+    settings.NETLEARN_LAB_MODE = "process"
+    settings.NETLEARN_LAB_EPHEMERAL = True
+    settings.NETLEARN_FINISHER = "process"
+    yield from _serve()
+
+
 def _serve() -> Iterator[str]:
     port = _free_port()
     thread = _ServerThread(port)

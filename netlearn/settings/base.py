@@ -185,6 +185,9 @@ NETLEARN_GC_FREEZE = os.environ.get("NETLEARN_GC_FREEZE", "1") != "0"
 # Python then runs on the machine's other core instead of sharing the worker's GIL), or "embedded"
 # (a thread of the worker with its own event loop), or "off".
 NETLEARN_LAB_MODE = os.environ.get("NETLEARN_LAB_MODE", "process")  # process | embedded | off
+# A finished walk is stored and its final page rendered in a child process of the worker
+# (netlearn/walks/finisher.py: off the worker's GIL), or "inline" in the worker itself.
+NETLEARN_FINISHER = os.environ.get("NETLEARN_FINISHER", "process")  # process | inline
 #: Kernel-chosen ports for the embedded lab (tests, a second server beside ``make run``).
 NETLEARN_LAB_EPHEMERAL = os.environ.get("NETLEARN_LAB_EPHEMERAL", "0") == "1"
 

@@ -20,6 +20,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 NETLEARN_LAB_MODE = "off"  # tests that need the embedded lab switch it on (see tests/conftest.py)
+NETLEARN_FINISHER = "inline"  # tests of the finisher's process start one (tests/walks/test_finisher.py)
 NETLEARN_LAB_EPHEMERAL = True
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True

@@ -137,7 +137,9 @@ class WalkConsumer(AsyncWebsocketConsumer):
             state = await self._state()
         if state is None or state[0] == Walk.Status.RUNNING:
             return
-        html = await database_sync_to_async(rendering.final_html_cached)(self.walk_id, self.lang, state)
+        # Made already (by the walk's finisher process, or for another socket): no thread hop.
+        html = (rendering.final_html_in_memory(self.walk_id, self.lang, state)
+                or await database_sync_to_async(rendering.final_html_cached)(self.walk_id, self.lang, state))
         if html is None:
             return
         await self.send(text_data=html)

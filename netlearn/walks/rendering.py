@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
@@ -247,24 +248,41 @@ def _finished_walk(walk_id: Any, state: tuple[str, str, str]) -> Walk | None:
     return Walk.objects.filter(id=walk_id).first()
 
 
-def final_html_cached(walk_id: Any, lang: str, state: tuple[str, str, str]) -> str | None:
-    """:func:`final_html` of a finished walk in ``lang``, rendered once per state of the row;
-    None when the walk is gone or not finished."""
-    key = (str(walk_id), lang, *state)
+def prime_final(walk_id: Any, lang: str, state: tuple[str, str, str], html: str) -> None:
+    """Keep a final render made elsewhere (``netlearn.walks.finisher``) for the walk's sockets."""
+    with _final_lock:
+        _final_cache[(_walk_key(walk_id), lang, *state)] = html
+        while len(_final_cache) > FINAL_CACHE_SIZE:
+            _final_cache.popitem(last=False)
+
+
+def final_html_in_memory(walk_id: Any, lang: str, state: tuple[str, str, str]) -> str | None:
+    """The final render when it is already made: no query, no render (safe on the event loop)."""
+    key = (_walk_key(walk_id), lang, *state)
     with _final_lock:
         html = _final_cache.get(key)
         if html is not None:
             _final_cache.move_to_end(key)
-            return html
+        return html
+
+
+def _walk_key(walk_id: Any) -> str:
+    """One spelling of a walk's id (a UUID, its text, or its hex) for the cache's keys."""
+    return str(walk_id if isinstance(walk_id, uuid.UUID) else uuid.UUID(str(walk_id)))
+
+
+def final_html_cached(walk_id: Any, lang: str, state: tuple[str, str, str]) -> str | None:
+    """:func:`final_html` of a finished walk in ``lang``, rendered once per state of the row;
+    None when the walk is gone or not finished."""
+    html = final_html_in_memory(walk_id, lang, state)
+    if html is not None:
+        return html
     walk = _finished_walk(walk_id, state)
     if walk is None or not walk.is_finished:
         return None
     with translation.override(lang):
         html = final_html(walk)
-    with _final_lock:
-        _final_cache[(str(walk_id), lang, *state_of(walk))] = html
-        while len(_final_cache) > FINAL_CACHE_SIZE:
-            _final_cache.popitem(last=False)
+    prime_final(walk_id, lang, state_of(walk), html)
     return html
 
 

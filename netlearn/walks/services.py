@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -20,7 +21,7 @@ from netlearn.core import labstate
 from netlearn.lab import calls
 from netlearn.lab.walker.url import Refusal, parse_lab_url
 
-from . import bridge, packetview, rendering
+from . import bridge, finisher, packetview, rendering
 from .models import Walk
 
 if TYPE_CHECKING:
@@ -197,11 +198,11 @@ async def _run(cid: str, lab: LabThread | LabProcess, work: Callable[[Lab], Awai
                finish: Callable[..., Walk | None]) -> None:
     """Run ``work`` (one of :mod:`netlearn.lab.calls`, bound with ``functools.partial``: it may
     cross to a lab in another process) and store its record and topology with ``finish``."""
-    stored: Walk | None = None
+    state: tuple[str, str, str] | None = None
     try:
         future = lab.submit(work)
         record, topology = await asyncio.wait_for(asyncio.wrap_future(future), WALK_DEADLINE_SECONDS)
-        stored = await in_thread(finish, cid, record=record, topology=topology)
+        state = await _store(cid, finish, record, topology)
     except asyncio.CancelledError:
         task = asyncio.current_task()
         if task is not None and task.cancelling():  # this task was cancelled (shutdown): let it end
@@ -221,9 +222,32 @@ async def _run(cid: str, lab: LabThread | LabProcess, work: Callable[[Lab], Awai
             # With the stored row's state, a socket knows which render it wants without asking
             # the database (see WalkConsumer.walk_finished); without it (a failure), it asks.
             message: dict[str, Any] = {"type": "walk.finished", "walk": cid}
-            if stored is not None:
-                message["state"] = list(rendering.state_of(stored))
+            if state is not None:
+                message["state"] = list(state)
             await layer.group_send(f"walk.{cid}", message)
+
+
+async def _store(cid: str, finish: Callable[..., Walk | None], record: Any,
+                 topology: dict[str, str]) -> tuple[str, str, str] | None:
+    """Store a walk's record and make its final page: in this worker's finisher process when it
+    runs (``netlearn.walks.finisher`` says why), its renders kept for the walk's sockets; else,
+    or should the finisher fail, here. Returns the stored row's state (None: not stored)."""
+    child = finisher.current()
+    if child is not None:
+        try:
+            state, renders = await child.finish(finish, cid, record, topology,
+                                                [code for code, _ in settings.LANGUAGES])
+        except finisher.FinisherGone:  # it ended while storing this walk: a new one starts (``current``)
+            log.warning("walk %s: the finisher is gone; stored here", cid)
+        except Exception:
+            log.exception("walk %s: the finisher failed; stored here", cid)
+        else:
+            if state is not None:
+                for lang, html in renders.items():
+                    rendering.prime_final(cid, lang, state, html)
+            return state
+    stored = await in_thread(finish, cid, record=record, topology=topology)
+    return rendering.state_of(stored) if stored is not None else None
 
 
 async def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -108,7 +108,8 @@ async def _hold_walk_sockets(base: str, learner: Learner, walk_ids: list[str], r
 
 @pytest.mark.parametrize("lab_mode", ["embedded", "process"])
 def test_a_uvicorn_worker_with_its_lab_stops_within_10_s_with_code_0_after_load(tmp_path, lab_mode: str) -> None:
-    """Its lab in a thread or in a child process: with ``process`` the child is gone too."""
+    """Its lab in a thread or in a child process, and its walk finisher's process (the default):
+    every child is gone too."""
     import psutil
 
     env = _clean_env(
@@ -136,7 +137,10 @@ def test_a_uvicorn_worker_with_its_lab_stops_within_10_s_with_code_0_after_load(
         watcher.start()
         assert ready.wait(10)
         children = psutil.Process(worker.process.pid).children(recursive=True)
-        assert len(children) == (1 if lab_mode == "process" else 0), children
+        commands = sorted(" ".join(child.cmdline()[1:3]) for child in children)
+        expected = ["-m netlearn.lab.process", "-m netlearn.walks.finisher"] if lab_mode == "process" else [
+            "-m netlearn.walks.finisher"]
+        assert commands == expected, children
         worker.signal(signal.SIGTERM)
         status = worker.process.wait(10)
         log = worker.log.read_text()
@@ -147,7 +151,7 @@ def test_a_uvicorn_worker_with_its_lab_stops_within_10_s_with_code_0_after_load(
         assert "Traceback" not in log, log[-3000:]
         watcher.join(10)
         assert len(codes) == 2 and all(code in (1000, 1001, 1012) for code in codes), codes
-        for child in children:  # the lab's process stopped with its worker (reaped: no zombie left)
+        for child in children:  # the lab's and the finisher's processes stopped with their worker (reaped)
             assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE, child
     finally:
         worker.stop()

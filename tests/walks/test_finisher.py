@@ -1,0 +1,57 @@
+"""Finished walks stored and rendered in the worker's finisher process (``netlearn/walks/finisher.py``),
+through a real uvicorn server with its lab in a child process, as ``make run`` starts it: the
+walk's row is written by the child, both languages' final pages come back with it and are kept for
+the walk's sockets, and a finisher that dies costs no walk (the worker stores it itself) and is
+started again."""
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+from django.utils import translation
+
+from netlearn.walks import finisher, rendering
+from netlearn.walks.models import Walk
+from tests.faults.test_lab_restart import _walk_done
+from tests.scale.client import Learner
+from tests.waiting import eventually_sync
+
+
+def _parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_a_walk_is_stored_and_rendered_in_both_languages_by_the_finisher(
+        asgi_live_server_with_finisher) -> None:
+    child = finisher.current()
+    assert child is not None and child.pid is not None
+    assert _parent_of(child.pid) == os.getpid(), "the finisher is a child of the worker"
+    document = _walk_done(Learner(asgi_live_server_with_finisher))
+    assert document["status"] == "done", document
+    walk = Walk.objects.get(id=document["id"])
+    state = rendering.state_of(walk)
+    # Nobody asked for either page: the finisher made both, and they are what the worker would render.
+    # (The row is committed just before the child answers: its renders arrive a moment later.)
+    for lang in ("en", "ko"):
+        eventually_sync(lambda: rendering.final_html_in_memory(walk.id, lang, state) is not None,  # noqa: B023
+                        f"the {lang} render kept for the walk's sockets")
+        made = rendering.final_html_in_memory(walk.id, lang, state)
+        with translation.override(lang):
+            assert made == rendering.final_html(walk)
+    assert "walk-result" in rendering.final_html_in_memory(walk.id, "en", state)
+
+
+def test_a_dead_finisher_costs_no_walk_and_is_started_again(
+        asgi_live_server_with_finisher) -> None:
+    learner = Learner(asgi_live_server_with_finisher)
+    child = finisher.current()
+    assert child is not None and child.pid is not None
+    old_pid = child.pid
+    os.kill(old_pid, signal.SIGKILL)
+    eventually_sync(lambda: not child.is_alive(), "the worker noticed its finisher end")
+    document = _walk_done(learner)  # stored by the worker itself meanwhile
+    assert document["status"] == "done", document
+    eventually_sync(lambda: finisher.current() is not None and finisher.current().pid != old_pid,
+                    "a new finisher started")
+    assert _walk_done(learner)["status"] == "done"
