@@ -15,7 +15,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Q
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from netlearn.core import labstate
 from netlearn.lab import calls
@@ -108,14 +108,18 @@ def _create_running(owner: dict[str, Any], call: Callable[..., Any], finish: Cal
     lab = _available_lab(owner)
     walk = _insert_running({**fields, "worker": worker_identity(), **owner})
     work = functools.partial(call, correlation_id=walk.id.hex, **arguments)
-    return walk, functools.partial(launch, walk.id.hex, lab, work, finish)
+    # The final page is made ahead in the language of the request that started the walk: the
+    # learner watching it (the walk page's socket asks in the page's language). Any other
+    # language is rendered when a socket asks for it.
+    language = translation.get_language() or settings.LANGUAGE_CODE
+    return walk, functools.partial(launch, walk.id.hex, lab, work, finish, [language])
 
 
 def launch(cid: str, lab: LabThread | LabProcess, work: Callable[[Lab], Awaitable[tuple[R, dict[str, str]]]],
-           finish: Callable[..., Walk | None]) -> None:
+           finish: Callable[..., Walk | None], languages: list[str] | None = None) -> None:
     """On the site's loop: open the walk's live buffer, then run it in the lab in the background."""
     bridge.register_live(cid)
-    bridge.spawn(_run(cid, lab, work, finish))
+    bridge.spawn(_run(cid, lab, work, finish, languages))
 
 
 def start_from_thread(created: tuple[Walk, Callable[[], None] | None]) -> Walk:
@@ -195,14 +199,15 @@ def _insert_running(fields: dict[str, Any]) -> Walk:
 
 
 async def _run(cid: str, lab: LabThread | LabProcess, work: Callable[[Lab], Awaitable[tuple[R, dict[str, str]]]],
-               finish: Callable[..., Walk | None]) -> None:
+               finish: Callable[..., Walk | None], languages: list[str] | None = None) -> None:
     """Run ``work`` (one of :mod:`netlearn.lab.calls`, bound with ``functools.partial``: it may
-    cross to a lab in another process) and store its record and topology with ``finish``."""
+    cross to a lab in another process) and store its record and topology with ``finish``;
+    ``languages``: the final page's, made ahead (:func:`_store`)."""
     state: tuple[str, str, str] | None = None
     try:
         future = lab.submit(work)
         record, topology = await asyncio.wait_for(asyncio.wrap_future(future), WALK_DEADLINE_SECONDS)
-        state = await _store(cid, finish, record, topology)
+        state = await _store(cid, finish, record, topology, languages or [settings.LANGUAGE_CODE])
     except asyncio.CancelledError:
         task = asyncio.current_task()
         if task is not None and task.cancelling():  # this task was cancelled (shutdown): let it end
@@ -227,16 +232,16 @@ async def _run(cid: str, lab: LabThread | LabProcess, work: Callable[[Lab], Awai
             await layer.group_send(f"walk.{cid}", message)
 
 
-async def _store(cid: str, finish: Callable[..., Walk | None], record: Any,
-                 topology: dict[str, str]) -> tuple[str, str, str] | None:
-    """Store a walk's record and make its final page: in this worker's finisher process when it
-    runs (``netlearn.walks.finisher`` says why), its renders kept for the walk's sockets; else,
-    or should the finisher fail, here. Returns the stored row's state (None: not stored)."""
+async def _store(cid: str, finish: Callable[..., Walk | None], record: Any, topology: dict[str, str],
+                 languages: list[str]) -> tuple[str, str, str] | None:
+    """Store a walk's record and make its final page in ``languages``: in this worker's finisher
+    process when it runs (``netlearn.walks.finisher`` says why), its renders kept for the walk's
+    sockets; else, or should the finisher fail, here (the page then made when a socket asks).
+    Returns the stored row's state (None: not stored)."""
     child = finisher.current()
     if child is not None:
         try:
-            state, renders = await child.finish(finish, cid, record, topology,
-                                                [code for code, _ in settings.LANGUAGES])
+            state, renders = await child.finish(finish, cid, record, topology, languages)
         except finisher.FinisherGone:  # it ended while storing this walk: a new one starts (``current``)
             log.warning("walk %s: the finisher is gone; stored here", cid)
         except Exception:

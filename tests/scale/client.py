@@ -28,14 +28,17 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 class Learner:
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, *, language: str = "") -> None:
         self.base = base
+        self.language = language  # sent as Accept-Language when given
         self.jar = http.cookiejar.CookieJar()
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), _NoRedirect())
 
     def request(self, path: str, data: dict[str, str] | None = None, *, referer: str | None = None) -> Answer:
         body = urllib.parse.urlencode(data).encode() if data is not None else None
         headers = {"Referer": referer or self.base + path} if data is not None else {}
+        if self.language:
+            headers["Accept-Language"] = self.language
         request = urllib.request.Request(self.base + path, data=body, headers=headers)
         try:
             with self.opener.open(request, timeout=30) as response:

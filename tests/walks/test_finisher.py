@@ -9,6 +9,7 @@ import os
 import signal
 from pathlib import Path
 
+import pytest
 from django.utils import translation
 
 from netlearn.walks import finisher, rendering
@@ -22,24 +23,28 @@ def _parent_of(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
-def test_a_walk_is_stored_and_rendered_in_both_languages_by_the_finisher(
-        asgi_live_server_with_finisher) -> None:
+@pytest.mark.parametrize("lang, other", [("en", "ko"), ("ko", "en")])
+def test_a_walk_is_stored_and_rendered_in_its_learners_language_by_the_finisher(
+        asgi_live_server_with_finisher, lang: str, other: str) -> None:
     child = finisher.current()
     assert child is not None and child.pid is not None
     assert _parent_of(child.pid) == os.getpid(), "the finisher is a child of the worker"
-    document = _walk_done(Learner(asgi_live_server_with_finisher))
+    document = _walk_done(Learner(asgi_live_server_with_finisher, language=lang))
     assert document["status"] == "done", document
     walk = Walk.objects.get(id=document["id"])
     state = rendering.state_of(walk)
-    # Nobody asked for either page: the finisher made both, and they are what the worker would render.
-    # (The row is committed just before the child answers: its renders arrive a moment later.)
-    for lang in ("en", "ko"):
-        eventually_sync(lambda: rendering.final_html_in_memory(walk.id, lang, state) is not None,  # noqa: B023
-                        f"the {lang} render kept for the walk's sockets")
-        made = rendering.final_html_in_memory(walk.id, lang, state)
-        with translation.override(lang):
-            assert made == rendering.final_html(walk)
-    assert "walk-result" in rendering.final_html_in_memory(walk.id, "en", state)
+    # Nobody asked for the page yet: the finisher made it, in the language of the learner who
+    # started the walk, and it is what the worker would render. (The row is committed just before
+    # the child answers: its render arrives a moment later.)
+    eventually_sync(lambda: rendering.final_html_in_memory(walk.id, lang, state) is not None,
+                    f"the {lang} render kept for the walk's sockets")
+    made = rendering.final_html_in_memory(walk.id, lang, state)
+    with translation.override(lang):
+        assert made == rendering.final_html(walk)
+    assert 'id="walk-result"' in made
+    if lang == "ko":
+        assert any("\uac00" <= ch <= "\ud7a3" for ch in made), "the Korean page is in Korean"
+    assert rendering.final_html_in_memory(walk.id, other, state) is None, "only the learner's language made ahead"
 
 
 def test_a_dead_finisher_costs_no_walk_and_is_started_again(
