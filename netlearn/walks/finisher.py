@@ -7,8 +7,10 @@ record on the walk's row (``services.walk_finish``, ~7 %) and rendering the page
 (``rendering.final_html``, ~10 %; py-spy, README “Where a class's time goes now”). Neither needs
 the worker: the row is in the database, the render needs only the row. Here a second Django
 process (the same settings, a database connection of its own) does both on the machine's other
-core, and the worker only hands it the record and keeps the renders it sends back, so the walk's
-sockets get their page from memory (``rendering.prime_final``).
+core, and the worker only hands it the record and keeps the render it sends back, so the walk's
+sockets get their page from memory (``rendering.prime_final``). The page is made in the language
+of the learner who started the walk (the one watching it); a socket in another language gets its
+render made in the worker when it asks, as before.
 
 Both ends are the worker and its own child, started from the same code: frames are the lab's
 (``netlearn.lab.wire``: a length, then a pickle) over a ``socketpair``. The child handles one
@@ -107,7 +109,7 @@ class Finisher:
     async def finish(self, finish: Callable[..., Any], cid: str, record: Any, topology: dict[str, str],
                      languages: list[str]) -> Finished:
         """Store ``record`` with ``finish`` (``services.walk_finish`` or ``action_finish``) and
-        render the final page in ``languages``, in the child. On the site's loop."""
+        render the final page in each of ``languages``, in the child. On the site's loop."""
         if not self.is_alive():
             raise FinisherGone()
         call_id = next(self._ids)
