@@ -39,7 +39,8 @@ The servers are started by this script, in temporary folders:
 Memory, measured twice. First, before the load, "per connected learner": ``--learners`` idle
 WebSockets (a learner's open walk page) are opened on a finished walk and the growth of the
 workers' VmRSS (``/proc/<pid>/status``; their labs included: threads inside them, or child processes
-with ``NETLEARN_LAB_MODE=process``, counted with them as their CPU is) is divided by
+with ``NETLEARN_LAB_MODE=process``, and their walk finishers' processes, counted with them as their
+CPU is) is divided by
 their number; they are closed again before the load. Second, under load: (RSS at the peak of
 connected learners − RSS after warm-up) / connected learners at that peak, which also counts
 everything else the load makes the heap grow by (request buffers, caches, fragmentation). PostgreSQL, Redis
@@ -379,7 +380,7 @@ async def request_costs(site: Site, count: int = 150, walks: int = 12) -> list[t
         await learner.drop_ws()
         costs.append(("walk (POST, WebSocket, lab, capture, store, final render)",
                       (cpu_seconds(site.worker_pids) - before) * 1000 / walks))
-        # The same walks without the lab's child process (equal to the above with the lab in a thread).
+        # The same walks without the worker's child processes (its lab's and its walk finisher's).
         costs.append(("walk, the worker process alone",
                       (cpu_seconds(site.worker_pids, children=False) - own_before) * 1000 / walks))
     finally:
@@ -536,7 +537,7 @@ def summary(site: Site, args: argparse.Namespace, stats: Stats, mem: dict) -> di
         "cpu_ms_per_request": {label: round(ms, 2) for label, ms in mem["costs"]}, "actions": actions,
         # The workers' CPU (their labs included, in threads or child processes) during the load, in
         # cores; then the worker processes alone: near 1.0 each means the GIL-bound worker is the
-        # limit, well below it means waits. The difference is the labs' child processes.
+        # limit, well below it means waits. The difference is their children (labs, walk finishers).
         "worker_cpu_cores": round(mem["worker_cpu_s"] / wall, 2),
         "worker_process_cpu_cores": round(mem["own_cpu_s"] / wall, 2),
         # The load generator's own CPU (this process), in cores: it shares the machine's two.
@@ -573,7 +574,7 @@ def report(site: Site, args: argparse.Namespace, stats: Stats, mem: dict) -> Non
               f"{stats.full_served / (end - start):.1f} req/s served (2xx, 3xx), "
               f"{stats.full_requests - stats.full_served} not (429, 503)")
     print(f"CPU during the load, in cores: workers {mem['worker_cpu_s'] / wall:.2f} "
-          f"(the worker processes alone {mem['own_cpu_s'] / wall:.2f}, the rest their labs' processes), "
+          f"(the worker processes alone {mem['own_cpu_s'] / wall:.2f}, the rest their children: labs, walk finishers), "
           f"this client {mem['client_cpu_s'] / wall:.2f}")
     print(f"this client's own loop lag (part of every latency below): p50 {pct(mem['client_lag'], 50):.1f} ms, "
           f"p99 {pct(mem['client_lag'], 99):.1f} ms, max {max(mem['client_lag'], default=float('nan')):.1f} ms")
@@ -645,7 +646,7 @@ async def bench(name: str, args: argparse.Namespace) -> None:
     base, pids, others, stop = (embedded_site if name == "embedded" else stack_site)(args.worker_env)
     try:
         steps, questions = await discover(base)
-        label = ("embedded (1 uvicorn worker and its lab's process, SQLite WAL, in-memory layer)"
+        label = ("embedded (1 uvicorn worker, its lab's and its walk finisher's processes, SQLite WAL, in-memory layer)"
                  if name == "embedded" else "stack (nginx → 2 uvicorn workers, PostgreSQL, Redis)")
         site = Site(label, base, pids, others, steps, questions, stop)
         stats, mem = await run_class(site, args)
