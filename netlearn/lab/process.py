@@ -145,7 +145,8 @@ class LabProcess:
 
     async def _connect(self, sock: socket.socket, reader: FrameReader, early: list[Any]) -> None:
         self._loop_thread = threading.get_ident()
-        transport, _ = await self._loop.connect_accepted_socket(lambda: _SiteEnd(self, reader), sock)
+        transport, _ = await self._loop.connect_accepted_socket(
+            lambda: FrameProtocol("the lab's process", reader, self._on_message, self._on_lost), sock)
         self._transport = transport
         self._open = True
         for message in early:
@@ -269,27 +270,35 @@ class LabProcess:
             process.wait(5)
 
 
-class _SiteEnd(asyncio.Protocol):
-    """The site's end of the socket, on the site's loop."""
+class FrameProtocol(asyncio.Protocol):
+    """The parent's end of a child's ``socketpair``, on the parent's loop (no thread): each message
+    read goes to ``on_message``; a stream that breaks is closed (the child is treated as gone);
+    ``on_lost`` when it ends. The lab's process and the walk finisher's both use it."""
 
-    def __init__(self, owner: LabProcess, reader: FrameReader) -> None:
-        self.owner = owner
+    def __init__(self, name: str, reader: FrameReader, on_message: Callable[[tuple[Any, ...]], None],
+                 on_lost: Callable[[Exception | None], None]) -> None:
+        self.name = name
         self.reader = reader
+        self.on_message = on_message
+        self.on_lost = on_lost
+        self.transport: asyncio.BaseTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
 
     def data_received(self, data: bytes) -> None:
         try:
             messages = self.reader.feed(data)
         except Exception:  # a broken stream: treat the child as gone
-            log.exception("the lab's process sent an unreadable frame")
-            transport = self.owner._transport
-            if transport is not None:
-                transport.close()
+            log.exception("%s sent an unreadable frame", self.name)
+            if self.transport is not None:
+                self.transport.close()
             return
         for message in messages:
-            self.owner._on_message(message)
+            self.on_message(message)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.owner._on_lost(exc)
+        self.on_lost(exc)
 
 
 # -- the child ---------------------------------------------------------------------------------

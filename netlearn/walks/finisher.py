@@ -34,6 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from netlearn.lab.process import FrameProtocol
 from netlearn.lab.wire import FrameReader, frame
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,8 @@ class Finisher:
         return self
 
     async def _connect(self, sock: socket.socket, reader: FrameReader) -> None:
-        transport, _ = await self._loop.connect_accepted_socket(lambda: _WorkerEnd(self, reader), sock)
+        transport, _ = await self._loop.connect_accepted_socket(
+            lambda: FrameProtocol("the walk finisher", reader, self._on_message, self._on_lost), sock)
         self._transport = transport
 
     async def finish(self, finish: Callable[..., Any], cid: str, record: Any, topology: dict[str, str],
@@ -132,7 +134,7 @@ class Finisher:
         else:
             future.set_exception(RuntimeError(f"the finisher failed: {message[2]}"))
 
-    def _on_lost(self) -> None:
+    def _on_lost(self, exc: Exception | None = None) -> None:
         self._transport = None
         pending, self._pending = self._pending, {}
         for future in pending.values():
@@ -154,26 +156,6 @@ class Finisher:
         if self._process is not None and self._process.poll() is None:
             self._process.kill()
             self._process.wait(5)
-
-
-class _WorkerEnd(asyncio.Protocol):
-    def __init__(self, owner: Finisher, reader: FrameReader) -> None:
-        self.owner = owner
-        self.reader = reader
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            messages = self.reader.feed(data)
-        except Exception:  # a broken stream: treat the child as gone
-            log.exception("the finisher sent an unreadable frame")
-            if self.owner._transport is not None:
-                self.owner._transport.close()
-            return
-        for message in messages:
-            self.owner._on_message(message)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.owner._on_lost()
 
 
 # -- the worker's one finisher -----------------------------------------------------------------
