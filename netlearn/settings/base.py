@@ -186,8 +186,12 @@ NETLEARN_GC_FREEZE = os.environ.get("NETLEARN_GC_FREEZE", "1") != "0"
 # (a thread of the worker with its own event loop), or "off".
 NETLEARN_LAB_MODE = os.environ.get("NETLEARN_LAB_MODE", "process")  # process | embedded | off
 # A finished walk is stored and its final page rendered in a child process of the worker
-# (netlearn/walks/finisher.py: off the worker's GIL), or "inline" in the worker itself.
-NETLEARN_FINISHER = os.environ.get("NETLEARN_FINISHER", "process")  # process | inline
+# (netlearn/walks/finisher.py: off the worker's GIL), or "inline" in the worker itself. Default:
+# "process" for the one embedded worker, which leaves a core idle; "inline" with DATABASE_URL (the
+# stack), whose workers already share the cores: measured on 2 cores (README "Where a walk is
+# stored"), the finisher's extra CPU per walk lengthened the stack's step tail there.
+NETLEARN_FINISHER = os.environ.get("NETLEARN_FINISHER",
+                                   "inline" if os.environ.get("DATABASE_URL") else "process")  # process | inline
 #: Kernel-chosen ports for the embedded lab (tests, a second server beside ``make run``).
 NETLEARN_LAB_EPHEMERAL = os.environ.get("NETLEARN_LAB_EPHEMERAL", "0") == "1"
 

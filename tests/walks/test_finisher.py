@@ -60,3 +60,25 @@ def test_a_dead_finisher_costs_no_walk_and_is_started_again(
     eventually_sync(lambda: finisher.current() is not None and finisher.current().pid != old_pid,
                     "a new finisher started")
     assert _walk_done(learner)["status"] == "done"
+
+
+PG = "postgres://u@127.0.0.1:5/db"
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({}, "process"), ({"DATABASE_URL": PG}, "inline"),
+    ({"DATABASE_URL": PG, "NETLEARN_FINISHER": "process"}, "process"),
+], ids=["embedded", "stack", "stack-told"])
+def test_the_finisher_is_a_process_for_the_embedded_worker_and_inline_on_the_stack(env, expected) -> None:
+    """README "Where a walk is stored": the one embedded worker leaves a core idle for it; the
+    stack's workers already share the cores, so it stores inline unless told otherwise."""
+    import subprocess
+    import sys
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("NETLEARN_", "DATABASE_URL", "DJANGO_"))}
+    probe = "from django.conf import settings; print(settings.NETLEARN_FINISHER)"
+    run = subprocess.run([sys.executable, "-c", f"import django; django.setup(); {probe}"],
+                         cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=120,
+                         env={**clean, "DJANGO_SETTINGS_MODULE": "netlearn.settings.dev", **env})
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip().splitlines()[-1] == expected
