@@ -39,6 +39,8 @@ from netlearn.lab.wire import FrameReader, frame
 
 log = logging.getLogger(__name__)
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
+#: A child that has not answered for a walk within this long is taken for stuck and ended.
+FINISH_TIMEOUT_SECONDS = 20.0
 #: The worker's database names, by alias, handed to the child (JSON).
 DATABASES_ENV = "NETLEARN_FINISHER_DATABASES"
 
@@ -121,9 +123,21 @@ class Finisher:
         assert self._transport is not None
         self._transport.write(data)
         try:
-            return await future
+            async with asyncio.timeout(FINISH_TIMEOUT_SECONDS):
+                return await future
+        except TimeoutError:
+            # Stuck (a lock it never gets, say): every later walk would wait behind it. Ended here;
+            # this walk is stored by the worker, and a new child starts for the next ones.
+            log.error("the walk finisher did not answer within %s s: ended", FINISH_TIMEOUT_SECONDS)
+            self.end()
+            raise FinisherGone() from None
         finally:
             self._pending.pop(call_id, None)
+
+    def end(self) -> None:
+        """Kill the child now (without waiting: its end-of-file tells the worker it is gone)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
 
     def _on_message(self, message: tuple[Any, ...]) -> None:
         future = self._pending.get(message[1])
@@ -164,37 +178,46 @@ _starting = False
 
 
 def current() -> Finisher | None:
-    """This worker's finisher while its child runs; None: store and render here. On the site's
-    loop: a child found gone (killed, crashed) is started again in the background meanwhile."""
+    """This worker's finisher while its child runs; None: store and render here. A child found
+    gone (killed, crashed, ended as stuck) is started again in the background meanwhile."""
     if _current is None:
         return None
     if _current.is_alive():
         return _current
-    restart_soon()
+    restart_soon(_current._loop)
     return None
 
 
 async def start() -> None:
-    """Start this worker's finisher (the lifespan calls it; a walk whose finisher is gone calls
-    :func:`restart_soon`). A child that fails to start leaves walks stored here."""
+    """Start this worker's finisher (the lifespan calls it; :func:`current` calls
+    :func:`restart_soon` when it finds the child gone). A child that fails to start leaves walks
+    stored here, and the next walk tries again."""
     global _current, _starting
     if _starting:
         return
     _starting = True
     try:
-        _current = await asyncio.to_thread(Finisher(asyncio.get_running_loop()).start)
+        started = await asyncio.to_thread(Finisher(asyncio.get_running_loop()).start)
+        _current = started
     except Exception:
         log.exception("the walk finisher did not start: walks are stored and rendered in the worker")
     finally:
         _starting = False
 
 
-def restart_soon() -> None:
-    """A finisher that went away is started again in the background (one start at a time)."""
-    if not _starting:
-        task = asyncio.get_running_loop().create_task(start())
-        _background.add(task)
-        task.add_done_callback(_background.discard)
+def restart_soon(loop: asyncio.AbstractEventLoop) -> None:
+    """Start a new finisher on ``loop`` (the site's) in the background, from any thread; one
+    start at a time."""
+    def begin() -> None:
+        if not _starting:
+            task = loop.create_task(start())
+            _background.add(task)
+            task.add_done_callback(_background.discard)
+
+    try:
+        loop.call_soon_threadsafe(begin)
+    except RuntimeError:  # the site's loop is closed: nothing to restart for
+        pass
 
 
 _background: set[asyncio.Task[None]] = set()

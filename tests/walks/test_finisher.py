@@ -82,3 +82,26 @@ def test_the_finisher_is_a_process_for_the_embedded_worker_and_inline_on_the_sta
                          env={**clean, "DJANGO_SETTINGS_MODULE": "netlearn.settings.dev", **env})
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.strip().splitlines()[-1] == expected
+
+
+def test_a_stuck_finisher_is_ended_and_its_walk_stored_by_the_worker(
+        asgi_live_server_with_finisher, monkeypatch) -> None:
+    """A child that stops answering (here: stopped with SIGSTOP) holds no walk for long: past the
+    time-out it is ended, the worker stores the walk itself, and a new child starts."""
+    monkeypatch.setattr(finisher, "FINISH_TIMEOUT_SECONDS", 1.0)
+    learner = Learner(asgi_live_server_with_finisher)
+    child = finisher.current()
+    assert child is not None and child.pid is not None
+    old_pid = child.pid
+    os.kill(old_pid, signal.SIGSTOP)
+    try:
+        document = _walk_done(learner)
+    finally:
+        try:
+            os.kill(old_pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    assert document["status"] == "done", document
+    assert not child.is_alive()
+    eventually_sync(lambda: finisher.current() is not None and finisher.current().pid != old_pid,
+                    "a new finisher started")
