@@ -328,6 +328,13 @@ def test_try_it_walk_in_a_lesson_fits_and_passes_axe(browser, asgi_live_server_w
     assert page.locator(".try-it .tl-bar").count() > 0
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 1366 + 1
+    # The time axis in a lesson's narrow column: every label shown stands clear of the next.
+    boxes = page.evaluate("""[...document.querySelectorAll('.try-it .tl-tick')]
+        .filter(t => getComputedStyle(t).visibility !== 'hidden')
+        .map(t => { const r = t.getBoundingClientRect(); return [r.left, r.right, t.textContent]; })""")
+    assert len(boxes) >= 2, boxes
+    for (_, right, label), (left, _, following) in zip(boxes, boxes[1:]):
+        assert right <= left, f"the axis labels {label!r} and {following!r} overlap"
     found = axe.violations(page)
     assert not found, axe.describe(found)
     page.locator(".try-it").screenshot(path=str(artifacts_dir / f"try-it-walk-{scheme}.png"))
