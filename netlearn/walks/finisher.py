@@ -167,8 +167,8 @@ class Finisher:
                 self._kill()
 
     def _kill(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.kill()
+        self.end()
+        if self._process is not None:
             self._process.wait(5)
 
 
