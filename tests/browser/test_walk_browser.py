@@ -34,29 +34,38 @@ def page(browser):
     context.close()
 
 
-def _in_view(page, selector: str, timeout_ms: int = 5000) -> bool:
-    """The element's box is on screen (at least partly, and its top is inside the viewport) within
-    ``timeout_ms``, not at one instant: the topology failed this check once in a fresh-clone run
-    on a loaded machine and passed when re-run (likely a layout settling, e.g. the walk socket's
-    out-of-band swap of the stored result landing mid-check; not proven). An element that never
-    comes into view still fails."""
+def _in_view(page, selector: str, timeout_ms: int = 5000) -> str:
+    """Why the element's box is not on screen (at least partly, its top inside the viewport, and
+    not covered), or "" once it is, within ``timeout_ms``, not at one instant: the topology failed
+    this check once in a fresh-clone run on a loaded machine and passed when re-run. An element
+    that never comes into view fails with its box, the page's scroll and what covers it, so the
+    next failure says what happened."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     try:
-        page.wait_for_function(_IN_VIEW_JS, arg=selector, timeout=timeout_ms)
+        page.wait_for_function(f"(sel) => ({_WHY_NOT_IN_VIEW_JS})(sel) === ''", arg=selector, timeout=timeout_ms)
     except PlaywrightTimeout:
-        return False
-    return True
+        return page.evaluate(_WHY_NOT_IN_VIEW_JS, selector) or "it came into view just after the wait"
+    return ""
 
 
-_IN_VIEW_JS = """(sel) => {
+_WHY_NOT_IN_VIEW_JS = """(sel) => {
         const el = document.querySelector(sel);
-        if (!el) return false;
+        if (!el) return 'no such element';
         const r = el.getBoundingClientRect();
+        const box = `box ${Math.round(r.left)},${Math.round(r.top)} ${Math.round(r.width)}x${Math.round(r.height)}`
+            + ` at scrollY ${Math.round(scrollY)} in ${innerWidth}x${innerHeight}`;
+        if (!(r.width > 0 && r.height > 0)) return 'no size: ' + box;
+        if (!(r.top >= 0 && r.top < innerHeight - 16 && r.bottom > 0 && r.left >= 0 && r.left < innerWidth))
+            return 'off screen: ' + box;
         const cover = document.elementFromPoint(Math.min(r.left + 12, innerWidth - 1),
                                                 Math.min(r.top + 8, innerHeight - 1));
-        return r.width > 0 && r.height > 0 && r.top >= 0 && r.top < innerHeight - 16 && r.bottom > 0
-            && r.left >= 0 && r.left < innerWidth && !!cover && (el.contains(cover) || cover.contains(el));
+        if (!cover) return 'nothing at its corner: ' + box;
+        if (el.contains(cover) || cover.contains(el)) return '';
+        const name = cover.tagName.toLowerCase() + (cover.id ? '#' + cover.id : '')
+            + (typeof cover.className === 'string' && cover.className
+               ? '.' + cover.className.split(' ').join('.') : '');
+        return `covered by ${name}: ${box}`;
     }"""
 
 
@@ -72,11 +81,39 @@ def _mid_play(page) -> int:
                            " && !!document.querySelector('.walk-step.current .step-meta .badge'); }",
                            timeout=20000)
     y = page.evaluate("window.scrollY")
-    page.locator(".walk-step.current .inspect-btn").click()
-    page.wait_for_function("() => { const c = document.querySelector('.walk-step.current');"
-                           " return c && document.querySelector('#inspector .osi-stack')"
-                           " && document.querySelector('#inspector .inspector-body').dataset.seq == c.dataset.seq; }")
+    # A mouse click where the learner sees the current row's button, read and clicked in one go.
+    # Not ``locator.click()``: the row moves while playback runs, and Playwright's retry of a moving
+    # target scrolls the window to other alignments (seen: the page at the list's top, the diagram
+    # off screen), which no learner's click does. A click that lands as the next row takes over
+    # chooses that row instead (playback halts on a choice), so the test aims again.
+    for _ in range(3):
+        aim = page.evaluate(_CURRENT_BUTTON_JS)
+        page.mouse.click(aim["x"], aim["y"])
+        page.wait_for_function("() => { const c = document.querySelector('.walk-step.current');"
+                               " return c && !NetLearnWalk.state().playing"
+                               " && (document.querySelector('#inspector .inspector-body') || {dataset: {}})"
+                               ".dataset.seq == c.dataset.seq; }")
+        if page.evaluate("document.querySelector('.walk-step.current').dataset.seq") == aim["seq"]:
+            break
+    page.wait_for_selector("#inspector .osi-stack")
     return y
+
+
+_CURRENT_BUTTON_JS = """() => {
+        // The current row if it carried a packet, else the last such row before it that is not
+        // hidden (playback may have moved on since the wait); its button's centre, where it shows.
+        const rows = Array.from(document.querySelectorAll('#walk-steps .walk-step'));
+        const at = (row) => {
+            const r = row.querySelector('.inspect-btn').getBoundingClientRect();
+            const x = r.left + r.width / 2, y = r.top + r.height / 2;
+            const hit = document.elementFromPoint(x, y);
+            return hit && row.contains(hit) ? {x, y, seq: row.dataset.seq} : null;
+        };
+        const current = rows.findIndex((r) => r.classList.contains('current'));
+        for (let i = current; i >= 0; i--)
+            if (rows[i].querySelector('.step-meta .badge') && at(rows[i])) return at(rows[i]);
+        return at(rows[current]);
+    }"""
 
 
 @pytest.mark.parametrize("lang", ["en", "ko"])
@@ -87,7 +124,8 @@ def test_watchable_on_a_laptop(browser, asgi_live_server_with_lab, artifacts_dir
     assert page.locator("html").get_attribute("lang") == lang
     started_at = _mid_play(page)
     for part in ("svg.topology", ".walk-step.current", "#inspector .osi-stack", ".walk-controls"):
-        assert _in_view(page, part), f"{part} is not in view at 1366×900 ({lang})"
+        why = _in_view(page, part)
+        assert not why, f"{part} is not in view at 1366×900 ({lang}): {why}"
     assert page.evaluate("window.scrollY") == started_at, "playing or inspecting moved the page"
     page.screenshot(path=str(artifacts_dir / f"walk-midplay-desktop-{lang}.png"))
     # Links to the lesson and the quiz: in the inspector of the selected step, not on every row.
@@ -106,7 +144,8 @@ def test_watchable_on_a_phone(browser, asgi_live_server_with_lab, artifacts_dir,
     page.wait_for_timeout(400)  # let the sheet's slide-in finish before the screenshot (no assertion waits on it)
     page.screenshot(path=str(artifacts_dir / f"walk-midplay-phone-{lang}.png"))
     for part in ("svg.topology", ".walk-step.current", "#inspector .inspector-body h3"):
-        assert _in_view(page, part), f"{part} is not in view at 390×844 ({lang})"
+        why = _in_view(page, part)
+        assert not why, f"{part} is not in view at 390×844 ({lang}): {why}"
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390 + 1, f"the page scrolls sideways on a phone ({width}px)"
     page.screenshot(path=str(artifacts_dir / f"walk-midplay-phone-{lang}.png"))
