@@ -5,13 +5,15 @@ from django.http import HttpRequest, HttpResponsePermanentRedirect, JsonResponse
 from django.templatetags.static import static
 
 from netlearn.core import labstate
+from netlearn.walks import finisher
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
-    """200 with the site's and the lab's state: a load balancer's health check can use it.
+    """200 with the site's, the lab's and the walk finisher's state: a load balancer's health check
+    can use it.
     Sync, so it runs on the request's pooled thread (netlearn.core.asgi_handler): a stuck lab makes
     ``describe`` wait for its time-out there, never on the site's event loop."""
-    return JsonResponse({"status": "ok", "lab": labstate.describe()})
+    return JsonResponse({"status": "ok", "lab": labstate.describe(), "finisher": finisher.describe()})
 
 
 def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:

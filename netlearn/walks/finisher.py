@@ -175,6 +175,7 @@ class Finisher:
 # -- the worker's one finisher -----------------------------------------------------------------
 _current: Finisher | None = None
 _starting = False
+_wanted = False  # this worker runs a finisher (the lifespan started one and has not stopped it)
 
 
 def current() -> Finisher | None:
@@ -192,10 +193,10 @@ async def start() -> None:
     """Start this worker's finisher (the lifespan calls it; :func:`current` calls
     :func:`restart_soon` when it finds the child gone). A child that fails to start leaves walks
     stored here, and the next walk tries again."""
-    global _current, _starting
+    global _current, _starting, _wanted
     if _starting:
         return
-    _starting = True
+    _starting = _wanted = True
     try:
         started = await asyncio.to_thread(Finisher(asyncio.get_running_loop()).start)
         _current = started
@@ -223,8 +224,22 @@ def restart_soon(loop: asyncio.AbstractEventLoop) -> None:
 _background: set[asyncio.Task[None]] = set()
 
 
+def describe() -> dict[str, Any]:
+    """Where this worker's finished walks are stored, for /healthz: ``{"mode": "inline"}``, or
+    ``{"mode": "process", "state": "running", "pid": N}``. While the child is gone, ``"state":
+    "down"``, and ``"starting"`` once the next walk has asked for a new one: meanwhile the worker
+    stores walks itself, none is lost. Reads only: a health check must not start a child."""
+    finisher = _current
+    if not _wanted:
+        return {"mode": "inline"}
+    if finisher is not None and finisher.is_alive():
+        return {"mode": "process", "state": "running", "pid": finisher.pid}
+    return {"mode": "process", "state": "starting" if _starting else "down"}
+
+
 async def stop() -> None:
-    global _current
+    global _current, _wanted
+    _wanted = False
     finisher, _current = _current, None
     if finisher is not None:
         await asyncio.to_thread(finisher.stop)

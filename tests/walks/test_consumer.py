@@ -139,3 +139,43 @@ async def test_live_batches_reach_the_socket_without_a_thread_hop_each(embedded_
     await communicator.disconnect()
     assert 'id="walk-result"' in messages[-1]
     assert hops == []
+
+
+async def test_the_final_page_made_ahead_reaches_the_socket_from_memory(monkeypatch) -> None:
+    """README "Where a walk is stored": the worker keeps the render its finisher sends back, and a
+    walk's socket takes it on the loop when ``walk.finished`` arrives, with no thread hop to
+    render (``rendering.final_html_cached`` runs on a thread). A render kept here is what the
+    socket sends: marked, so a page rendered again instead would show."""
+    from asgiref.sync import sync_to_async
+    from django.utils import timezone
+
+    from netlearn.walks import rendering
+    from netlearn.walks.models import Walk
+
+    walk = await Walk.objects.acreate(url="http://shop.netlearn.test/", session_key="s")
+    communicator = WebsocketCommunicator(application, f"/ws/walk/{walk.id}/?lang=ko",
+                                         headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")])
+    connected, _ = await communicator.connect()
+    assert connected
+    assert await communicator.receive_nothing(timeout=0.2), "a running walk has no final page yet"
+
+    renders = []
+    original = rendering.final_html_cached
+
+    def counting(*args):
+        renders.append(args)
+        return original(*args)
+
+    monkeypatch.setattr(rendering, "final_html_cached", counting)
+    walk.status, walk.code, walk.finished_at = Walk.Status.DONE, "", timezone.now()
+    await sync_to_async(walk.save)()
+    state = rendering.state_of(walk)
+    made_ahead = '<div id="walk-result" data-made-ahead="ko">…</div>'
+    rendering.prime_final(walk.id, "ko", state, made_ahead)
+    from channels.layers import get_channel_layer
+
+    await get_channel_layer().group_send(f"walk.{walk.id.hex}", {"type": "walk.finished", "walk": walk.id.hex,
+                                                                 "state": list(state)})
+    assert await communicator.receive_from(timeout=10) == made_ahead
+    assert renders == [], "the socket rendered on a thread what it had in memory"
+    await communicator.disconnect()

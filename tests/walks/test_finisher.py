@@ -53,13 +53,30 @@ def test_a_dead_finisher_costs_no_walk_and_is_started_again(
     child = finisher.current()
     assert child is not None and child.pid is not None
     old_pid = child.pid
+    assert _health(asgi_live_server_with_finisher) == {"mode": "process", "state": "running", "pid": old_pid}
     os.kill(old_pid, signal.SIGKILL)
     eventually_sync(lambda: not child.is_alive(), "the worker noticed its finisher end")
+    assert _health(asgi_live_server_with_finisher) == {"mode": "process", "state": "down"}
     document = _walk_done(learner)  # stored by the worker itself meanwhile
     assert document["status"] == "done", document
     eventually_sync(lambda: finisher.current() is not None and finisher.current().pid != old_pid,
                     "a new finisher started")
+    assert _health(asgi_live_server_with_finisher) == {"mode": "process", "state": "running",
+                                                      "pid": finisher.current().pid}
     assert _walk_done(learner)["status"] == "done"
+
+
+def _health(base: str) -> dict[str, object]:
+    """/healthz's word on the finisher (README: a balancer's health check reads it)."""
+    import json
+    from urllib.request import urlopen
+
+    with urlopen(f"{base}/healthz", timeout=10) as response:
+        return json.load(response)["finisher"]
+
+
+def test_healthz_says_inline_where_the_worker_stores_its_walks(asgi_live_server_with_lab) -> None:
+    assert _health(asgi_live_server_with_lab) == {"mode": "inline"}
 
 
 PG = "postgres://u@127.0.0.1:5/db"
