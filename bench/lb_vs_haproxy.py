@@ -121,9 +121,12 @@ def ensure_tools() -> None:
         subprocess.run(["apt-get", "install", "-y", "-q", *missing], check=True, env=env, stdout=subprocess.DEVNULL)
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of ``pid`` so far: the split says whether a gap is our Python
+    (user) or the kernel's socket work, which both proxies pay (system)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick  # utime, stime
 
 
 def run_wrk(url: str, *, duration: int, connections: int, extra: list[str] | None = None,
@@ -207,10 +210,13 @@ backend be
                 order = list(targets) if rnd % 2 else list(reversed(targets))
                 for name in order:
                     url, pid = targets[name]
-                    cpu0 = cpu_seconds(pid)
+                    user0, sys0 = cpu_seconds(pid)
                     figures = run_wrk(url, duration=args.duration, connections=args.connections, extra=extra,
                                       pin=pin_load)
-                    figures["cpu_s"] = cpu_seconds(pid) - cpu0
+                    user1, sys1 = cpu_seconds(pid)
+                    figures["cpu_s"] = (user1 - user0) + (sys1 - sys0)
+                    figures["user_us_per_req"] = (user1 - user0) * 1e6 / max(figures["requests"], 1)
+                    figures["sys_us_per_req"] = (sys1 - sys0) * 1e6 / max(figures["requests"], 1)
                     figures["req_per_cpu_s"] = (figures["requests"] / figures["cpu_s"] if figures["cpu_s"]
                                                 else float("nan"))
                     loads.append(os.getloadavg()[0])
@@ -218,7 +224,8 @@ backend be
                     say(f"{scenario:15s} round {rnd} {name:8s} {figures['rps']:10.0f} req/s  "
                         f"p99 {figures['p99_ms']:7.2f} ms  "
                         f"{figures['req_per_cpu_s']:9.0f} req/CPU-s  errors {figures['errors']:.0f}", flush=True)
-            med = {name: {k: statistics.median(r[k] for r in runs) for k in ("rps", "p99_ms", "req_per_cpu_s")}
+            med = {name: {k: statistics.median(r[k] for r in runs) for k in ("rps", "p99_ms", "req_per_cpu_s",
+                                                                    "user_us_per_req", "sys_us_per_req")}
                    | {"rps_min": min(r["rps"] for r in runs), "rps_max": max(r["rps"] for r in runs),
                       "errors": sum(r["errors"] for r in runs)} for name, runs in results.items()}
             rps_ratio = med["ours"]["rps"] / med["haproxy"]["rps"]
@@ -230,9 +237,10 @@ backend be
                 "met": rps_ratio >= goal_rps and cpu_ratio >= goal_cpu}
             say(f"\n{scenario}: medians over {args.rounds} rounds, wrk -t1 -c{args.connections} -d{args.duration}s "
                 f"{' '.join(extra)}; CPU = the proxy process (for 'direct': the backends process)")
-            say(f"{'target':10s}{'req/s':>12s}{'p99 ms':>10s}{'req/CPU-s':>12s}")
+            say(f"{'target':10s}{'req/s':>12s}{'p99 ms':>10s}{'req/CPU-s':>12s}{'user µs/req':>13s}{'sys µs/req':>12s}")
             for name, m in med.items():
-                say(f"{name:10s}{m['rps']:12.0f}{m['p99_ms']:10.2f}{m['req_per_cpu_s']:12.0f}")
+                say(f"{name:10s}{m['rps']:12.0f}{m['p99_ms']:10.2f}{m['req_per_cpu_s']:12.0f}"
+                    f"{m['user_us_per_req']:13.1f}{m['sys_us_per_req']:12.1f}")
             say(f"ours / haproxy: {rps_ratio:.2f}x req/s (goal {goal_rps}x), {cpu_ratio:.2f}x req per CPU-second "
                 f"(goal {goal_cpu}x)\n")
         report["load_avg_1m"] = {"min": min(loads), "max": max(loads)}
