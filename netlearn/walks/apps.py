@@ -6,3 +6,9 @@ class WalksConfig(AppConfig):
     name = "netlearn.walks"
     label = "walks"
     verbose_name = _("Walks")
+
+    def ready(self) -> None:
+        from netlearn.core import health
+        from netlearn.walks import finisher
+
+        health.report("finisher", finisher.describe)
