@@ -95,6 +95,10 @@ class Stats:
     connected: int = 0
     started: int = 0
     samples: list[tuple[float, int, int]] = field(default_factory=list)  # (t, connected, worker RSS kB)
+    # Which pages were turned away, and when (the ramp, the full class, the grace after it): a
+    # learner's first page makes their session, so turn-aways during the ramp and during the full
+    # class have different causes.
+    turned_away_by: Counter = field(default_factory=Counter)
 
 
 @dataclass
@@ -155,9 +159,13 @@ class Learner:
         self.stats.requests += 1
         self.stats.statuses[response.status] += 1
         start, end = self.stats.full_class
-        if start <= time.monotonic() <= end:
+        now = time.monotonic()
+        if start <= now <= end:
             self.stats.full_requests += 1
             self.stats.full_served += response.status < 400
+        if response.status == 503:
+            phase = "ramp" if now < start else "full class" if now <= end else "after"
+            self.stats.turned_away_by[f"{action} ({phase})"] += 1
         # A page turned away by an overloaded worker (503, the polite busy page) is an error counted
         # once, here, as "turned away": callers skip it. Its (fast) answer time is kept apart so the
         # table shows what served pages took.
@@ -526,6 +534,7 @@ def summary(site: Site, args: argparse.Namespace, stats: Stats, mem: dict) -> di
         "learners": args.learners, "duration_s": args.duration,
         "wall_s": round(wall, 1), "load_avg_1m": os.getloadavg()[0], "served_req_per_s": round(served, 1),
         "answered_req_per_s": round(stats.requests / wall, 1), "turned_away_503": turned_away,
+        "turned_away_by": dict(stats.turned_away_by.most_common()),
         # The goal's rate: served while all the learners were in (end of the ramp to the deadline).
         "served_req_per_s_full_class": round(served_full, 1),
         "answered_req_per_s_full_class": round(stats.full_requests / (end - start), 1) if end > start else None,
@@ -587,7 +596,8 @@ def report(site: Site, args: argparse.Namespace, stats: Stats, mem: dict) -> Non
                   f"{pct(values, 95):9.1f} {pct(values, 99):9.1f}")
     turned_away = len(stats.latencies.get("turned away (503)", []))
     print(f"errors: {sum(stats.errors.values()) + turned_away} ({turned_away} turned away with 503)"
-          + "".join(f"\n  {n:6d}  {k}" for k, n in stats.errors.most_common()))
+          + "".join(f"\n  {n:6d}  {k}" for k, n in stats.errors.most_common())
+          + "".join(f"\n  {n:6d}  turned away: {k}" for k, n in stats.turned_away_by.most_common()))
     print(f"expected answers (not errors): {sum(stats.expected.values())}"
           + "".join(f"\n  {n:6d}  {k}" for k, n in stats.expected.most_common()))
     print("worker CPU per request, one at a time: " + "; ".join(

@@ -7,6 +7,9 @@ class LessonsConfig(AppConfig):
     verbose_name = "Lessons"
 
     def ready(self) -> None:
-        from . import content, signals  # noqa: F401 - signals connect on import
+        from netlearn.core import anonymous
+
+        from . import content, services, signals  # noqa: F401 - signals connect on import
 
         content.register()
+        anonymous.register(services.VISITOR_SESSION_KEY, services.visitor_key_new)

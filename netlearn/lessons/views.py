@@ -20,7 +20,7 @@ from django.template.response import TemplateResponse
 from django.utils import translation
 from django.views.decorators.http import require_POST
 
-from netlearn.core import contentversion, onloop
+from netlearn.core import anonymous, contentversion, onloop
 from netlearn.core.htmx import HtmxHttpRequest
 from netlearn.core.i18n import current_lang
 from netlearn.core.markdown import render_markdown
@@ -36,8 +36,8 @@ STEP_VARY = "HX-Request, Accept-Language, Cookie"
 def _visitor(request: HttpRequest, *, create: bool) -> str:
     visitor = request.session.get(services.VISITOR_SESSION_KEY, "")
     if not visitor and create:
-        visitor = services.visitor_key_new()
-        request.session[services.VISITOR_SESSION_KEY] = visitor
+        anonymous.give_ids(request.session)  # the quizzes' id too: one session write (its docstring)
+        visitor = request.session[services.VISITOR_SESSION_KEY]
     return visitor
 
 

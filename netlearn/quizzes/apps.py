@@ -23,3 +23,9 @@ class QuizzesConfig(AppConfig):
         from .signals import connect_content_version
 
         connect_content_version()
+
+        from netlearn.core import anonymous
+
+        from .learner import SESSION_KEY, new_anon_id
+
+        anonymous.register(SESSION_KEY, new_anon_id)

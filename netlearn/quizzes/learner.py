@@ -13,6 +13,8 @@ from typing import Any
 from django.db.models import Q
 from django.http import HttpRequest
 
+from netlearn.core import anonymous
+
 SESSION_KEY = "quizzes_learner"
 
 
@@ -56,6 +58,10 @@ def learner_for(request: HttpRequest, *, create: bool = False) -> Learner:
         return Learner(user_id=user.pk)
     anon_id = request.session.get(SESSION_KEY, "")
     if not anon_id and create:
-        anon_id = secrets.token_urlsafe(18)
-        request.session[SESSION_KEY] = anon_id
+        anonymous.give_ids(request.session)  # the lessons' visitor key too: one session write
+        anon_id = request.session[SESSION_KEY]
     return Learner(anon_id=anon_id)
+
+
+def new_anon_id() -> str:
+    return secrets.token_urlsafe(18)

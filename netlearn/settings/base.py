@@ -80,7 +80,7 @@ def _database_from_env() -> dict:
         # that number bounded), checked before reuse so a restarted PostgreSQL costs no request.
         return dict(dj_database_url.parse(url, conn_max_age=600, conn_health_checks=True))
     return {
-        "ENGINE": "django.db.backends.sqlite3",
+        "ENGINE": "netlearn.core.backends.sqlite3",  # Django's, with a write gate (its docstring)
         "NAME": DATA_DIR / "netlearn.sqlite3",
         # Kept open by the pooled request threads (netlearn.core.asgi_handler): opening a SQLite
         # connection (and registering Django's functions on it) cost more than a page's queries.

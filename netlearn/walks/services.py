@@ -287,6 +287,10 @@ def walk_finish(cid: str, *, record: WalkRecord, topology: dict[str, str]) -> Wa
     this process keeps for the final render (``rendering.remember_stored``)."""
     outcome = record.outcome
     status = {"done": Walk.Status.DONE, "refused": Walk.Status.REFUSED}.get(outcome.status, Walk.Status.FAILED)
+    # Made before the transaction: it holds the database's one write lock, which every other
+    # writer (a page's session, the journals, another walk) waits for meanwhile.
+    events = record.event_dicts()
+    frames = packetview.annotate_frames(record.frames, topology)
     with transaction.atomic():
         walk = Walk.objects.select_for_update().get(id=cid)
         if not _storable(walk):
@@ -296,8 +300,8 @@ def walk_finish(cid: str, *, record: WalkRecord, topology: dict[str, str]) -> Wa
         walk.detail = {**walk.detail, "outcome": outcome.detail, "topology": topology,
                        "parsed": outcome.parsed.as_dict() if outcome.parsed else None, "dropped": record.dropped,
                        "capture": record.capture}
-        walk.events = record.event_dicts()
-        walk.frames = packetview.annotate_frames(record.frames, topology)
+        walk.events = events
+        walk.frames = frames
         walk.backends = outcome.backends
         walk.duration_ms = round((outcome.finished - outcome.started) * 1000, 3)
         walk.finished_at = timezone.now()
