@@ -46,3 +46,16 @@ def test_ratings_follow_the_grade():
     assert rating_for(Grade(True, 1.0)) == Rating.Good
     assert rating_for(Grade(True, 1.0, {"checked": [1, 2]})) == Rating.Easy
     assert rating_for(Grade(True, 1.0), passed=True) == Rating.Again
+
+
+def test_a_first_review_takes_no_nap_on_the_page_thread(monkeypatch):
+    """fsrs's ``Card()`` without an id sleeps 1 ms to keep ids apart; a first answer runs on a page
+    thread, so the card gets its id (the same epoch millisecond) and nothing sleeps."""
+    import fsrs.card
+
+    naps: list[float] = []
+    monkeypatch.setattr(fsrs.card.time, "sleep", naps.append)
+    now = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
+    scheduled = review(None, Rating.Good, now=now)
+    assert naps == []
+    assert scheduled.card["card_id"] == int(now.timestamp() * 1000)
