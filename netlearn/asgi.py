@@ -20,12 +20,13 @@ from netlearn.core.asgi_handler import get_asgi_application
 
 # Django must be set up before consumers (and their models) are imported. Each request's sync
 # code runs on one of a few long-lived threads (see netlearn.core.asgi_handler).
-# Threads: 2 on SQLite (the embedded defaults), 8 with PostgreSQL (DATABASE_URL). On SQLite a
-# thread never waits on a network, so more threads only contend for the GIL: measured with
-# bench/classroom.py (1,000 learners, README "Scale-out"), 1 or 2 served as much as 8 or more and cut the step
-# page's p99; 2 rather than 1 so one slow request (a big download, a write waiting for SQLite's
-# lock) never holds every other page. With PostgreSQL threads wait on the network: 8 keep it busy.
-DEFAULT_SYNC_THREADS = "8" if os.environ.get("DATABASE_URL") else "2"
+# Threads: 1 on SQLite (the embedded defaults), 8 with PostgreSQL (DATABASE_URL). On SQLite a
+# thread never waits on a network and every write takes the database's one lock, so a second
+# thread only contends for the GIL and that lock: measured with bench/classroom.py (1,000 learners,
+# README "Inside each worker"), 1 thread served as much as 2 with fewer learners turned away and a
+# shorter step-page tail. A slow client does not hold it: a streaming answer is sent from the loop.
+# With PostgreSQL threads wait on the network: 8 keep it busy. NETLEARN_SYNC_THREADS overrides both.
+DEFAULT_SYNC_THREADS = "8" if os.environ.get("DATABASE_URL") else "1"
 django_asgi_app = get_asgi_application(threads=int(os.environ.get("NETLEARN_SYNC_THREADS", DEFAULT_SYNC_THREADS)),
                                        max_waiting=int(os.environ.get("NETLEARN_MAX_WAITING", "256")),
                                        max_queue_delay=float(os.environ.get("NETLEARN_MAX_QUEUE_DELAY", "2.0")),
