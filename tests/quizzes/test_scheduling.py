@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 from fsrs import Rating
 
@@ -54,7 +55,8 @@ def test_a_first_review_takes_no_nap_on_the_page_thread(monkeypatch):
     import fsrs.card
 
     naps: list[float] = []
-    monkeypatch.setattr(fsrs.card.time, "sleep", naps.append)
+    # fsrs.card's own ``time`` only: patching ``time.sleep`` itself would also catch other threads' naps
+    monkeypatch.setattr(fsrs.card, "time", SimpleNamespace(sleep=naps.append))
     now = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
     scheduled = review(None, Rating.Good, now=now)
     assert naps == []
