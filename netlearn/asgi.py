@@ -24,9 +24,8 @@ from netlearn.core.asgi_handler import get_asgi_application
 # thread never waits on a network and every write takes the database's one lock, so a second
 # thread only contends for the GIL and that lock: measured with bench/classroom.py (1,000 learners,
 # README "Inside each worker"), 1 thread served as much as 2 with fewer learners turned away and a
-# shorter step-page tail. The cost: a request keeps its thread until its answer is handed to the
-# server, so a client that takes none of a streaming body would hold the one thread (no view here
-# streams, and static files are under 60 KB: each answer is written whole); NETLEARN_SYNC_THREADS=2.
+# shorter step-page tail. A slow client cannot hold the one thread (it is given back before the
+# answer is sent); a slow view can, while it runs: NETLEARN_SYNC_THREADS=2 brings the second back.
 # With PostgreSQL threads wait on the network: 8 keep it busy. NETLEARN_SYNC_THREADS overrides both.
 DEFAULT_SYNC_THREADS = "8" if os.environ.get("DATABASE_URL") else "1"
 django_asgi_app = get_asgi_application(threads=int(os.environ.get("NETLEARN_SYNC_THREADS", DEFAULT_SYNC_THREADS)),

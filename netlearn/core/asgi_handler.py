@@ -34,8 +34,10 @@ for every ``MiddlewareMixin`` (``process_request`` and ``process_response``), on
 signal and once for the closing: profiled on the step page, ~26 hops and 4–6 ms of CPU a request
 before any view code ran. Async views still work: Django calls them through ``async_to_sync``,
 which runs them on this event loop (asgiref remembers it for the borrowed thread), and their
-``sync_to_async`` calls come back to the same borrowed thread. A streaming response is sent from
-the loop and closed afterwards, as Django does. The hop itself is ``_hop``: asgiref's
+``sync_to_async`` calls come back to the same borrowed thread. The thread is given back once the
+answer is made, before it is sent, so a client that reads slowly (or not at all) holds no thread:
+a sync stream is read into memory on the thread first (Django's own handler does the same, with
+``sync_to_async(list)``); an async stream (none here) keeps its thread until it is sent and closed. The hop itself is ``_hop``: asgiref's
 ``sync_to_async`` minus its per-call machinery (see there).
 
 No hop at all for a returning anonymous learner's cached step page or question page: it is tried on the loop first
@@ -51,8 +53,9 @@ import os
 import re
 import time
 from collections import deque
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
 from django.conf import settings
@@ -180,11 +183,17 @@ class PooledThreadASGIHandler(ASGIHandler):
             executor = await pool.acquire(first)
         finally:
             self.waiting.remove(since)
+        answer: _Answer | None = None
         try:
             async with ThreadSensitiveContext(executor=executor):
-                await self.handle(scope, receive, send, executor, body_file)
+                answer = await self.respond(scope, receive, executor, body_file)
+                if answer is not None and answer.needs_thread:
+                    await self.send_answer(answer, send)  # an async stream: closed on the thread
+                    answer = None
         finally:
-            pool.release(executor)
+            pool.release(executor)  # before sending: a slow client does not hold the thread
+        if answer is not None:
+            await self.send_answer(answer, send)
 
     async def _served_on_loop(self, scope: dict[str, Any], body_file: Any, send: Any) -> bool:
         """Run the request's sync chain right here on the loop (``netlearn.core.onloop``); False,
@@ -210,31 +219,42 @@ class PooledThreadASGIHandler(ASGIHandler):
     async def handle(self, scope: dict[str, Any], receive: Any, send: Any,
                      executor: ThreadPoolExecutor | None = None, body_file: Any = None) -> None:
         """Django's ``ASGIHandler.handle`` with the request's sync part in one hop (``_respond``)."""
+        answer = await self.respond(scope, receive, executor, body_file)
+        if answer is not None:
+            await self.send_answer(answer, send)
+
+    async def respond(self, scope: dict[str, Any], receive: Any, executor: ThreadPoolExecutor | None = None,
+                      body_file: Any = None) -> _Answer | None:
+        """The request's answer, made (None: the client left before its body was read). Whatever
+        of it needs the request's thread has run when this returns, unless ``needs_thread`` says
+        otherwise (an async stream), so the caller can give the thread back before sending."""
         if body_file is None:
             try:
                 body_file = await self.read_body(receive)
             except RequestAborted:
-                return
+                return None
         try:
             if executor is None:  # called without a borrowed thread (Django's own entry points)
-                response = await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
-                context = None
-            else:
-                context = contextvars.copy_context()
-                response = await _hop(executor, context, self._respond, scope, body_file)
-            if response.streaming and context is not None:
-                # Sent from the context the response was made in (the language it activated
-                # and the like), as asgiref's hop would have copied back.
-                await asyncio.get_running_loop().create_task(self._send_streaming(response, send), context=context)
-                return
-            try:
-                await self.send_response(response, send)
-            except asyncio.CancelledError:
-                pass  # the client went away while we answered
-            if response.streaming:
-                await sync_to_async(response.close, thread_sensitive=True)()
+                response = await sync_to_async(self._respond_whole, thread_sensitive=True)(scope, body_file)
+                return _Answer(response, None)
+            context = contextvars.copy_context()
+            return _Answer(await _hop(executor, context, self._respond_whole, scope, body_file), context)
         finally:
             body_file.close()
+
+    async def send_answer(self, answer: _Answer, send: Any) -> None:
+        response, context = answer.response, answer.context
+        if response.streaming and not response.closed and context is not None:
+            # An async stream, sent from the context the response was made in (the language it
+            # activated and the like), as asgiref's hop would have copied back.
+            await asyncio.get_running_loop().create_task(self._send_streaming(response, send), context=context)
+            return
+        try:
+            await self.send_response(response, send)
+        except asyncio.CancelledError:
+            pass  # the client went away while we answered
+        if not response.closed:  # a stream: closed once sent, as Django does
+            await sync_to_async(response.close, thread_sensitive=True)()
 
     async def _send_streaming(self, response: HttpResponseBase, send: Any) -> None:
         try:
@@ -254,6 +274,22 @@ class PooledThreadASGIHandler(ASGIHandler):
             response.block_size = self.chunk_size
         if not response.streaming:
             response.close()  # request_finished: this thread's database connection is checked here
+        return response
+
+    def _respond_whole(self, scope: dict[str, Any], body_file: Any) -> HttpResponseBase:
+        """``_respond``, and a sync stream's content read while still on the request's thread:
+        what Django's own handler does with one (``sync_to_async(list)``, then sent from memory),
+        done before the thread is given back, so that no client, however slow, holds it. The
+        stream becomes an async one over the parts, closed here (``request_finished`` on this
+        thread, as for any other answer). Not on the loop's first try (``_served_on_loop``): a
+        stream goes to a thread there anyway."""
+        response = self._respond(scope, body_file)
+        if response.streaming and not response.is_async:
+            try:
+                parts = list(response.streaming_content)  # a stream that fails is a 500, not a cut answer
+            finally:
+                response.close()
+            response.streaming_content = _replayed_parts(parts)
         return response
 
     async def read_body(self, receive: Any) -> Any:
@@ -326,6 +362,23 @@ async def _hop(executor: ThreadPoolExecutor, context: contextvars.Context, func:
             except BaseException:  # noqa: BLE001 - the cancelled request no longer wants it
                 break
         raise
+
+
+class _Answer(NamedTuple):
+    """A response made, and the context it was made in (None: made outside a borrowed thread)."""
+
+    response: HttpResponseBase
+    context: contextvars.Context | None
+
+    @property
+    def needs_thread(self) -> bool:
+        """An async stream's content is produced while it is sent, and then closed on the thread."""
+        return self.response.streaming and not self.response.closed
+
+
+async def _replayed_parts(parts: list[bytes]) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
 
 
 def _replay(first: dict[str, Any], receive: Any) -> Any:

@@ -10,6 +10,7 @@ stays the truth; a miss reads it, as before).
 """
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.conf import settings
@@ -46,6 +47,25 @@ class SessionStore(CachedDBStore):
             return False
         self._prefetched = data
         return True
+
+    def save(self, must_create: bool = False) -> None:
+        """``cached_db``'s save, skipped when this store (one request's) wrote these very data already.
+        Why: Django's ``create`` marks the new session modified (so the middleware sets its cookie),
+        and the middleware then writes it again, unchanged. A view that needs the session's key at
+        once (a walk files itself under it) creates the session itself, and so cost two writes on
+        SQLite's one write lock instead of one."""
+        snapshot = self._snapshot()
+        if not must_create and snapshot is not None and self.session_key is not None and snapshot == self._written:
+            return
+        super().save(must_create)
+        self._written = snapshot
+
+    _written: str | None = None
+
+    def _snapshot(self) -> str | None:
+        """The loaded data as text (changes made in place show), or None when nothing is loaded."""
+        data = getattr(self, "_session_cache", None)
+        return None if data is None else json.dumps(data, sort_keys=True, default=repr)
 
     def load(self) -> dict[str, Any]:
         data, self._prefetched = self._prefetched, _NOTHING

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_http_methods
 
+from netlearn.core.anonymous import give_ids
 from netlearn.core.htmx import HtmxHttpRequest
 
 from . import rendering, selectors
@@ -31,7 +32,11 @@ SUGGESTIONS = [
 
 
 async def _session_key(request: HttpRequest) -> str:
+    """The learner's session key, the session created now if need be (a walk is filed under it),
+    with every app's anonymous id in it: one session write for a learner who starts with a walk,
+    none more when they go on to lessons and quizzes (``netlearn.core.anonymous``)."""
     if not request.session.session_key:
+        give_ids(request.session)
         await sync_to_async(request.session.save)()
     return request.session.session_key or ""
 
@@ -39,6 +44,7 @@ async def _session_key(request: HttpRequest) -> str:
 def _session_key_now(request: HttpRequest) -> str:
     """:func:`_session_key` for sync views."""
     if not request.session.session_key:
+        give_ids(request.session)
         request.session.save()
     return request.session.session_key or ""
 

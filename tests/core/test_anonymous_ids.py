@@ -7,7 +7,9 @@ import re
 
 import pytest
 from django.contrib.sessions.models import Session
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from netlearn.lessons.models import Lesson
 from netlearn.lessons.services import VISITOR_SESSION_KEY
@@ -62,6 +64,45 @@ def test_an_answer_first_gives_the_visitor_key_too() -> None:
 
     assert client.get(_step_url()).status_code == 200
     assert _stored(client)[0] == data_after_answer
+
+
+def _session_writes(queries: CaptureQueriesContext) -> list[str]:
+    return [q["sql"] for q in queries.captured_queries if re.match(r'(INSERT INTO|UPDATE) "django_session"', q["sql"])]
+
+
+def test_a_walk_first_gives_every_id_in_one_session_write_and_none_after() -> None:
+    """The walk page needs the session's key at once (a walk is filed under it), so it creates the
+    session itself: with every app's id in it, and written once (Django's ``create`` marks it
+    modified, and the middleware wrote it a second time, unchanged)."""
+    client = Client()
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/walk/").status_code == 200
+    assert len(_session_writes(queries)) == 1, _session_writes(queries)
+    decoded = _stored(client)[1]
+    assert decoded.get(VISITOR_SESSION_KEY) and decoded.get(QUIZ_KEY)
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(_step_url()).status_code == 200
+        _answer(client, _choice_question())
+    assert _session_writes(queries) == []
+    assert Attempt.objects.get().anon_id == decoded[QUIZ_KEY]
+
+
+def test_a_session_changed_after_its_creation_is_still_written() -> None:
+    """The skipped write is only the unchanged one: a change made after the session was created
+    (in place, as a list grown) reaches the database."""
+    from netlearn.core.sessions import SessionStore
+
+    store = SessionStore()
+    store["seen"] = [1]
+    store.create()
+    store["seen"].append(2)
+    store.modified = True
+    store.save()
+    assert Session.objects.get(session_key=store.session_key).get_decoded()["seen"] == [1, 2]
+    with CaptureQueriesContext(connection) as queries:
+        store.save()  # nothing changed since: no write
+    assert _session_writes(queries) == []
 
 
 def test_browsing_alone_still_gives_no_session() -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.core import signals
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.urls import path
 from django.utils import translation
@@ -38,6 +40,23 @@ def _streaming_in_korean(request: HttpRequest) -> StreamingHttpResponse:
     return StreamingHttpResponse(translation.get_language() + f" {n}" for n in range(2))
 
 
+def _stream_that_fails(request: HttpRequest) -> StreamingHttpResponse:
+    def parts() -> Iterator[str]:
+        yield "a part"
+        raise RuntimeError("the stream failed")
+
+    return StreamingHttpResponse(parts())
+
+
+def _async_stream(request: HttpRequest) -> StreamingHttpResponse:
+    async def parts() -> AsyncIterator[str]:
+        for n in range(3):
+            await asyncio.sleep(0)
+            yield f"a{n}"
+
+    return StreamingHttpResponse(parts())
+
+
 def _fails(request: HttpRequest) -> HttpResponse:
     raise RuntimeError("the view failed")
 
@@ -49,7 +68,8 @@ def handler500(request: HttpRequest) -> HttpResponse:
 _LOOP: list[asyncio.AbstractEventLoop] = []
 urlpatterns = [path("thread/", _thread_name), path("healthz", _healthz), path("page/", _thread_name),
                path("lessons/<slug:slug>/<int:number>/", lambda request, slug, number: _thread_name(request)),
-               path("async/", _async_view), path("stream/", _streaming_in_korean), path("fails/", _fails)]
+               path("async/", _async_view), path("stream/", _streaming_in_korean), path("fails/", _fails),
+               path("stream-fails/", _stream_that_fails), path("async-stream/", _async_stream)]
 
 
 async def _call(handler: PooledThreadASGIHandler, route: str,
@@ -119,24 +139,22 @@ def test_a_streaming_response_is_sent_in_the_context_the_view_made(handler) -> N
     assert (status, body) == (200, b"ko 0ko 1")
 
 
-@pytest.mark.xfail(strict=True, raises=TimeoutError, reason=(
-    "known limit (README \"Inside each worker\"): a request keeps its borrowed thread until its answer "
-    "is handed to the server, so a client that takes none of a streaming body holds the one thread"))
-@pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume synchronous iterators")
-def test_a_slow_client_of_a_streaming_answer_does_not_hold_the_only_thread(handler) -> None:
-    """What one thread on SQLite would want: a client that reads none of a streaming body leaving
-    the one thread free for the next page. Not so today (hence xfail, strict: it fails loudly the
-    day the thread is given back before the answer is sent)."""
+@pytest.mark.parametrize("route", ["/stream/", "/page/"])
+def test_a_client_that_reads_nothing_does_not_hold_the_only_thread(handler, route) -> None:
+    """One thread on SQLite (netlearn/asgi.py): a client that takes none of its answer, streaming
+    or not, must leave that thread free for the next learner's page. The thread is given back once
+    the answer is made, before it is sent (a sync stream is read on the thread first, as Django's
+    own handler reads it into memory); without that, the second page below waits for ever."""
     handler.threads, handler.max_waiting = 1, 100  # the SQLite default (netlearn/asgi.py)
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-             "path": "/stream/", "raw_path": b"/stream/", "query_string": b"", "root_path": "",
+             "path": route, "raw_path": route.encode(), "query_string": b"", "root_path": "",
              "headers": [(b"host", b"testserver")], "client": ("127.0.0.1", 5001), "server": ("testserver", 80)}
 
-    async def run() -> tuple[int, bytes, bool]:
+    async def run() -> tuple[int, bytes, bool, bytes]:
         reads = asyncio.Event()
         started_body = asyncio.Event()
-
         asked: list[bool] = []
+        first_body: list[bytes] = []
 
         async def receive() -> dict[str, Any]:
             if not asked:  # a GET's empty body, then a client that never disconnects
@@ -149,6 +167,7 @@ def test_a_slow_client_of_a_streaming_answer_does_not_hold_the_only_thread(handl
             if message["type"] == "http.response.body":
                 started_body.set()
                 await reads.wait()  # a client that does not read
+                first_body.append(message.get("body", b""))
 
         first = asyncio.create_task(handler(scope, receive, send))
         await asyncio.wait_for(started_body.wait(), 10)
@@ -156,11 +175,47 @@ def test_a_slow_client_of_a_streaming_answer_does_not_hold_the_only_thread(handl
         still_stuck = not first.done()
         reads.set()
         await asyncio.wait_for(first, 10)
-        return status, body, still_stuck
+        return status, body, still_stuck, b"".join(first_body)
 
-    status, body, still_stuck = asyncio.run(run())
+    status, body, still_stuck, first_body = asyncio.run(run())
     assert still_stuck  # the first answer was still waiting on its client ...
     assert status == 200 and body.decode() == "django-sync-0_0"  # ... while the one thread served the next
+    assert first_body == (b"ko 0ko 1" if route == "/stream/" else b"django-sync-0_0")  # and it lost nothing
+
+
+def test_a_stream_is_closed_once_on_its_thread_and_a_failing_one_is_a_500(handler, settings) -> None:
+    """A sync stream is read and closed on the request's thread (``request_finished`` once, there);
+    one that fails while read is a 500 page, not an answer cut off after its headers."""
+    settings.DEBUG_PROPAGATE_EXCEPTIONS = False
+    finished: list[str] = []
+
+    def on_finished(**kwargs: Any) -> None:
+        finished.append(threading.current_thread().name)
+
+    signals.request_finished.connect(on_finished)
+    try:
+        status, _, body = asyncio.run(_call(handler, "/stream/"))
+        assert (status, body) == (200, b"ko 0ko 1")
+        assert finished == ["django-sync-0_0"]
+        with pytest.raises(RuntimeError, match="the stream failed"):
+            asyncio.run(_call(handler, "/stream-fails/"))
+    finally:
+        signals.request_finished.disconnect(on_finished)
+
+
+def test_an_async_stream_is_sent_and_closed_on_the_borrowed_thread(handler) -> None:
+    finished: list[str] = []
+
+    def on_finished(**kwargs: Any) -> None:
+        finished.append(threading.current_thread().name)
+
+    signals.request_finished.connect(on_finished)
+    try:
+        status, _, body = asyncio.run(_call(handler, "/async-stream/"))
+    finally:
+        signals.request_finished.disconnect(on_finished)
+    assert (status, body) == (200, b"a0a1a2")
+    assert len(finished) == 1 and finished[0].startswith("django-sync-")
 
 
 def test_a_failing_view_is_a_500_and_the_thread_serves_on(handler, settings) -> None:
