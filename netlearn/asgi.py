@@ -20,14 +20,18 @@ from netlearn.core.asgi_handler import get_asgi_application
 
 # Django must be set up before consumers (and their models) are imported. Each request's sync
 # code runs on one of a few long-lived threads (see netlearn.core.asgi_handler).
-# Threads: 1 on SQLite (the embedded defaults), 8 with PostgreSQL (DATABASE_URL). On SQLite a
+# Threads: 1 on SQLite (the embedded defaults), 2 with PostgreSQL (DATABASE_URL). On SQLite a
 # thread never waits on a network and every write takes the database's one lock, so a second
 # thread only contends for the GIL and that lock: measured with bench/classroom.py (1,000 learners,
 # README "Inside each worker"), 1 thread served as much as 2 with fewer learners turned away and a
 # shorter step-page tail. A slow client cannot hold the one thread (it is given back before the
 # answer is sent); a slow view can, while it runs: NETLEARN_SYNC_THREADS=2 brings the second back.
-# With PostgreSQL threads wait on the network: 8 keep it busy. NETLEARN_SYNC_THREADS overrides both.
-DEFAULT_SYNC_THREADS = "8" if os.environ.get("DATABASE_URL") else "1"
+# With PostgreSQL (DATABASE_URL) 2: its threads wait on a socket, so a second one has work while the
+# first waits; more only contend for the GIL beside the loop. Measured on the stack (nginx, 2 workers,
+# PostgreSQL, Redis on 2 cores), 1,000 learners, 3 alternating pairs: 2 threads step p99 365-449 ms
+# against 8 threads' 890-1,414 ms at the same rate served (README "Inside each worker"). A database
+# on another machine, with longer waits, may want more: NETLEARN_SYNC_THREADS overrides both.
+DEFAULT_SYNC_THREADS = "2" if os.environ.get("DATABASE_URL") else "1"
 django_asgi_app = get_asgi_application(threads=int(os.environ.get("NETLEARN_SYNC_THREADS", DEFAULT_SYNC_THREADS)),
                                        max_waiting=int(os.environ.get("NETLEARN_MAX_WAITING", "256")),
                                        max_queue_delay=float(os.environ.get("NETLEARN_MAX_QUEUE_DELAY", "2.0")),

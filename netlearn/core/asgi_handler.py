@@ -37,8 +37,8 @@ which runs them on this event loop (asgiref remembers it for the borrowed thread
 ``sync_to_async`` calls come back to the same borrowed thread. The thread is given back once the
 answer is made, before it is sent, so a client that reads slowly (or not at all) holds no thread:
 a sync stream is read into memory on the thread first (Django's own handler does the same, with
-``sync_to_async(list)``); an async stream (none here) keeps its thread until it is sent and closed. The hop itself is ``_hop``: asgiref's
-``sync_to_async`` minus its per-call machinery (see there).
+``sync_to_async(list)``); an async stream (none here) keeps its thread until it is sent and closed.
+The hop itself is ``_hop``: asgiref's ``sync_to_async`` minus its per-call machinery (see there).
 
 No hop at all for a returning anonymous learner's cached step page or question page: it is tried on the loop first
 (``netlearn.core.onloop``: the same chain, run right here, when everything it needs is in memory),
@@ -53,16 +53,16 @@ import os
 import re
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
 from django.conf import settings
 from django.core import signals
 from django.core.exceptions import RequestAborted, SynchronousOnlyOperation
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
-from django.http import FileResponse, HttpResponseBase
+from django.http import FileResponse, HttpResponseBase, StreamingHttpResponse
 from django.urls import set_script_prefix
 
 from netlearn.core import onloop
@@ -284,9 +284,9 @@ class PooledThreadASGIHandler(ASGIHandler):
         thread, as for any other answer). Not on the loop's first try (``_served_on_loop``): a
         stream goes to a thread there anyway."""
         response = self._respond(scope, body_file)
-        if response.streaming and not response.is_async:
+        if isinstance(response, StreamingHttpResponse) and not response.is_async:
             try:
-                parts = list(response.streaming_content)  # a stream that fails is a 500, not a cut answer
+                parts = list(cast("Iterator[bytes]", response.streaming_content))  # fails: a 500, not a cut answer
             finally:
                 response.close()
             response.streaming_content = _replayed_parts(parts)

@@ -296,11 +296,11 @@ def test_lesson_step_pages_are_served_first_and_never_turned_away(handler) -> No
 
 @pytest.mark.parametrize("env, expected", [
     ({}, [1, 256, 2.0]),
-    ({"DATABASE_URL": "postgres://netlearn@127.0.0.1:5/netlearn"}, [8, 256, 2.0]),
+    ({"DATABASE_URL": "postgres://netlearn@127.0.0.1:5/netlearn"}, [2, 256, 2.0]),
     ({"NETLEARN_SYNC_THREADS": "3", "NETLEARN_MAX_WAITING": "17", "NETLEARN_MAX_QUEUE_DELAY": "0.5"}, [3, 17, 0.5]),
 ], ids=["defaults", "postgresql-defaults", "from-the-environment"])
 def test_the_worker_takes_its_thread_and_queue_limits_from_the_environment(env, expected) -> None:
-    """README "Scale-out": NETLEARN_SYNC_THREADS (default 1 on SQLite, 8 with PostgreSQL),
+    """README "Scale-out": NETLEARN_SYNC_THREADS (default 1 on SQLite, 2 with PostgreSQL),
     NETLEARN_MAX_WAITING (256) and NETLEARN_MAX_QUEUE_DELAY (2 s) configure the handler uvicorn
     serves (netlearn/asgi.py)."""
     import json
