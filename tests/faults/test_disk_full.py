@@ -12,8 +12,10 @@ with the reason. No PostgreSQL or Redis: it runs in ``make test``'s first, embed
 from __future__ import annotations
 
 import errno
+import http.cookiejar
 import json
 import os
+import secrets
 import signal
 import sqlite3
 import subprocess
@@ -24,12 +26,14 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
 from netlearn.devtools.servers import free_port, wait_for_healthy
+from netlearn.lessons.services import VISITOR_SESSION_KEY
 from tests.scale.client import CSRF_RE, Learner
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,12 +104,15 @@ class Site:
         return self.process.returncode
 
 
+SITE_SECRET_KEY = "disk-full-test-secret-key-" + "x" * 40
+
+
 def _env(data: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("DJANGO_", "NETLEARN_", "DATABASE_URL", "REDIS_URL"))}
     env.pop("PYTEST_CURRENT_TEST", None)
     env.update({"DJANGO_SETTINGS_MODULE": "netlearn.settings.prod",
-                "DJANGO_SECRET_KEY": "disk-full-test-secret-key-" + "x" * 40,
+                "DJANGO_SECRET_KEY": SITE_SECRET_KEY,
                 "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost", "NETLEARN_HTTPS": "0",
                 "NETLEARN_DATA_DIR": str(data), "NETLEARN_LAB_MODE": "embedded",
                 "NETLEARN_LAB_EPHEMERAL": "1",
@@ -235,6 +242,21 @@ def _friendly(status: int, body: str, *, korean: bool = False) -> None:
         assert leak not in body, leak
 
 
+def _earlier_session(db: _Database, learner: Learner, data: dict[str, str]) -> None:
+    """A session row holding ``data``, signed as the site signs sessions, and its cookie in ``learner``."""
+    from django.contrib.sessions.serializers import JSONSerializer
+    from django.core import signing
+
+    key = secrets.token_hex(16)
+    encoded = signing.dumps(data, key=SITE_SECRET_KEY, salt="django.contrib.sessions.SessionStore",
+                            serializer=JSONSerializer, compress=True)
+    expires = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S.%f")
+    db.rows("INSERT INTO django_session (session_key, session_data, expire_date) VALUES (?, ?, ?)",
+            key, encoded, expires)
+    learner.jar.set_cookie(http.cookiejar.Cookie(
+        0, "sessionid", key, None, False, "127.0.0.1", False, False, "/", True, False, None, True, None, None, {}))
+
+
 # --- the database, seen from beside the server -------------------------------------------------------
 
 _QUERY = """
@@ -331,12 +353,19 @@ def _scenario(site: Site, db: _Database) -> None:
     newcomer_action, newcomer_form = _form(newcomer.get(f"/quizzes/q/{keys[1]}/").body, "q-form")
     newcomer_form.pop("choice")
     assert "sessionid" not in newcomer.cookie_header()
-    # The same click from a visitor whose session already exists (the walk page saved it): the
-    # session is updated, and Django reports that failure as SessionInterrupted (a 400).
+    # The same click from a visitor whose session already exists without a learner id (one an
+    # earlier NetLearn saved: its walk page gave none): the session is updated, and Django reports
+    # that failure as SessionInterrupted (a 400).
     returning = Learner(site.url)
-    assert returning.get("/walk/").status == 200 and "sessionid" in returning.cookie_header()
+    _earlier_session(db, returning, {VISITOR_SESSION_KEY: "earlier-visitor-key"})
     returning_action, returning_form = _form(returning.get(f"/quizzes/q/{keys[1]}/").body, "q-form")
     returning_form.pop("choice")
+    # Today's walk page gives every id with the session it creates: that click has nothing to
+    # write, so it gets the form's own answer (pick a choice), full disk or not.
+    walker = Learner(site.url)
+    assert walker.get("/walk/").status == 200 and "sessionid" in walker.cookie_header()
+    walker_action, walker_form = _form(walker.get(f"/quizzes/q/{keys[1]}/").body, "q-form")
+    walker_form.pop("choice")
 
     # Fill the disk. The WAL is emptied first (a checkpoint that truncates it): SQLite could
     # otherwise rewrite frames it already owns and need no new space at all.
@@ -367,6 +396,8 @@ def _scenario(site: Site, db: _Database) -> None:
     _friendly(status, body)
     status, _, body = _send(returning, returning_action, returning_form, **{"Accept-Language": "ko"})
     _friendly(status, body, korean=True)
+    status, _, body = _send(walker, walker_action, walker_form)
+    assert status == 400 and EN_TITLE not in body, (status, body[:800])
     # Reading still works, and the process is alive and healthy.
     assert site.alive()
     assert learner.get("/healthz").status == 200
