@@ -243,25 +243,20 @@ class PooledThreadASGIHandler(ASGIHandler):
             body_file.close()
 
     async def send_answer(self, answer: _Answer, send: Any) -> None:
-        response, context = answer.response, answer.context
-        if response.streaming and not response.closed and context is not None:
+        if answer.needs_thread and answer.context is not None:
             # An async stream, sent from the context the response was made in (the language it
             # activated and the like), as asgiref's hop would have copied back.
-            await asyncio.get_running_loop().create_task(self._send_streaming(response, send), context=context)
-            return
-        try:
-            await self.send_response(response, send)
-        except asyncio.CancelledError:
-            pass  # the client went away while we answered
-        if not response.closed:  # a stream: closed once sent, as Django does
-            await sync_to_async(response.close, thread_sensitive=True)()
+            await asyncio.get_running_loop().create_task(self._send(answer.response, send), context=answer.context)
+        else:
+            await self._send(answer.response, send)
 
-    async def _send_streaming(self, response: HttpResponseBase, send: Any) -> None:
+    async def _send(self, response: HttpResponseBase, send: Any) -> None:
         try:
             await self.send_response(response, send)
         except asyncio.CancelledError:
             pass  # the client went away while we answered
-        await sync_to_async(response.close, thread_sensitive=True)()
+        if not response.closed:  # an async stream: closed once sent, as Django does
+            await sync_to_async(response.close, thread_sensitive=True)()
 
     def _respond(self, scope: dict[str, Any], body_file: Any) -> HttpResponseBase:
         set_script_prefix(get_script_prefix(scope))

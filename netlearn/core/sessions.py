@@ -48,6 +48,9 @@ class SessionStore(CachedDBStore):
         self._prefetched = data
         return True
 
+    #: The data as this store last wrote them (``_snapshot``), to skip writing them again unchanged.
+    _written: str | None = None
+
     def save(self, must_create: bool = False) -> None:
         """``cached_db``'s save, skipped when this store (one request's) wrote these very data already.
         Why: Django's ``create`` marks the new session modified (so the middleware sets its cookie),
@@ -59,8 +62,6 @@ class SessionStore(CachedDBStore):
             return
         super().save(must_create)
         self._written = snapshot
-
-    _written: str | None = None
 
     def _snapshot(self) -> str | None:
         """The loaded data as text (changes made in place show), or None when nothing is loaded."""

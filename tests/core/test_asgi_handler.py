@@ -3,6 +3,7 @@ a few long-lived threads, and an overloaded worker turns new requests away at on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -139,8 +140,8 @@ def test_a_streaming_response_is_sent_in_the_context_the_view_made(handler) -> N
     assert (status, body) == (200, b"ko 0ko 1")
 
 
-@pytest.mark.parametrize("route", ["/stream/", "/page/"])
-def test_a_client_that_reads_nothing_does_not_hold_the_only_thread(handler, route) -> None:
+@pytest.mark.parametrize("route, whole_body", [("/stream/", b"ko 0ko 1"), ("/page/", b"django-sync-0_0")])
+def test_a_client_that_reads_nothing_does_not_hold_the_only_thread(handler, route, whole_body) -> None:
     """One thread on SQLite (netlearn/asgi.py): a client that takes none of its answer, streaming
     or not, must leave that thread free for the next learner's page. The thread is given back once
     the answer is made, before it is sent (a sync stream is read on the thread first, as Django's
@@ -180,13 +181,12 @@ def test_a_client_that_reads_nothing_does_not_hold_the_only_thread(handler, rout
     status, body, still_stuck, first_body = asyncio.run(run())
     assert still_stuck  # the first answer was still waiting on its client ...
     assert status == 200 and body.decode() == "django-sync-0_0"  # ... while the one thread served the next
-    assert first_body == (b"ko 0ko 1" if route == "/stream/" else b"django-sync-0_0")  # and it lost nothing
+    assert first_body == whole_body  # and it lost nothing
 
 
-def test_a_stream_is_closed_once_on_its_thread_and_a_failing_one_is_a_500(handler, settings) -> None:
-    """A sync stream is read and closed on the request's thread (``request_finished`` once, there);
-    one that fails while read is a 500 page, not an answer cut off after its headers."""
-    settings.DEBUG_PROPAGATE_EXCEPTIONS = False
+@contextlib.contextmanager
+def _finished_on() -> Iterator[list[str]]:
+    """The threads ``request_finished`` ran on, in order, while the block runs."""
     finished: list[str] = []
 
     def on_finished(**kwargs: Any) -> None:
@@ -194,26 +194,45 @@ def test_a_stream_is_closed_once_on_its_thread_and_a_failing_one_is_a_500(handle
 
     signals.request_finished.connect(on_finished)
     try:
-        status, _, body = asyncio.run(_call(handler, "/stream/"))
-        assert (status, body) == (200, b"ko 0ko 1")
-        assert finished == ["django-sync-0_0"]
-        with pytest.raises(RuntimeError, match="the stream failed"):
-            asyncio.run(_call(handler, "/stream-fails/"))
+        yield finished
     finally:
         signals.request_finished.disconnect(on_finished)
+
+
+def test_a_stream_is_closed_once_on_its_thread_and_a_failing_one_sends_no_header(handler, settings) -> None:
+    """A sync stream is read and closed on the request's thread (``request_finished`` once, there).
+    One that fails while read fails before a byte is sent, so the server can still answer 500
+    (uvicorn does) instead of cutting off an answer whose 200 headers already went out."""
+    settings.DEBUG_PROPAGATE_EXCEPTIONS = False
+    with _finished_on() as finished:
+        status, _, body = asyncio.run(_call(handler, "/stream/"))
+    assert (status, body) == (200, b"ko 0ko 1")
+    assert finished == ["django-sync-0_0"]
+
+    sent: list[dict[str, Any]] = []
+
+    async def fail() -> None:
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+                 "scheme": "http", "path": "/stream-fails/", "raw_path": b"/stream-fails/", "query_string": b"",
+                 "root_path": "", "headers": [(b"host", b"testserver")], "client": ("127.0.0.1", 5000),
+                 "server": ("testserver", 80)}
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await handler(scope, receive, send)
+
+    with pytest.raises(RuntimeError, match="the stream failed"):
+        asyncio.run(fail())
+    assert sent == []  # nothing went out: not a 200 cut off after "a part"
 
 
 def test_an_async_stream_is_sent_and_closed_on_the_borrowed_thread(handler) -> None:
-    finished: list[str] = []
-
-    def on_finished(**kwargs: Any) -> None:
-        finished.append(threading.current_thread().name)
-
-    signals.request_finished.connect(on_finished)
-    try:
+    with _finished_on() as finished:
         status, _, body = asyncio.run(_call(handler, "/async-stream/"))
-    finally:
-        signals.request_finished.disconnect(on_finished)
     assert (status, body) == (200, b"a0a1a2")
     assert len(finished) == 1 and finished[0].startswith("django-sync-")
 

@@ -243,13 +243,15 @@ def _friendly(status: int, body: str, *, korean: bool = False) -> None:
 
 
 def _earlier_session(db: _Database, learner: Learner, data: dict[str, str]) -> None:
-    """A session row holding ``data``, signed as the site signs sessions, and its cookie in ``learner``."""
-    from django.contrib.sessions.serializers import JSONSerializer
-    from django.core import signing
+    """A session row holding ``data``, encoded by the site's own session store with the site's key,
+    and its cookie in ``learner``."""
+    from django.test import override_settings
+
+    from netlearn.core.sessions import SessionStore
 
     key = secrets.token_hex(16)
-    encoded = signing.dumps(data, key=SITE_SECRET_KEY, salt="django.contrib.sessions.SessionStore",
-                            serializer=JSONSerializer, compress=True)
+    with override_settings(SECRET_KEY=SITE_SECRET_KEY):
+        encoded = SessionStore().encode(data)
     expires = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S.%f")
     db.rows("INSERT INTO django_session (session_key, session_data, expire_date) VALUES (?, ?, ?)",
             key, encoded, expires)
