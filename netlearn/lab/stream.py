@@ -129,11 +129,19 @@ class EventStream:
         return unsubscribe
 
     def publish(self, event: LabEvent) -> LabEvent:
-        cid = event.correlation_id
-        if cid is None:
+        """Fill in the correlation id from the event's endpoints (when it has none), then :meth:`deliver`."""
+        if event.correlation_id is None:
             cid = self.correlator.lookup(event.src, event.dst)
             if cid is not None:
                 event = event.with_correlation(cid)
+        return self.deliver(event)
+
+    def deliver(self, event: LabEvent) -> LabEvent:
+        """Hand ``event`` to its subscribers as it is: for a publisher that has already looked its
+        correlation up (the L4 relay does once, at accept, for its four events: a walk binds its
+        socket before it connects, and the relay binds its own backend socket to the same id), so
+        that every event of a connection that belongs to no walk is not looked up twice more."""
+        cid = event.correlation_id
         for subscriber in self._subscribers:  # a snapshot: the list is replaced, never mutated
             try:
                 subscriber(event)

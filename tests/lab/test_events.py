@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import json
+import random
 
-from netlearn.lab.events import Endpoint, Kind, LabEvent, make_event, owned_event
+from netlearn.lab.events import Endpoint, Kind, LabEvent, make_event, ms3, owned_event
 
 
 def test_an_event_keeps_4_kib_of_its_payload_and_its_true_length() -> None:
@@ -39,3 +40,12 @@ def test_the_hot_path_builder_makes_the_same_event_as_make_event() -> None:
     fast = owned_event("l4", 4, Kind.CLOSE, "closed", peer, vip, {"bytes_in": 3}, "c", "tcp")
     assert fast.replace(ts=slow.ts) == slow and fast.ts >= slow.ts
     assert LabEvent("l4", 4, Kind.CLOSE, "closed", peer, vip, b"", 0, fast.detail, "c", slow.ts, "tcp") == slow
+
+
+def test_ms3_gives_what_round_to_the_microsecond_gives() -> None:
+    """The L4's durations use ms3 instead of round(seconds * 1000, 3): the same figures."""
+    rng = random.Random(18)
+    samples = [0.0, 0.0005, 0.001, 0.0123456, 1.5, 2.0004999] + [rng.uniform(0, 5) for _ in range(10_000)]
+    mismatched = [s for s in samples if ms3(s) != round(s * 1000, 3)]
+    assert len(mismatched) <= len(samples) // 1000, mismatched[:5]  # only exact ties may differ
+    assert all(abs(ms3(s) - round(s * 1000, 3)) <= 0.0010001 for s in samples)

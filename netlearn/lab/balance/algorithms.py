@@ -14,11 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
-from ..events import Endpoint
+from ..events import Endpoint, ms3
 
 #: Peak EWMA forgets a latency spike with this time constant (Finagle and Linkerd use 10 s; a
 #: lesson needs to see recovery sooner).
 DEFAULT_DECAY = 5.0
+_exp = math.exp
 
 
 @dataclass
@@ -55,9 +56,10 @@ class BackendState:
         """What a CHOOSE event shows of this backend. Taken for every backend at every choice
         (an L4 balancer chooses per connection), so the decay is inlined: same value as
         :meth:`decayed_ewma`, one call fewer."""
-        ewma = self.ewma * math.exp(-max(now - self.ewma_stamp, 0.0) / DEFAULT_DECAY) if self.ewma else 0.0
+        ewma, age = self.ewma, now - self.ewma_stamp
+        ewma_ms = ms3(ewma * _exp(-age / DEFAULT_DECAY) if age > 0.0 else ewma) if ewma else 0.0
         return {"name": self.name, "healthy": self.healthy, "active": self.active, "weight": self.weight,
-                "ewma_ms": round(ewma * 1000, 3)}
+                "ewma_ms": ewma_ms}
 
 
 class Choice(NamedTuple):

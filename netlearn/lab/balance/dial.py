@@ -28,6 +28,8 @@ from ..stream import EventStream
 IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 _AF_INET, _AF_INET6 = int(socket.AF_INET), int(socket.AF_INET6)
 _STREAM_NONBLOCK = int(socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+_IPPROTO_IP = int(socket.IPPROTO_IP)
+_new_tuple = tuple.__new__
 
 
 async def dial(source_host: str, backend: Endpoint, *, timeout: float, stream: EventStream,
@@ -61,12 +63,13 @@ def start_dial(source_host: str, backend: Endpoint, *, stream: EventStream,
     try:
         try:
             if not v6:
-                sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+                sock.setsockopt(_IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
             sock.bind((source_host if not v6 or ":" in source_host else "::1", 0))
         except OSError:
             pass  # the balancer's address is not local here: connect() lets the kernel choose
-        err = sock.connect_ex((backend.host, backend.port))
-        local = Endpoint.of(sock.getsockname())
+        err = sock.connect_ex(backend)  # an Endpoint is the (host, port) tuple connect wants
+        # (host, port[, flow, scope]) as an Endpoint, without Endpoint.of's conversions.
+        local = _new_tuple(Endpoint, sock.getsockname()[:2])
         if correlation_id is not None:
             stream.correlator.bind(local, correlation_id)
         if err == errno.EINPROGRESS:

@@ -32,6 +32,7 @@ from .poller import READ_LEVEL, Poller
 from .pool import BackendPool, HealthConfig
 
 log = logging.getLogger(__name__)
+_new_tuple = tuple.__new__
 
 #: Connections accepted per wake-up before the loop gets its turn.
 ACCEPT_BATCH = 64
@@ -149,11 +150,14 @@ class L4Balancer:
             except OSError as exc:  # e.g. out of file descriptors: the client waits in the backlog
                 log.warning("%s: accept failed: %s", self.name, exc)
                 return
-            self._admit(_socket.socket(family, socket.SOCK_STREAM, 0, fd), Endpoint.of(address))
+            # The peer as an Endpoint without Endpoint.of's conversions: accept gives (str, int, ...).
+            self._admit(_socket.socket(family, socket.SOCK_STREAM, 0, fd), _new_tuple(Endpoint, address[:2]))
 
     def _admit(self, sock: _socket.socket, peer: Endpoint) -> None:
         stream, vip = self.stream, self._bind
-        cid = stream.correlator.lookup(peer)
+        # Looked up once for the connection's events (what publish would find for each of them):
+        # they go out with stream.deliver, which does not look again.
+        cid = stream.correlator.lookup(peer, vip)
         if len(self._connections) >= self.max_connections:
             self.counters["refused"] += 1
             stream.emit(component=self.name, layer=4, kind=Kind.ERROR, transport="tcp", src=peer, dst=vip,
@@ -167,7 +171,7 @@ class L4Balancer:
         self.counters["accepted"] += 1
         # The per-connection events go through the cheaper owned_event (issue 18): same content
         # as stream.emit would give them.
-        publish, name = stream.publish, self.name
+        publish, name = stream.deliver, self.name
         publish(owned_event(name, 4, Kind.ACCEPT, f"accepted {relay.peer_text} on {self._bind_text}", peer, vip,
                             {"active": len(connections)}, cid, "tcp"))
         choice = self.pool.choose(peer.host)

@@ -28,7 +28,7 @@ import socket
 import time
 import typing
 
-from ..events import Endpoint, Kind, owned_event
+from ..events import Endpoint, Kind, ms3, owned_event
 from .algorithms import BackendState
 from .dial import start_dial
 from .poller import READ, READ_WRITE
@@ -139,10 +139,14 @@ class Relay:
         else:
             lb.poller.register(up.fd, READ, self._on_backend)
         local_text, backend_text = str(local), str(backend.endpoint)
-        lb.stream.publish(owned_event(
+        # Correlated as publish would: the local end is bound to self.cid (start_dial) when there
+        # is one; else only the backend's endpoint can be bound (a demo binds its private backends).
+        stream = lb.stream
+        cid = self.cid if self.cid is not None else stream.correlator.lookup(backend.endpoint)
+        stream.deliver(owned_event(
             lb.name, 4, Kind.CONNECT, f"opened {local_text} → {backend.name} {backend_text}", local, backend.endpoint,
             {"backend": backend.name, "client": self.peer_text, "lb_local": local_text, "early_bytes": self.early_len,
-             "connect_ms": round((time.perf_counter() - self.started) * 1000, 3)}, self.cid, "tcp"))
+             "connect_ms": ms3(time.perf_counter() - self.started)}, cid, "tcp"))
         early, self.early = self.early, []
         if early:
             self._write(up, b"".join(early) if len(early) > 1 else early[0])
@@ -321,11 +325,11 @@ class Relay:
         counters["closed"] += 1
         counters["bytes_in"] += self.bytes_in
         counters["bytes_out"] += self.bytes_out
-        lb.stream.publish(owned_event(
+        lb.stream.deliver(owned_event(  # the correlation found at accept (see L4Balancer._admit)
             lb.name, 4, Kind.CLOSE,
             f"closed {self.peer_text}: {self.bytes_in} B in, {self.bytes_out} B out ({reason})", self.peer, lb.address,
             {"backend": name, "bytes_in": self.bytes_in, "bytes_out": self.bytes_out,
-             "duration_ms": round((time.perf_counter() - self.started) * 1000, 3), "reason": reason}, self.cid, "tcp"))
+             "duration_ms": ms3(time.perf_counter() - self.started), "reason": reason}, self.cid, "tcp"))
         if self.local_up is not None and self.cid is not None:  # start_dial bound it only then
             lb.stream.correlator.unbind(self.local_up)
 

@@ -156,6 +156,23 @@ async def test_events_tell_the_story_and_carry_the_walks_id(l4: L4Balancer, stre
     assert {Kind.ACCEPT, Kind.REQUEST, Kind.HANDLER, Kind.RESPONSE} <= backend_kinds  # correlated through the LB
 
 
+async def test_a_backend_bound_to_a_demo_correlates_only_the_connect_to_it(
+        l4: L4Balancer, backends: list[BackendServer], stream: EventStream) -> None:
+    """The relay looks a connection's correlation up once, at accept, and delivers its events
+    without looking again; the CONNECT goes to a backend, which a demo may have bound (its private
+    backends are), so that one event is still correlated by its destination, as publish would."""
+    for b in backends:
+        stream.correlator.bind(b.address, "demo-3")
+    with Recorder(stream) as rec:
+        reader, writer = await asyncio.open_connection(*l4.address)  # a client nobody bound
+        writer.write(b"GET / HTTP/1.1\r\nHost: shop.netlearn.test\r\nConnection: close\r\n\r\n")
+        await reader.read()
+        writer.close()
+        await eventually(lambda: rec.of_kind(Kind.CLOSE, "l4"), "the balancer's CLOSE event")
+    ids = {e.kind: e.correlation_id for e in rec.events if e.component == "l4"}
+    assert ids == {Kind.ACCEPT: None, Kind.CHOOSE: None, Kind.CONNECT: "demo-3", Kind.CLOSE: None}
+
+
 async def test_dead_backend_before_the_check_notices_is_an_error_event(
         l4: L4Balancer, backends: list[BackendServer], stream: EventStream) -> None:
     await l4.pool.stop()  # freeze the view: the balancer still believes backend-1 is up
