@@ -102,13 +102,7 @@ def main() -> None:
                   f"errors {m['errors']}")
         print(f"this checkout used less CPU per request in {report['rounds_this_cheaper']} of {args.rounds} rounds")
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        lb.stop_processes(procs)
 
 
 if __name__ == "__main__":

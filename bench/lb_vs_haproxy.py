@@ -129,6 +129,17 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
     return int(fields[11]) / tick, int(fields[12]) / tick  # utime, stime
 
 
+def stop_processes(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Terminate them all, then wait for each (killed after 5 s)."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def run_wrk(url: str, *, duration: int, connections: int, extra: list[str] | None = None,
             pin: list[str] | None = None) -> dict[str, float]:
     out = subprocess.run([*(pin or []), "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", *(extra or []),
@@ -247,13 +258,7 @@ backend be
         if args.json:
             print(json.dumps(report))
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes(procs)
         tmp.cleanup()
 
 

@@ -184,6 +184,9 @@ class Redis:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+#: How long nginx keeps an idle connection to a worker (below uvicorn's 5 s: see :class:`Nginx`).
+UPSTREAM_KEEPALIVE_TIMEOUT = 4
+
 NGINX_CONF = """\
 worker_processes 1;
 pid {root}/nginx.pid;
@@ -198,9 +201,11 @@ http {{
     fastcgi_temp_path {root}/tmp/fastcgi;
     uwsgi_temp_path {root}/tmp/uwsgi;
     scgi_temp_path {root}/tmp/scgi;
-    map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
+    map $http_upgrade $connection_upgrade {{ default upgrade; '' ''; }}
     upstream netlearn {{
 {servers}
+        keepalive 128;
+        keepalive_timeout {keepalive_timeout}s;
     }}
     server {{
         listen 127.0.0.1:{port};
@@ -222,7 +227,16 @@ http {{
 
 
 class Nginx:
-    """Debian's nginx as a reverse proxy in front of ``upstreams`` (one ``127.0.0.1:port`` each)."""
+    """Debian's nginx as a reverse proxy in front of ``upstreams`` (one ``127.0.0.1:port`` each).
+
+    Connections to the workers are kept alive and reused (``keepalive`` in the upstream, and no
+    ``Connection: close`` sent for a plain request: the map gives an empty header, which nginx
+    leaves out; a WebSocket still gets ``Connection: upgrade``). Without it every request was a
+    new TCP connection to a worker, answered and closed, and the worker paid an accept, a new
+    protocol object and a close per page. ``keepalive_timeout 4s`` is below uvicorn's 5 s keep-alive, so
+    nginx drops an idle connection before the worker does and never sends a request on one the
+    worker is closing (a POST there would be a 502: nginx retries only idempotent requests).
+    """
 
     def __init__(self, upstreams: list[int], root: Path | None = None) -> None:
         self.executable = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -234,7 +248,8 @@ class Nginx:
         servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;" for p in upstreams)
         # As root the workers would switch to "nobody"; keep them as root inside this temp dir.
         user = "user root;" if os.geteuid() == 0 else ""
-        conf = NGINX_CONF.format(root=self.root, servers=servers, port=self.port, user=user)
+        conf = NGINX_CONF.format(root=self.root, servers=servers, port=self.port, user=user,
+                                 keepalive_timeout=UPSTREAM_KEEPALIVE_TIMEOUT)
         (self.root / "nginx.conf").write_text(conf)
         (self.root / "tmp").chmod(stat.S_IRWXU)
         self.process: subprocess.Popen | None = None

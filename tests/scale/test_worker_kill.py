@@ -25,6 +25,7 @@ import psutil
 import psycopg
 import pytest
 
+from netlearn.devtools.servers import UPSTREAM_KEEPALIVE_TIMEOUT
 from tests.waiting import eventually_sync
 
 from .client import Learner
@@ -64,9 +65,13 @@ def _addr(worker) -> str:
     return f"127.0.0.1:{worker.port}"
 
 
-def _socket_holder(stack):
-    """The worker holding a connection from nginx that persists (the WebSocket; nginx does not keep
-    plain HTTP connections to the workers open)."""
+def _socket_holder(stack, *, quiet: bool = False):
+    """The worker holding a connection from nginx that persists: the WebSocket. nginx keeps plain
+    HTTP connections to the workers open too, for UPSTREAM_KEEPALIVE_TIMEOUT once idle: with
+    ``quiet`` (no other request in flight) wait for those to be closed first; without, only one
+    worker may be alive."""
+    if quiet:
+        time.sleep(UPSTREAM_KEEPALIVE_TIMEOUT + 0.5)
     seen = []
     for _ in range(3):
         holders = set()
@@ -125,7 +130,7 @@ def test_killing_the_worker_of_a_walk_and_its_socket(stack, page, artifacts_dir)
         for _ in range(10):
             page.goto(f"{stack.nginx.url}/walk/{walk_id}/")
             _wait(page, "window.__ws.some((e) => e.name === 'htmx:wsOpen')", 15)
-            holder = _socket_holder(stack)
+            holder = _socket_holder(stack, quiet=True)
             if holder == runner_addr:
                 break
             learner.get("/healthz")  # shift nginx's round-robin by one before trying again
