@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Two builds of our L4 balancer side by side: is a change to its per-connection path a gain?
 
-    python bench/l4_side_by_side.py BASE_CHECKOUT [--rounds 10] [--duration 4] [--json]
+    python bench/l4_side_by_side.py BASE_CHECKOUT [--rounds 10] [--duration 4] [--keep-alive] [--json]
 
 ``BASE_CHECKOUT`` is another checkout of this repository (``git worktree add /tmp/base HEAD~1``).
 Why not two runs of ``bench/lb_vs_haproxy.py``: on this shared 2-core host its figures drift more
@@ -11,8 +11,9 @@ once (the same four backends of ``lb_vs_haproxy``, the same round robin, health 
 events ON; both pinned to CPU 1, the backends and ``wrk`` to CPU 0) and ``wrk`` drives them in
 turn, a few seconds each, the order alternating, so a drift touches both alike. Scenario: a new
 TCP connection per request (``Connection: close`` both ways), the path that ``make bench-lb``
-found furthest from HAProxy. Prints medians of req/s and of each process's CPU per request
-(user and system, from /proc), and in how many rounds this checkout used less CPU per request.
+found furthest from HAProxy; ``--keep-alive``: wrk's 50 connections kept open (the byte path).
+Prints medians of req/s and of each process's CPU per request (user and system, from /proc), and
+in how many rounds this checkout used less CPU per request.
 """
 from __future__ import annotations
 
@@ -46,8 +47,10 @@ def main() -> None:
     parser.add_argument("base", type=Path, help="another checkout of this repository")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--duration", type=int, default=4)
+    parser.add_argument("--keep-alive", action="store_true", help="keep wrk's connections open (the byte path)")
     parser.add_argument("--json", action="store_true", help="print only one JSON line with the figures")
     args = parser.parse_args()
+    extra = [] if args.keep_alive else CLOSE
     lb.ensure_tools()
     checkouts = {"base": args.base.resolve(), "this": ROOT}
     backend_ports = [lb.free_port(lb.BACKEND_HOST) for _ in range(4)]
@@ -65,19 +68,20 @@ def main() -> None:
             targets[name] = (f"http://{HOSTS[name]}:{port}/", proc.pid)
         time.sleep(1.5)  # both see their backends healthy
         for url, _ in targets.values():  # warmed alike
-            lb.run_wrk(url, duration=2, connections=50, extra=CLOSE, pin=PIN_LOAD)
+            lb.run_wrk(url, duration=2, connections=50, extra=extra, pin=PIN_LOAD)
         rounds: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
         for i in range(args.rounds):
             for name in (list(targets) if i % 2 == 0 else list(reversed(targets))):
                 url, pid = targets[name]
                 user0, sys0 = lb.cpu_seconds(pid)
-                figures = lb.run_wrk(url, duration=args.duration, connections=50, extra=CLOSE, pin=PIN_LOAD)
+                figures = lb.run_wrk(url, duration=args.duration, connections=50, extra=extra, pin=PIN_LOAD)
                 user1, sys1 = lb.cpu_seconds(pid)
                 n = max(figures["requests"], 1)
                 rounds[name].append({"rps": figures["rps"], "errors": figures["errors"],
                                      "user_us_per_req": (user1 - user0) * 1e6 / n,
                                      "sys_us_per_req": (sys1 - sys0) * 1e6 / n})
-        report: dict[str, object] = {"bench": "l4_side_by_side", "scenario": "new connection",
+        report: dict[str, object] = {"bench": "l4_side_by_side",
+                                     "scenario": "keep-alive" if args.keep_alive else "new connection",
                                      "rounds": args.rounds, "duration_s": args.duration,
                                      "base_checkout": str(args.base)}
         for name, runs in rounds.items():
