@@ -284,7 +284,9 @@ class Learner:
                 url, origin=self.site.base, additional_headers={"Cookie": self.browser.cookie_header()},
                 open_timeout=30, ping_interval=None, max_size=2**22), 30)
         except Exception as exc:  # noqa: BLE001 - every failure is a figure
-            self.stats.errors[f"ws connect: {type(exc).__name__}"] += 1
+            # A refused handshake says with what status (websockets' InvalidStatus carries the answer).
+            status = getattr(getattr(exc, "response", None), "status_code", None)
+            self.stats.errors[f"ws connect: {type(exc).__name__}" + (f" {status}" if status else "")] += 1
             return
         self.stats.latencies["ws connect"].append((time.perf_counter() - t1) * 1000)
         self.ws = ws
