@@ -184,8 +184,11 @@ class Redis:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-#: How long nginx keeps an idle connection to a worker (below uvicorn's 5 s: see :class:`Nginx`).
-UPSTREAM_KEEPALIVE_TIMEOUT = 4
+#: How long a worker keeps an idle connection (uvicorn's ``--timeout-keep-alive``, its default,
+#: passed explicitly by :mod:`netlearn.devtools.stack` so that the next line holds).
+WORKER_KEEPALIVE_TIMEOUT = 5
+#: How long nginx keeps an idle connection to a worker: less, so nginx lets go first (see :class:`Nginx`).
+UPSTREAM_KEEPALIVE_TIMEOUT = WORKER_KEEPALIVE_TIMEOUT - 1
 
 NGINX_CONF = """\
 worker_processes 1;
@@ -233,7 +236,7 @@ class Nginx:
     ``Connection: close`` sent for a plain request: the map gives an empty header, which nginx
     leaves out; a WebSocket still gets ``Connection: upgrade``). Without it every request was a
     new TCP connection to a worker, answered and closed, and the worker paid an accept, a new
-    protocol object and a close per page. ``keepalive_timeout 4s`` is below uvicorn's 5 s keep-alive, so
+    protocol object and a close per page. ``keepalive_timeout`` is below the workers' keep-alive, so
     nginx drops an idle connection before the worker does and never sends a request on one the
     worker is closing (a POST there would be a 502: nginx retries only idempotent requests).
     """

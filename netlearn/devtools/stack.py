@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from netlearn.devtools.servers import Nginx, Postgres, Redis, free_port, wait_for_healthy
+from netlearn.devtools.servers import WORKER_KEEPALIVE_TIMEOUT, Nginx, Postgres, Redis, free_port, wait_for_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -59,6 +59,7 @@ class Worker:
             [PYTHON, "-m", "uvicorn", "netlearn.asgi:application", "--host", "127.0.0.1", "--port", str(self.port),
              "--lifespan", "on", "--ws", "websockets-sansio", "--timeout-graceful-shutdown", "8",
              "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1", "--no-access-log",
+             "--timeout-keep-alive", str(WORKER_KEEPALIVE_TIMEOUT),
              "--ws-per-message-deflate", "false"],
             cwd=ROOT, env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
         wait_for_healthy(f"{self.url}/healthz", self.process, self.log, timeout=timeout)

@@ -61,6 +61,12 @@ class Kind(str, Enum):
 #: The detail of an event that has none: one shared, read-only, empty mapping.
 _NO_DETAIL: Mapping[str, Any] = MappingProxyType({})
 _new_tuple = tuple.__new__
+
+
+def sockaddr_endpoint(address: tuple[Any, ...]) -> Endpoint:
+    """A socket's own address (``accept``, ``getsockname``: ``(str, int)``, or IPv6's 4-tuple) as an
+    Endpoint, without :meth:`Endpoint.of`'s conversions: the L4 balancer makes two a connection."""
+    return _new_tuple(Endpoint, address[:2])
 _perf_counter = time.perf_counter
 
 

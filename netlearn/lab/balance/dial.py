@@ -21,7 +21,7 @@ import errno
 import os
 import socket
 
-from ..events import Endpoint
+from ..events import Endpoint, sockaddr_endpoint
 from ..stream import EventStream
 
 #: From <linux/in.h>; Python's socket module does not name it.
@@ -29,7 +29,6 @@ IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 _AF_INET, _AF_INET6 = int(socket.AF_INET), int(socket.AF_INET6)
 _STREAM_NONBLOCK = int(socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
 _IPPROTO_IP = int(socket.IPPROTO_IP)
-_new_tuple = tuple.__new__
 
 
 async def dial(source_host: str, backend: Endpoint, *, timeout: float, stream: EventStream,
@@ -68,8 +67,7 @@ def start_dial(source_host: str, backend: Endpoint, *, stream: EventStream,
         except OSError:
             pass  # the balancer's address is not local here: connect() lets the kernel choose
         err = sock.connect_ex(backend)  # an Endpoint is the (host, port) tuple connect wants
-        # (host, port[, flow, scope]) as an Endpoint, without Endpoint.of's conversions.
-        local = _new_tuple(Endpoint, sock.getsockname()[:2])
+        local = sockaddr_endpoint(sock.getsockname())
         if correlation_id is not None:
             stream.correlator.bind(local, correlation_id)
         if err == errno.EINPROGRESS:

@@ -25,14 +25,13 @@ import socket
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..events import Endpoint, Kind, owned_event
+from ..events import Endpoint, Kind, owned_event, sockaddr_endpoint
 from ..stream import EventStream
 from .l4_relay import Relay
 from .poller import READ_LEVEL, Poller
 from .pool import BackendPool, HealthConfig
 
 log = logging.getLogger(__name__)
-_new_tuple = tuple.__new__
 
 #: Connections accepted per wake-up before the loop gets its turn.
 ACCEPT_BATCH = 64
@@ -150,8 +149,7 @@ class L4Balancer:
             except OSError as exc:  # e.g. out of file descriptors: the client waits in the backlog
                 log.warning("%s: accept failed: %s", self.name, exc)
                 return
-            # The peer as an Endpoint without Endpoint.of's conversions: accept gives (str, int, ...).
-            self._admit(_socket.socket(family, socket.SOCK_STREAM, 0, fd), _new_tuple(Endpoint, address[:2]))
+            self._admit(_socket.socket(family, socket.SOCK_STREAM, 0, fd), sockaddr_endpoint(address))
 
     def _admit(self, sock: _socket.socket, peer: Endpoint) -> None:
         stream, vip = self.stream, self._bind
