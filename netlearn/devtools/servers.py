@@ -155,7 +155,11 @@ class Postgres:
 class Redis:
     """A Redis server of its own (no persistence): ``start()``, ``stop()``, ``url``."""
 
-    def __init__(self, root: Path | None = None) -> None:
+    #: Seconds after which the server closes an idle client's connection (Redis's ``timeout``), as a
+    #: managed Redis may: the site's clients must cope (netlearn.core.redisconf). 0: never.
+    IDLE_TIMEOUT = 30
+
+    def __init__(self, root: Path | None = None, *, idle_timeout: int = IDLE_TIMEOUT) -> None:
         from pytest_redis.executor.process import RedisExecutor
 
         executable = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -164,8 +168,9 @@ class Redis:
         self.root = Path(root or tempfile.mkdtemp(prefix="netlearn-redis-"))
         self.root.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        self.executor = RedisExecutor(executable=executable, databases=16, redis_timeout=30, loglevel="warning",
-                                      host="127.0.0.1", port=self.port, datadir=self.root, save="")
+        self.executor = RedisExecutor(executable=executable, databases=16, redis_timeout=idle_timeout,
+                                      loglevel="warning", host="127.0.0.1", port=self.port, datadir=self.root,
+                                      save="")
 
     @property
     def url(self) -> str:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
 
+from netlearn.core.redisconf import channel_layer_options
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 DATA_DIR = Path(os.environ.get("NETLEARN_DATA_DIR", BASE_DIR / "var"))
 DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -98,21 +100,25 @@ DATABASES = {"default": _database_from_env()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 
+def redis_channel_layer(url: str) -> dict:
+    """The channel layer on the Redis at ``url`` (also what tests/scale/test_redis_idle.py runs)."""
+    return {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        # redis-py 8 reads with a 5 s socket time-out by default, as long as channels_redis's
+        # blocking BZPOPMIN (5 s): every idle consumer would crash (channels_redis#422).
+        # max_connections: redis-py 8 caps a pool at 100 and then fails at once ("Too many
+        # connections"); a live class of 1,000 joining together needs more (bench/live_class.py).
+        # channel_layer_options: connections the server closed while idle (netlearn.core.redisconf).
+        "CONFIG": {"hosts": [{"address": url, "socket_timeout": 15, "socket_connect_timeout": 5,
+                              "max_connections": 2000, **channel_layer_options()}],
+                   "capacity": CHANNEL_CAPACITY},
+    }
+
+
 def _channel_layers_from_env() -> dict:
     url = os.environ.get("REDIS_URL")
     if url:
-        return {
-            "default": {
-                "BACKEND": "channels_redis.core.RedisChannelLayer",
-                # redis-py 8 reads with a 5 s socket time-out by default, as long as channels_redis's
-                # blocking BZPOPMIN (5 s): every idle consumer would crash (channels_redis#422).
-                # max_connections: redis-py 8 caps a pool at 100 and then fails at once ("Too many
-                # connections"); a live class of 1,000 joining together needs more (bench/live_class.py).
-                "CONFIG": {"hosts": [{"address": url, "socket_timeout": 15, "socket_connect_timeout": 5,
-                                      "max_connections": 2000}],
-                           "capacity": CHANNEL_CAPACITY},
-            }
-        }
+        return {"default": redis_channel_layer(url)}
     return {"default": {"BACKEND": "netlearn.core.layers.LocalChannelLayer", "CONFIG": {"capacity": CHANNEL_CAPACITY}}}
 
 
@@ -155,14 +161,18 @@ LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 
+def redis_cache(url: str) -> dict:
+    """The cache on the Redis at ``url`` (also what tests/scale/test_redis_idle.py runs)."""
+    return {"BACKEND": "netlearn.core.cache.FailSoftRedisCache", "LOCATION": url, "KEY_PREFIX": "netlearn",
+            "OPTIONS": {"socket_timeout": 5, "socket_connect_timeout": 5}}
+
+
 def _caches_from_env() -> dict:
     """With ``REDIS_URL`` the cache (rate limits, login throttling) is
     shared by every worker process; without it each process counts on its own."""
     url = os.environ.get("REDIS_URL")
     if url:
-        return {"default": {"BACKEND": "netlearn.core.cache.FailSoftRedisCache", "LOCATION": url,
-                            "KEY_PREFIX": "netlearn",
-                            "OPTIONS": {"socket_timeout": 5, "socket_connect_timeout": 5}}}
+        return {"default": redis_cache(url)}
     # Sessions and learners' seen sets live here too: room for a class of thousands (the default
     # of 300 entries would evict them and send every request back to the database).
     return {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "netlearn",
