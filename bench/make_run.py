@@ -28,31 +28,6 @@ import pages  # noqa: E402 - bench/pages.py: wrk, the cookie, the page and the s
 from netlearn.devtools.servers import free_port, wait_for_healthy  # noqa: E402
 
 
-def _children(pid: int) -> list[int]:
-    kids: list[int] = []
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            kids += [int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
-    except OSError:
-        pass
-    return kids
-
-
-def tree_cpu(pid: int) -> float:
-    """User + system seconds of ``pid`` and every process below it (``make`` → shell → uvicorn →
-    the lab's and the finisher's processes), alive now."""
-    total, todo = 0.0, [pid]
-    while todo:
-        p = todo.pop()
-        todo += _children(p)
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except OSError:
-            pass
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -76,10 +51,8 @@ def main() -> None:
         pages._wrk_once(port, cookie, 2, args.connections, None)  # warm-up, not counted
         runs = []
         for n in range(args.rounds):
-            before = tree_cpu(server.pid)
-            figures, _ = pages._wrk_once(port, cookie, args.duration, args.connections, None)
-            requests = figures["rps"] * args.duration
-            figures["cpu_ms"] = (tree_cpu(server.pid) - before) * 1000 / requests if requests else float("nan")
+            # CPU of make's whole process tree per request served (pages._tree_cpu).
+            figures, _ = pages._wrk_once(port, cookie, args.duration, args.connections, server.pid)
             figures["balanced"] = True  # one worker: nothing to spread
             runs.append(figures)
             say(f"round {n + 1}: {figures['rps']:.0f} req/s, p50 {figures['p50']:.1f} ms, p99 {figures['p99']:.1f} ms, "

@@ -77,15 +77,23 @@ def _session_cookie(port: int) -> str:
     return "; ".join(c.split(";", 1)[0] for c in cookies)
 
 
-def _tree_cpu(pid: int) -> float:
-    """User + system seconds of a process and its children (the server's workers)."""
-    pids, total = [pid], 0
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
     try:
         for task in os.listdir(f"/proc/{pid}/task"):
-            pids += [int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
+            kids += [int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
     except OSError:
         pass
-    for p in pids:
+    return kids
+
+
+def _tree_cpu(pid: int) -> float:
+    """User + system seconds of a process and every process below it, alive now (a server's
+    workers; under ``make run`` the shell, uvicorn and the lab's and finisher's processes)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        todo += _children(p)
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
             total += int(fields[11]) + int(fields[12])
@@ -97,12 +105,7 @@ def _tree_cpu(pid: int) -> float:
 def _workers(pid: int, port: int) -> list[int]:
     """The server's worker processes: its children that hold the listening socket (uvicorn also
     has a multiprocessing helper child that serves nothing)."""
-    kids: list[int] = []
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            kids += [int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
-    except OSError:
-        pass
+    kids = _children(pid)
     listening = subprocess.run(["ss", "-tlnpH", "sport", f"= :{port}"], capture_output=True, text=True).stdout
     return [k for k in kids if f"pid={k}," in listening]
 
