@@ -80,7 +80,7 @@ async def test_peak_ewma_steers_away_from_a_slowed_backend(l4: L4Balancer, backe
     await spread(l4, 8, "/health")  # let the slow answers (and health checks) teach the estimate
     counts = await spread(l4, 40, "/health")
     # What each backend's estimate was at the end, in the failure message: this test failed twice
-    # in a row once (2026-12-04, right after a CI run, in `tests/lab` only) and not in the next 14
+    # in a row once (2026-12-04, right after a CI run, in `tests/lab` only) and not in the next 20
     # runs, loaded or not; the next failure should say which estimate misled the choice.
     learned = {s.name: (round(s.ewma * 1000, 2), s.chosen, s.active) for s in l4.pool.states}
     # Blind to latency, backend-2 would get ~10 of 40. Not "at most 2": on a loaded machine the fast
