@@ -10,16 +10,13 @@ WebSocket's ``group_add`` on a connection idle past 30 s answered the handshake 
 of ``group_discard`` failed when the bench's idle sockets left. (The cache's blocking pool does not
 need this: it checks each connection it hands out and reopens one whose socket reads as closed.)
 
-So every channel-layer connection:
-
-* sends a ``PING`` before a command once it has been idle for :data:`IDLE_CHECK_SECONDS`, so a
-  connection the server closed after a longer silence is found by the ``PING`` (harmless to
-  repeat) and reopened before the command is sent;
-* retries a command once, at once, on a connection error: a server that closed the connection
-  before the command reached it never ran it (the idle case when the server's timeout is shorter
-  than the check's interval). A connection lost *after* Redis ran a command could repeat it once:
-  group membership (``ZADD``, ``ZREM``) is idempotent, and a repeated walk message shows nothing
-  twice (the page keys its steps by their ids, and a final message replaces the page).
+So a channel-layer command is retried once, at once, on a fresh connection after a connection
+error. A server that closed the connection before the command reached it never ran it, which is
+the idle case. A connection lost *after* Redis ran a command could repeat it once: group
+membership (``ZADD``, ``ZREM``) is idempotent, and a repeated walk message shows nothing twice (the
+page keys its steps by their ids, and a final message replaces the page). No ``PING`` before use
+(redis-py's ``health_check_interval``): the retry already covers the idle case, without a round
+trip for every connection that sat idle.
 
 ``tests/scale/test_redis_idle.py`` runs the layer against a Redis that closes idle clients after 1 s.
 """
@@ -27,8 +24,6 @@ from __future__ import annotations
 
 from typing import Any
 
-#: Seconds a pooled connection may sit idle before it is checked with a PING before its next use.
-IDLE_CHECK_SECONDS = 10
 #: Connection errors retried per command (at once, on a fresh connection).
 RETRIES = 1
 
@@ -38,4 +33,4 @@ def channel_layer_options() -> dict[str, Any]:
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
 
-    return {"health_check_interval": IDLE_CHECK_SECONDS, "retry": Retry(NoBackoff(), RETRIES)}
+    return {"retry": Retry(NoBackoff(), RETRIES)}

@@ -1,22 +1,28 @@
-"""The channel layer against a Redis that closes idle clients' connections (its ``timeout``).
+"""The channel layer and the cache against a Redis that closes idle clients' connections (its ``timeout``).
 
 A managed Redis may close a connection idle for a while; the dev stack's closes them after 30 s.
 redis-py's asyncio pool keeps such a connection and finds it dead only when the next command
 fails. Before ``netlearn.core.redisconf``, under ``bench/classroom.py --config stack``, that
-answered a WebSocket handshake with 500 (its ``group_add``) and lost a walk's final message. Here
-the server closes a connection idle for 1 s, and the layer is used again after 2.5 s of silence.
+answered a WebSocket handshake with 500 (its ``group_add``) and lost a walk's final message. The
+cache needs no option of ours (its blocking pool reopens such a connection before handing it out):
+the cache test holds that, which the settings and the README rely on; a write it skipped would leave
+a session's old copy in Redis. Here the server closes a connection idle for 1 s, and each client
+is used again after 2.5 s of silence.
 """
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 
 import pytest
 import redis
 import redis.asyncio as aioredis
 from channels_redis.core import RedisChannelLayer
 
+from netlearn.core.cache import FailSoftRedisCache
 from netlearn.devtools.servers import Redis
-from netlearn.settings.base import redis_channel_layer
+from netlearn.settings.base import redis_cache, redis_channel_layer
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(60)]
 
@@ -72,3 +78,15 @@ def test_the_channel_layer_after_a_silence(closing_redis):
         return received
 
     assert asyncio.run(scenario()) == [1, 2, 4]
+
+
+def test_a_cache_write_after_a_silence_reaches_redis(closing_redis, caplog):
+    config = redis_cache(closing_redis.url)
+    cache = FailSoftRedisCache(config["LOCATION"], {"KEY_PREFIX": "idle-test", "OPTIONS": config["OPTIONS"]})
+    cache.set("session", "before")
+    assert cache.get("session") == "before"
+    time.sleep(SILENCE)
+    with caplog.at_level(logging.WARNING, logger="netlearn.cache"):
+        cache.set("session", "after")  # the first command on the connection the server closed
+    assert not caplog.records, [r.getMessage() for r in caplog.records]  # not skipped as "unreachable"
+    assert cache.get("session") == "after"
