@@ -108,6 +108,28 @@ def _fresh_caches() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
+def redis_server():
+    """A Redis of our own for the tests that need one (``services``), started once a session."""
+    from netlearn.devtools.servers import Redis
+
+    server = Redis().start()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture
+def redis_caches(redis_server, settings) -> None:
+    """The site's cache (and so sessions, seen sets, the content version) in that Redis, empty, as
+    on the scaled-out stack (``netlearn.settings.base.redis_cache``)."""
+    from django.core.cache import caches
+
+    from netlearn.settings.base import redis_cache
+
+    settings.CACHES = {"default": redis_cache(redis_server.url)}
+    caches["default"].clear()
+
+
+@pytest.fixture(scope="session")
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS

@@ -65,7 +65,7 @@ from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.http import FileResponse, HttpResponseBase, StreamingHttpResponse
 from django.urls import set_script_prefix
 
-from netlearn.core import onloop
+from netlearn.core import loopcache, onloop
 
 #: Seconds a turned-away browser is asked to wait before trying again.
 BUSY_RETRY_AFTER = 5
@@ -165,15 +165,17 @@ class PooledThreadASGIHandler(ASGIHandler):
         first = get and FIRST_SERVED.match(path) is not None
         body_file = None
         if get and self.on_loop and not scope.get("query_string") and TRIED_ON_LOOP.match(path):
-            try:
-                body_file = await self.read_body(receive)
-            except RequestAborted:
-                return
-            if isinstance(body_file, io.BytesIO):
-                body = body_file.getvalue()
-                if await self._served_on_loop(scope, body_file, send):
+            read_ahead = None if onloop.local_caches_only() else await self._read_ahead(scope)
+            if read_ahead is not None or onloop.local_caches_only():
+                try:
+                    body_file = await self.read_body(receive)
+                except RequestAborted:
                     return
-                body_file = io.BytesIO(body)  # the first try's request closed its copy
+                if isinstance(body_file, io.BytesIO):
+                    body = body_file.getvalue()
+                    if await self._served_on_loop(scope, body_file, send, read_ahead):
+                        return
+                    body_file = io.BytesIO(body)  # the first try's request closed its copy
         if pool.empty() and not first and self.overloaded() and not path.startswith(NEVER_TURNED_AWAY):
             await self.turn_away(send)
             return
@@ -195,15 +197,26 @@ class PooledThreadASGIHandler(ASGIHandler):
         if answer is not None:
             await self.send_answer(answer, send)
 
-    async def _served_on_loop(self, scope: dict[str, Any], body_file: Any, send: Any) -> bool:
-        """Run the request's sync chain right here on the loop (``netlearn.core.onloop``); False,
-        with nothing sent, when the view asked for a thread or touched the database."""
+    @staticmethod
+    async def _read_ahead(scope: dict[str, Any]) -> loopcache.ReadAhead | None:
+        """The shared cache's entries this page will read (``netlearn.core.loopcache``), or None:
+        the page then goes straight to a thread."""
+        return await loopcache.read_ahead(scope) if loopcache.applies() else None
+
+    async def _served_on_loop(self, scope: dict[str, Any], body_file: Any, send: Any,
+                              read_ahead: loopcache.ReadAhead | None = None) -> bool:
+        """Run the request's sync chain right here on the loop (``netlearn.core.onloop``), its cache
+        reads answered from ``read_ahead`` when given; False, with nothing sent, when the view asked
+        for a thread or touched the database or a cache entry not read ahead."""
         run, token = onloop.enter()
+        cache_token = loopcache.serving(read_ahead) if read_ahead is not None else None
         try:
             response = self._respond(scope, body_file)
         except SynchronousOnlyOperation:  # with DEBUG_PROPAGATE_EXCEPTIONS Django re-raises it
             run.failed = True
         finally:
+            if cache_token is not None:
+                loopcache.done_serving(cache_token)
             onloop.leave(token)
         if run.failed or not run.agreed or isinstance(response, onloop.ThreadNeeded) or response.streaming:
             return False
@@ -214,6 +227,8 @@ class PooledThreadASGIHandler(ASGIHandler):
             pass  # the client went away while we answered
         finally:
             body_file.close()
+        if read_ahead is not None:
+            await loopcache.write_behind(read_ahead)  # after the answer, off its latency (loopcache's doc)
         return True
 
     async def handle(self, scope: dict[str, Any], receive: Any, send: Any,

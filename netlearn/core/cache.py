@@ -14,6 +14,10 @@ profiled on the stack, that was half of a lesson step page's CPU. Here every ins
 configuration shares one client, whose pool keeps its connections and whose ``Redis`` object is
 made once per pool instead of once per command (both are thread-safe: a command borrows a
 connection from the pool).
+
+And, while a page runs on the event loop (``netlearn.core.loopcache``), the entries read ahead for
+it: a read there is answered from them, a write kept for the handler to send after the answer, and
+anything else refused (``SynchronousOnlyOperation``: the page is served again on a thread).
 """
 from __future__ import annotations
 
@@ -21,10 +25,14 @@ import logging
 import threading
 from typing import Any
 
+from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+from django.core.exceptions import SynchronousOnlyOperation
 from django.utils.functional import cached_property
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from netlearn.core import loopcache
 
 log = logging.getLogger("netlearn.cache")
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -67,6 +75,8 @@ class FailSoftRedisCache(RedisCache):
         return shared_client(self._servers, self._options)  # type: ignore[attr-defined]  # set by RedisCache.__init__
 
     def _soft(self, what: str, default: Any, call: Any, *args: Any, **kwargs: Any) -> Any:
+        if loopcache.current() is not None:  # on the loop: only what the read-ahead serves (above)
+            raise SynchronousOnlyOperation(f"cache {what} on the event loop")
         try:
             return call(*args, **kwargs)
         except _UNREACHABLE as exc:
@@ -74,15 +84,22 @@ class FailSoftRedisCache(RedisCache):
             return default
 
     def get(self, key: Any, default: Any = None, version: Any = None) -> Any:
+        if version is None and (read_ahead := loopcache.current()) is not None:
+            return read_ahead.get(key, default)
         return self._soft("get", default, super().get, key, default, version)
 
     def get_many(self, keys: Any, version: Any = None) -> Any:
+        if version is None and (read_ahead := loopcache.current()) is not None:
+            return read_ahead.get_many(keys)
         return self._soft("get_many", {}, super().get_many, keys, version)
 
     def has_key(self, key: Any, version: Any = None) -> Any:
         return self._soft("has_key", False, super().has_key, key, version)
 
     def set(self, key: Any, value: Any, timeout: Any = ..., version: Any = None) -> None:
+        if version is None and (read_ahead := loopcache.current()) is not None:
+            read_ahead.set(key, value, DEFAULT_TIMEOUT if timeout is ... else timeout)
+            return
         kwargs = {} if timeout is ... else {"timeout": timeout}
         self._soft("set", None, super().set, key, value, version=version, **kwargs)
 
@@ -103,3 +120,14 @@ class FailSoftRedisCache(RedisCache):
 
     def delete_many(self, keys: Any, version: Any = None) -> None:
         self._soft("delete_many", None, super().delete_many, keys, version)
+
+    def incr(self, key: Any, delta: int = 1, version: Any = None) -> Any:
+        """Django's ``incr`` (it raises ``ValueError`` for a missing key, as it should), refused on the loop."""
+        if loopcache.current() is not None:
+            raise SynchronousOnlyOperation("cache incr on the event loop")
+        return super().incr(key, delta, version)
+
+    def clear(self) -> Any:
+        if loopcache.current() is not None:
+            raise SynchronousOnlyOperation("cache clear on the event loop")
+        return super().clear()

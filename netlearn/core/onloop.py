@@ -6,14 +6,16 @@ CPU as a cached lesson step page's whole middleware chain and view. A returning 
 step page, with the embedded defaults, needs nothing but memory: the session, the seen set and the
 rendered page are in the process's own cache, the content version in a small file, the progress
 in an append to the journal. For it the handler runs the very same sync chain (every middleware,
-the view, the signals) directly on the loop, so the answer is the same by construction.
+the view, the signals) directly on the loop, so the answer is the same by construction. On the
+scaled-out stack those entries are in Redis: the handler reads them ahead with an asyncio client
+(``netlearn.core.loopcache``), and the page is then served on the loop the same way.
 
 Only views marked :func:`may_run_on_loop` are answered from the loop (any other view's answer is
 dropped and the request served on a thread). Such a view decides, before it touches anything that
 could reach the database (:func:`need_thread`); Django refuses database access on a thread running an event loop anyway
 (``SynchronousOnlyOperation``), and should that ever happen the handler serves the request again
-on a pooled thread (``asgi_handler``). Only with local-memory caches: with Redis, a cache read
-is a network round trip that must not block the loop.
+on a pooled thread (``asgi_handler``). Only with local-memory caches or a read-ahead: with Redis,
+a sync cache read is a network round trip that must not block the loop.
 """
 from __future__ import annotations
 
@@ -29,6 +31,8 @@ from django.core.exceptions import SynchronousOnlyOperation
 from django.core.signals import got_request_exception
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
+
+from netlearn.core import loopcache
 
 _View = TypeVar("_View", bound=Callable[..., HttpResponseBase])
 
@@ -73,12 +77,18 @@ def local_caches_only() -> bool:
     return all("locmem" in caches.get(name, {}).get("BACKEND", "").lower() for name in {"default", alias})
 
 
+def caches_in_memory() -> bool:
+    """The cache reads of this request need no blocking round trip: local-memory caches, or the
+    entries read ahead for it (``netlearn.core.loopcache``)."""
+    return local_caches_only() or loopcache.current() is not None
+
+
 def anonymous_session_in_memory(request: HttpRequest) -> bool:
     """An anonymous learner's request without a query string, whose session (it has one) is in the
-    process's own cache: reading it, the user and the CSRF cookie needs no database. What a view
-    does beyond that (a first view's write, a page to render) is the view's own check."""
+    process's own cache or read ahead: reading it, the user and the CSRF cookie needs no database.
+    What a view does beyond that (a first view's write, a page to render) is the view's own check."""
     session = request.session
-    return (local_caches_only() and not request.GET and getattr(session, "cached_only", bool)()
+    return (caches_in_memory() and not request.GET and getattr(session, "cached_only", bool)()
             and auth.SESSION_KEY not in session)
 
 

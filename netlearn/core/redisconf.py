@@ -1,4 +1,5 @@
-"""How the channel layer's Redis connections survive a server that closes idle clients.
+"""How our asyncio Redis connections (the channel layer's, the loop's cache read-ahead) survive a
+server that closes idle clients.
 
 Why this exists: a Redis server may close a client's connection once it has been idle for
 ``timeout`` seconds (its setting; managed Redis services often set one, and the dev stack's Redis
@@ -18,6 +19,9 @@ page keys its steps by their ids, and a final message replaces the page). No ``P
 (redis-py's ``health_check_interval``): the retry already covers the idle case, without a round
 trip for every connection that sat idle.
 
+The loop's read-ahead of cache entries (``netlearn.core.loopcache``) uses the same asyncio client
+and the same option: its commands are reads and plain ``SET``s, which a repeat leaves unchanged.
+
 ``tests/scale/test_redis_idle.py`` runs the layer against a Redis that closes idle clients after 1 s.
 """
 from __future__ import annotations
@@ -28,8 +32,8 @@ from typing import Any
 RETRIES = 1
 
 
-def channel_layer_options() -> dict[str, Any]:
-    """Connection options for ``channels_redis``'s hosts (redis-py's asyncio client)."""
+def asyncio_client_options() -> dict[str, Any]:
+    """Connection options for redis-py's asyncio client (``channels_redis``'s hosts, ``loopcache``)."""
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
 

@@ -7,9 +7,10 @@ class LessonsConfig(AppConfig):
     verbose_name = "Lessons"
 
     def ready(self) -> None:
-        from netlearn.core import anonymous
+        from netlearn.core import anonymous, loopcache
 
         from . import content, services, signals  # noqa: F401 - signals connect on import
 
         content.register()
         anonymous.register(services.VISITOR_SESSION_KEY, services.visitor_key_new)
+        loopcache.session_keys(services.read_ahead_keys)

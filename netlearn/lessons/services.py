@@ -62,6 +62,13 @@ def progress_mark_seen(*, step_id: int, user: Any = None, visitor: str = "") -> 
     return progress.mark_seen(progress.learner_of(user=user, visitor=visitor), step_id)
 
 
+def read_ahead_keys(session: dict[str, Any]) -> list[str]:
+    """The cache entry a returning visitor's step page reads besides its session: the visitor's
+    seen set (``netlearn.core.loopcache`` reads it ahead on the scaled-out stack)."""
+    learner = progress.learner_of(user=None, visitor=str(session.get(VISITOR_SESSION_KEY) or ""))
+    return [learner.cache_key] if learner is not None else []
+
+
 def progress_in_memory(*, step_id: int, user: Any = None, visitor: str = "") -> bool:
     """Whether :func:`progress_mark_seen` for this step would ask the database nothing."""
     learner = progress.learner_of(user=user, visitor=visitor)

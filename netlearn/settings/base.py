@@ -10,7 +10,7 @@ from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
 
-from netlearn.core.redisconf import channel_layer_options
+from netlearn.core.redisconf import asyncio_client_options
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 DATA_DIR = Path(os.environ.get("NETLEARN_DATA_DIR", BASE_DIR / "var"))
@@ -108,9 +108,9 @@ def redis_channel_layer(url: str) -> dict:
         # blocking BZPOPMIN (5 s): every idle consumer would crash (channels_redis#422).
         # max_connections: redis-py 8 caps a pool at 100 and then fails at once ("Too many
         # connections"); a live class of 1,000 joining together needs more (bench/live_class.py).
-        # channel_layer_options: connections the server closed while idle (netlearn.core.redisconf).
+        # asyncio_client_options: connections the server closed while idle (netlearn.core.redisconf).
         "CONFIG": {"hosts": [{"address": url, "socket_timeout": 15, "socket_connect_timeout": 5,
-                              "max_connections": 2000, **channel_layer_options()}],
+                              "max_connections": 2000, **asyncio_client_options()}],
                    "capacity": CHANNEL_CAPACITY},
     }
 

@@ -60,11 +60,17 @@ def _choice_question(learner: Learner) -> str:
 def test_redis_stopped_mid_walk_and_brought_back(stack):
     learner = Learner(stack.nginx.url)
     walk_id, _ = learner.start_walk("http://www.netlearn.test/slow")
+    step = re.search(r'href="(/lessons/[\w-]+/)"', learner.get("/lessons/").body)[1] + "1/"
+    for _ in stack.workers:  # a returning learner's step page: next time, its cache entries are read ahead
+        assert learner.get(step).status == 200
     stack.redis.stop()
     try:
-        # The site answers while Redis is away: pages, and the walk's own page.
-        for path in ("/", "/lessons/", f"/walk/{walk_id}/", "/healthz"):
+        # The site answers while Redis is away: pages (a step page whose read-ahead now fails
+        # among them: netlearn.core.loopcache), and the walk's own page.
+        for path in ("/", "/lessons/", step, step, f"/walk/{walk_id}/", "/healthz"):
             assert learner.get(path).status == 200, path
+        assert any("cache read-ahead skipped: Redis unreachable" in worker.log.read_text(errors="replace")
+                   for worker in stack.workers)  # the step page went to a thread, which answered
         during = _poll_json(learner, walk_id)
     finally:
         stack.redis.start()

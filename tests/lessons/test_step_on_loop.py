@@ -69,20 +69,28 @@ def _normalised(response: tuple[int, list[tuple[bytes, bytes]], bytes]) -> tuple
 
 @pytest.fixture(autouse=True)
 def _embedded_caches(settings) -> None:
-    """The loop path exists only with the embedded defaults' local-memory caches (with Redis a cache
-    read is a network round trip, so every page goes to a thread: ``onloop.local_caches_only``).
-    ``make test``'s second pass sets ``REDIS_URL``; these tests pin the embedded caches either way."""
+    """The embedded defaults' local-memory caches (with Redis the page's entries are read ahead
+    first: test_step_on_loop_redis.py). ``make test``'s second pass sets ``REDIS_URL``; these tests
+    pin the embedded caches either way."""
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
                                    "LOCATION": "step-on-loop-tests", "OPTIONS": {"MAX_ENTRIES": 50_000}}}
 
 
-def test_with_redis_caches_no_page_is_served_on_the_loop(settings) -> None:
-    from netlearn.core import onloop
+def test_with_redis_caches_the_loop_needs_the_entries_read_ahead(settings) -> None:
+    """With Redis a sync cache read would block the loop: a page may run there only with its
+    entries read ahead (``netlearn.core.loopcache``; served so in test_step_on_loop_redis.py)."""
+    from netlearn.core import loopcache, onloop
 
-    assert onloop.local_caches_only()
+    assert onloop.local_caches_only() and onloop.caches_in_memory()
     settings.CACHES = {"default": {"BACKEND": "netlearn.core.cache.FailSoftRedisCache",
                                    "LOCATION": "redis://127.0.0.1:9/0"}}
-    assert not onloop.local_caches_only()
+    assert not onloop.local_caches_only() and not onloop.caches_in_memory()
+    assert loopcache.applies()
+    token = loopcache.serving(loopcache.ReadAhead({}))
+    try:
+        assert onloop.caches_in_memory()
+    finally:
+        loopcache.done_serving(token)
 
 
 @pytest.fixture
@@ -92,20 +100,31 @@ def handlers(transactional_db, content) -> tuple[PooledThreadASGIHandler, Pooled
     return PooledThreadASGIHandler(threads=2), PooledThreadASGIHandler(threads=2, on_loop=False)
 
 
-@pytest.mark.parametrize("headers", [{"accept_language": "en"}, {"accept_language": "ko"},
-                                     {"accept_language": "en", "hx_request": "true"}],
-                         ids=["english", "korean", "htmx-fragment"])
-def test_a_returning_visitors_page_on_the_loop_is_the_threads_page(handlers, headers) -> None:
-    on_loop, threaded = handlers
+#: A tab in English, one in Korean, and htmx asking for the fragment.
+EACH_TAB = pytest.mark.parametrize("headers", [{"accept_language": "en"}, {"accept_language": "ko"},
+                                               {"accept_language": "en", "hx_request": "true"}],
+                                   ids=["english", "korean", "htmx-fragment"])
+
+
+def returning_visit(on_loop: PooledThreadASGIHandler, threaded: PooledThreadASGIHandler,
+                    headers: dict[str, str]) -> tuple[Any, Any]:
+    """A returning visitor's step page as the loop's handler and the thread's answer it (the first
+    visit, which makes the session, the visitor and the seen set, on a thread)."""
     tab = Tab(**headers)
 
     async def visit() -> tuple[Any, Any]:
-        assert (await tab.get(threaded, STEP2))[0] == 200  # the first visit: session, visitor, seen set
+        assert (await tab.get(threaded, STEP2))[0] == 200
         fast = await tab.get(on_loop, STEP2)
         slow = await tab.get(threaded, STEP2)
         return fast, slow
 
-    fast, slow = asyncio.run(visit())
+    return asyncio.run(visit())
+
+
+@EACH_TAB
+def test_a_returning_visitors_page_on_the_loop_is_the_threads_page(handlers, headers) -> None:
+    on_loop, threaded = handlers
+    fast, slow = returning_visit(on_loop, threaded, headers)
     assert on_loop.served_on_loop == 1
     assert _normalised(fast) == _normalised(slow)
     names = [name for name, _ in _normalised(fast)[1]]

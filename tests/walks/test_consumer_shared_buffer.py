@@ -15,20 +15,12 @@ from channels.testing import WebsocketCommunicator
 
 from netlearn.asgi import application
 from netlearn.core import livebuffer
-from netlearn.devtools.servers import Redis
 from netlearn.walks import consumers
 from netlearn.walks.services import walk_start
 
 from .test_services import _finished
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services]
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Redis:
-    server = Redis().start()
-    yield server
-    server.destroy()
 
 
 async def test_a_socket_joining_a_stored_walk_whose_shared_buffer_is_not_cleared_yet_gets_its_page(
