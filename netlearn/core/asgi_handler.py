@@ -165,8 +165,9 @@ class PooledThreadASGIHandler(ASGIHandler):
         first = get and FIRST_SERVED.match(path) is not None
         body_file = None
         if get and self.on_loop and not scope.get("query_string") and TRIED_ON_LOOP.match(path):
-            read_ahead = None if onloop.local_caches_only() else await self._read_ahead(scope)
-            if read_ahead is not None or onloop.local_caches_only():
+            in_memory = onloop.local_caches_only()
+            read_ahead = None if in_memory else await self._read_ahead(scope)
+            if in_memory or read_ahead is not None:
                 try:
                     body_file = await self.read_body(receive)
                 except RequestAborted:

@@ -64,7 +64,9 @@ def progress_mark_seen(*, step_id: int, user: Any = None, visitor: str = "") -> 
 
 def read_ahead_keys(session: dict[str, Any]) -> list[str]:
     """The cache entry a returning visitor's step page reads besides its session: the visitor's
-    seen set (``netlearn.core.loopcache`` reads it ahead on the scaled-out stack)."""
+    seen set (``netlearn.core.loopcache`` reads it ahead on the scaled-out stack). Read for their
+    question pages too, which do not need it: one more ``MGET`` the loop awaits without blocking,
+    kept rather than teaching the hook which page asks."""
     learner = progress.learner_of(user=None, visitor=str(session.get(VISITOR_SESSION_KEY) or ""))
     return [learner.cache_key] if learner is not None else []
 

@@ -113,10 +113,11 @@ def test_a_read_of_an_entry_not_read_ahead_sends_the_page_to_a_thread_which_serv
     assert Step.objects.get(lesson__slug="sample-lesson", number=3).pk in _visitor_seen(tab)  # the thread wrote it
 
 
-def test_without_a_session_in_redis_nothing_is_read_ahead_and_the_page_goes_to_a_thread(handlers) -> None:
+@pytest.mark.parametrize("cookie", ["nosuchsessionkeyatallxxxxxxxxxxx", "bad!"], ids=["unknown", "malformed"])
+def test_without_a_session_in_redis_nothing_is_read_ahead_and_the_page_goes_to_a_thread(handlers, cookie) -> None:
     on_loop, _ = handlers
     tab = Tab(accept_language="en")
-    tab.cookies["sessionid"] = "nosuchsessionkeyatallxxxxxxxxxxx"
+    tab.cookies["sessionid"] = cookie
 
     async def visits() -> list[int]:
         return [(await tab.get(on_loop, STEP2))[0], (await tab.get(on_loop, STEP2))[0]]
