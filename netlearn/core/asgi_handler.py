@@ -166,7 +166,7 @@ class PooledThreadASGIHandler(ASGIHandler):
         body_file = None
         if get and self.on_loop and not scope.get("query_string") and TRIED_ON_LOOP.match(path):
             in_memory = onloop.local_caches_only()
-            read_ahead = None if in_memory else await self._read_ahead(scope)
+            read_ahead = None if in_memory else await loopcache.read_ahead(scope)
             if in_memory or read_ahead is not None:
                 try:
                     body_file = await self.read_body(receive)
@@ -197,12 +197,6 @@ class PooledThreadASGIHandler(ASGIHandler):
             pool.release(executor)  # before sending: a slow client does not hold the thread
         if answer is not None:
             await self.send_answer(answer, send)
-
-    @staticmethod
-    async def _read_ahead(scope: dict[str, Any]) -> loopcache.ReadAhead | None:
-        """The shared cache's entries this page will read (``netlearn.core.loopcache``), or None:
-        the page then goes straight to a thread."""
-        return await loopcache.read_ahead(scope) if loopcache.applies() else None
 
     async def _served_on_loop(self, scope: dict[str, Any], body_file: Any, send: Any,
                               read_ahead: loopcache.ReadAhead | None = None) -> bool:

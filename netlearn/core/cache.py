@@ -35,7 +35,14 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from netlearn.core import loopcache
 
 log = logging.getLogger("netlearn.cache")
-_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+#: What a command meets while Redis is away (also what ``loopcache``'s asyncio commands count so).
+UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+def _refuse_on_loop(what: str) -> None:
+    """On the loop only what the read-ahead serves (see the module's doc); anything else refused."""
+    if loopcache.current() is not None:
+        raise SynchronousOnlyOperation(f"cache {what} on the event loop")
 
 
 class SharedRedisCacheClient(RedisCacheClient):
@@ -75,11 +82,10 @@ class FailSoftRedisCache(RedisCache):
         return shared_client(self._servers, self._options)  # type: ignore[attr-defined]  # set by RedisCache.__init__
 
     def _soft(self, what: str, default: Any, call: Any, *args: Any, **kwargs: Any) -> Any:
-        if loopcache.current() is not None:  # on the loop: only what the read-ahead serves (above)
-            raise SynchronousOnlyOperation(f"cache {what} on the event loop")
+        _refuse_on_loop(what)
         try:
             return call(*args, **kwargs)
-        except _UNREACHABLE as exc:
+        except UNREACHABLE as exc:
             log.warning("cache %s skipped: Redis unreachable (%s)", what, exc.__class__.__name__)
             return default
 
@@ -123,11 +129,9 @@ class FailSoftRedisCache(RedisCache):
 
     def incr(self, key: Any, delta: int = 1, version: Any = None) -> Any:
         """Django's ``incr`` (it raises ``ValueError`` for a missing key, as it should), refused on the loop."""
-        if loopcache.current() is not None:
-            raise SynchronousOnlyOperation("cache incr on the event loop")
+        _refuse_on_loop("incr")
         return super().incr(key, delta, version)
 
     def clear(self) -> Any:
-        if loopcache.current() is not None:
-            raise SynchronousOnlyOperation("cache clear on the event loop")
+        _refuse_on_loop("clear")
         return super().clear()

@@ -35,11 +35,8 @@ from django.contrib.auth import SESSION_KEY
 from django.core.cache import caches
 from django.core.exceptions import SynchronousOnlyOperation
 from django.http.cookie import parse_cookie
-from redis.exceptions import RedisError
 
 log = logging.getLogger("netlearn.loopcache")
-#: What a cache command meets while Redis is away, as ``netlearn.core.cache`` counts it.
-_UNREACHABLE = (RedisError, OSError, TimeoutError)
 
 #: Functions naming the further cache keys a page will read, from the session's data.
 _session_key_sources: list[Callable[[dict[str, Any]], Iterable[str]]] = []
@@ -134,10 +131,13 @@ _clients = _Clients()
 
 async def read_ahead(scope: dict[str, Any]) -> ReadAhead | None:
     """The cache entries a returning learner's page will read, or None when there is nothing to read
-    ahead (no session cookie, a session not in the cache, Redis unreachable): the page then goes to
-    a thread, as before."""
+    ahead (not our Redis cache, no session cookie, a session not in the cache, Redis unreachable):
+    the page then goes to a thread, as before."""
     from netlearn.core import contentversion, sessions
+    from netlearn.core.cache import UNREACHABLE  # here: netlearn.core.cache imports this module
 
+    if not applies():
+        return None
     session_id = _session_id(scope)
     if session_id is None:
         return None
@@ -155,7 +155,7 @@ async def read_ahead(scope: dict[str, Any]) -> ReadAhead | None:
         more = [key for source in _session_key_sources for key in source(data) if key not in values]
         if more:
             values.update(await _fetch(client, cache, more))
-    except _UNREACHABLE as exc:  # the thread's path has its own fail-soft reads
+    except UNREACHABLE as exc:  # the thread's path has its own fail-soft reads
         log.warning("cache read-ahead skipped: Redis unreachable (%s)", exc.__class__.__name__)
         return None
     return ReadAhead(values)
@@ -169,6 +169,8 @@ async def _fetch(client: Any, cache: Any, keys: list[str]) -> dict[str, Any]:
 
 async def write_behind(read_ahead: ReadAhead) -> None:
     """Send the writes the page made, as the cache would have (a timeout of 0 deletes)."""
+    from netlearn.core.cache import UNREACHABLE
+
     if not read_ahead.writes:
         return
     cache: Any = caches["default"]  # a FailSoftRedisCache (``applies``)
@@ -183,5 +185,5 @@ async def write_behind(read_ahead: ReadAhead) -> None:
                 else:
                     pipe.set(redis_key, dumps(value), ex=seconds)
             await pipe.execute()
-    except _UNREACHABLE as exc:  # copies: the next read misses and rebuilds them (module doc)
+    except UNREACHABLE as exc:  # copies: the next read misses and rebuilds them (module doc)
         log.warning("cache writes of a page on the loop skipped: Redis unreachable (%s)", exc.__class__.__name__)

@@ -70,7 +70,7 @@ def test_a_first_view_on_the_loop_writes_the_seen_set_to_redis_and_the_progress_
     assert StepView.objects.filter(step=step3).exclude(visitor="").exists()
 
 
-def test_on_the_loop_the_cache_answers_from_the_read_ahead_keeps_writes_and_refuses_the_rest(handlers) -> None:
+def test_on_the_loop_the_cache_answers_from_the_read_ahead_keeps_writes_and_refuses_the_rest(redis_caches) -> None:
     cache = caches["default"]
     cache.set("a", "in redis")
     read_ahead = loopcache.ReadAhead({"a": "read ahead", "b": None})
