@@ -7,10 +7,13 @@ and its supervisor) is chosen by the composition root, ``netlearn/background.py`
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any, Protocol
 
 log = logging.getLogger("netlearn.lifespan")
+
+SLOW_STOP_SECONDS = 1.0
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -56,9 +59,16 @@ class LifespanApp:
             self.started.append(service)
 
     async def shutdown(self) -> None:
+        """Stop the started services, last first. One that takes more than
+        :data:`SLOW_STOP_SECONDS` is named in the log with its time: a process manager kills a
+        worker that overruns its stop timeout, and the log is then all that says which part hung."""
         while self.started:
             service = self.started.pop()
+            began = time.monotonic()
             try:
                 await service.stop()
             except Exception:
                 log.exception("a background service failed to stop")
+            elapsed = time.monotonic() - began
+            if elapsed > SLOW_STOP_SECONDS:
+                log.warning("%s took %.1f s to stop", type(service).__name__, elapsed)

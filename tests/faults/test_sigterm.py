@@ -106,6 +106,19 @@ async def _hold_walk_sockets(base: str, learner: Learner, walk_ids: list[str], r
         codes.append(ws.close_code)
 
 
+def _wait_or_explain(worker: Worker, timeout: float) -> int:
+    """The worker's exit status; a worker still running after ``timeout`` fails the test with
+    where each of its threads is (py-spy) and the end of its log, since a hang seen once in CI
+    cannot be explained afterwards without them."""
+    try:
+        return worker.process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        dump = subprocess.run([str(Path(PYTHON).with_name("py-spy")), "dump", "--pid", str(worker.process.pid)],
+                              capture_output=True, text=True, timeout=30)
+        pytest.fail(f"still running {timeout:g} s after SIGTERM.\n--- py-spy dump\n{dump.stdout}{dump.stderr}"
+                    f"\n--- worker log (end)\n{worker.log.read_text()[-4000:]}")
+
+
 @pytest.mark.parametrize("lab_mode", ["embedded", "process"])
 def test_a_uvicorn_worker_with_its_lab_stops_within_10_s_with_code_0_after_load(tmp_path, lab_mode: str) -> None:
     """Its lab in a thread or in a child process, and its walk finisher's process (the default):
@@ -142,7 +155,7 @@ def test_a_uvicorn_worker_with_its_lab_stops_within_10_s_with_code_0_after_load(
             "-m netlearn.walks.finisher"]
         assert commands == expected, children
         worker.signal(signal.SIGTERM)
-        status = worker.process.wait(10)
+        status = _wait_or_explain(worker, 10)
         log = worker.log.read_text()
         # uvicorn (since 0.29) ends a graceful shutdown by re-raising the signal it caught, so a
         # process manager sees "terminated by SIGTERM" (systemd counts that as a clean exit).
