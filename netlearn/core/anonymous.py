@@ -17,16 +17,20 @@ from __future__ import annotations
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
-_ids: dict[str, Callable[[], str]] = {}
+_ids: dict[str, tuple[Callable[[], str], Callable[[str], None] | None]] = {}
 
 
-def register(session_key: str, new_id: Callable[[], str]) -> None:
-    """Give an anonymous learner ``new_id()`` under ``session_key`` whenever any app gives its own."""
-    _ids[session_key] = new_id
+def register(session_key: str, new_id: Callable[[], str], on_new: Callable[[str], None] | None = None) -> None:
+    """Give an anonymous learner ``new_id()`` under ``session_key`` whenever any app gives its own;
+    ``on_new(the_id)`` then runs, for what the app knows of a learner who is new (the lessons app
+    caches their seen set as empty, which would otherwise take a query to learn)."""
+    _ids[session_key] = (new_id, on_new)
 
 
 def give_ids(session: MutableMapping[str, Any]) -> None:
     """Every registered id this session lacks (each app then reads its own key as before)."""
-    for key, new_id in _ids.items():
+    for key, (new_id, on_new) in _ids.items():
         if not session.get(key):
-            session[key] = new_id()
+            session[key] = given = new_id()
+            if on_new is not None:
+                on_new(given)

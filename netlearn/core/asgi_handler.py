@@ -49,6 +49,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import io
+import logging
 import os
 import re
 import time
@@ -62,10 +63,13 @@ from django.conf import settings
 from django.core import signals
 from django.core.exceptions import RequestAborted, SynchronousOnlyOperation
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.db import close_old_connections
 from django.http import FileResponse, HttpResponseBase, StreamingHttpResponse
 from django.urls import set_script_prefix
 
 from netlearn.core import loopcache, onloop
+
+log = logging.getLogger("netlearn.asgi")
 
 #: Seconds a turned-away browser is asked to wait before trying again.
 BUSY_RETRY_AFTER = 5
@@ -174,7 +178,7 @@ class PooledThreadASGIHandler(ASGIHandler):
                     return
                 if isinstance(body_file, io.BytesIO):
                     body = body_file.getvalue()
-                    if await self._served_on_loop(scope, body_file, send, read_ahead):
+                    if await self._served_on_loop(scope, body_file, send, read_ahead, pool):
                         return
                     body_file = io.BytesIO(body)  # the first try's request closed its copy
         if pool.empty() and not first and self.overloaded() and not path.startswith(NEVER_TURNED_AWAY):
@@ -199,10 +203,12 @@ class PooledThreadASGIHandler(ASGIHandler):
             await self.send_answer(answer, send)
 
     async def _served_on_loop(self, scope: dict[str, Any], body_file: Any, send: Any,
-                              read_ahead: loopcache.ReadAhead | None = None) -> bool:
+                              read_ahead: loopcache.ReadAhead | None = None, pool: _ThreadPool | None = None) -> bool:
         """Run the request's sync chain right here on the loop (``netlearn.core.onloop``), its cache
         reads answered from ``read_ahead`` when given; False, with nothing sent, when the view asked
-        for a thread or touched the database or a cache entry not read ahead."""
+        for a thread or touched the database or a cache entry not read ahead. The database work it
+        left for after the answer (``onloop.after_answer``: a new learner's session row) then runs
+        on one of ``pool``'s threads, its cache writes sent before the answer."""
         run, token = onloop.enter()
         cache_token = loopcache.serving(read_ahead) if read_ahead is not None else None
         try:
@@ -216,15 +222,28 @@ class PooledThreadASGIHandler(ASGIHandler):
         if run.failed or not run.agreed or isinstance(response, onloop.ThreadNeeded) or response.streaming:
             return False
         self.served_on_loop += 1
+        if read_ahead is not None and run.after_answer:
+            await loopcache.write_behind(read_ahead)  # before: the next request may find no row yet
         try:
             await self.send_response(response, send)
         except asyncio.CancelledError:
             pass  # the client went away while we answered
         finally:
             body_file.close()
-        if read_ahead is not None:
+        if read_ahead is not None and not run.after_answer:
             await loopcache.write_behind(read_ahead)  # after the answer, off its latency (loopcache's doc)
+        if run.after_answer:
+            await self._run_after_answer(run.after_answer, pool or self._pool())
         return True
+
+    async def _run_after_answer(self, work: list[Any], pool: _ThreadPool) -> None:
+        """``work`` on a pooled thread, queued behind lesson step pages like any other request; a
+        failure is logged (the answer is sent: there is no one to tell but the log)."""
+        executor = await pool.acquire(first=False)
+        try:
+            await _hop(executor, contextvars.copy_context(), _run_logged, work)
+        finally:
+            pool.release(executor)
 
     async def handle(self, scope: dict[str, Any], receive: Any, send: Any,
                      executor: ThreadPoolExecutor | None = None, body_file: Any = None) -> None:
@@ -320,6 +339,19 @@ class PooledThreadASGIHandler(ASGIHandler):
             (b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(BUSY_PAGE)).encode()),
             (b"retry-after", str(BUSY_RETRY_AFTER).encode()), (b"cache-control", b"no-store")]})
         await send({"type": "http.response.body", "body": BUSY_PAGE})
+
+
+def _run_logged(work: list[Any]) -> None:
+    """Each of ``work`` in turn, on a pooled thread, as a request's would: its database connection
+    checked afterwards (``request_finished`` closes one that is broken or too old)."""
+    try:
+        for item in work:
+            try:
+                item()
+            except Exception:
+                log.exception("work left for after an answer failed")
+    finally:
+        close_old_connections()
 
 
 async def _hop(executor: ThreadPoolExecutor, context: contextvars.Context, func: Any, *args: Any) -> Any:

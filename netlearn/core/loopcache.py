@@ -130,31 +130,29 @@ _clients = _Clients()
 
 
 async def read_ahead(scope: dict[str, Any]) -> ReadAhead | None:
-    """The cache entries a returning learner's page will read, or None when there is nothing to read
-    ahead (not our Redis cache, no session cookie, a session not in the cache, Redis unreachable):
-    the page then goes to a thread, as before."""
+    """The cache entries a learner's page will read, or None when there is nothing to read ahead
+    (not our Redis cache, a session not in the cache or a signed-in learner's, Redis unreachable):
+    the page then goes to a thread, as before. A first request (no session cookie, or one Django
+    would not accept) reads only the content version: its new session is made in memory and
+    written from there (``netlearn.core.sessions``)."""
     from netlearn.core import contentversion, sessions
     from netlearn.core.cache import UNREACHABLE  # here: netlearn.core.cache imports this module
 
     if not applies():
         return None
-    session_id = _session_id(scope)
-    if session_id is None:
-        return None
-    store = sessions.SessionStore(session_id)
-    if store.session_key is None:  # not a key Django would accept: the thread's path makes a new one
-        return None
+    store = sessions.SessionStore(_session_id(scope))
+    session_key = store.cache_key if store.session_key is not None else None
     cache = caches["default"]
-    session_key = store.cache_key
     try:
         client = _clients.get(cache)
-        values = await _fetch(client, cache, [session_key, contentversion.CACHE_KEY])
-        data = values.get(session_key)
-        if not isinstance(data, dict) or SESSION_KEY in data:
-            return None  # not in the cache, or a signed-in learner's: never served on the loop (onloop)
-        more = [key for source in _session_key_sources for key in source(data) if key not in values]
-        if more:
-            values.update(await _fetch(client, cache, more))
+        values = await _fetch(client, cache, [contentversion.CACHE_KEY, *([session_key] if session_key else [])])
+        if session_key is not None:
+            data = values.get(session_key)
+            if not isinstance(data, dict) or SESSION_KEY in data:
+                return None  # not in the cache, or a signed-in learner's: never served on the loop (onloop)
+            more = [key for source in _session_key_sources for key in source(data) if key not in values]
+            if more:
+                values.update(await _fetch(client, cache, more))
     except UNREACHABLE as exc:  # the thread's path has its own fail-soft reads
         log.warning("cache read-ahead skipped: Redis unreachable (%s)", exc.__class__.__name__)
         return None

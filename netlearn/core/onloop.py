@@ -39,13 +39,15 @@ _View = TypeVar("_View", bound=Callable[..., HttpResponseBase])
 
 class _Run:
     """One request's sync chain running on the loop: ``agreed`` once a view made for it ran,
-    ``failed`` once it touched the database."""
+    ``failed`` once it touched the database; ``after_answer``: database work the answer does not
+    wait for (:func:`after_answer`)."""
 
-    __slots__ = ("agreed", "failed")
+    __slots__ = ("after_answer", "agreed", "failed")
 
     def __init__(self) -> None:
         self.agreed = False
         self.failed = False
+        self.after_answer: list[Callable[[], None]] = []
 
 
 _run: contextvars.ContextVar[_Run | None] = contextvars.ContextVar("netlearn_on_loop", default=None)
@@ -70,6 +72,26 @@ def leave(token: contextvars.Token[_Run | None]) -> None:
     _run.reset(token)
 
 
+def after_answer(work: Callable[[], None]) -> None:
+    """Have ``work`` (sync, may query the database) run on a pooled thread once this request's
+    answer is sent; only while the request's chain runs on the loop. The handler sends the cache
+    writes the request made *before* the answer when there is such work: the learner's next
+    request, to any worker, must find in the cache what the database does not hold yet."""
+    run = _run.get()
+    if run is None:
+        raise RuntimeError("after_answer() is for a request served on the event loop")
+    run.after_answer.append(work)
+
+
+def new_session_in_memory(request: HttpRequest) -> bool:
+    """A learner's first request (no session yet) without a query string, whose session the
+    store can make in the cache now and write to the database after the answer
+    (``netlearn.core.sessions``): nothing to read, so no database either."""
+    session = request.session
+    return (caches_in_memory() and not request.GET and getattr(session, "creates_on_loop", False)
+            and session.session_key is None)
+
+
 def local_caches_only() -> bool:
     """Sessions and the default cache both in this process's memory (the embedded defaults)."""
     caches = settings.CACHES
@@ -90,6 +112,12 @@ def anonymous_session_in_memory(request: HttpRequest) -> bool:
     session = request.session
     return (caches_in_memory() and not request.GET and getattr(session, "cached_only", bool)()
             and auth.SESSION_KEY not in session)
+
+
+def anonymous_in_memory(request: HttpRequest) -> bool:
+    """:func:`anonymous_session_in_memory`, or a first request whose session would be made in memory
+    (:func:`new_session_in_memory`): either way, an anonymous learner served without the database."""
+    return new_session_in_memory(request) or anonymous_session_in_memory(request)
 
 
 def need_thread() -> ThreadNeeded:

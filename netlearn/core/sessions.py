@@ -10,12 +10,23 @@ stays the truth; a miss reads it, as before).
 """
 from __future__ import annotations
 
+import functools
 import json
-from typing import Any
+import logging
+from typing import Any, cast
 
 from django.conf import settings
+from django.contrib import auth
+from django.contrib.sessions.backends.base import VALID_KEY_CHARS, CreateError, UpdateError
 from django.contrib.sessions.backends.cached_db import SessionStore as CachedDBStore
+from django.contrib.sessions.backends.db import SessionStore as DBStore
 from django.core.cache import caches
+from django.db import DatabaseError
+from django.utils.crypto import get_random_string
+
+from netlearn.core import onloop
+
+log = logging.getLogger("netlearn.sessions")
 
 _NOTHING = object()
 
@@ -51,17 +62,59 @@ class SessionStore(CachedDBStore):
     #: The data as this store last wrote them (``_snapshot``), to skip writing them again unchanged.
     _written: str | None = None
 
+    #: A new session can be made on the event loop (``netlearn.core.onloop.new_session_in_memory``).
+    creates_on_loop = True
+
     def save(self, must_create: bool = False) -> None:
         """``cached_db``'s save, skipped when this store (one request's) wrote these very data already.
         Why: Django's ``create`` marks the new session modified (so the middleware sets its cookie),
         and the middleware then writes it again, unchanged. A view that needs the session's key at
         once (a walk files itself under it) creates the session itself, and so cost two writes on
-        SQLite's one write lock instead of one."""
+        SQLite's one write lock instead of one.
+
+        A new session on the event loop is made in the cache only, its database row written on a
+        thread after the answer (:meth:`_create_on_loop`). An update that finds no row (that
+        write not done yet, or failed) inserts it instead: the learner's next request must not
+        lose a session the cache holds."""
         snapshot = self._snapshot()
         if not must_create and snapshot is not None and self.session_key is not None and snapshot == self._written:
             return
-        super().save(must_create)
+        if self.session_key is None and onloop.on_event_loop():
+            self._create_on_loop()
+        else:
+            try:
+                super().save(must_create)
+            except UpdateError as missing:
+                self._insert_instead(missing)
         self._written = snapshot
+
+    def _insert_instead(self, missing: UpdateError) -> None:
+        """An update found no row: insert it when it may be a session made on the loop whose row is
+        not written yet. Not for an account's session, whose row a log-out elsewhere deleted:
+        Django refuses to bring that back (``SessionInterrupted``), and so does this. Any other
+        failure (the row is there after all, a full disk) is the update's error, as before."""
+        if auth.SESSION_KEY not in self._data():
+            try:
+                super().save(must_create=True)
+                return
+            except (CreateError, DatabaseError):
+                pass  # raised outside this block: the update's own cause (a full disk) stays its context
+        raise missing
+
+    def _create_on_loop(self) -> None:
+        """The session under a new random key, in the cache now and in the database after the answer.
+        Django's ``create`` first asks the database whether the key is taken: 32 characters drawn
+        from 36 (as Django draws them) make a clash as likely as guessing a key, and the insert's
+        unique key refuses one anyway (logged; the cache's copy serves the learner meanwhile)."""
+        key = self._session_key = get_random_string(32, VALID_KEY_CHARS)
+        data = self._data()
+        caches[settings.SESSION_CACHE_ALIAS].set(self.cache_key, data, self.get_expiry_age())  # cached_db's cache
+        self.modified = True
+        onloop.after_answer(functools.partial(_insert_row, key, dict(data)))
+
+    def _data(self) -> dict[str, Any]:
+        """The session's data as this request holds them (loaded, or new), without loading them."""
+        return cast("dict[str, Any]", self._get_session(no_load=True))  # type: ignore[attr-defined]
 
     def _snapshot(self) -> str | None:
         """The loaded data as text (changes made in place show), or None when nothing is loaded."""
@@ -73,6 +126,17 @@ class SessionStore(CachedDBStore):
         if data is not _NOTHING:
             return data
         return super().load()
+
+
+def _insert_row(session_key: str, data: dict[str, Any]) -> None:
+    """The database row of a session made on the loop (``SessionStore._create_on_loop``); a row
+    already there (the learner's next request updated first) is newer and is kept."""
+    store = SessionStore(session_key)
+    store._session_cache = data  # type: ignore[attr-defined]
+    try:
+        DBStore.save(store, must_create=True)
+    except CreateError:
+        log.info("a session made on the loop had its row already (written by the learner's next request)")
 
 
 def shares_default_cache() -> bool:

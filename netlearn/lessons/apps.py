@@ -12,5 +12,5 @@ class LessonsConfig(AppConfig):
         from . import content, services, signals  # noqa: F401 - signals connect on import
 
         content.register()
-        anonymous.register(services.VISITOR_SESSION_KEY, services.visitor_key_new)
+        anonymous.register(services.VISITOR_SESSION_KEY, services.visitor_key_new, services.visitor_new)
         loopcache.session_keys(services.read_ahead_keys)

@@ -119,6 +119,12 @@ def mark_seen(learner: Learner | None, step_id: int) -> frozenset[int]:
     return seen
 
 
+def learner_is_new(learner: Learner | None) -> None:
+    """Cache the seen set of a learner whose key was made just now: empty, nothing to ask the database."""
+    if learner is not None:
+        cache.set(learner.cache_key, frozenset(), SEEN_TTL)
+
+
 def can_mark_in_memory(learner: Learner, step_id: int) -> bool:
     """Whether :func:`mark_seen` needs no database: the seen set is cached, and the step is in it
     or its view goes to the journal (written behind)."""

@@ -56,6 +56,12 @@ def visitor_key_new() -> str:
     return secrets.token_urlsafe(24)
 
 
+def visitor_new(visitor: str) -> None:
+    """A visitor key just given: they have seen nothing yet, and the cache says so, so their first
+    step page (even one served on the event loop) marks it seen without asking the database."""
+    progress.learner_is_new(progress.learner_of(user=None, visitor=visitor))
+
+
 def progress_mark_seen(*, step_id: int, user: Any = None, visitor: str = "") -> frozenset[int]:
     """Record that a learner saw a step, written behind the page (``progress``); returns the ids of
     every step they have seen, this one included."""

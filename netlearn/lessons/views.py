@@ -143,9 +143,12 @@ def _step_uncached(request: HttpRequest, slug: str, number: int, fragment: bool)
     return render(request, _step_template(fragment), _step_page_context(step, user=user, seen=seen))
 
 
-def _returning_visitor_in_memory(request: HttpRequest) -> bool:
-    """An anonymous learner with a visitor key, whose session is in the process's own cache: the
-    page needs neither the database nor a session write (``netlearn.core.onloop``)."""
+def _visitor_in_memory(request: HttpRequest) -> bool:
+    """An anonymous learner with a visitor key, whose session is in memory (the process's cache, or
+    read ahead); or a new learner, whose session and visitor key are made in memory (their
+    database row is written after the answer): the page needs no database (``netlearn.core.onloop``)."""
+    if onloop.new_session_in_memory(request):
+        return True
     return onloop.anonymous_session_in_memory(request) and bool(request.session.get(services.VISITOR_SESSION_KEY))
 
 
@@ -154,7 +157,7 @@ def step_detail(request: HtmxHttpRequest, slug: str, number: int) -> HttpRespons
     fragment = bool(request.htmx and not request.htmx.boosted)
     # On the event loop, nothing may reach the database: anything not in memory goes to a thread.
     on_loop = onloop.on_event_loop()
-    if on_loop and not _returning_visitor_in_memory(request):
+    if on_loop and not _visitor_in_memory(request):
         return onloop.need_thread()
     # First, before anything reads the session: the content version and the session in one round trip.
     version = contentversion.current_with_session(request) if not request.GET else ""

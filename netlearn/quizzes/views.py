@@ -85,7 +85,7 @@ def question_detail(request: HttpRequest, key: str) -> HttpResponse:
     # learner's session, the question and its page in memory, or a thread. The attempt token is
     # signed, not stored, and the page writes nothing, so the answer is the thread's.
     on_loop = onloop.on_event_loop()
-    if on_loop and not onloop.anonymous_session_in_memory(request):
+    if on_loop and not onloop.anonymous_in_memory(request):
         return onloop.need_thread()
     version = contentversion.current_with_session(request)  # one cache round trip with the session
     if on_loop and not selectors.question_displayed_in_memory(key, version):

@@ -35,3 +35,15 @@ def instructor(db, django_user_model):
 @pytest.fixture
 def learner(db, django_user_model):
     return django_user_model.objects.create_user("learner", password="pw-learner-123")
+
+
+@pytest.fixture
+def progress_written_behind(settings, monkeypatch, tmp_path) -> None:
+    """Progress through the journal, as a worker runs (the test settings write it in the request,
+    which needs a thread); the journal flushed only when a test says so."""
+    from netlearn.core.journal import WriteAheadJournal
+    from netlearn.lessons import progress
+
+    settings.NETLEARN_PROGRESS_WRITE_BEHIND = True
+    monkeypatch.setattr(progress, "_journal", WriteAheadJournal(tmp_path / "journal", progress._upsert,
+                                                                interval=3600, autostart=False))

@@ -11,7 +11,8 @@ import pytest
 from django.core.cache import cache
 
 from netlearn.core.asgi_handler import PooledThreadASGIHandler
-from netlearn.lessons import pagecache, services
+from netlearn.lessons import pagecache, progress, services
+from netlearn.lessons.models import StepView
 
 STEP2 = "/lessons/sample-lesson/2/"
 STEP3 = "/lessons/sample-lesson/3/"
@@ -61,7 +62,7 @@ def _normalised(response: tuple[int, list[tuple[bytes, bytes]], bytes]) -> tuple
     shown = []
     for name, value in headers:
         value_text = re.sub(r"'nonce-[^']+'", "'nonce-NONCE'", value.decode())
-        value_text = re.sub(r"csrftoken=[A-Za-z0-9]+", "csrftoken=SECRET", value_text)
+        value_text = re.sub(r"(csrftoken|sessionid)=[A-Za-z0-9]+", r"\1=SECRET", value_text)
         value_text = re.sub(r"expires=[^;]+", "expires=DATE", value_text)
         shown.append((name.decode().lower(), value_text))
     return status, shown, text
@@ -134,6 +135,45 @@ def test_a_returning_visitors_page_on_the_loop_is_the_threads_page(handlers, hea
     assert b"The resolver walks from the root." in fast[2] or headers["accept_language"] == "ko"
 
 
+def first_visits(on_loop: PooledThreadASGIHandler, threaded: PooledThreadASGIHandler,
+                 headers: dict[str, str]) -> tuple[Tab, Any, Any, Any]:
+    """A new learner's first step page from the loop's handler, a classmate's from the thread's, and
+    the new learner's next page (another step) from the loop's; both pages rendered before."""
+    tab = Tab(**headers)
+
+    async def visit() -> tuple[Any, Any, Any]:
+        classmate = Tab(**headers)
+        assert (await classmate.get(threaded, STEP3))[0] == 200  # both pages rendered
+        slow = await Tab(**headers).get(threaded, STEP2)
+        fast = await tab.get(on_loop, STEP2)
+        after = await tab.get(on_loop, STEP3)
+        return fast, slow, after
+
+    return (tab, *asyncio.run(visit()))
+
+
+def seen_by(tab: Tab) -> frozenset[int]:
+    """The steps this tab's learner has seen, as the database holds them after the journal's flush."""
+    from django.contrib.sessions.models import Session
+
+    visitor = Session.objects.get(session_key=tab.cookies["sessionid"]).get_decoded()[services.VISITOR_SESSION_KEY]
+    progress.flush()
+    return frozenset(StepView.objects.filter(visitor=visitor).values_list("step__number", flat=True))
+
+
+@EACH_TAB
+def test_a_new_learners_first_page_is_served_on_the_loop_and_their_session_reaches_the_database(
+        handlers, progress_written_behind, headers) -> None:
+    """No session yet: it is made in memory, its row written on a thread after the answer
+    (``netlearn.core.sessions``); the page is the thread's, and the learner's next page finds both."""
+    on_loop, threaded = handlers
+    tab, fast, slow, after = first_visits(on_loop, threaded, headers)
+    assert on_loop.served_on_loop == 2  # the first page and the next
+    assert fast[0] == 200 and _normalised(fast) == _normalised(slow)
+    assert "sessionid" in tab.cookies and after[0] == 200
+    assert seen_by(tab) == {2, 3}
+
+
 def test_what_is_not_in_memory_goes_to_a_thread_and_is_served_all_the_same(handlers, learner) -> None:
     on_loop, _ = handlers
     tab = Tab(accept_language="en")
@@ -187,3 +227,15 @@ def test_a_database_query_on_the_loop_sends_the_request_to_a_thread(handlers, mo
     assert asyncio.run(visits()) == [200, 200, 200]
     assert on_loop.served_on_loop == 1
     assert "SynchronousOnlyOperation" in caplog.text  # the net caught it (Django logs the refusal)
+
+
+def test_a_visitor_key_given_by_any_app_comes_with_an_empty_seen_set_in_the_cache(progress_written_behind) -> None:
+    """A learner whose first act was an answer (the quizzes give the visitor key too): their first
+    step page needs no query to learn they have seen nothing, so it too can be served on the loop."""
+    from netlearn.core import anonymous
+
+    session: dict[str, str] = {}
+    anonymous.give_ids(session)
+    visitor = session[services.VISITOR_SESSION_KEY]
+    assert cache.get(progress.learner_of(user=None, visitor=visitor).cache_key) == frozenset()
+    assert services.progress_in_memory(step_id=1, visitor=visitor)

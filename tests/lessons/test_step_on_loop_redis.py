@@ -13,11 +13,10 @@ from django.core.exceptions import SynchronousOnlyOperation
 
 from netlearn.core import loopcache
 from netlearn.core.asgi_handler import PooledThreadASGIHandler
-from netlearn.core.journal import WriteAheadJournal
 from netlearn.lessons import pagecache, progress, services
 from netlearn.lessons.models import Step, StepView
 
-from .test_step_on_loop import EACH_TAB, STEP2, STEP3, Tab, _normalised, returning_visit
+from .test_step_on_loop import EACH_TAB, STEP2, STEP3, Tab, _normalised, returning_visit, seen_by
 
 pytestmark = pytest.mark.services
 
@@ -48,11 +47,8 @@ def test_a_returning_visitors_page_read_ahead_is_served_on_the_loop_and_is_the_t
 
 
 def test_a_first_view_on_the_loop_writes_the_seen_set_to_redis_and_the_progress_to_the_journal(
-        handlers, settings, monkeypatch, tmp_path) -> None:
+        handlers, progress_written_behind) -> None:
     """As a worker runs (the test settings write progress in the request, which needs a thread)."""
-    settings.NETLEARN_PROGRESS_WRITE_BEHIND = True
-    monkeypatch.setattr(progress, "_journal", WriteAheadJournal(tmp_path / "journal", progress._upsert,
-                                                                interval=3600, autostart=False))
     on_loop, threaded = handlers
     tab = Tab(accept_language="en")
     step3 = Step.objects.get(lesson__slug="sample-lesson", number=3)
@@ -113,14 +109,51 @@ def test_a_read_of_an_entry_not_read_ahead_sends_the_page_to_a_thread_which_serv
     assert Step.objects.get(lesson__slug="sample-lesson", number=3).pk in _visitor_seen(tab)  # the thread wrote it
 
 
-@pytest.mark.parametrize("cookie", ["nosuchsessionkeyatallxxxxxxxxxxx", "bad!"], ids=["unknown", "malformed"])
-def test_without_a_session_in_redis_nothing_is_read_ahead_and_the_page_goes_to_a_thread(handlers, cookie) -> None:
+def test_a_session_cookie_redis_does_not_hold_reads_nothing_ahead_and_the_page_goes_to_a_thread(handlers) -> None:
+    """The session may be in the database only (evicted from Redis): a thread loads it."""
     on_loop, _ = handlers
     tab = Tab(accept_language="en")
-    tab.cookies["sessionid"] = cookie
+    tab.cookies["sessionid"] = "nosuchsessionkeyatallxxxxxxxxxxx"
 
     async def visits() -> list[int]:
         return [(await tab.get(on_loop, STEP2))[0], (await tab.get(on_loop, STEP2))[0]]
 
     assert asyncio.run(visits()) == [200, 200]
     assert on_loop.served_on_loop == 1  # the first made a new session (a thread), the second read it ahead
+
+
+@pytest.mark.parametrize("cookie", [None, "bad!"], ids=["no-cookie", "malformed-cookie"])
+def test_a_new_learners_first_page_is_served_on_the_loop_with_the_session_in_redis_before_the_answer(
+        handlers, progress_written_behind, cookie, monkeypatch) -> None:
+    """Only the content version is read ahead; the new session goes to Redis before the answer
+    (the next page, on any worker, must find it) and to the database after it."""
+    from django.contrib.sessions.models import Session
+
+    on_loop, threaded = handlers
+    sent_before_answer: list[bool] = []
+    send_response = on_loop.send_response
+
+    async def watched(response: Any, send: Any) -> None:
+        cookie = response.cookies.get("sessionid")
+        if cookie is not None:  # what another worker would find while the answer is on its way
+            sent_before_answer.append(caches["default"].get(f"django.contrib.sessions.cached_db{cookie.value}")
+                                      is not None)
+        await send_response(response, send)
+
+    monkeypatch.setattr(on_loop, "send_response", watched)
+    headers = {"accept_language": "en"}
+    tab = Tab(**headers)
+    if cookie is not None:
+        tab.cookies["sessionid"] = cookie
+
+    async def visits() -> tuple[Any, Any, Any]:
+        assert (await Tab(**headers).get(threaded, STEP3))[0] == 200  # both pages rendered
+        slow = await Tab(**headers).get(threaded, STEP2)
+        return await tab.get(on_loop, STEP2), slow, await tab.get(on_loop, STEP3)
+
+    fast, slow, after = asyncio.run(visits())
+    assert on_loop.served_on_loop == 2 and after[0] == 200
+    assert _normalised(fast) == _normalised(slow)
+    assert sent_before_answer == [True]
+    assert Session.objects.filter(session_key=tab.cookies["sessionid"]).exists()
+    assert seen_by(tab) == {2, 3}

@@ -101,7 +101,7 @@ def test_what_is_not_in_memory_goes_to_a_thread_and_is_served_all_the_same(handl
     tab = Tab(accept_language="en")
 
     async def first() -> int:
-        return (await tab.get(on_loop, PAGE))[0]  # no session: a thread (nothing written)
+        return (await tab.get(on_loop, PAGE))[0]  # the question not read yet: a thread
 
     statuses = [asyncio.run(first())]
     assert on_loop.served_on_loop == 0
