@@ -40,8 +40,9 @@ a sync stream is read into memory on the thread first (Django's own handler does
 ``sync_to_async(list)``); an async stream (none here) keeps its thread until it is sent and closed.
 The hop itself is ``_hop``: asgiref's ``sync_to_async`` minus its per-call machinery (see there).
 
-No hop at all for a returning anonymous learner's cached step page or question page: it is tried on the loop first
-(``netlearn.core.onloop``: the same chain, run right here, when everything it needs is in memory),
+No hop at all for an anonymous learner's cached step page or question page, returning or new: it is
+tried on the loop first (``netlearn.core.onloop``: the same chain, run right here, when everything it
+needs is in memory; a new learner's session row is written on a pooled thread after the answer),
 and goes to a thread only when its view says so or it touched the database.
 """
 from __future__ import annotations

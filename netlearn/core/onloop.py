@@ -8,7 +8,9 @@ rendered page are in the process's own cache, the content version in a small fil
 in an append to the journal. For it the handler runs the very same sync chain (every middleware,
 the view, the signals) directly on the loop, so the answer is the same by construction. On the
 scaled-out stack those entries are in Redis: the handler reads them ahead with an asyncio client
-(``netlearn.core.loopcache``), and the page is then served on the loop the same way.
+(``netlearn.core.loopcache``), and the page is then served on the loop the same way. A new
+learner's first page (no session yet) too: the session is made in memory and its database row
+written on a pooled thread after the answer (:func:`after_answer`, ``netlearn.core.sessions``).
 
 Only views marked :func:`may_run_on_loop` are answered from the loop (any other view's answer is
 dropped and the request served on a thread). Such a view decides, before it touches anything that
