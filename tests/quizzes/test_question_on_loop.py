@@ -1,4 +1,5 @@
-"""A returning anonymous learner's question page is served on the worker's event loop, without a
+"""An anonymous learner's question page (returning, or new: no session yet) is served on the
+worker's event loop, without a
 thread (netlearn.core.onloop), as step pages are: the same status, headers and body as the
 pooled-thread path, bar the per-response secrets (CSP nonce, masked CSRF token, attempt token);
 the attempt token made there is as good as a thread's; everything else goes to a thread."""
@@ -152,3 +153,19 @@ def test_with_redis_caches_a_returning_learners_question_goes_to_a_thread(handle
 
     assert asyncio.run(visits()) == [200, 200]
     assert on_loop.served_on_loop == 0
+
+
+def test_a_new_learners_question_is_served_on_the_loop_and_gives_no_session(handlers, bank) -> None:
+    """No session cookie yet: nothing to read but the question, and the page writes nothing, so it
+    is served on the loop (``onloop.anonymous_in_memory``) and browsing still makes no session."""
+    on_loop, threaded = handlers
+    newcomer = Tab(accept_language="en")
+
+    async def visits() -> tuple[Any, Any]:
+        assert (await Tab(accept_language="en").get(threaded, PAGE))[0] == 200  # a classmate: the page kept
+        return await newcomer.get(on_loop, PAGE), await Tab(accept_language="en").get(threaded, PAGE)
+
+    fast, slow = asyncio.run(visits())
+    assert on_loop.served_on_loop == 1
+    assert _masked(fast) == _masked(slow)
+    assert "sessionid" not in newcomer.cookies
