@@ -1,7 +1,6 @@
 """An anonymous learner's question page (returning, or new: no session yet) is served on the
-worker's event loop, without a
-thread (netlearn.core.onloop), as step pages are: the same status, headers and body as the
-pooled-thread path, bar the per-response secrets (CSP nonce, masked CSRF token, attempt token);
+worker's event loop, without a thread (netlearn.core.onloop), as step pages are: the same status,
+headers and body as the pooled-thread path, bar the per-response secrets (CSP nonce, masked CSRF token, attempt token);
 the attempt token made there is as good as a thread's; everything else goes to a thread."""
 from __future__ import annotations
 
