@@ -55,7 +55,7 @@ import os
 import re
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple, cast
 
@@ -179,7 +179,7 @@ class PooledThreadASGIHandler(ASGIHandler):
                     return
                 if isinstance(body_file, io.BytesIO):
                     body = body_file.getvalue()
-                    if await self._served_on_loop(scope, body_file, send, read_ahead, pool):
+                    if await self._served_on_loop(scope, body_file, send, read_ahead):
                         return
                     body_file = io.BytesIO(body)  # the first try's request closed its copy
         if pool.empty() and not first and self.overloaded() and not path.startswith(NEVER_TURNED_AWAY):
@@ -204,12 +204,12 @@ class PooledThreadASGIHandler(ASGIHandler):
             await self.send_answer(answer, send)
 
     async def _served_on_loop(self, scope: dict[str, Any], body_file: Any, send: Any,
-                              read_ahead: loopcache.ReadAhead | None = None, pool: _ThreadPool | None = None) -> bool:
+                              read_ahead: loopcache.ReadAhead | None = None) -> bool:
         """Run the request's sync chain right here on the loop (``netlearn.core.onloop``), its cache
         reads answered from ``read_ahead`` when given; False, with nothing sent, when the view asked
         for a thread or touched the database or a cache entry not read ahead. The database work it
         left for after the answer (``onloop.after_answer``: a new learner's session row) then runs
-        on one of ``pool``'s threads, its cache writes sent before the answer."""
+        on a pooled thread, and its cache writes go before the answer instead of after it."""
         run, token = onloop.enter()
         cache_token = loopcache.serving(read_ahead) if read_ahead is not None else None
         try:
@@ -223,23 +223,27 @@ class PooledThreadASGIHandler(ASGIHandler):
         if run.failed or not run.agreed or isinstance(response, onloop.ThreadNeeded) or response.streaming:
             return False
         self.served_on_loop += 1
-        if read_ahead is not None and run.after_answer:
-            await loopcache.write_behind(read_ahead)  # before: the next request may find no row yet
+        # Writes after the answer, off its latency (loopcache's doc); before it when the database
+        # has yet to catch up (a new session's row): the learner's next request may come first.
+        writes_first = bool(run.after_answer)
+        if read_ahead is not None and writes_first:
+            await loopcache.write_behind(read_ahead)
         try:
             await self.send_response(response, send)
         except asyncio.CancelledError:
             pass  # the client went away while we answered
         finally:
             body_file.close()
-        if read_ahead is not None and not run.after_answer:
-            await loopcache.write_behind(read_ahead)  # after the answer, off its latency (loopcache's doc)
+        if read_ahead is not None and not writes_first:
+            await loopcache.write_behind(read_ahead)
         if run.after_answer:
-            await self._run_after_answer(run.after_answer, pool or self._pool())
+            await self._run_after_answer(run.after_answer)
         return True
 
-    async def _run_after_answer(self, work: list[Any], pool: _ThreadPool) -> None:
+    async def _run_after_answer(self, work: list[Callable[[], None]]) -> None:
         """``work`` on a pooled thread, queued behind lesson step pages like any other request; a
         failure is logged (the answer is sent: there is no one to tell but the log)."""
+        pool = self._pool()
         executor = await pool.acquire(first=False)
         try:
             await _hop(executor, contextvars.copy_context(), _run_logged, work)
@@ -342,7 +346,7 @@ class PooledThreadASGIHandler(ASGIHandler):
         await send({"type": "http.response.body", "body": BUSY_PAGE})
 
 
-def _run_logged(work: list[Any]) -> None:
+def _run_logged(work: list[Callable[[], None]]) -> None:
     """Each of ``work`` in turn, on a pooled thread, as a request's would: its database connection
     checked afterwards (``request_finished`` closes one that is broken or too old)."""
     try:

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 log = logging.getLogger("netlearn.lifespan")
 
+#: A background service that takes longer than this to stop is named in the log (``shutdown``).
 SLOW_STOP_SECONDS = 1.0
 
 Scope = MutableMapping[str, Any]

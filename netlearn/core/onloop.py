@@ -89,9 +89,9 @@ def new_session_in_memory(request: HttpRequest) -> bool:
     """A learner's first request (no session yet) without a query string, whose session the
     store can make in the cache now and write to the database after the answer
     (``netlearn.core.sessions``): nothing to read, so no database either."""
-    session = request.session
-    return (caches_in_memory() and not request.GET and getattr(session, "creates_on_loop", False)
-            and session.session_key is None)
+    session = request.session  # the cheap checks first: a returning learner stops at the key
+    return (session.session_key is None and getattr(session, "creates_on_loop", False) and not request.GET
+            and caches_in_memory())
 
 
 def local_caches_only() -> bool:

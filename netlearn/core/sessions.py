@@ -136,7 +136,8 @@ def _insert_row(session_key: str, data: dict[str, Any]) -> None:
     try:
         DBStore.save(store, must_create=True)
     except CreateError:
-        log.info("a session made on the loop had its row already (written by the learner's next request)")
+        log.info("a session made on the loop had its row already: the learner's next request wrote it first"
+                 " (or, as unlikely as guessing a key, another session holds the key)")
 
 
 def shares_default_cache() -> bool:

@@ -13,6 +13,7 @@ from django.core.exceptions import SynchronousOnlyOperation
 
 from netlearn.core import loopcache
 from netlearn.core.asgi_handler import PooledThreadASGIHandler
+from netlearn.core.sessions import SessionStore
 from netlearn.lessons import pagecache, progress, services
 from netlearn.lessons.models import Step, StepView
 
@@ -31,8 +32,6 @@ def handlers(transactional_db, content, redis_caches) -> tuple[PooledThreadASGIH
 
 def _visitor_seen(tab: Tab) -> Any:
     """The visitor's seen set as Redis holds it (read on this thread, as any page on a thread would)."""
-    from django.contrib.sessions.backends.cached_db import SessionStore
-
     visitor = SessionStore(tab.cookies["sessionid"]).load()[services.VISITOR_SESSION_KEY]
     return caches["default"].get(progress.Learner("v", visitor).cache_key)
 
@@ -136,8 +135,7 @@ def test_a_new_learners_first_page_is_served_on_the_loop_with_the_session_in_red
     async def watched(response: Any, send: Any) -> None:
         cookie = response.cookies.get("sessionid")
         if cookie is not None:  # what another worker would find while the answer is on its way
-            sent_before_answer.append(caches["default"].get(f"django.contrib.sessions.cached_db{cookie.value}")
-                                      is not None)
+            sent_before_answer.append(caches["default"].get(SessionStore(cookie.value).cache_key) is not None)
         await send_response(response, send)
 
     monkeypatch.setattr(on_loop, "send_response", watched)
