@@ -18,6 +18,9 @@ from typing import Any, Protocol
 
 log = logging.getLogger("netlearn.classroom")
 
+#: How long a room's stop waits for its pump to end after cancelling it, before it says so in the log.
+PUMP_STOP_SECONDS = 2.0
+
 
 class Member(Protocol):
     async def stage_changed(self, message: dict[str, Any]) -> None: ...
@@ -38,9 +41,17 @@ class _Room:
         self.task = asyncio.ensure_future(self._pump())
 
     async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
+        """Leave the group and end the pump, waiting for it: a pump that outlives its room would
+        pull on the layer for nobody, and hold up the end of a worker's (or a test's) event loop.
+        Bounded, and logged if it runs out: a cancel that a library swallowed once did exactly
+        that (``netlearn.core.redisconf``), and a stuck pump must not hold the hub's lock."""
         await self.layer.group_discard(self.group, self.channel)
+        if self.task is None:
+            return
+        self.task.cancel()
+        done, _ = await asyncio.wait({self.task}, timeout=PUMP_STOP_SECONDS)
+        if not done:
+            log.warning("room %s: its pump still runs %.1f s after it was cancelled", self.group, PUMP_STOP_SECONDS)
 
     async def _pump(self) -> None:
         while True:

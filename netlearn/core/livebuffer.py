@@ -16,6 +16,8 @@ import json
 import logging
 from typing import Any
 
+from netlearn.core.redisconf import cancel_safe_connection_class
+
 log = logging.getLogger("netlearn.walks")
 
 #: A live buffer outlives its walk by at most this long if the worker dies before cleaning up.
@@ -37,7 +39,9 @@ class LiveBuffer:
         if client is None:
             for old in [lp for lp in self._clients if lp.is_closed()]:
                 del self._clients[old]
-            client = aioredis.Redis.from_url(self.url, socket_timeout=5, socket_connect_timeout=5)
+            # The send a cancel always stops (netlearn.core.redisconf).
+            client = aioredis.Redis.from_url(self.url, socket_timeout=5, socket_connect_timeout=5,
+                                             connection_class=cancel_safe_connection_class(self.url))
             self._clients[loop] = client
         return client
 

@@ -122,7 +122,8 @@ class _Clients:
             for old in [old for old in self._by_loop if old.is_closed()]:
                 del self._by_loop[old]
             options = {key: value for key, value in cache._options.items() if key.startswith("socket_")}
-            client = self._by_loop[loop] = Redis.from_url(cache._servers[0], **options, **asyncio_client_options())
+            url = cache._servers[0]
+            client = self._by_loop[loop] = Redis.from_url(url, **options, **asyncio_client_options(url))
         return client
 
 

@@ -108,9 +108,10 @@ def redis_channel_layer(url: str) -> dict:
         # blocking BZPOPMIN (5 s): every idle consumer would crash (channels_redis#422).
         # max_connections: redis-py 8 caps a pool at 100 and then fails at once ("Too many
         # connections"); a live class of 1,000 joining together needs more (bench/live_class.py).
-        # asyncio_client_options: connections the server closed while idle (netlearn.core.redisconf).
+        # asyncio_client_options: connections the server closed while idle, and a send a cancel
+        # always stops (netlearn.core.redisconf).
         "CONFIG": {"hosts": [{"address": url, "socket_timeout": 15, "socket_connect_timeout": 5,
-                              "max_connections": 2000, **asyncio_client_options()}],
+                              "max_connections": 2000, **asyncio_client_options(url)}],
                    "capacity": CHANNEL_CAPACITY},
     }
 

@@ -161,7 +161,8 @@ async def test_a_removed_participant_is_disconnected_and_stays_out() -> None:
     assert "removed you" in await _until(socket, "live-notice")
     again = await _connect(f"/ws/class/{room.code}/", cookie)
     assert "Join the session first" in await again.receive_from(timeout=TIMEOUT)
-    await console.disconnect()
+    for c in (again, socket, console):
+        await c.disconnect()
 
 
 async def test_a_compare_run_is_pushed_to_the_room(embedded_lab) -> None:
