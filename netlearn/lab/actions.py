@@ -29,6 +29,7 @@ from .balance.pool import HealthConfig
 from .events import Endpoint
 from .http.backend import BackendServer
 from .stream import EventStream
+from .timeouts import wait_for
 from .walker.dns_client import stub_query
 
 ALGORITHMS = ("round_robin", "weighted_round_robin", "least_connections", "source_hash", "peak_ewma")
@@ -122,14 +123,14 @@ async def http_get(stream: EventStream, target: Endpoint, cid: str, *, client_ho
         sock.bind((client_host, 0))
         local = Endpoint.of(sock.getsockname())
         stream.correlator.bind(local, cid)
-        await asyncio.wait_for(loop.sock_connect(sock, tuple(target)), timeout)
+        await wait_for(loop.sock_connect(sock, tuple(target)), timeout)
         conn = h11.Connection(h11.CLIENT)
         await loop.sock_sendall(sock, conn.send(h11.Request(method="GET", target=path, headers=[
             ("Host", "shop.netlearn.test"), ("Connection", "close")])) + conn.send(h11.EndOfMessage()))
         while True:
             event = conn.next_event()
             if event is h11.NEED_DATA:
-                conn.receive_data(await asyncio.wait_for(loop.sock_recv(sock, 65536), timeout))
+                conn.receive_data(await wait_for(loop.sock_recv(sock, 65536), timeout))
                 continue
             if isinstance(event, h11.Response):
                 headers = {k.decode().lower(): v.decode() for k, v in event.headers}

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .events import Kind, LabEvent
 from .stream import EventStream, Recorder
+from .timeouts import wait_for
 from .topology import LabConfig
 from .walker.directory import LabDirectory
 from .walker.url import LabTarget
@@ -138,7 +139,7 @@ class Lab:
         for part in (self.availability, self.modern, self.web, self.dns):
             if part is not None:
                 try:
-                    await asyncio.wait_for(part.stop(), part_timeout)
+                    await wait_for(part.stop(), part_timeout)
                 except TimeoutError:
                     log.warning("lab part %s did not stop within %.0f s; abandoned", type(part).__name__,
                                 part_timeout)

@@ -36,6 +36,7 @@ from django.views.decorators.http import require_http_methods
 from netlearn.core import labstate
 from netlearn.core.htmx import HtmxHttpRequest
 from netlearn.lab.compare import MAX_ADDED_RTT_MS, compare_protocols
+from netlearn.lab.timeouts import wait_for
 from netlearn.lab.walker.url import Refusal, parse_lab_url
 
 from . import bridge
@@ -146,7 +147,7 @@ async def run_comparison(url: str, latency: int, *, lab: Any = None) -> dict[str
 
     run = functools.partial(compare_protocols, url=url, added_rtt_ms=latency)  # picklable: see netlearn.lab.calls
     try:
-        rows = await asyncio.wait_for(asyncio.wrap_future(lab.submit(run)), COMPARE_DEADLINE_SECONDS)
+        rows = await wait_for(asyncio.wrap_future(lab.submit(run)), COMPARE_DEADLINE_SECONDS)
     except (TimeoutError, RuntimeError):
         return _error(_("The comparison took too long"), _("Try again with less added latency."), 504)
     except Exception as exc:

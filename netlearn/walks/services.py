@@ -19,6 +19,7 @@ from django.utils import timezone, translation
 
 from netlearn.core import labstate
 from netlearn.lab import calls
+from netlearn.lab.timeouts import wait_for
 from netlearn.lab.walker.url import Refusal, parse_lab_url
 
 from . import bridge, finisher, packetview, rendering
@@ -206,7 +207,7 @@ async def _run(cid: str, lab: LabThread | LabProcess, work: Callable[[Lab], Awai
     state: tuple[str, str, str] | None = None
     try:
         future = lab.submit(work)
-        record, topology = await asyncio.wait_for(asyncio.wrap_future(future), WALK_DEADLINE_SECONDS)
+        record, topology = await wait_for(asyncio.wrap_future(future), WALK_DEADLINE_SECONDS)
         state = await _store(cid, finish, record, topology, languages or [settings.LANGUAGE_CODE])
     except asyncio.CancelledError:
         task = asyncio.current_task()

@@ -35,6 +35,7 @@ from netlearn.core import labstate
 from netlearn.lab import calls
 from netlearn.lab.process import LabProcess
 from netlearn.lab.runner import LabThread
+from netlearn.lab.timeouts import wait_for
 from netlearn.lab.topology import LabConfig
 
 from . import bridge, services
@@ -121,7 +122,7 @@ class LabSupervisor:
 
     async def _answers(self, lab: LabThread | LabProcess) -> bool:
         try:
-            await asyncio.wait_for(asyncio.wrap_future(lab.submit(calls.noop)), self.ping_timeout)
+            await wait_for(asyncio.wrap_future(lab.submit(calls.noop)), self.ping_timeout)
             return True
         except Exception:  # noqa: BLE001 - time-out, closed loop: either way no answer
             return False

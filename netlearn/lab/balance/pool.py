@@ -18,6 +18,7 @@ from typing import Any
 
 from ..events import Endpoint, Kind
 from ..stream import EventStream
+from ..timeouts import wait_for
 from .algorithms import Algorithm, BackendState, Choice, make_algorithm
 
 
@@ -91,7 +92,7 @@ class BackendPool:
             async with self._round:
                 await self._round.wait_for(lambda: self.rounds > 0 and predicate(self))
         try:
-            await asyncio.wait_for(_wait(), timeout)
+            await wait_for(_wait(), timeout)
             return True
         except TimeoutError:
             return False

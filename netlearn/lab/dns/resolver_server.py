@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 from ..events import Endpoint, Kind
 from ..stream import EventStream
+from ..timeouts import wait_for
 from .cache import DnsCache
 from .narrate import outcome_summary, query_summary
 from .resolution import Done, Resolution, SendQuery
@@ -223,7 +224,7 @@ class ResolverServer(DnsServerBase):
             with self._correlated(local, cid):
                 started = self._sent(send, local, upstream)
                 transport.sendto(send.wire)
-                answer = await asyncio.wait_for(protocol.answer, self.timeout)
+                answer = await wait_for(protocol.answer, self.timeout)
                 self._received(answer, send, local, upstream, started)
                 return answer
         finally:
@@ -232,7 +233,7 @@ class ResolverServer(DnsServerBase):
     async def _tcp_exchange(
         self, machine: Resolution, send: SendQuery, upstream: Upstream, cid: str | None
     ) -> bytes:
-        reader, writer = await asyncio.wait_for(
+        reader, writer = await wait_for(
             asyncio.open_connection(*upstream.endpoint, local_addr=(self.address.host, 0)), self.timeout
         )
         local = Endpoint.of(writer.get_extra_info("sockname"))
@@ -240,8 +241,8 @@ class ResolverServer(DnsServerBase):
             with self._correlated(local, cid):
                 started = self._sent(send, local, upstream)
                 writer.write(_LEN.pack(len(send.wire)) + send.wire)
-                (length,) = _LEN.unpack(await asyncio.wait_for(reader.readexactly(2), self.timeout))
-                answer = await asyncio.wait_for(reader.readexactly(length), self.timeout)
+                (length,) = _LEN.unpack(await wait_for(reader.readexactly(2), self.timeout))
+                answer = await wait_for(reader.readexactly(length), self.timeout)
                 self._received(answer, send, local, upstream, started)
                 return answer
         except asyncio.IncompleteReadError as exc:

@@ -23,6 +23,7 @@ from typing import Any
 from ..events import Endpoint, Kind
 from ..stream import EventStream
 from ..tasks import cancel_and_wait
+from ..timeouts import wait_for
 from .authority import Authority
 from .narrate import outcome_summary, query_summary
 
@@ -189,8 +190,8 @@ class DnsServerBase:
         try:
             while True:  # RFC 7766: many queries may share one connection
                 try:
-                    (length,) = _LEN.unpack(await asyncio.wait_for(reader.readexactly(2), self.io_timeout))
-                    message = await asyncio.wait_for(reader.readexactly(length), self.io_timeout)
+                    (length,) = _LEN.unpack(await wait_for(reader.readexactly(2), self.io_timeout))
+                    message = await wait_for(reader.readexactly(length), self.io_timeout)
                 except asyncio.IncompleteReadError as exc:
                     if exc.partial:
                         self._error(
@@ -207,7 +208,7 @@ class DnsServerBase:
                 reply = await self._answer(message, peer, "tcp")
                 if reply is not None:
                     writer.write(_LEN.pack(len(reply)) + reply)
-                    await asyncio.wait_for(writer.drain(), self.io_timeout)
+                    await wait_for(writer.drain(), self.io_timeout)
         except (TimeoutError, ConnectionError):
             pass
         finally:

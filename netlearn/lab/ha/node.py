@@ -20,6 +20,7 @@ from typing import Any
 from ..events import Endpoint, Kind
 from ..registry.httpio import JsonHttpServer
 from ..stream import EventStream
+from ..timeouts import wait_for
 from .advert import AdvertError, Advertisement, AdvertPolicy, parse
 from .machine import Action, State, VrrpMachine
 
@@ -83,13 +84,14 @@ class HANode:
         self._driver = asyncio.create_task(self._drive())
 
     async def _drive(self) -> None:
-        # Stopped by a flag and a sentinel, not by cancellation alone: on 3.11 ``wait_for`` can
-        # swallow a cancel that races its inner future, and the driver would then run forever.
+        # Stopped by a flag and a sentinel, not by cancellation alone: on 3.11 ``asyncio.wait_for``
+        # swallowed a cancel that raced its inner future, and the driver then ran forever. Our
+        # ``wait_for`` keeps the cancel (netlearn.lab.timeouts); the flag still says why it ends.
         while self._running:
             deadline = self.machine.next_deadline()
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                priority: int | None = await asyncio.wait_for(self._inbox.get(), timeout)
+                priority: int | None = await wait_for(self._inbox.get(), timeout)
             except TimeoutError:
                 priority = None
             if not self._running or priority == _STOP:

@@ -37,6 +37,7 @@ from typing import Any
 
 from ..events import Kind
 from ..stream import EventStream
+from ..timeouts import wait_for
 from .common import rss_bytes, thread_count
 from .embedded import EmbeddedChannel
 from .local import LocalServer
@@ -156,7 +157,7 @@ async def _drive(opener: Opener, spec: ComparisonSpec, timeout: float) -> tuple[
 
     async def open_all(count: int) -> list[Any]:
         """Open ``count`` connections at once; a failed one is counted as an error."""
-        results = await asyncio.gather(*(asyncio.wait_for(opener(), timeout) for _ in range(count)),
+        results = await asyncio.gather(*(wait_for(opener(), timeout) for _ in range(count)),
                                        return_exceptions=True)
         opened = [r for r in results if not isinstance(r, BaseException)]
         for failure in (r for r in results if isinstance(r, BaseException)):
@@ -182,7 +183,7 @@ async def _drive(opener: Opener, spec: ComparisonSpec, timeout: float) -> tuple[
                 sent = time.perf_counter()
                 await send(request)
                 wait = min(timeout, max(end - sent, 0.0) + 1.0)
-                line = await asyncio.wait_for(readline(), wait)
+                line = await wait_for(readline(), wait)
                 if not line.startswith(b"OK"):
                     run.errors += 1
                     return

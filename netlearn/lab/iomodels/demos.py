@@ -19,6 +19,7 @@ from typing import Any
 
 from ..events import Endpoint, Kind
 from ..stream import EventStream
+from ..timeouts import wait_for
 from .nio import NioServer
 
 COMPONENT = "iomodels"
@@ -123,7 +124,7 @@ async def backlog_demo(*, stream: EventStream, host: str, port: int, client_host
         served = 0
         for index, sock in enumerate(sockets):
             await loop.sock_sendall(sock, f"ECHO {index}\n".encode())
-            reply = await asyncio.wait_for(loop.sock_recv(sock, 64), 2)
+            reply = await wait_for(loop.sock_recv(sock, 64), 2)
             served += reply == f"OK {index}\n".encode()
         overflows_after = listen_overflows()
         figures = {
@@ -178,7 +179,7 @@ async def _shutdown_round(*, stream: EventStream, host: str, port: int, client_h
             writers.append(writer)
             writer.write(f"SLOW {slow_ms} r{index}\n".encode())
             await writer.drain()
-            line = await asyncio.wait_for(reader.readline(), slow_ms / 1000 + 3)
+            line = await wait_for(reader.readline(), slow_ms / 1000 + 3)
             return line == f"OK r{index}\n".encode()
 
         clients = [asyncio.create_task(client(i)) for i in range(in_flight)]

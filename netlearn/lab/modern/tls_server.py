@@ -29,6 +29,7 @@ import h11
 from ..events import Endpoint, Kind
 from ..stream import EventStream
 from ..tasks import cancel_and_wait
+from ..timeouts import wait_for
 from .app import ALT_SVC, Responder, SimpleRequest, SimpleResponse
 
 READ_SIZE = 65536
@@ -121,7 +122,7 @@ class SecureWebServer:
         while True:
             event = conn.next_event()
             if event is h11.NEED_DATA:
-                data = await asyncio.wait_for(reader.read(READ_SIZE), self.idle_timeout)
+                data = await wait_for(reader.read(READ_SIZE), self.idle_timeout)
                 conn.receive_data(data)
                 if not data:
                     return
@@ -147,7 +148,7 @@ class SecureWebServer:
 
     async def _next_h1(self, conn: h11.Connection, reader: asyncio.StreamReader) -> Any:
         while (event := conn.next_event()) is h11.NEED_DATA:
-            data = await asyncio.wait_for(reader.read(READ_SIZE), self.idle_timeout)
+            data = await wait_for(reader.read(READ_SIZE), self.idle_timeout)
             if not data:
                 raise ConnectionError("closed mid-request")
             conn.receive_data(data)
@@ -186,7 +187,7 @@ class _H2Session:
         self.flush()
         try:
             while True:
-                data = await asyncio.wait_for(self.reader.read(READ_SIZE), self.server.idle_timeout)
+                data = await wait_for(self.reader.read(READ_SIZE), self.server.idle_timeout)
                 if not data:
                     return
                 try:
@@ -226,7 +227,7 @@ class _H2Session:
             size = min(self.conn.local_flow_control_window(sid), self.conn.max_outbound_frame_size, len(body))
             if size <= 0:
                 self.window_open.clear()
-                await asyncio.wait_for(self.window_open.wait(), self.server.idle_timeout)
+                await wait_for(self.window_open.wait(), self.server.idle_timeout)
                 continue
             self.conn.send_data(sid, body[:size], end_stream=size == len(body))
             body = body[size:]

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..events import Endpoint, Kind
 from ..stream import EventStream
+from ..timeouts import wait_for
 from .balancer import Candidate, Chooser, InstanceStats
 from .httpio import HttpError, http_json
 
@@ -73,7 +74,7 @@ class DiscoveryClient:
     async def _refresh_loop(self) -> None:
         while not self._stop.is_set():
             try:
-                await asyncio.wait_for(self._stop.wait(), self.refresh)
+                await wait_for(self._stop.wait(), self.refresh)
                 return
             except TimeoutError:
                 pass

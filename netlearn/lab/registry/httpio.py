@@ -16,6 +16,7 @@ import h11
 
 from ..events import Endpoint
 from ..tasks import cancel_and_wait
+from ..timeouts import wait_for
 
 Handler = Callable[[str, str, bytes, Endpoint], Awaitable[tuple[int, dict[str, Any]]]]
 MAX_HEAD = 8192
@@ -69,7 +70,7 @@ class JsonHttpServer:
         self._slots -= 1
         self._tasks.add(task)
         try:
-            await asyncio.wait_for(self._serve(reader, writer), self.timeout)
+            await wait_for(self._serve(reader, writer), self.timeout)
         except (TimeoutError, OSError, h11.ProtocolError):
             pass
         finally:
@@ -125,7 +126,7 @@ async def http_json(address: Endpoint | tuple[str, int], method: str, path: str,
     host, port = address
     body = b"" if payload is None else json.dumps(payload).encode()
     try:
-        reader, writer = await asyncio.wait_for(
+        reader, writer = await wait_for(
             asyncio.open_connection(host, port, local_addr=(local_host, 0) if local_host else None), timeout)
     except ConnectionRefusedError as exc:
         raise HttpError("refused", f"{host}:{port} refused the connection") from exc
@@ -143,7 +144,7 @@ async def http_json(address: Endpoint | tuple[str, int], method: str, path: str,
         writer.write(conn.send(h11.Request(method=method, target=path, headers=headers)) or b"")
         writer.write(conn.send(h11.Data(data=body)) or b"")
         writer.write(conn.send(h11.EndOfMessage()) or b"")
-        status, data = await asyncio.wait_for(_read_response(conn, reader, max_body), timeout)
+        status, data = await wait_for(_read_response(conn, reader, max_body), timeout)
     except TimeoutError as exc:
         raise HttpError("timeout", f"{host}:{port} did not answer in {timeout:g} s") from exc
     except (OSError, h11.ProtocolError) as exc:

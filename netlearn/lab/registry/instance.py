@@ -11,6 +11,7 @@ from typing import Any
 
 from ..events import Endpoint, Kind
 from ..stream import EventStream
+from ..timeouts import wait_for
 from .httpio import HttpError, JsonHttpServer, http_json
 
 
@@ -56,7 +57,7 @@ class ServiceInstance:
     async def _beat(self) -> None:
         while not self._stop.is_set():
             try:
-                await asyncio.wait_for(self._stop.wait(), self.heartbeat_interval)
+                await wait_for(self._stop.wait(), self.heartbeat_interval)
                 return
             except TimeoutError:
                 pass

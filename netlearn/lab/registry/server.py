@@ -15,6 +15,7 @@ from typing import Any
 
 from ..events import Endpoint, Kind
 from ..stream import EventStream
+from ..timeouts import wait_for
 from .httpio import JsonHttpServer
 from .protocol import Cancel, Fetch, LeaseTable, Register, RegistryError, Renew, parse_message
 
@@ -62,7 +63,7 @@ class RegistryServer:
     async def _sweep(self) -> None:
         while not self._stopped.is_set():
             try:
-                await asyncio.wait_for(self._stopped.wait(), self.sweep_interval)
+                await wait_for(self._stopped.wait(), self.sweep_interval)
             except TimeoutError:
                 pass
             now = self.clock()

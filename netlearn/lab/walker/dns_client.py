@@ -17,6 +17,7 @@ from dnslib import QTYPE, RCODE, DNSRecord
 from ..dnsparse import parsed
 from ..events import Endpoint, Kind
 from ..stream import EventStream
+from ..timeouts import wait_for
 
 COMPONENT = "client"
 
@@ -133,7 +134,7 @@ async def _tcp_exchange(stream: EventStream, resolver: Endpoint, client_host: st
     local = Endpoint.of(sock.getsockname())
     stream.correlator.bind(local, cid)
     try:
-        await asyncio.wait_for(loop.sock_connect(sock, tuple(resolver)), timeout)
+        await wait_for(loop.sock_connect(sock, tuple(resolver)), timeout)
         framed = struct.pack("!H", len(wire)) + wire
         stream.emit(component=COMPONENT, layer=7, kind=Kind.QUERY, src=local, dst=resolver, data=wire,
                     transport="tcp", correlation_id=cid, summary=f"Same question over TCP: {name} {qtype}",
@@ -141,8 +142,8 @@ async def _tcp_exchange(stream: EventStream, resolver: Endpoint, client_host: st
         started = time.perf_counter()
         await loop.sock_sendall(sock, framed)
         reader, writer = await asyncio.open_connection(sock=sock)
-        length = struct.unpack("!H", await asyncio.wait_for(reader.readexactly(2), timeout))[0]
-        data = await asyncio.wait_for(reader.readexactly(length), timeout)
+        length = struct.unpack("!H", await wait_for(reader.readexactly(2), timeout))[0]
+        data = await wait_for(reader.readexactly(length), timeout)
         writer.close()
         _emit_answer(stream, resolver, local, data, cid, "tcp", (time.perf_counter() - started) * 1000, labels["role"])
         return data

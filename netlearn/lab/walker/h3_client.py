@@ -26,6 +26,7 @@ from aioquic.quic.logger import QuicLogger
 
 from ..events import Endpoint, Kind
 from ..stream import EventStream
+from ..timeouts import wait_for
 from ..tls.ca import LabPki
 from .http_client import USER_AGENT
 from .slowlink import SlowLink
@@ -179,7 +180,7 @@ class H3Client:
         self.rtt.expect("QUIC Initial (ClientHello)")
         protocol.connect(tuple(self.remote))
         try:
-            await asyncio.wait_for(protocol.wait_connected(), self.timeout)
+            await wait_for(protocol.wait_connected(), self.timeout)
         except TimeoutError:
             raise TlsFailure("quic_timeout", f"No QUIC handshake with {self.remote} within {self.timeout:.0f} s"
                              + (f": {self.error}" if self.error else "")) from None
@@ -214,7 +215,7 @@ class H3Client:
                                      "expects_answer": True})
         self.rtt.expect(f"{len(items)} request(s)")
         self.protocol.transmit()
-        results = await asyncio.wait_for(asyncio.gather(*waiters), self.timeout)
+        results = await wait_for(asyncio.gather(*waiters), self.timeout)
         for item in results:
             self._finish(item)
         return list(results)
@@ -245,7 +246,7 @@ class H3Client:
         protocol, self.protocol = self.protocol, None
         protocol.close()
         try:
-            await asyncio.wait_for(protocol.wait_closed(), 1.0)
+            await wait_for(protocol.wait_closed(), 1.0)
         except TimeoutError:
             pass
         await protocol.link.drained()  # CONNECTION_CLOSE may still be on the slow link

@@ -16,6 +16,7 @@ import h11
 
 from ..events import Endpoint, Kind
 from ..stream import EventStream
+from ..timeouts import wait_for
 from .url import LabTarget
 
 COMPONENT = "client"
@@ -177,7 +178,7 @@ class BrowserConnection:
         writer, self._writer = self._writer, None
         try:
             writer.close()
-            await asyncio.wait_for(writer.wait_closed(), 1.0)
+            await wait_for(writer.wait_closed(), 1.0)
         except (TimeoutError, OSError):
             pass
         self.stream.emit(component=COMPONENT, layer=4, kind=Kind.CLOSE, src=self.local, dst=self.remote,

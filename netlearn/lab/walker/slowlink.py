@@ -17,6 +17,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from ..timeouts import wait_for
+
 
 class SlowLink:
     def __init__(self, delay: float, *, closing: Callable[[], bool]) -> None:
@@ -59,6 +61,6 @@ class SlowLink:
         if self._idle is None:
             self._idle = asyncio.Event()
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
+            await wait_for(self._idle.wait(), timeout)
         except TimeoutError:
             pass

@@ -22,6 +22,7 @@ from typing import Any
 
 from ..events import Endpoint, Kind
 from ..stream import EventStream
+from ..timeouts import wait_for
 from ..tls.records import TlsObserver, TlsParseError
 from .slowlink import SlowLink
 
@@ -96,7 +97,7 @@ class TlsClientConnection:
         if self.rtt.delay:
             await asyncio.sleep(self.rtt.delay)  # the SYN crosses the slow link
         try:
-            await asyncio.wait_for(loop.sock_connect(sock, tuple(self.remote)), self.timeout)
+            await wait_for(loop.sock_connect(sock, tuple(self.remote)), self.timeout)
         except (TimeoutError, OSError) as exc:
             sock.close()
             raise TlsFailure("refused" if isinstance(exc, ConnectionRefusedError) else "connect_failed",
@@ -121,7 +122,7 @@ class TlsClientConnection:
     async def _read(self) -> bytes:
         assert self._reader is not None
         try:
-            data = await asyncio.wait_for(self._reader.read(READ_SIZE), self.timeout)
+            data = await wait_for(self._reader.read(READ_SIZE), self.timeout)
         except TimeoutError:
             raise TlsFailure("timeout", f"No bytes from {self.remote} within {self.timeout:.0f} s") from None
         except ConnectionResetError:
