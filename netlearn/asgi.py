@@ -41,7 +41,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from netlearn.background import EmbeddedLab, ProgressJournal, WalkFinisher  # noqa: E402
+from netlearn.background import EmbeddedLab, ProgressJournal, WalkFinisher, WarmPages  # noqa: E402
 from netlearn.core.heap import SettledHeap  # noqa: E402
 from netlearn.core.lifespan import LifespanApp  # noqa: E402
 from netlearn.routing import websocket_urlpatterns  # noqa: E402
@@ -50,9 +50,10 @@ application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # WarmPages: the course's pages rendered before the first request (netlearn/background.py).
         # Last: once the lab is up, the start-up heap is frozen out of the garbage collector's full
         # collections (netlearn/core/heap.py: they stalled the loop 140-240 ms every ~3 s under a
         # class). NETLEARN_GC_FREEZE=0 (settings) leaves CPython's defaults (to measure against).
-        "lifespan": LifespanApp([ProgressJournal(), WalkFinisher(), EmbeddedLab(), SettledHeap()]),
+        "lifespan": LifespanApp([ProgressJournal(), WalkFinisher(), EmbeddedLab(), WarmPages(), SettledHeap()]),
     }
 )

@@ -224,8 +224,9 @@ class PooledThreadASGIHandler(ASGIHandler):
             return False
         self.served_on_loop += 1
         # Writes after the answer, off its latency (loopcache's doc); before it when the database
-        # has yet to catch up (a new session's row): the learner's next request may come first.
-        writes_first = bool(run.after_answer)
+        # has yet to catch up (a new session's row, journalled or after the answer): the learner's
+        # next request may come first.
+        writes_first = run.writes_first
         if read_ahead is not None and writes_first:
             await loopcache.write_behind(read_ahead)
         try:

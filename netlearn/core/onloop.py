@@ -42,13 +42,15 @@ _View = TypeVar("_View", bound=Callable[..., HttpResponseBase])
 class _Run:
     """One request's sync chain running on the loop: ``agreed`` once a view made for it ran,
     ``failed`` once it touched the database; ``after_answer``: database work the answer does not
-    wait for (:func:`after_answer`)."""
+    wait for (:func:`after_answer`); ``writes_first``: the request's cache writes go before the
+    answer (:func:`cache_writes_first`)."""
 
-    __slots__ = ("after_answer", "agreed", "failed")
+    __slots__ = ("after_answer", "agreed", "failed", "writes_first")
 
     def __init__(self) -> None:
         self.agreed = False
         self.failed = False
+        self.writes_first = False
         self.after_answer: list[Callable[[], None]] = []
 
 
@@ -83,6 +85,17 @@ def after_answer(work: Callable[[], None]) -> None:
     if run is None:
         raise RuntimeError("after_answer() is for a request served on the event loop")
     run.after_answer.append(work)
+    run.writes_first = True
+
+
+def cache_writes_first() -> None:
+    """The database catches up with this request's cache writes only later (a journal, or work
+    after the answer): the handler sends those writes before the answer, so that the learner's
+    next request, to any worker, finds in the cache what the database does not hold yet."""
+    run = _run.get()
+    if run is None:
+        raise RuntimeError("cache_writes_first() is for a request served on the event loop")
+    run.writes_first = True
 
 
 def new_session_in_memory(request: HttpRequest) -> bool:

@@ -10,9 +10,12 @@ stays the truth; a miss reads it, as before).
 """
 from __future__ import annotations
 
+import atexit
 import functools
 import json
 import logging
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, cast
 
 from django.conf import settings
@@ -25,6 +28,7 @@ from django.db import DatabaseError
 from django.utils.crypto import get_random_string
 
 from netlearn.core import onloop
+from netlearn.core.journal import Record, WriteAheadJournal
 
 log = logging.getLogger("netlearn.sessions")
 
@@ -102,15 +106,22 @@ class SessionStore(CachedDBStore):
         raise missing
 
     def _create_on_loop(self) -> None:
-        """The session under a new random key, in the cache now and in the database after the answer.
-        Django's ``create`` first asks the database whether the key is taken: 32 characters drawn
-        from 36 (as Django draws them) make a clash as likely as guessing a key, and the insert's
-        unique key refuses one anyway (logged; the cache's copy serves the learner meanwhile)."""
+        """The session under a new random key, in the cache now and in the database later: through
+        the sessions' write-ahead journal where progress has one (a worker killed before the row
+        is written writes it at its next start, so the learner's journalled progress keeps its
+        owner), else on a thread after the answer. Django's ``create`` first asks the database
+        whether the key is taken: 32 characters drawn from 36 (as Django draws them) make a clash
+        as likely as guessing a key, and the insert's unique key refuses one anyway (logged; the
+        cache's copy serves the learner meanwhile)."""
         key = self._session_key = get_random_string(32, VALID_KEY_CHARS)
         data = self._data()
         caches[settings.SESSION_CACHE_ALIAS].set(self.cache_key, data, self.get_expiry_age())  # cached_db's cache
         self.modified = True
-        onloop.after_answer(functools.partial(_insert_row, key, dict(data)))
+        if write_behind():
+            journal().append((key, self.encode(data), self.get_expiry_date().isoformat()))
+            onloop.cache_writes_first()
+        else:
+            onloop.after_answer(functools.partial(_insert_row, key, dict(data)))
 
     def _data(self) -> dict[str, Any]:
         """The session's data as this request holds them (loaded, or new), without loading them."""
@@ -138,6 +149,41 @@ def _insert_row(session_key: str, data: dict[str, Any]) -> None:
     except CreateError:
         log.info("a session made on the loop had its row already: the learner's next request wrote it first"
                  " (or, as unlikely as guessing a key, another session holds the key)")
+
+
+# -- the journal of sessions made on the loop ---------------------------------------------------
+_journal: WriteAheadJournal | None = None
+
+
+def write_behind() -> bool:
+    """Sessions made on the loop are journalled when lesson progress is (what they keep an owner
+    for); otherwise their rows are written after the answer."""
+    return bool(getattr(settings, "NETLEARN_PROGRESS_WRITE_BEHIND", True))
+
+
+def journal() -> WriteAheadJournal:
+    """The write-ahead journal (``netlearn.core.journal``) of new sessions' rows, in ``DATA_DIR``;
+    recovered at start-up and flushed at shutdown with the progress journal (``netlearn.background``)."""
+    global _journal
+    if _journal is None:
+        _journal = WriteAheadJournal(settings.DATA_DIR / "session-journal", _insert_rows,
+                                     interval=float(getattr(settings, "NETLEARN_PROGRESS_FLUSH_INTERVAL", 0.25)))
+        atexit.register(_journal.close)  # servers without a lifespan (gunicorn, manage.py)
+    return _journal
+
+
+def _insert_rows(records: Sequence[Record]) -> None:
+    """The journalled sessions' rows, in one statement; a row already there (the learner's next
+    request saved first, or a batch applied twice after a crash) is newer or the same, and kept."""
+    model = SessionStore.get_model_class()
+    rows = []
+    for record in records:
+        if len(record) != 3:
+            log.warning("session journal: a malformed record skipped (%d fields)", len(record))
+            continue
+        key, data, expiry = record
+        rows.append(model(session_key=key, session_data=data, expire_date=datetime.fromisoformat(expiry)))
+    model.objects.bulk_create(rows, ignore_conflicts=True)
 
 
 def shares_default_cache() -> bool:

@@ -18,6 +18,13 @@ def step_url(lesson_slug: str, number: int) -> str:
     return f"/lessons/{lesson_slug}/{int(number)}/"
 
 
+def published_step_keys() -> list[tuple[str, int]]:
+    """(lesson slug, step number) of every step of a published lesson, in the course's order."""
+    return list(Step.objects.filter(lesson__published=True)
+                .order_by("lesson__track__order", "lesson__order", "lesson__slug", "number")
+                .values_list("lesson__slug", "number"))
+
+
 def lesson_url(lesson_slug: str) -> str:
     return f"/lessons/{lesson_slug}/"
 

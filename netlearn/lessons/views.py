@@ -8,7 +8,8 @@ behind the page (``progress``). A returning learner's view asks the database not
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
+from functools import partial
 from typing import Any
 
 from django.contrib.admin.views.decorators import staff_member_required
@@ -132,6 +133,25 @@ def _render_for_cache(slug: str, number: int, lang: str, fragment: bool) -> page
         context.update(pagecache.slot_context(selectors.step_url(slug, number)))
         html = render_to_string(_step_template(fragment), context)
     return pagecache.CachedPage.from_html(html, step_id=step.pk, lesson_id=step.lesson_id)
+
+
+def warm_step_pages(version: str, languages: Iterable[str]) -> int:
+    """Render every published step, as a page and as an htmx fragment, in each language, into the
+    page cache for content ``version``, course order first and no more than the cache holds (a
+    course too big for it keeps its first steps); returns how many it rendered. Why at start-up:
+    ``netlearn.background.WarmPages``."""
+    rendered = 0
+    for slug, number in selectors.published_step_keys():
+        for lang in languages:
+            for fragment in (False, True):
+                key = (slug, number, lang, fragment)
+                if pagecache.pages.cached(key, version):
+                    continue
+                if rendered >= pagecache.pages.max_pages:
+                    return rendered
+                if pagecache.pages.get(key, version, partial(_render_for_cache, slug, number, lang, fragment)):
+                    rendered += 1
+    return rendered
 
 
 def _step_uncached(request: HttpRequest, slug: str, number: int, fragment: bool) -> HttpResponse:

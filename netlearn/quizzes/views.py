@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
+from functools import partial
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
@@ -107,6 +110,26 @@ def question_detail(request: HttpRequest, key: str) -> HttpResponse:
     values = pagecache.slot_values(request, page, lang)
     values["token"] = attempt_token(question)
     return HttpResponse(page.compose(values, frozenset()))
+
+
+def warm_question_pages(version: str, languages: Iterable[str]) -> int:
+    """Render every question's page (but ordering questions', shuffled per request) in each
+    language into the page cache for content ``version``, with the questions themselves kept as
+    displayed, no more than the cache holds; returns how many it rendered. Why at start-up:
+    ``netlearn.background.WarmPages``."""
+    rendered = 0
+    for question in selectors.displayed_questions_load(version):
+        if question.type == QuestionType.ORDERING:
+            continue
+        path = reverse("quizzes:question", args=[question.key])
+        for lang in languages:
+            if question_pages.cached((question.key, lang), version):
+                continue
+            if rendered >= question_pages.max_pages:
+                return rendered
+            question_pages.get((question.key, lang), version, partial(_render_question_for_cache, question, path, lang))
+            rendered += 1
+    return rendered
 
 
 def _render_question_for_cache(question: Question, path: str, lang: str) -> pagecache.CachedPage:

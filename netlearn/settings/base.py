@@ -191,6 +191,9 @@ NETLEARN_PROGRESS_FLUSH_INTERVAL = float(os.environ.get("NETLEARN_PROGRESS_FLUSH
 #: A worker freezes its start-up heap out of the garbage collector (netlearn.core.heap); 0 leaves
 #: CPython's defaults, to measure against. pytest's own process turns it off (tests/conftest.py).
 NETLEARN_GC_FREEZE = os.environ.get("NETLEARN_GC_FREEZE", "1") != "0"
+#: A worker renders the course's step and question pages into its page caches at start-up
+#: (netlearn.background.WarmPages); 0 leaves each page to its first request, to measure against.
+NETLEARN_WARM_PAGES = os.environ.get("NETLEARN_WARM_PAGES", "1") != "0"
 
 # The lab: in a child process that the worker starts and supervises (netlearn/lab/process.py: its
 # Python then runs on the machine's other core instead of sharing the worker's GIL), or "embedded"

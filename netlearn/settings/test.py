@@ -30,3 +30,6 @@ NETLEARN_PROGRESS_WRITE_BEHIND = False
 # Practice answers likewise (netlearn.quizzes.answerlog); their journal is tested with real workers
 # (tests/quizzes/test_answer_journal.py).
 NETLEARN_ANSWERS_WRITE_BEHIND = False
+# A test server's start renders no pages ahead: tests of the page caches start them empty, and the
+# warm-up is tested on its own and under a real `make run` (tests/lessons/test_warm_pages.py).
+NETLEARN_WARM_PAGES = False

@@ -40,10 +40,14 @@ def learner(db, django_user_model):
 @pytest.fixture
 def progress_written_behind(settings, monkeypatch, tmp_path) -> None:
     """Progress through the journal, as a worker runs (the test settings write it in the request,
-    which needs a thread); the journal flushed only when a test says so."""
+    which needs a thread), and so new sessions made on the loop through theirs
+    (``netlearn.core.sessions``); the journals flushed only when a test says so."""
+    from netlearn.core import sessions
     from netlearn.core.journal import WriteAheadJournal
     from netlearn.lessons import progress
 
     settings.NETLEARN_PROGRESS_WRITE_BEHIND = True
     monkeypatch.setattr(progress, "_journal", WriteAheadJournal(tmp_path / "journal", progress._upsert,
+                                                                interval=3600, autostart=False))
+    monkeypatch.setattr(sessions, "_journal", WriteAheadJournal(tmp_path / "session-journal", sessions._insert_rows,
                                                                 interval=3600, autostart=False))

@@ -153,9 +153,14 @@ def first_visits(on_loop: PooledThreadASGIHandler, threaded: PooledThreadASGIHan
 
 
 def seen_by(tab: Tab) -> frozenset[int]:
-    """The steps this tab's learner has seen, as the database holds them after the journal's flush."""
+    """The steps this tab's learner has seen, as the database holds them after the journals' flush
+    (a new session's row, journalled when progress is, and the views)."""
     from django.contrib.sessions.models import Session
 
+    from netlearn.core import sessions
+
+    if sessions.write_behind():
+        sessions.journal().flush()
     visitor = Session.objects.get(session_key=tab.cookies["sessionid"]).get_decoded()[services.VISITOR_SESSION_KEY]
     progress.flush()
     return frozenset(StepView.objects.filter(visitor=visitor).values_list("step__number", flat=True))
@@ -164,13 +169,16 @@ def seen_by(tab: Tab) -> frozenset[int]:
 @EACH_TAB
 def test_a_new_learners_first_page_is_served_on_the_loop_and_their_session_reaches_the_database(
         handlers, progress_written_behind, headers) -> None:
-    """No session yet: it is made in memory, its row written on a thread after the answer
-    (``netlearn.core.sessions``); the page is the thread's, and the learner's next page finds both."""
+    """No session yet: it is made in memory, its row journalled (``netlearn.core.sessions``); the
+    page is the thread's, and the learner's next page finds both."""
+    from django.contrib.sessions.models import Session
+
     on_loop, threaded = handlers
     tab, fast, slow, after = first_visits(on_loop, threaded, headers)
     assert on_loop.served_on_loop == 2  # the first page and the next
     assert fast[0] == 200 and _normalised(fast) == _normalised(slow)
     assert "sessionid" in tab.cookies and after[0] == 200
+    assert not Session.objects.filter(session_key=tab.cookies["sessionid"]).exists()  # in the journal only
     assert seen_by(tab) == {2, 3}
 
 

@@ -11,7 +11,7 @@ import pytest
 from django.core.cache import caches
 from django.core.exceptions import SynchronousOnlyOperation
 
-from netlearn.core import loopcache
+from netlearn.core import loopcache, sessions
 from netlearn.core.asgi_handler import PooledThreadASGIHandler
 from netlearn.core.sessions import SessionStore
 from netlearn.lessons import pagecache, progress, services
@@ -125,7 +125,7 @@ def test_a_session_cookie_redis_does_not_hold_reads_nothing_ahead_and_the_page_g
 def test_a_new_learners_first_page_is_served_on_the_loop_with_the_session_in_redis_before_the_answer(
         handlers, progress_written_behind, cookie, monkeypatch) -> None:
     """Only the content version is read ahead; the new session goes to Redis before the answer
-    (the next page, on any worker, must find it) and to the database after it."""
+    (the next page, on any worker, must find it) and to the database through its journal."""
     from django.contrib.sessions.models import Session
 
     on_loop, threaded = handlers
@@ -153,5 +153,7 @@ def test_a_new_learners_first_page_is_served_on_the_loop_with_the_session_in_red
     assert on_loop.served_on_loop == 2 and after[0] == 200
     assert _normalised(fast) == _normalised(slow)
     assert sent_before_answer == [True]
-    assert Session.objects.filter(session_key=tab.cookies["sessionid"]).exists()
+    assert not Session.objects.filter(session_key=tab.cookies["sessionid"]).exists()  # journalled ...
+    sessions.journal().flush()
+    assert Session.objects.filter(session_key=tab.cookies["sessionid"]).exists()  # ... and written by its flush
     assert seen_by(tab) == {2, 3}

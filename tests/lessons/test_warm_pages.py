@@ -1,0 +1,132 @@
+"""A worker renders the course's pages before its first request (``netlearn.background.WarmPages``):
+afterwards a new learner's very first step page and question page, in either language and as an
+htmx fragment, are served on the event loop and are the pages a thread renders; nothing of the
+course is missed, and a warm-up that fails leaves the worker starting all the same."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+
+from netlearn.background import WarmPages, warm_pages
+from netlearn.core import contentversion
+from netlearn.core.asgi_handler import PooledThreadASGIHandler
+from netlearn.lessons import pagecache
+from netlearn.lessons.models import Step
+from netlearn.quizzes import selectors as quiz_selectors
+from netlearn.quizzes.models import Question, QuestionType
+from netlearn.quizzes.views import question_pages
+from tests.classroom.conftest import load_course
+
+from .test_step_on_loop import EACH_TAB, STEP2, Tab, _normalised
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _embedded_caches(settings) -> None:
+    """The embedded defaults' caches, in memory (as test_step_on_loop.py pins them)."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                   "LOCATION": "warm-pages-tests", "OPTIONS": {"MAX_ENTRIES": 50_000}}}
+
+
+@pytest.fixture
+def course(transactional_db) -> None:
+    """The sample course and the quizzes' bank of every question type, and empty page caches."""
+    load_course()
+    cache.clear()
+    pagecache.pages.clear()
+    question_pages.clear()
+    quiz_selectors._displayed.clear()
+
+
+def _first_page(path: str, headers: dict[str, str]) -> tuple[int, Any, Any]:
+    """A new learner's first request for ``path`` on the worker's handler, and a classmate's on a
+    handler that always uses a thread (which renders the page itself if it is not cached)."""
+    on_loop, threaded = PooledThreadASGIHandler(threads=2), PooledThreadASGIHandler(threads=2, on_loop=False)
+
+    async def visit() -> tuple[Any, Any]:
+        return await Tab(**headers).get(on_loop, path), await Tab(**headers).get(threaded, path)
+
+    fast, slow = asyncio.run(visit())
+    return on_loop.served_on_loop, fast, slow
+
+
+@EACH_TAB
+def test_after_the_warm_up_a_new_learners_first_step_page_is_served_on_the_loop(
+        course, progress_written_behind, headers) -> None:
+    warm_pages()
+    served_on_loop, fast, slow = _first_page(STEP2, headers)
+    assert served_on_loop == 1
+    assert fast[0] == 200 and _normalised(fast) == _normalised(slow)
+
+
+@EACH_TAB
+def test_without_it_that_first_page_is_rendered_on_a_thread(course, progress_written_behind, headers) -> None:
+    """The control: the test above would prove nothing if a first page ran on the loop anyway."""
+    served_on_loop, fast, _ = _first_page(STEP2, headers)
+    assert served_on_loop == 0 and fast[0] == 200
+
+
+@pytest.mark.parametrize("language", ["en", "ko"])
+def test_after_the_warm_up_a_new_learners_first_question_page_is_served_on_the_loop(course, language) -> None:
+    key = Question.objects.exclude(type=QuestionType.ORDERING).order_by("key").values_list("key", flat=True)[0]
+    warm_pages()
+    served_on_loop, fast, slow = _first_page(f"/quizzes/q/{key}/", {"accept_language": language})
+    assert served_on_loop == 1
+    # The attempt token is signed per request (a timestamp): the rest of the page is the thread's.
+    assert fast[0] == 200 and _without_token(_normalised(fast)) == _without_token(_normalised(slow))
+
+
+def _without_token(response: tuple[Any, ...]) -> tuple[Any, ...]:
+    import re
+
+    status, headers, text = response
+    return status, headers, re.sub(r'name="token" value="[^"]+"', 'name="token" value="TOKEN"', text)
+
+
+def test_every_published_step_and_every_question_is_rendered_in_both_languages(course) -> None:
+    steps, questions = warm_pages()
+    version = contentversion.current()
+    published = list(Step.objects.filter(lesson__published=True).values_list("lesson__slug", "number"))
+    assert Step.objects.filter(lesson__published=False).exists()  # a draft, which must stay out
+    assert steps == len(published) * 2 * 2  # two languages, page and fragment
+    for slug, number in published:
+        for lang in ("en", "ko"):
+            for fragment in (False, True):
+                assert pagecache.pages.cached((slug, number, lang, fragment), version), (slug, number, lang, fragment)
+    keys = list(Question.objects.exclude(type=QuestionType.ORDERING).values_list("key", flat=True))
+    assert Question.objects.filter(type=QuestionType.ORDERING).exists()  # shuffled per request: not kept
+    assert questions == len(keys) * 2
+    assert all(question_pages.cached((key, lang), version) for key in keys for lang in ("en", "ko"))
+    assert all(quiz_selectors.question_displayed_in_memory(key, version) for key in keys)
+    assert warm_pages() == (0, 0)  # a second warm-up finds everything there
+
+
+def test_the_warm_up_stops_where_the_cache_would_start_dropping_its_own_pages(course, monkeypatch) -> None:
+    monkeypatch.setattr(pagecache.pages, "max_pages", 5)
+    steps, _ = warm_pages()
+    assert steps == 5 and len(pagecache.pages._pages) == 5
+    first = Step.objects.filter(lesson__published=True).order_by("lesson__order", "number").first()
+    assert pagecache.pages.cached((first.lesson.slug, first.number, "en", False), contentversion.current())
+
+
+def test_the_service_follows_its_setting(course, settings) -> None:
+    settings.NETLEARN_WARM_PAGES = False
+    asyncio.run(WarmPages().start())
+    assert len(pagecache.pages._pages) == 0
+    settings.NETLEARN_WARM_PAGES = True
+    asyncio.run(WarmPages().start())
+    assert len(pagecache.pages._pages) > 0 and len(question_pages._pages) > 0
+
+
+def test_a_warm_up_that_fails_is_logged_and_the_worker_starts(course, settings, caplog) -> None:
+    """A course the templates cannot render (here a template that fails) must not stop a worker."""
+    settings.NETLEARN_WARM_PAGES = True
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": []}]  # the site's templates are gone
+    caplog.set_level(logging.ERROR, logger="netlearn.lifespan")
+    asyncio.run(WarmPages().start())
+    assert "page warm-up failed" in caplog.text
