@@ -15,6 +15,7 @@ process dies between the database write and the delete, and that must change not
 """
 from __future__ import annotations
 
+import atexit
 import errno
 import fcntl
 import logging
@@ -185,3 +186,11 @@ def _unlink(path: Path) -> None:
         path.unlink()
     except FileNotFoundError:
         pass
+
+
+def process_journal(directory: Path, apply: Apply, *, interval: float) -> WriteAheadJournal:
+    """A journal for this process's writes behind, closed (flushed) at its exit too: servers
+    without a lifespan (gunicorn, ``manage.py``) flush it that way."""
+    journal = WriteAheadJournal(directory, apply, interval=interval)
+    atexit.register(journal.close)
+    return journal

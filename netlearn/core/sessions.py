@@ -10,7 +10,6 @@ stays the truth; a miss reads it, as before).
 """
 from __future__ import annotations
 
-import atexit
 import functools
 import json
 import logging
@@ -28,7 +27,7 @@ from django.db import DatabaseError
 from django.utils.crypto import get_random_string
 
 from netlearn.core import onloop
-from netlearn.core.journal import Record, WriteAheadJournal
+from netlearn.core.journal import Record, WriteAheadJournal, process_journal
 
 log = logging.getLogger("netlearn.sessions")
 
@@ -166,9 +165,8 @@ def journal() -> WriteAheadJournal:
     recovered at start-up and flushed at shutdown with the progress journal (``netlearn.background``)."""
     global _journal
     if _journal is None:
-        _journal = WriteAheadJournal(settings.DATA_DIR / "session-journal", _insert_rows,
-                                     interval=float(getattr(settings, "NETLEARN_PROGRESS_FLUSH_INTERVAL", 0.25)))
-        atexit.register(_journal.close)  # servers without a lifespan (gunicorn, manage.py)
+        _journal = process_journal(settings.DATA_DIR / "session-journal", _insert_rows,
+                                   interval=float(getattr(settings, "NETLEARN_PROGRESS_FLUSH_INTERVAL", 0.25)))
     return _journal
 
 

@@ -19,7 +19,6 @@ the request: tests inside a transaction see it.
 """
 from __future__ import annotations
 
-import atexit
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError
 
-from netlearn.core.journal import Record, WriteAheadJournal
+from netlearn.core.journal import Record, WriteAheadJournal, process_journal
 
 from .models import Step, StepView
 
@@ -87,9 +86,8 @@ _journal: WriteAheadJournal | None = None
 def journal() -> WriteAheadJournal:
     global _journal
     if _journal is None:
-        _journal = WriteAheadJournal(_journal_dir(), _upsert,
-                                     interval=float(getattr(settings, "NETLEARN_PROGRESS_FLUSH_INTERVAL", 0.25)))
-        atexit.register(_journal.close)  # servers without a lifespan (gunicorn, manage.py)
+        _journal = process_journal(_journal_dir(), _upsert,
+                                   interval=float(getattr(settings, "NETLEARN_PROGRESS_FLUSH_INTERVAL", 0.25)))
     return _journal
 
 

@@ -26,7 +26,6 @@ settings) writes each answer at once, in the request, through the same batch wri
 """
 from __future__ import annotations
 
-import atexit
 import json
 import logging
 import threading
@@ -40,7 +39,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connections, transaction
 from django.db.models import Field, Q
 
-from netlearn.core.journal import Record, WriteAheadJournal
+from netlearn.core.journal import Record, WriteAheadJournal, process_journal
 
 from .grading import Grade
 from .learner import Learner
@@ -240,9 +239,8 @@ _journal: WriteAheadJournal | None = None
 def journal() -> WriteAheadJournal:
     global _journal
     if _journal is None:
-        _journal = WriteAheadJournal(settings.DATA_DIR / "answer-journal", write,
-                                     interval=float(getattr(settings, "NETLEARN_ANSWER_FLUSH_INTERVAL", 0.25)))
-        atexit.register(_journal.close)  # servers without a lifespan (gunicorn, manage.py)
+        _journal = process_journal(settings.DATA_DIR / "answer-journal", write,
+                                   interval=float(getattr(settings, "NETLEARN_ANSWER_FLUSH_INTERVAL", 0.25)))
     return _journal
 
 

@@ -29,6 +29,12 @@ def _local_cache(settings) -> None:
 
 def made_on_loop(data: dict) -> tuple[SessionStore, list]:
     """A store saved as on the loop: the key made, the cache written, the row's write handed back."""
+    store, run = made_on_loop_run(data)
+    return store, run.after_answer
+
+
+def made_on_loop_run(data: dict) -> tuple[SessionStore, onloop._Run]:
+    """The same, with what the request's run on the loop was left with."""
     store = SessionStore()
     store.update(data)
     run, token = onloop.enter()
@@ -36,7 +42,7 @@ def made_on_loop(data: dict) -> tuple[SessionStore, list]:
         store.save()
     finally:
         onloop.leave(token)
-    return store, run.after_answer
+    return store, run
 
 
 def test_made_on_the_loop_the_session_is_in_the_cache_at_once_and_in_the_database_after_the_answer() -> None:
@@ -84,19 +90,8 @@ def journalled(settings, monkeypatch, tmp_path) -> WriteAheadJournal:
     return journal
 
 
-def made_on_loop_journalled(data: dict) -> tuple[SessionStore, onloop._Run]:
-    store = SessionStore()
-    store.update(data)
-    run, token = onloop.enter()
-    try:
-        store.save()
-    finally:
-        onloop.leave(token)
-    return store, run
-
-
 def test_journalled_the_row_is_written_by_the_flush_and_the_cache_writes_go_first(journalled) -> None:
-    store, run = made_on_loop_journalled({"netlearn_visitor": "v-3"})
+    store, run = made_on_loop_run({"netlearn_visitor": "v-3"})
     assert run.after_answer == [] and run.writes_first  # no thread after the answer; Redis before the answer
     assert [record[0] for record in journalled.pending()] == [store.session_key]
     assert not Session.objects.filter(session_key=store.session_key).exists()
@@ -109,7 +104,7 @@ def test_journalled_the_row_is_written_by_the_flush_and_the_cache_writes_go_firs
 
 def test_journalled_a_next_request_that_saved_first_keeps_its_row_and_a_second_apply_changes_nothing(
         journalled) -> None:
-    store, _ = made_on_loop_journalled({"netlearn_visitor": "v-4"})
+    store, _ = made_on_loop_run({"netlearn_visitor": "v-4"})
     later = SessionStore(store.session_key)
     later["netlearn_quiz"] = "q-4"
     later.save()  # before the flush: inserts the row (the update found none)
@@ -122,7 +117,7 @@ def test_journalled_a_next_request_that_saved_first_keeps_its_row_and_a_second_a
 
 
 def test_a_malformed_journal_record_is_skipped_and_the_rest_written(journalled, caplog) -> None:
-    store, _ = made_on_loop_journalled({"netlearn_visitor": "v-5"})
+    store, _ = made_on_loop_run({"netlearn_visitor": "v-5"})
     with caplog.at_level(logging.WARNING, "netlearn.sessions"):
         sessions._insert_rows([("torn",), *journalled.pending()])
     assert Session.objects.filter(session_key=store.session_key).exists()
