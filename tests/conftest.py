@@ -89,6 +89,23 @@ def _default_language_after_each_test() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_channel_layers() -> Iterator[None]:
+    """Each test gets its own channel layer objects. ``channels_redis`` keeps one receive state per
+    layer object (a count, a lock, the loop receiving), and this process runs a new event loop for
+    each async test and each test server, where a worker runs one loop for its life. State one
+    loop left in the shared object broke the next loop's receives: once a test's teardown hang
+    left "Two event loops are trying to receive()" for the next three tests, and once (CI of
+    `3c09c77`, after 1,000 tests in one process) a live-class browser test's sockets stopped
+    receiving with "Lock ... is bound to a different event loop", which no run of those tests
+    alone repeated. The likeliest path, not proven: a receive an ended loop left suspended, whose
+    ``finally`` ran later (the garbage collector closing it) against the next loop's count and lock."""
+    yield
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_caches() -> Iterator[None]:
     """Every test starts with empty caches: database rows (and their primary keys) are new in each
     test, while the per-process caches (sessions, seen sets, rendered pages, rate limits) are not."""
