@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -75,29 +76,46 @@ def _progress_flush() -> None:
 
 
 class WarmPages:
-    """Render the course's step and question pages into this worker's page caches at start-up
-    (``netlearn.lessons.pagecache``), before the worker takes its first request.
+    """Render the course's step and question pages into this worker's page caches
+    (``netlearn.lessons.pagecache``) on a thread of their own, from start-up on.
 
-    Why: a page's first request in a worker renders it on a pooled thread (4-5 ms of CPU for a
-    step page on the bench's host, plus the wait for a thread), and a class that starts together
-    asks for dozens of first renders per worker in its first minute, while every other page is
-    served on the loop in ~0.1 ms; those renders were the classroom bench's slowest step pages.
-    The cost is paid once, before the worker answers (on this host ~2 s for 174 steps and 226
-    questions in 2 languages), and the pages are in the start-up heap that ``SettledHeap``
-    freezes next. A course saved later (a new content version) is rendered page by page again on
-    first request, as before. A failure is logged and leaves the pages to their first request:
-    a worker must start even if the warm-up cannot. ``NETLEARN_WARM_PAGES=0`` turns it off."""
+    Why: a page's first request in a worker renders it on a pooled thread (3-5 ms of CPU for a
+    step page on the bench's host, plus the wait for a thread), where every later request for it
+    is served on the loop in ~0.1 ms; a class that starts together asks for dozens of first
+    renders per worker in its first minute. Rendered ahead, the first learner's page is served
+    like the rest. Measured: the course (174 steps, 226 questions, 2 languages) in ~2.5 s of CPU
+    and +34 MB of RSS per worker; the classroom bench's step p99 moved within its run-to-run
+    spread (README, "Inside each worker"). Why not before the first request: that delayed
+    ``make run``'s first page by the same 2.5 s (more on a slower laptop), and a worker restarted
+    under load would answer nothing meanwhile; until the warm-up is done, a page not rendered yet
+    is rendered on first request, as before. A course saved later (a new content version) is
+    rendered page by page on first request. A failure is logged, and the pages left render on
+    first request. ``NETLEARN_WARM_PAGES=0`` turns it off."""
+
+    #: How long a stopping worker waits for the warm-up to notice (it checks between pages).
+    STOP_WAIT_SECONDS = 5.0
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()
 
     async def start(self) -> None:
         if settings.NETLEARN_WARM_PAGES:
-            await asyncio.to_thread(warm_pages)
+            self._stopped.clear()
+            self._thread = threading.Thread(target=warm_pages, args=(self._stopped,), name="netlearn-warm-pages",
+                                            daemon=True)
+            self._thread.start()
 
     async def stop(self) -> None:
-        """Nothing to release."""
+        if self._thread is not None:
+            self._stopped.set()
+            await asyncio.to_thread(self._thread.join, self.STOP_WAIT_SECONDS)
+            self._thread = None
 
 
-def warm_pages() -> tuple[int, int]:
-    """Render the pages (:class:`WarmPages`); returns (step pages, question pages) rendered."""
+def warm_pages(stopped: threading.Event | None = None) -> tuple[int, int]:
+    """Render the pages (:class:`WarmPages`) until done or ``stopped``; returns (step pages,
+    question pages) rendered, and logs them."""
     import time
 
     from django.db import close_old_connections
@@ -109,16 +127,17 @@ def warm_pages() -> tuple[int, int]:
 
     began = time.monotonic()
     steps = questions = 0
+    going = (lambda: not stopped.is_set()) if stopped is not None else (lambda: True)
     try:
         version = contentversion.current()
-        steps = warm_step_pages(version, LANGS)
-        questions = warm_question_pages(version, LANGS)
+        steps = warm_step_pages(version, LANGS, going)
+        questions = warm_question_pages(version, LANGS, going)
     except Exception:
         log.exception("page warm-up failed after %d step and %d question pages; the rest render on first request",
                       steps, questions)
     else:
-        log.info("page warm-up: %d step and %d question pages rendered in %.1f s", steps, questions,
-                 time.monotonic() - began)
+        log.info("page warm-up: %d step and %d question pages rendered in %.1f s%s", steps, questions,
+                 time.monotonic() - began, "" if going() else " (stopped)")
     finally:
         close_old_connections()
     return steps, questions

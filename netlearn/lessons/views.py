@@ -135,11 +135,11 @@ def _render_for_cache(slug: str, number: int, lang: str, fragment: bool) -> page
     return pagecache.CachedPage.from_html(html, step_id=step.pk, lesson_id=step.lesson_id)
 
 
-def warm_step_pages(version: str, languages: Iterable[str]) -> int:
+def warm_step_pages(version: str, languages: Iterable[str], going: Callable[[], bool] = lambda: True) -> int:
     """Render every published step, as a page and as an htmx fragment, in each language, into the
     page cache for content ``version``, course order first and no more than the cache holds (a
-    course too big for it keeps its first steps); returns how many it rendered. Why at start-up:
-    ``netlearn.background.WarmPages``."""
+    course too big for it keeps its first steps), while ``going()``; returns how many it
+    rendered. Why ahead: ``netlearn.background.WarmPages``."""
     rendered = 0
     for slug, number in selectors.published_step_keys():
         for lang in languages:
@@ -147,7 +147,7 @@ def warm_step_pages(version: str, languages: Iterable[str]) -> int:
                 key = (slug, number, lang, fragment)
                 if pagecache.pages.cached(key, version):
                     continue
-                if rendered >= pagecache.pages.max_pages:
+                if rendered >= pagecache.pages.max_pages or not going():
                     return rendered
                 if pagecache.pages.get(key, version, partial(_render_for_cache, slug, number, lang, fragment)):
                     rendered += 1

@@ -73,9 +73,10 @@ def test_make_run_serves_on_its_port_with_debug_off_unless_asked(tmp_path, debug
     try:
         base = f"http://127.0.0.1:{port}"
         wait_for_healthy(base + "/healthz", server, log)
-        # The worker rendered the course's pages before it answered (netlearn.background.WarmPages;
-        # this data folder's course is empty, so none were there to render).
-        assert "page warm-up: 0 step and 0 question pages rendered" in log.read_text(errors="replace")
+        # The worker renders the course's pages ahead (netlearn.background.WarmPages; this data
+        # folder's course is empty, so none are there to render).
+        eventually_sync(lambda: "page warm-up: 0 step and 0 question pages rendered" in log.read_text(errors="replace"),
+                        "the warm-up's log line")
         status, body = _get(base + MISSING)
         assert status == 404
         # Django's technical 404 page names the URLconf it tried; the learner's 404 page does not.

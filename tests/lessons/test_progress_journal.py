@@ -114,6 +114,9 @@ def test_progress_survives_a_worker_killed_before_the_flush(tmp_path) -> None:
 
     worker = _start_worker(env, port, log)
     try:
+        # The pages rendered ahead (netlearn.background.WarmPages): the new learner's first page is
+        # then served on the loop, which makes their session there (journalled, not yet written).
+        eventually_sync(lambda: "page warm-up:" in log.read_text(errors="replace"), "the pages rendered ahead")
         with browser.open(f"http://127.0.0.1:{port}/lessons/sample-lesson/2/", timeout=30) as response:
             assert response.status == 200
         assert _views(db) == []  # written behind the page: not in the database yet ...
@@ -130,7 +133,7 @@ def test_progress_survives_a_worker_killed_before_the_flush(tmp_path) -> None:
         with browser.open(f"http://127.0.0.1:{port}/lessons/sample-lesson/", timeout=30) as response:
             lesson_page = response.read().decode()
         # The view the journal kept is the one the page shows: the new learner's session, made on the
-        # loop (the page was rendered at start-up), was journalled too and is theirs after the kill.
+        # loop, was journalled too and is theirs after the kill.
         assert "1 of 3 steps seen" in lesson_page
     finally:
         worker.send_signal(signal.SIGTERM)

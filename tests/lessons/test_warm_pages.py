@@ -1,4 +1,4 @@
-"""A worker renders the course's pages before its first request (``netlearn.background.WarmPages``):
+"""A worker renders the course's pages ahead, on a thread of its own (``netlearn.background.WarmPages``):
 afterwards a new learner's very first step page and question page, in either language and as an
 htmx fragment, are served on the event loop and are the pages a thread renders; nothing of the
 course is missed, and a warm-up that fails leaves the worker starting all the same."""
@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from typing import Any
 
 import pytest
@@ -16,9 +17,10 @@ from netlearn.core import contentversion
 from netlearn.core.asgi_handler import PooledThreadASGIHandler
 from netlearn.lessons import pagecache
 from netlearn.lessons.models import Step
+from netlearn.lessons.views import warm_step_pages
 from netlearn.quizzes import selectors as quiz_selectors
 from netlearn.quizzes.models import Question, QuestionType
-from netlearn.quizzes.views import question_pages
+from netlearn.quizzes.views import question_pages, warm_question_pages
 from tests.classroom.conftest import load_course
 
 from .test_step_on_loop import EACH_TAB, STEP2, Tab, _normalised
@@ -114,19 +116,45 @@ def test_the_warm_up_stops_where_the_cache_would_start_dropping_its_own_pages(co
     assert pagecache.pages.cached((first.lesson.slug, first.number, "en", False), contentversion.current())
 
 
-def test_the_service_follows_its_setting(course, settings) -> None:
+def _started_and_finished(service: WarmPages) -> None:
+    asyncio.run(service.start())
+    if service._thread is not None:
+        service._thread.join(30)
+        assert not service._thread.is_alive()
+
+
+def test_the_service_renders_on_a_thread_of_its_own_and_follows_its_setting(course, settings) -> None:
     settings.NETLEARN_WARM_PAGES = False
-    asyncio.run(WarmPages().start())
+    _started_and_finished(WarmPages())
     assert len(pagecache.pages._pages) == 0
     settings.NETLEARN_WARM_PAGES = True
-    asyncio.run(WarmPages().start())
+    service = WarmPages()
+    _started_and_finished(service)
+    assert service._thread is not None and service._thread.name == "netlearn-warm-pages"
     assert len(pagecache.pages._pages) > 0 and len(question_pages._pages) > 0
 
 
-def test_a_warm_up_that_fails_is_logged_and_the_worker_starts(course, settings, caplog) -> None:
-    """A course the templates cannot render (here a template that fails) must not stop a worker."""
+def test_a_stopping_worker_stops_the_warm_up_between_pages(course, settings) -> None:
+    """It checks between pages; a stop ends the thread and the pages left render on first request."""
+    version = contentversion.current()
+    assert warm_step_pages(version, ("en", "ko"), going=lambda: False) == 0
+    assert warm_question_pages(version, ("en", "ko"), going=lambda: False) == 0
     settings.NETLEARN_WARM_PAGES = True
-    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": []}]  # the site's templates are gone
+    service = WarmPages()
+
+    async def start_then_stop() -> threading.Thread:
+        await service.start()
+        thread = service._thread
+        await service.stop()
+        return thread
+
+    assert not asyncio.run(start_then_stop()).is_alive()
+
+
+def test_a_warm_up_that_fails_is_logged_and_the_worker_starts(course, settings, caplog) -> None:
+    """A course the templates cannot render (here the site's templates are gone) must not stop a worker."""
+    settings.NETLEARN_WARM_PAGES = True
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": []}]
     caplog.set_level(logging.ERROR, logger="netlearn.lifespan")
-    asyncio.run(WarmPages().start())
+    _started_and_finished(WarmPages())
     assert "page warm-up failed" in caplog.text
