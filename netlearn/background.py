@@ -114,8 +114,8 @@ class WarmPages:
 
 
 def warm_pages(stopped: threading.Event | None = None) -> tuple[int, int]:
-    """Render the pages (:class:`WarmPages`) until done or ``stopped``; returns (step pages,
-    question pages) rendered, and logs them."""
+    """Render the pages (:class:`WarmPages`) until done, ``stopped`` or the course saved; returns
+    (step pages, question pages) rendered, and logs them."""
     import time
 
     from django.db import close_old_connections
@@ -127,7 +127,13 @@ def warm_pages(stopped: threading.Event | None = None) -> tuple[int, int]:
 
     began = time.monotonic()
     steps = questions = 0
-    going = (lambda: not stopped.is_set()) if stopped is not None else (lambda: True)
+    version = ""
+
+    def going() -> bool:
+        """Not stopped, and the course not saved since: pages of an older version would only push
+        the new version's out of the cache (it keeps one version) until the next request."""
+        return not (stopped is not None and stopped.is_set()) and contentversion.current() == version
+
     try:
         version = contentversion.current()
         steps = warm_step_pages(version, LANGS, going)

@@ -151,6 +151,28 @@ def test_a_stopping_worker_stops_the_warm_up_between_pages(course, settings) -> 
     assert not asyncio.run(start_then_stop()).is_alive()
 
 
+def test_a_course_saved_during_the_warm_up_stops_it(course, monkeypatch) -> None:
+    """An instructor's save moves the content version: the warm-up stops rather than render the old
+    course into a cache that now keeps the new one. The save is made, for real, by the first render."""
+    from netlearn.lessons import views
+
+    render = views._render_for_cache
+    saved = []
+
+    def render_then_save(*args: Any) -> Any:
+        page = render(*args)
+        if not saved:
+            step = Step.objects.filter(lesson__published=True).first()
+            step.title_en += " (edited)"
+            step.save()
+            saved.append(step.pk)
+        return page
+
+    monkeypatch.setattr(views, "_render_for_cache", render_then_save)
+    assert warm_pages() == (1, 0)
+    assert saved
+
+
 def test_a_warm_up_that_fails_is_logged_and_the_worker_starts(course, settings, caplog) -> None:
     """A course the templates cannot render (here the site's templates are gone) must not stop a worker."""
     settings.NETLEARN_WARM_PAGES = True
