@@ -9,7 +9,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 
-.PHONY: run test setup deps browser services tools messages bench-pages bench-lb bench-walk bench-make-run bench-classroom lint clean
+.PHONY: run test setup deps browser services tools messages bench-pages bench-lb bench-walk bench-make-run bench-startup bench-classroom lint clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -70,6 +70,10 @@ bench-walk: setup
 # the step page under `make run` itself (what an instructor starts for a class), wrk on the same machine
 bench-make-run: setup tools
 	$(BIN)/python bench/make_run.py
+
+# what rendering the course ahead costs a worker at start-up (warm-up on against off, alternating)
+bench-startup: setup
+	$(BIN)/python bench/startup.py
 
 # LEARNERS=1000 DURATION=60 by default; starts its own servers (embedded, then nginx + 2 workers + PostgreSQL + Redis)
 bench-classroom: setup services

@@ -136,8 +136,10 @@ def warm_pages(stopped: threading.Event | None = None) -> tuple[int, int]:
 
     try:
         version = contentversion.current()
-        steps = warm_step_pages(version, LANGS, going)
-        questions = warm_question_pages(version, LANGS, going)
+        for _ in warm_step_pages(version, LANGS, going):
+            steps += 1  # counted as they go: a failure's log says how far it got
+        for _ in warm_question_pages(version, LANGS, going):
+            questions += 1
     except Exception:
         log.exception("page warm-up failed after %d step and %d question pages; the rest render on first request",
                       steps, questions)

@@ -8,7 +8,7 @@ behind the page (``progress``). A returning learner's view asks the database not
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from functools import partial
 from typing import Any
 
@@ -135,11 +135,13 @@ def _render_for_cache(slug: str, number: int, lang: str, fragment: bool) -> page
     return pagecache.CachedPage.from_html(html, step_id=step.pk, lesson_id=step.lesson_id)
 
 
-def warm_step_pages(version: str, languages: Iterable[str], going: Callable[[], bool] = lambda: True) -> int:
+def warm_step_pages(version: str, languages: Iterable[str],
+                    going: Callable[[], bool] = lambda: True) -> Iterator[tuple[str, int, str, bool]]:
     """Render every published step, as a page and as an htmx fragment, in each language, into the
     page cache for content ``version``, course order first and no more than the cache holds (a
-    course too big for it keeps its first steps), while ``going()``; returns how many it
-    rendered. Why ahead: ``netlearn.background.WarmPages``."""
+    course too big for it keeps its first steps), while ``going()``; yields the key of each page
+    rendered, as it goes, so that a caller whose warm-up fails half-way still knows how far it
+    got. Why ahead: ``netlearn.background.WarmPages``."""
     rendered = 0
     for slug, number in selectors.published_step_keys():
         for lang in languages:
@@ -148,10 +150,10 @@ def warm_step_pages(version: str, languages: Iterable[str], going: Callable[[], 
                 if pagecache.pages.cached(key, version):
                     continue
                 if rendered >= pagecache.pages.max_pages or not going():
-                    return rendered
+                    return
                 if pagecache.pages.get(key, version, partial(_render_for_cache, slug, number, lang, fragment)):
                     rendered += 1
-    return rendered
+                    yield key
 
 
 def _step_uncached(request: HttpRequest, slug: str, number: int, fragment: bool) -> HttpResponse:

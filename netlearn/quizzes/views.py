@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 
 from django.http import Http404, HttpRequest, HttpResponse
@@ -112,24 +112,26 @@ def question_detail(request: HttpRequest, key: str) -> HttpResponse:
     return HttpResponse(page.compose(values, frozenset()))
 
 
-def warm_question_pages(version: str, languages: Iterable[str], going: Callable[[], bool] = lambda: True) -> int:
+def warm_question_pages(version: str, languages: Iterable[str],
+                        going: Callable[[], bool] = lambda: True) -> Iterator[tuple[str, str]]:
     """Render every question's page (but ordering questions', shuffled per request) in each
     language into the page cache for content ``version``, with the questions themselves kept as
-    displayed, no more than the cache holds, while ``going()``; returns how many it rendered.
-    Why ahead: ``netlearn.background.WarmPages``."""
+    displayed, no more than the cache holds, while ``going()``; yields the key of each page
+    rendered, as it goes (see ``warm_step_pages``). Why ahead: ``netlearn.background.WarmPages``."""
     rendered = 0
     for question in selectors.displayed_questions_load(version):
         if question.type == QuestionType.ORDERING:
             continue
         path = reverse("quizzes:question", args=[question.key])
         for lang in languages:
-            if question_pages.cached((question.key, lang), version):
+            key = (question.key, lang)
+            if question_pages.cached(key, version):
                 continue
             if rendered >= question_pages.max_pages or not going():
-                return rendered
-            question_pages.get((question.key, lang), version, partial(_render_question_for_cache, question, path, lang))
+                return
+            question_pages.get(key, version, partial(_render_question_for_cache, question, path, lang))
             rendered += 1
-    return rendered
+            yield key
 
 
 def _render_question_for_cache(question: Question, path: str, lang: str) -> pagecache.CachedPage:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 from redis.asyncio.connection import AbstractConnection, Connection, ConnectionPool
@@ -21,6 +23,7 @@ from netlearn.core.redisconf import (
     asyncio_client_options,
     cancel_safe_connection_class,
 )
+from tests.cancels import steps_where_a_cancel_was_dropped
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(60)]
 
@@ -30,24 +33,17 @@ STEPS = 8
 
 async def _steps_where_a_cancel_was_swallowed(url: str, connection_class: type[AbstractConnection]) -> list[int]:
     kwargs = ConnectionPool.from_url(url, socket_timeout=15, connection_class=connection_class).connection_kwargs
-    swallowed = []
-    for step in range(STEPS):
+
+    @asynccontextmanager
+    async def sending() -> AsyncIterator[asyncio.Future[object]]:
         connection = connection_class(**kwargs)
         await connection.connect()
         try:
-            send = asyncio.ensure_future(connection.send_command("PING", check_health=False))
-            for _ in range(step):
-                await asyncio.sleep(0)
-            took_the_cancel = send.cancel()
-            try:
-                await send
-            except asyncio.CancelledError:
-                continue
-            if took_the_cancel:
-                swallowed.append(step)
+            yield asyncio.ensure_future(connection.send_command("PING", check_health=False))
         finally:
             await connection.disconnect()
-    return swallowed
+
+    return await steps_where_a_cancel_was_dropped(STEPS, sending)
 
 
 def test_redis_pys_connection_swallows_a_cancel_on_this_python(redis_server) -> None:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 
 from netlearn.lab.timeouts import wait_for
+from tests.cancels import steps_where_a_cancel_was_dropped
 
 #: Turns of the loop before the cancel: the awaited thing finishes after the first.
 STEPS = 6
@@ -24,27 +26,20 @@ WaitFor = Callable[[Awaitable[Any], float | None], Awaitable[Any]]
 
 
 async def _steps_where_a_cancel_was_dropped(bounded: WaitFor) -> list[int]:
-    dropped = []
-    for step in range(STEPS):
+    @asynccontextmanager
+    async def waiting() -> AsyncIterator[asyncio.Future[str]]:
         ready = asyncio.Event()
 
-        async def waiter(ready: asyncio.Event) -> str:
+        async def waiter() -> str:
             await bounded(ready.wait(), 10)
             return "ran on"
 
-        task = asyncio.ensure_future(waiter(ready))
+        task = asyncio.ensure_future(waiter())
         await asyncio.sleep(0)  # the waiter is now waiting
         ready.set()
-        for _ in range(step):
-            await asyncio.sleep(0)
-        took_the_cancel = task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            continue
-        if took_the_cancel:
-            dropped.append(step)
-    return dropped
+        yield task
+
+    return await steps_where_a_cancel_was_dropped(STEPS, waiting)
 
 
 async def test_asyncio_wait_for_drops_a_cancel_on_this_python() -> None:

@@ -137,8 +137,8 @@ def test_the_service_renders_on_a_thread_of_its_own_and_follows_its_setting(cour
 def test_a_stopping_worker_stops_the_warm_up_between_pages(course, settings) -> None:
     """It checks between pages; a stop ends the thread and the pages left render on first request."""
     version = contentversion.current()
-    assert warm_step_pages(version, ("en", "ko"), going=lambda: False) == 0
-    assert warm_question_pages(version, ("en", "ko"), going=lambda: False) == 0
+    assert list(warm_step_pages(version, ("en", "ko"), going=lambda: False)) == []
+    assert list(warm_question_pages(version, ("en", "ko"), going=lambda: False)) == []
     settings.NETLEARN_WARM_PAGES = True
     service = WarmPages()
 
@@ -179,4 +179,24 @@ def test_a_warm_up_that_fails_is_logged_and_the_worker_starts(course, settings, 
     settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": []}]
     caplog.set_level(logging.ERROR, logger="netlearn.lifespan")
     _started_and_finished(WarmPages())
-    assert "page warm-up failed" in caplog.text
+    assert "page warm-up failed after 0 step and 0 question pages" in caplog.text
+
+
+def test_a_warm_up_that_fails_half_way_logs_how_far_it_got(course, monkeypatch, caplog) -> None:
+    """The log's count is of the pages rendered before the failure, not 0 (the pages themselves are
+    in the cache; the rest render on first request)."""
+    from netlearn.lessons import views
+
+    render = views._render_for_cache
+    calls = []
+
+    def fail_on_the_third(*args: Any) -> Any:
+        calls.append(args)
+        if len(calls) == 3:
+            raise RuntimeError("a template error")
+        return render(*args)
+
+    monkeypatch.setattr(views, "_render_for_cache", fail_on_the_third)
+    caplog.set_level(logging.ERROR, logger="netlearn.lifespan")
+    assert warm_pages() == (2, 0)
+    assert "page warm-up failed after 2 step and 0 question pages" in caplog.text
