@@ -4,8 +4,8 @@
 #   make test  the same set-up, the browser the tests need, then the whole suite
 # The interpreter the virtualenv is made from: Debian's python3.11 when there is one. It is built
 # with profile-guided optimisation and LTO; a python3 built from source without them (pyenv's
-# default) ran the lab's L4 relay with ~20 % more user CPU and plain Python ~25 % slower here
-# (README, "Which Python"). `make PY=python3.11 ...` picks another.
+# default) spent ~10-20 % more CPU on the same pages, walks and relay here (README, "Which
+# Python"). `make PY=python3.11 ...` picks another.
 PY ?= $(or $(wildcard /usr/bin/python3.11),python3)
 VENV := .venv
 BIN := $(VENV)/bin

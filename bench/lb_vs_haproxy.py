@@ -10,8 +10,7 @@ What runs, each in its own process so that /proc/<pid>/stat gives each one's own
   * HAProxy: ``nbthread 1``, ``mode tcp``, ``balance roundrobin``, health checks every second,
     ``source`` its own address: our L4 binds its dialled sockets to the balancer's address (the
     backend sees the balancer as its client, as on a real network), so HAProxy is told to do the
-    same (a ``bind`` and two ``setsockopt`` a connection, as ours; measured alone, within the
-    spread: ~0.5 µs user and ~2 µs system a connection);
+    same (a ``bind`` and two ``setsockopt`` a connection, as ours);
   * our L4: ``netlearn.lab.balance.L4Balancer`` on uvloop, round robin, health checks every
     second, events ON (a subscriber receives every event);
   * a direct-to-one-backend baseline, so the balancers' own cost is visible.

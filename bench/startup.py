@@ -8,8 +8,9 @@ alternating. For each start it reports:
 
 * ``ready_s``: from the process's start to the first 200 from ``/healthz`` (the warm-up runs on
   its own thread, so this should not move);
-* ``cpu_s``: the worker's user + system seconds once the warm-up has logged its end (with it
-  off: at the same moment after ready, 1 s), i.e. what the start and the warm-up cost together;
+* ``cpu_s``: the worker's user + system seconds once the warm-up has logged its end; with it off,
+  read as long after ready as the last start with it on took to log that end, so that both sides
+  count the same stretch of the worker's life (start, then idle or warm-up);
 * ``rss_mb``: its resident memory then (the rendered pages stay in the page caches);
 * the warm-up's own log line (how many pages, how long).
 
@@ -35,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from netlearn.devtools.servers import free_port, wait_for_healthy  # noqa: E402 - after the path is set
 
 WARM_LOG = re.compile(r"page warm-up: (\d+) step and (\d+) question pages rendered in ([\d.]+) s")
-#: With the warm-up off, the figures are read this long after ready (its own log line never comes).
+#: With the warm-up off and no start with it on yet, the figures are read this long after ready.
 SETTLE_S = 1.0
 
 
@@ -47,7 +48,9 @@ def _cpu_and_rss(pid: int) -> tuple[float, float]:
     return cpu, rss
 
 
-def one_start(warm: bool, log: Path, timeout: float = 120.0) -> dict[str, object]:
+def one_start(warm: bool, log: Path, settle_s: float, timeout: float = 120.0) -> dict[str, object]:
+    """One worker started and stopped; with the warm-up off, its figures are read ``settle_s``
+    after ready (the warm-up's own time in a start with it on)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "NETLEARN_", "DATABASE_URL",
                                                                      "REDIS_URL"))}
@@ -69,13 +72,14 @@ def one_start(warm: bool, log: Path, timeout: float = 120.0) -> dict[str, object
             if found is None:
                 raise RuntimeError(f"no warm-up line in {log} after {timeout:.0f} s")
         else:
-            time.sleep(SETTLE_S)
+            time.sleep(settle_s)
         cpu, rss = _cpu_and_rss(server.pid)
+        read_after = time.monotonic() - began - ready
     finally:
         server.terminate()
         server.wait(timeout=30)
     figures: dict[str, object] = {"warm": warm, "ready_s": round(ready, 3), "cpu_s": round(cpu, 2),
-                                  "rss_mb": round(rss, 1)}
+                                  "rss_mb": round(rss, 1), "read_after_ready_s": round(read_after, 2)}
     if found is not None:
         figures.update(step_pages=int(found[1]), question_pages=int(found[2]), warm_up_s=float(found[3]))
     return figures
@@ -96,9 +100,12 @@ def main() -> None:
     log.parent.mkdir(exist_ok=True)
 
     runs: dict[bool, list[dict[str, object]]] = {True: [], False: []}
+    settle_s = SETTLE_S
     for n in range(args.rounds):
         for warm in ((True, False) if n % 2 == 0 else (False, True)):  # alternating: drift hits both
-            figures = one_start(warm, log)
+            figures = one_start(warm, log, settle_s)
+            if warm:
+                settle_s = float(figures["read_after_ready_s"])  # type: ignore[arg-type]
             runs[warm].append(figures)
             say(f"round {n + 1}, warm-up {'on ' if warm else 'off'}: ready {figures['ready_s']:.2f} s, "
                 f"{figures['cpu_s']:.2f} s CPU, {figures['rss_mb']:.0f} MB"
