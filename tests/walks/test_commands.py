@@ -72,8 +72,16 @@ def test_walk_command_writes_a_pcapng_that_tshark_reads(tmp_path) -> None:
     assert "[SYN] Seq=0" in handshake[0] and "[SYN, ACK] Seq=0 Ack=1" in handshake[1]
     if shutil.which("tshark") is None:
         return
-    listing = subprocess.run(["tshark", "-n", "-r", str(pcap)], capture_output=True, text=True, timeout=60,
-                             check=True).stdout
+    # The lab's DNS servers listen on ports the kernel chose, and their clients' ports are ephemeral:
+    # tell tshark both ends are DNS (undecoded, a port that happens to be another protocol's, e.g.
+    # Elasticsearch's 54328, was dissected as that: a fresh-clone run, 2026-12-05). The servers'
+    # ports alone would not do: tshark tries the lower port of a datagram first.
+    dns_ports = sorted({port for f in document["frames"]
+                        if f["transport"] == "udp" and f["dst_node"] in ("root", "tld", "authoritative", "resolver")
+                        for port in (f["src"][1], f["dst"][1])})
+    decode = [arg for port in dns_ports for arg in ("-d", f"udp.port=={port},dns")]
+    listing = subprocess.run(["tshark", "-n", "-r", str(pcap), *decode], capture_output=True, text=True,
+                             timeout=60, check=True).stdout
     assert listing.count("Standard query response") >= 4  # root, TLD, authoritative, then the resolver's answer
     assert "NS ns1.nic.test" in listing and "NS ns1.netlearn.test" in listing
     assert listing.count("[SYN]") == 2 and listing.count("[SYN, ACK]") == 2
